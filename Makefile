@@ -1,0 +1,95 @@
+# llmfs — plain Makefile.  `make` builds bin/, `make test` runs the suite,
+# `make SANITIZE=address,undefined test` the same under sanitizers.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC      ?= cc
+PKGS    := fuse3 openblas yaml-0.1 libzstd libxxhash
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -ffp-contract=off \
+           -fno-strict-aliasing -pthread -MMD -MP -I. $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lm -pthread
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+B       := build-san
+else
+B       := build
+endif
+
+ENGINE_SRC := $(wildcard engine/*.c)
+FS_SRC     := $(wildcard fs/*.c)
+TOOLS      := $(patsubst tools/%.c,bin/%,$(wildcard tools/*.c))
+TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
+BENCHES    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+ENGINE_OBJ := $(patsubst %.c,$(B)/%.o,$(ENGINE_SRC))
+FS_OBJ     := $(patsubst %.c,$(B)/%.o,$(FS_SRC))
+LIBS       := $(B)/libfs.a $(B)/libengine.a
+
+# A sanitizer build puts its programs beside the objects, so that the
+# normal bin/ is never silently replaced by a slow instrumented one.
+ifneq ($(SANITIZE),)
+BIN := $(B)/bin
+TOOLS := $(patsubst bin/%,$(BIN)/%,$(TOOLS))
+else
+BIN := bin
+endif
+all: $(TOOLS) $(TESTS) $(BENCHES)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libengine.a: $(ENGINE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/libfs.a: $(FS_OBJ)
+	@rm -f $@; ar rcs $@ $^ $(if $(FS_OBJ),,)
+
+$(BIN)/%: $(B)/tools/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/%.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+$(B)/bench/%: $(B)/bench/%.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+test: all
+	BIN=$(BIN) TESTBIN=$(B)/tests bash tests/run.sh
+
+bench: all
+	bash bench/bench.sh
+
+FUZZERS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: $(FUZZERS)
+build-fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FS_SRC)
+	@mkdir -p build-fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -ffp-contract=off -I. $(PKG_CFLAGS) \
+	  -o $@ $< $(ENGINE_SRC) $(FS_SRC) $(PKG_LIBS) -lm -pthread
+
+inst# A sanitizer build puts its programs beside the objects, so that the
+# normal bin/ is never silently replaced by a slow instrumented one.
+ifneq ($(SANITIZE),)
+BIN := $(B)/bin
+TOOLS := $(patsubst bin/%,$(BIN)/%,$(TOOLS))
+else
+BIN := bin
+endif
+all: $(TOOLS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
+	$(if $(wildcard man/*.5),install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5/)
+
+clean:
+	rm -rf build build-san build-fuzz bin
+
+.PHONY: all test bench fuzz install clean
+.SECONDARY:
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

@@ -1,0 +1,220 @@
+/* This file implements the LLaMA forward pass (forward.h): RMSNorm,
+ * attention with RoPE (adjacent pairs, as llama2.c and llama.cpp's NORM
+ * mode) and grouped-query heads over a paged KV cache, and a SwiGLU
+ * feed-forward, for a batch of tokens.  All matrix products go through
+ * matmul(), whose per-element operation order does not depend on the
+ * batch; everything else is computed per token, so a token's result is
+ * independent of its batch companions. */
+#include "engine/forward.h"
+#include "engine/mathx.h"
+#include "engine/quant.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fwd {
+    const model *m;
+    pool *p;
+    int max_tokens, ctx;
+    float *x;        /* (max_tokens, dim) residual stream */
+    float *xb;       /* (max_tokens, dim) normed input of a sublayer */
+    float *xb2;      /* (max_tokens, dim) attention output */
+    float *q;        /* (max_tokens, dim) queries */
+    float *k, *v;    /* (max_tokens, kv_dim) new keys and values */
+    float *hb, *hb2; /* (max_tokens, hidden) gate and up projections */
+    float *att;      /* (threads, ctx) attention scores */
+    float *rope;     /* (ctx, head_dim / 2, 2) cos, sin */
+    float *xo;       /* (max_tokens, dim) rows gathered for the classifier */
+};
+
+static void *xalloc(size_t n) {
+    return aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+}
+
+void fwd_free(fwd *f) {
+    if (!f) return;
+    free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
+    free(f->hb); free(f->hb2); free(f->att); free(f->rope); free(f->xo);
+    free(f);
+}
+
+int fwd_max_tokens(const fwd *f) { return f->max_tokens; }
+
+fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
+    const model_config *c = &m->c;
+    fwd *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->m = m;
+    f->p = p;
+    f->max_tokens = max_tokens;
+    f->ctx = ctx;
+    size_t T = (size_t)max_tokens, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    int nth = p ? pool_threads(p) : 1;
+    f->x = xalloc(T * c->dim);
+    f->xb = xalloc(T * c->dim);
+    f->xb2 = xalloc(T * c->dim);
+    f->q = xalloc(T * c->dim);
+    f->k = xalloc(T * kvd);
+    f->v = xalloc(T * kvd);
+    f->hb = xalloc(T * c->hidden);
+    f->hb2 = xalloc(T * c->hidden);
+    f->att = xalloc((size_t)nth * ((size_t)ctx + 16));
+    f->rope = xalloc((size_t)ctx * c->head_dim);
+    f->xo = xalloc(T * c->dim);
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 ||
+        !f->att || !f->rope || !f->xo) {
+        fwd_free(f);
+        return NULL;
+    }
+    /* RoPE angles as llama.cpp computes them: theta_i = p * base^(-2i/d),
+     * the power taken by repeated multiplication in float. */
+    float theta_scale = powf(c->rope_base, -2.0f / (float)c->head_dim);
+    for (int pos = 0; pos < ctx; pos++) {
+        float theta = (float)pos;
+        for (int i = 0; i < c->head_dim / 2; i++) {
+            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 0] = (float)cos((double)theta);
+            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 1] = (float)sin((double)theta);
+            theta *= theta_scale;
+        }
+    }
+    return f;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int j = 0; j < n; j++) ss += (double)x[j] * x[j];
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int j = 0; j < n; j++) o[j] = (x[j] * scale) * w[j];
+}
+
+static void rope(float *v, const float *cs, int n_heads, int head_dim) {
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * head_dim;
+        for (int i = 0; i < head_dim / 2; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1];
+            float a = x[2 * i], b = x[2 * i + 1];
+            x[2 * i] = a * c - b * s;
+            x[2 * i + 1] = a * s + b * c;
+        }
+    }
+}
+
+/* ---------------------------------------------------------- attention */
+
+typedef struct {
+    fwd *f;
+    kv_cache *kv;
+    const int *pos;
+    kv_seq *const *seqs;
+    int n, layer;
+} att_job;
+
+/* One (token, head) pair per job; jobs are split evenly across threads. */
+static void attention_worker(void *arg, int ith, int nth) {
+    att_job *j = arg;
+    fwd *f = j->f;
+    const model_config *c = &f->m->c;
+    const int hd = c->head_dim, kvd = c->n_kv_heads * hd, bt = j->kv->block_tokens;
+    const int group = c->n_heads / c->n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *att = f->att + (size_t)ith * ((size_t)f->ctx + 16);
+    int total = j->n * c->n_heads;
+    int j0 = (int)((long)total * ith / nth), j1 = (int)((long)total * (ith + 1) / nth);
+    for (int job = j0; job < j1; job++) {
+        int t = job / c->n_heads, h = job % c->n_heads, g = h / group;
+        const float *q = f->q + (size_t)t * c->dim + (size_t)h * hd;
+        const kv_seq *s = j->seqs[t];
+        int npos = j->pos[t] + 1;
+        /* scores: one matmul per block of keys */
+        for (int b = 0; b * bt < npos; b++) {
+            int rows = npos - b * bt < bt ? npos - b * bt : bt;
+            mat K = { kv_key(j->kv, s->blocks[b], j->layer) + (size_t)g * hd, TYPE_F32,
+                      rows, hd, (size_t)kvd * sizeof(float) };
+            matmul_rows(att + b * bt, q, &K, 1, 0, rows);
+        }
+        float mx = -INFINITY;
+        for (int p = 0; p < npos; p++) {
+            att[p] *= scale;
+            if (att[p] > mx) mx = att[p];
+        }
+        float sum = 0;
+        for (int p = 0; p < npos; p++) {
+            att[p] = expf_det(att[p] - mx);
+            sum += att[p];
+        }
+        float inv = 1.0f / sum;
+        float *o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int p = 0; p < npos; p++) {
+            const float *vv = kv_val(j->kv, s->blocks[p / bt], j->layer) +
+                              (size_t)(p % bt) * kvd + (size_t)g * hd;
+            float a = att[p] * inv;
+            for (int i = 0; i < hd; i++) o[i] += a * vv[i];
+        }
+    }
+}
+
+/* --------------------------------------------------------- the pass */
+
+void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *const *seqs,
+             int n, const int *out_row, float *logits) {
+    const model *m = f->m;
+    const model_config *c = &m->c;
+    const int dim = c->dim, hd = c->head_dim, kvd = c->n_kv_heads * hd, H = c->hidden;
+    const int bt = kv->block_tokens;
+
+    /* token embeddings */
+    for (int t = 0; t < n; t++)
+        quant_dequant_row(m->tok_embd.type,
+                          (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
+                          f->x + (size_t)t * dim, dim);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const model_layer *L = &m->layers[l];
+
+        /* attention: norm, projections, rope, cache, scores, output */
+        for (int t = 0; t < n; t++)
+            rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, L->attn_norm, dim, c->norm_eps);
+        matmul(f->p, f->q, f->xb, &L->wq, n);
+        matmul(f->p, f->k, f->xb, &L->wk, n);
+        matmul(f->p, f->v, f->xb, &L->wv, n);
+        for (int t = 0; t < n; t++) {
+            const float *cs = f->rope + (size_t)pos[t] * hd;
+            rope(f->q + (size_t)t * dim, cs, c->n_heads, hd);
+            rope(f->k + (size_t)t * kvd, cs, c->n_kv_heads, hd);
+            int b = seqs[t]->blocks[pos[t] / bt], slot = pos[t] % bt;
+            memcpy(kv_key(kv, b, l) + (size_t)slot * kvd, f->k + (size_t)t * kvd, kvd * sizeof(float));
+            memcpy(kv_val(kv, b, l) + (size_t)slot * kvd, f->v + (size_t)t * kvd, kvd * sizeof(float));
+        }
+        att_job aj = { f, kv, pos, seqs, n, l };
+        if (f->p) pool_run(f->p, attention_worker, &aj);
+        else attention_worker(&aj, 0, 1);
+        matmul(f->p, f->xb, f->xb2, &L->wo, n);
+        for (size_t i = 0; i < (size_t)n * dim; i++) f->x[i] += f->xb[i];
+
+        /* feed-forward: norm, gate and up, SwiGLU, down */
+        for (int t = 0; t < n; t++)
+            rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, L->ffn_norm, dim, c->norm_eps);
+        matmul(f->p, f->hb, f->xb, &L->w1, n);
+        matmul(f->p, f->hb2, f->xb, &L->w3, n);
+        for (size_t i = 0; i < (size_t)n * H; i++) {
+            float g = f->hb[i];
+            f->hb[i] = g / (1.0f + expf_det(-g)) * f->hb2[i];
+        }
+        matmul(f->p, f->xb, f->hb, &L->w2, n);
+        for (size_t i = 0; i < (size_t)n * dim; i++) f->x[i] += f->xb[i];
+    }
+
+    /* classifier, only for the rows that want logits */
+    int no = 0;
+    for (int t = 0; t < n; t++)
+        if (out_row[t] >= 0) {
+            rmsnorm(f->xo + (size_t)out_row[t] * dim, f->x + (size_t)t * dim, m->out_norm, dim,
+                    c->norm_eps);
+            if (out_row[t] + 1 > no) no = out_row[t] + 1;
+        }
+    if (no) matmul(f->p, logits, f->xo, &m->output, no);
+}

@@ -1,0 +1,365 @@
+/* This file implements model loading (model.h): GGUF files of architecture
+ * "llama" and llama2.c float32 checkpoints.  Hyperparameters come from the
+ * metadata; every tensor's type and shape is checked against them before
+ * the forward pass may touch it.  Weights stay in the file mapping. */
+#include "engine/model.h"
+#include "engine/quant.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int errf(char *err, size_t errlen, int rc, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+void model_free(model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    tokenizer_free(m->tok);
+    gguf_free(m->g);
+    if (m->map) munmap(m->map, m->map_size);
+    free(m);
+}
+
+static float *own(model *m, size_t n) {
+    float **o = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *o);
+    if (!o) return NULL;
+    m->owned = o;
+    float *p = malloc(n * sizeof(float));
+    if (p) m->owned[m->n_owned++] = p;
+    return p;
+}
+
+static int check_config(const model_config *c, char *err, size_t errlen) {
+    if (c->dim <= 0 || c->hidden <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
+        c->n_kv_heads <= 0 || c->vocab <= 0 || c->ctx <= 0)
+        return errf(err, errlen, -EINVAL,
+                    "bad model shape: dim %d, hidden %d, layers %d, heads %d, kv heads %d, "
+                    "vocab %d, context %d", c->dim, c->hidden, c->n_layers, c->n_heads,
+                    c->n_kv_heads, c->vocab, c->ctx);
+    if (c->dim > 65536 || c->hidden > 262144 || c->n_layers > 1024 || c->vocab > 1 << 22 ||
+        c->n_heads > 1024)
+        return errf(err, errlen, -EINVAL, "model shape too large to be plausible");
+    if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->head_dim & 1))
+        return errf(err, errlen, -EINVAL,
+                    "bad attention shape: dim %d, %d heads, %d kv heads", c->dim,
+                    c->n_heads, c->n_kv_heads);
+    if (!(c->norm_eps > 0 && c->norm_eps < 1) || !(c->rope_base > 1))
+        return errf(err, errlen, -EINVAL, "bad rms epsilon %g or rope base %g",
+                    c->norm_eps, c->rope_base);
+    return 0;
+}
+
+static void tally(model *m, const mat *w) {
+    m->n_params += (uint64_t)w->rows * (uint64_t)w->cols;
+    m->weight_bytes += (uint64_t)w->rows * w->row_bytes;
+}
+
+/* ---------------------------------------------------------------- GGUF */
+
+static int meta_int(const gguf *g, const char *key, int required, int dflt, int *out,
+                    char *err, size_t errlen) {
+    int64_t v;
+    int rc = gguf_get_i64(g, key, &v);
+    if (rc == -ENOENT && !required) { *out = dflt; return 0; }
+    if (rc == -ENOENT) return errf(err, errlen, -EINVAL, "missing metadata key %s", key);
+    if (rc || v < 0 || v > INT32_MAX)
+        return errf(err, errlen, -EINVAL, "metadata key %s has a bad value", key);
+    *out = (int)v;
+    return 0;
+}
+
+static int meta_f32(const gguf *g, const char *key, float dflt, float *out, char *err,
+                    size_t errlen) {
+    int rc = gguf_get_f32(g, key, out);
+    if (rc == -ENOENT) { *out = dflt; return 0; }
+    if (rc) return errf(err, errlen, -EINVAL, "metadata key %s is not a number", key);
+    return 0;
+}
+
+/* Finds a 2-D (or 1-D) tensor and checks its type and shape. */
+static int get_mat(const gguf *g, const char *name, int rows, int cols, mat *w, char *err,
+                   size_t errlen) {
+    const gguf_tensor *t = gguf_find_tensor(g, name);
+    if (!t) return errf(err, errlen, -EINVAL, "missing tensor %s", name);
+    if (t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows || t->ne[2] != 1 ||
+        t->ne[3] != 1)
+        return errf(err, errlen, -EINVAL, "tensor %s has shape [%llu, %llu], expected [%d, %d]",
+                    name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], cols, rows);
+    w->data = t->data;
+    w->type = (int)t->type;
+    w->rows = rows;
+    w->cols = cols;
+    w->row_bytes = quant_row_bytes(w->type, cols);
+    return 0;
+}
+
+/* A norm vector as float32 (converted into an owned buffer if stored otherwise). */
+static int get_vec(model *m, const char *name, int n, const float **out, char *err,
+                   size_t errlen) {
+    mat w;
+    int rc = get_mat(m->g, name, 1, n, &w, err, errlen);
+    if (rc) return rc;
+    if (w.type == TYPE_F32 && ((uintptr_t)w.data & 3) == 0) { *out = w.data; return 0; }
+    float *p = own(m, (size_t)n);
+    if (!p) return errf(err, errlen, -ENOMEM, "out of memory");
+    quant_dequant_row(w.type, w.data, p, n);
+    *out = p;
+    return 0;
+}
+
+static int load_gguf(model *m, char *err, size_t errlen) {
+    const gguf *g = m->g;
+    gguf_str s;
+    if (gguf_get_str(g, "general.architecture", &s))
+        return errf(err, errlen, -EINVAL, "missing general.architecture");
+    if (!gguf_str_eq(s, "llama"))
+        return errf(err, errlen, -EINVAL, "architecture '%.*s' is not supported (only llama)",
+                    (int)(s.len > 32 ? 32 : s.len), s.ptr);
+    snprintf(m->arch, sizeof m->arch, "llama");
+    if (!gguf_get_str(g, "general.name", &s))
+        snprintf(m->name, sizeof m->name, "%.*s", (int)(s.len > 100 ? 100 : s.len), s.ptr);
+    model_config *c = &m->c;
+    int rc, rope_dims;
+    if ((rc = meta_int(g, "llama.embedding_length", 1, 0, &c->dim, err, errlen)) ||
+        (rc = meta_int(g, "llama.feed_forward_length", 1, 0, &c->hidden, err, errlen)) ||
+        (rc = meta_int(g, "llama.block_count", 1, 0, &c->n_layers, err, errlen)) ||
+        (rc = meta_int(g, "llama.attention.head_count", 1, 0, &c->n_heads, err, errlen)) ||
+        (rc = meta_int(g, "llama.attention.head_count_kv", 0, c->n_heads, &c->n_kv_heads, err,
+                       errlen)) ||
+        (rc = meta_int(g, "llama.context_length", 1, 0, &c->ctx, err, errlen)) ||
+        (rc = meta_f32(g, "llama.rope.freq_base", 10000.0f, &c->rope_base, err, errlen)) ||
+        (rc = meta_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &c->norm_eps, err,
+                       errlen)))
+        return rc;
+    const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
+    if (!te) return errf(err, errlen, -EINVAL, "missing tensor token_embd.weight");
+    if (te->ne[1] > INT32_MAX) return errf(err, errlen, -EINVAL, "vocabulary too large");
+    c->vocab = (int)te->ne[1];
+    c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
+    if ((rc = check_config(c, err, errlen))) return rc;
+    if ((rc = meta_int(g, "llama.rope.dimension_count", 0, c->head_dim, &rope_dims, err,
+                       errlen)))
+        return rc;
+    if (rope_dims != c->head_dim)
+        return errf(err, errlen, -EINVAL, "partial RoPE (%d of %d dims) is not supported",
+                    rope_dims, c->head_dim);
+    int kvd = c->n_kv_heads * c->head_dim;
+    if ((rc = get_mat(g, "token_embd.weight", c->vocab, c->dim, &m->tok_embd, err, errlen)))
+        return rc;
+    if (gguf_find_tensor(g, "output.weight")) {
+        if ((rc = get_mat(g, "output.weight", c->vocab, c->dim, &m->output, err, errlen)))
+            return rc;
+    } else {
+        m->output = m->tok_embd;   /* tied embeddings */
+    }
+    tally(m, &m->output);
+    if ((rc = get_vec(m, "output_norm.weight", c->dim, &m->out_norm, err, errlen))) return rc;
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return errf(err, errlen, -ENOMEM, "out of memory");
+    for (int l = 0; l < c->n_layers; l++) {
+        model_layer *L = &m->layers[l];
+        char n[64];
+#define MAT(field, suffix, r, cc)                                               \
+        snprintf(n, sizeof n, "blk.%d." suffix ".weight", l);                   \
+        if ((rc = get_mat(g, n, r, cc, &L->field, err, errlen))) return rc;     \
+        tally(m, &L->field);
+        MAT(wq, "attn_q", c->dim, c->dim)
+        MAT(wk, "attn_k", kvd, c->dim)
+        MAT(wv, "attn_v", kvd, c->dim)
+        MAT(wo, "attn_output", c->dim, c->dim)
+        MAT(w1, "ffn_gate", c->hidden, c->dim)
+        MAT(w2, "ffn_down", c->dim, c->hidden)
+        MAT(w3, "ffn_up", c->hidden, c->dim)
+#undef MAT
+        snprintf(n, sizeof n, "blk.%d.attn_norm.weight", l);
+        if ((rc = get_vec(m, n, c->dim, &L->attn_norm, err, errlen))) return rc;
+        snprintf(n, sizeof n, "blk.%d.ffn_norm.weight", l);
+        if ((rc = get_vec(m, n, c->dim, &L->ffn_norm, err, errlen))) return rc;
+    }
+    m->wtype = m->layers[0].wq.type;
+    m->n_params += (uint64_t)c->vocab * (uint64_t)c->dim * (m->output.data != m->tok_embd.data);
+    if (gguf_find(g, "tokenizer.ggml.model")) {
+        if ((rc = tokenizer_from_gguf(g, &m->tok, err, errlen))) return rc;
+        if (tokenizer_n_vocab(m->tok) != c->vocab)
+            return errf(err, errlen, -EINVAL, "tokenizer has %d tokens but the model %d",
+                        tokenizer_n_vocab(m->tok), c->vocab);
+    }
+    return 0;
+}
+
+int model_load_gguf_buf(const void *buf, size_t size, model **out, char *err, size_t errlen) {
+    *out = NULL;
+    model *m = calloc(1, sizeof *m);
+    if (!m) return -ENOMEM;
+    int rc = gguf_parse(buf, size, &m->g, err, errlen);
+    if (!rc) rc = load_gguf(m, err, errlen);
+    if (rc) { model_free(m); return rc; }
+    *out = m;
+    return 0;
+}
+
+/* ------------------------------------------------------------ llama2.c */
+
+static int load_llama2c(model *m, const uint8_t *base, size_t size, char *err, size_t errlen) {
+    int32_t h[7];
+    if (size < sizeof h)
+        return errf(err, errlen, -EINVAL, "truncated: %zu bytes, a llama2.c header needs 28",
+                    size);
+    memcpy(h, base, sizeof h);
+    model_config *c = &m->c;
+    int shared = h[5] > 0;
+    c->dim = h[0]; c->hidden = h[1]; c->n_layers = h[2]; c->n_heads = h[3];
+    c->n_kv_heads = h[4]; c->vocab = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
+    c->ctx = h[6];
+    c->rope_base = 10000.0f;
+    c->norm_eps = 1e-5f;
+    c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
+    int rc = check_config(c, err, errlen);
+    if (rc) return rc;
+    if (c->ctx > 1 << 20) return errf(err, errlen, -EINVAL, "context %d too large", c->ctx);
+    snprintf(m->arch, sizeof m->arch, "llama");
+    uint64_t D = (uint64_t)c->dim, H = (uint64_t)c->hidden, L = (uint64_t)c->n_layers;
+    uint64_t V = (uint64_t)c->vocab, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
+    uint64_t need = V * D + L * D + L * D * D + 2 * L * D * kvd + L * D * D + L * D +
+                    3 * L * D * H + D + (uint64_t)c->ctx * (uint64_t)c->head_dim;
+    if (!shared) need += V * D;
+    if ((size - 28) / 4 < need)
+        return errf(err, errlen, -EINVAL,
+                    "truncated: the header describes %llu bytes of weights, the file has %zu",
+                    (unsigned long long)need * 4, size - 28);
+    const float *p = (const float *)(base + 28);
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return errf(err, errlen, -ENOMEM, "out of memory");
+#define TAKE_MAT(dst, r, cc) do { (dst).data = p; (dst).type = TYPE_F32; (dst).rows = (int)(r); \
+        (dst).cols = (int)(cc); (dst).row_bytes = (size_t)(cc) * 4; p += (uint64_t)(r) * (cc); } while (0)
+    TAKE_MAT(m->tok_embd, V, D);
+    for (uint64_t l = 0; l < L; l++) { m->layers[l].attn_norm = p; p += D; }
+    for (uint64_t l = 0; l < L; l++) TAKE_MAT(m->layers[l].wq, D, D);
+    for (uint64_t l = 0; l < L; l++) TAKE_MAT(m->layers[l].wk, kvd, D);
+    for (uint64_t l = 0; l < L; l++) TAKE_MAT(m->layers[l].wv, kvd, D);
+    for (uint64_t l = 0; l < L; l++) TAKE_MAT(m->layers[l].wo, D, D);
+    for (uint64_t l = 0; l < L; l++) { m->layers[l].ffn_norm = p; p += D; }
+    for (uint64_t l = 0; l < L; l++) TAKE_MAT(m->layers[l].w1, H, D);
+    for (uint64_t l = 0; l < L; l++) TAKE_MAT(m->layers[l].w2, D, H);
+    for (uint64_t l = 0; l < L; l++) TAKE_MAT(m->layers[l].w3, H, D);
+    m->out_norm = p; p += D;
+    p += (uint64_t)c->ctx * (uint64_t)c->head_dim;   /* legacy freq_cis tables */
+    if (shared) m->output = m->tok_embd;
+    else TAKE_MAT(m->output, V, D);
+#undef TAKE_MAT
+    for (int l = 0; l < c->n_layers; l++) {
+        model_layer *ly = &m->layers[l];
+        tally(m, &ly->wq); tally(m, &ly->wk); tally(m, &ly->wv); tally(m, &ly->wo);
+        tally(m, &ly->w1); tally(m, &ly->w2); tally(m, &ly->w3);
+    }
+    tally(m, &m->output);
+    m->wtype = TYPE_F32;
+    return 0;
+}
+
+int model_load_llama2c_buf(const void *buf, size_t size, model **out, char *err, size_t errlen) {
+    *out = NULL;
+    model *m = calloc(1, sizeof *m);
+    if (!m) return -ENOMEM;
+    if (((uintptr_t)buf & 3) != 0) {
+        model_free(m);
+        return errf(err, errlen, -EINVAL, "buffer not aligned");
+    }
+    int rc = load_llama2c(m, buf, size, err, errlen);
+    if (rc) { model_free(m); return rc; }
+    *out = m;
+    return 0;
+}
+
+static int map_file(const char *path, void **map, size_t *size, char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return errf(err, errlen, -EINVAL, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return errf(err, errlen, -EINVAL, "%s: empty file", path);
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (m == MAP_FAILED) return errf(err, errlen, -e, "%s: mmap: %s", path, strerror(e));
+    *map = m;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+int model_load(const char *path, const char *tokenizer_path, model **out, char *err,
+               size_t errlen) {
+    *out = NULL;
+    void *map;
+    size_t size;
+    char why[512] = "";
+    int rc = map_file(path, &map, &size, err, errlen);
+    if (rc) return rc;
+    model *m = NULL;
+    if (size >= 4 && !memcmp(map, "GGUF", 4)) {
+        munmap(map, size);
+        m = calloc(1, sizeof *m);
+        if (!m) return -ENOMEM;
+        rc = gguf_open(path, &m->g, err, errlen);
+        if (rc) { model_free(m); return rc; }
+        rc = load_gguf(m, why, sizeof why);
+        if (!rc && !m->tok && tokenizer_path)
+            rc = tokenizer_from_llama2c(tokenizer_path, m->c.vocab, &m->tok, why, sizeof why);
+    } else {
+        m = calloc(1, sizeof *m);
+        if (!m) { munmap(map, size); return -ENOMEM; }
+        m->map = map;
+        m->map_size = size;
+        if (size >= 4 && !memcmp(map, "ak42", 4))
+            rc = errf(why, sizeof why, -EINVAL,
+                      "llama2.c quantized (ak42) checkpoints are not supported; use GGUF");
+        else
+            rc = load_llama2c(m, map, size, why, sizeof why);
+        if (!rc) {
+            if (!tokenizer_path)
+                rc = errf(why, sizeof why, -EINVAL,
+                          "a llama2.c checkpoint needs --tokenizer FILE");
+            else
+                rc = tokenizer_from_llama2c(tokenizer_path, m->c.vocab, &m->tok, why, sizeof why);
+        }
+        const char *b = strrchr(path, '/');
+        snprintf(m->name, sizeof m->name, "%s", b ? b + 1 : path);
+    }
+    if (rc) {
+        if (strncmp(why, path, strlen(path))) errf(err, errlen, rc, "%s: %s", path, why);
+        else errf(err, errlen, rc, "%s", why);
+        model_free(m);
+        return rc;
+    }
+    if (!m->tok) {
+        model_free(m);
+        return errf(err, errlen, -EINVAL, "%s: the model has no tokenizer", path);
+    }
+    if (!m->name[0]) {
+        const char *b = strrchr(path, '/');
+        snprintf(m->name, sizeof m->name, "%s", b ? b + 1 : path);
+    }
+    *out = m;
+    return 0;
+}

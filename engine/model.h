@@ -1,0 +1,64 @@
+/* A LLaMA-family model in memory: its hyperparameters, taken from the
+ * file's metadata and never assumed, and its weights, which point into the
+ * file's mapping wherever the stored layout is usable as it is.  Loads
+ * GGUF (architecture "llama") and llama2.c .bin checkpoints. */
+#ifndef LLMFS_MODEL_H
+#define LLMFS_MODEL_H
+#include <stdint.h>
+#include "engine/gguf.h"
+#include "engine/matmul.h"
+#include "engine/tokenizer.h"
+
+typedef struct {
+    int dim;            /* embedding width */
+    int hidden;         /* feed-forward width */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;     /* < n_heads: grouped-query attention */
+    int head_dim;       /* dim / n_heads */
+    int vocab;
+    int ctx;            /* context length the model was trained for */
+    float rope_base;    /* RoPE theta */
+    float norm_eps;     /* RMSNorm epsilon */
+} model_config;
+
+typedef struct {
+    const float *attn_norm;  /* (dim) */
+    mat wq;                  /* (n_heads * head_dim, dim) */
+    mat wk, wv;              /* (n_kv_heads * head_dim, dim) */
+    mat wo;                  /* (dim, n_heads * head_dim) */
+    const float *ffn_norm;   /* (dim) */
+    mat w1;                  /* gate (hidden, dim) */
+    mat w2;                  /* down (dim, hidden) */
+    mat w3;                  /* up (hidden, dim) */
+} model_layer;
+
+typedef struct model {
+    model_config c;
+    mat tok_embd;            /* (vocab, dim) rows looked up by token id */
+    model_layer *layers;     /* (n_layers) */
+    const float *out_norm;   /* (dim) */
+    mat output;              /* (vocab, dim) classifier */
+    tokenizer *tok;          /* owned; NULL if the file has none */
+    char arch[32];           /* "llama" */
+    char name[128];          /* general.name or the file name */
+    int wtype;               /* the dominant weight type (for stats) */
+    uint64_t n_params;
+    uint64_t weight_bytes;   /* bytes of weights read per token */
+    /* storage */
+    gguf *g;                 /* GGUF mapping, or NULL */
+    void *map; size_t map_size; /* llama2.c mapping, or NULL */
+    float **owned;           /* buffers converted at load time */
+    int n_owned;
+} model;
+
+/* Loads a model.  For llama2.c checkpoints (.bin), tokenizer_path names the
+ * tokenizer .bin; it may be NULL for GGUF (which carries its own).  Returns
+ * 0 or a negative errno with a one-line reason in err.  Caller frees. */
+int model_load(const char *path, const char *tokenizer_path, model **out,
+               char *err, size_t errlen);
+/* The same from caller-owned bytes (fuzzing); the buffer must outlive it. */
+int model_load_gguf_buf(const void *buf, size_t size, model **out, char *err, size_t errlen);
+int model_load_llama2c_buf(const void *buf, size_t size, model **out, char *err, size_t errlen);
+void model_free(model *m);
+#endif

@@ -1,0 +1,104 @@
+/* This file implements the sampler of sampler.h.  Every step that could
+ * depend on the machine is pinned: candidates are ordered by logit then by
+ * id (a total order, so sorting is deterministic), probabilities are
+ * computed in double with exp_det, and the coin comes from splitmix64. */
+#include "engine/sampler.h"
+#include "engine/mathx.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t sampler_rand(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+int sampler_init(sampler *s, const sampler_params *p, int vocab) {
+    memset(s, 0, sizeof *s);
+    s->p = *p;
+    s->rng = p->seed;
+    s->vocab = vocab;
+    s->idx = malloc((size_t)vocab * sizeof *s->idx);
+    s->prob = malloc((size_t)vocab * sizeof *s->prob);
+    if (!s->idx || !s->prob) { sampler_release(s); return -ENOMEM; }
+    return 0;
+}
+
+void sampler_release(sampler *s) {
+    free(s->idx);
+    free(s->prob);
+    s->idx = NULL;
+    s->prob = NULL;
+}
+
+int sampler_argmax(const float *v, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static _Thread_local const float *tl_logits;   /* for the qsort comparator */
+
+/* Higher logit first; lower id first on equal logits. */
+static int by_logit(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    float x = tl_logits[i], y = tl_logits[j];
+    if (x > y) return -1;
+    if (x < y) return 1;
+    return (i > j) - (i < j);
+}
+
+int sampler_sample(sampler *s, const float *logits) {
+    const int V = s->vocab;
+    if (s->p.temperature <= 0.0f) return sampler_argmax(logits, V);
+    tl_logits = logits;
+    double coin = (double)(sampler_rand(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
+    float mx = logits[sampler_argmax(logits, V)];
+    double invt = 1.0 / (double)s->p.temperature;
+    int n = V;
+    for (int i = 0; i < V; i++) s->idx[i] = i;
+    int k = s->p.top_k > 0 && s->p.top_k < V ? s->p.top_k : 0;
+    int sorted = 0;
+    if (s->p.top_p < 1.0f && !k) {
+        /* A token whose probability is below (1 - top_p) / (V - 1) can
+         * never be inside the nucleus (llama2.c's cut): drop those before
+         * sorting.  Compared as unnormalized weights against cut * sum. */
+        double sum = 0;
+        for (int i = 0; i < V; i++) sum += exp_det(((double)logits[i] - mx) * invt);
+        double cut = (1.0 - (double)s->p.top_p) / (double)(V - 1) * sum;
+        n = 0;
+        for (int i = 0; i < V; i++)
+            if (exp_det(((double)logits[i] - mx) * invt) >= cut) s->idx[n++] = i;
+    }
+    if (k || s->p.top_p < 1.0f) {
+        qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);
+        sorted = 1;
+        if (k) n = k;
+    }
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        s->prob[i] = exp_det(((double)logits[s->idx[i]] - mx) * invt);
+        total += s->prob[i];
+    }
+    if (sorted && s->p.top_p < 1.0f) {
+        double acc = 0, lim = (double)s->p.top_p * total;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            acc += s->prob[i];
+            if (acc >= lim) { keep = i + 1; break; }
+        }
+        n = keep;
+        total = 0;
+        for (int i = 0; i < n; i++) total += s->prob[i];
+    }
+    double r = coin * total, acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += s->prob[i];
+        if (r < acc) return s->idx[i];
+    }
+    return s->idx[n - 1];
+}

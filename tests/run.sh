@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every unit test binary and every shell test; counts "ok"/"not ok"
+# lines.  A program that dies without reporting counts as one failure.
+# The last line is always "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin}
+TESTBIN=${TESTBIN:-build/tests}
+export BIN LLMFS_SHARED=${LLMFS_SHARED:-$(cd .. && pwd)/shared}
+pass=0 fail=0
+only=${1:-}
+run_one() {
+    local name=$1; shift
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    local p f
+    p=$(grep -c '^ok - ' <<<"$out")
+    f=$(grep -c '^not ok - ' <<<"$out")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; out+=$'\n'"not ok - $name exited with status $rc"; fi
+    if [ "$f" -ne 0 ] || [ -n "${VERBOSE:-}" ]; then printf '%s\n' "$out"; else grep -E '^(ok|not ok) - ' <<<"$out"; fi
+    pass=$((pass + p)); fail=$((fail + f))
+}
+for t in "$TESTBIN"/test_*; do
+    [ -x "$t" ] || continue
+    case "$t" in *.o|*.d) continue;; esac
+    [ -n "$only" ] && [[ "$t" != *"$only"* ]] && continue
+    echo "# $t"
+    run_one "$(basename "$t")" "$t"
+done
+for t in tests/test_*.sh tests/mount/test_*.sh; do
+    [ -f "$t" ] || continue
+    [ -n "$only" ] && [[ "$t" != *"$only"* ]] && continue
+    echo "# $t"
+    run_one "$(basename "$t")" bash "$t"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,187 @@
+/* llmfs-run: generation without FUSE, for scripts, tests and benchmarks.
+ * Prints only the generated text to stdout, as it is produced; --stats
+ * adds figures on stderr, one "name value" per line. */
+#include "engine/engine.h"
+#include "engine/quant.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: llmfs-run --model FILE [--tokenizer FILE] -p PROMPT [-n N] [--temp T]\n"
+        "                 [--seed S] [--top-k K] [--top-p P] [--threads N] [--ctx N]\n"
+        "                 [--ignore-eos] [--stats]\n"
+        "  -m, --model FILE      GGUF model, or llama2.c .bin (then --tokenizer)\n"
+        "  -z, --tokenizer FILE  llama2.c tokenizer .bin\n"
+        "  -p, --prompt TEXT     the prompt (-f FILE reads it from a file)\n"
+        "  -n, --n-predict N     most tokens to generate (default: to the end of context)\n"
+        "  --temp T              temperature, 0 = greedy (default 0)\n"
+        "  --seed S              sampling seed (default 0)\n"
+        "  --top-k K, --top-p P  sampling filters (default off)\n"
+        "  -t, --threads N       threads (default 2)\n"
+        "  -c, --ctx N           context length (default: the model's)\n"
+        "  --ignore-eos          generate past end-of-sequence tokens\n"
+        "  --stats               print timing figures to stderr\n");
+}
+
+static void emit(void *ud, const char *text, size_t n) {
+    (void)ud;
+    fwrite(text, 1, n, stdout);
+    fflush(stdout);
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "llmfs-run: %s: '%s' is not an integer in [%ld, %ld]\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "llmfs-run: %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t r;
+    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *t = realloc(b, cap *= 2);
+            if (!t) { free(b); b = NULL; }
+            b = t;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL;
+    long n_predict = -1, threads = 2, ctx = 0;
+    int stats = 0;
+    gen_params gp;
+    gen_params_default(&gp);
+    enum { O_TEMP = 256, O_SEED, O_TOPK, O_TOPP, O_IGNORE_EOS, O_STATS };
+    static const struct option opts[] = {
+        { "model", required_argument, 0, 'm' },
+        { "tokenizer", required_argument, 0, 'z' },
+        { "prompt", required_argument, 0, 'p' },
+        { "file", required_argument, 0, 'f' },
+        { "n-predict", required_argument, 0, 'n' },
+        { "threads", required_argument, 0, 't' },
+        { "ctx", required_argument, 0, 'c' },
+        { "temp", required_argument, 0, O_TEMP },
+        { "seed", required_argument, 0, O_SEED },
+        { "top-k", required_argument, 0, O_TOPK },
+        { "top-p", required_argument, 0, O_TOPP },
+        { "ignore-eos", no_argument, 0, O_IGNORE_EOS },
+        { "stats", no_argument, 0, O_STATS },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int c;
+    long lv;
+    double dv;
+    while ((c = getopt_long(argc, argv, "m:z:p:f:n:t:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'z': tok_path = optarg; break;
+        case 'p': prompt = optarg; break;
+        case 'f': prompt_file = optarg; break;
+        case 'n': if (parse_int("-n", optarg, -1, 1 << 30, &n_predict)) return 2; break;
+        case 't': if (parse_int("--threads", optarg, 1, 256, &threads)) return 2; break;
+        case 'c': if (parse_int("--ctx", optarg, 0, 1 << 20, &ctx)) return 2; break;
+        case O_TEMP: if (parse_float("--temp", optarg, 0, 100, &dv)) return 2;
+            gp.temperature = (float)dv; break;
+        case O_SEED:
+            errno = 0;
+            gp.seed = strtoull(optarg, NULL, 0);
+            if (errno) { fprintf(stderr, "llmfs-run: --seed: bad value '%s'\n", optarg); return 2; }
+            break;
+        case O_TOPK: if (parse_int("--top-k", optarg, 0, 1 << 30, &lv)) return 2;
+            gp.top_k = (int)lv; break;
+        case O_TOPP: if (parse_float("--top-p", optarg, 1e-9, 1, &dv)) return 2;
+            gp.top_p = (float)dv; break;
+        case O_IGNORE_EOS: gp.ignore_eos = 1; break;
+        case O_STATS: stats = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "llmfs-run: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!model_path) { fprintf(stderr, "llmfs-run: --model FILE is required\n"); return 2; }
+    size_t plen = 0;
+    char *pbuf = NULL;
+    if (prompt_file) {
+        pbuf = read_file(prompt_file, &plen);
+        if (!pbuf) { fprintf(stderr, "llmfs-run: %s: %s\n", prompt_file, strerror(errno)); return 1; }
+        prompt = pbuf;
+    } else if (prompt) {
+        plen = strlen(prompt);
+    } else {
+        prompt = "";
+    }
+    char err[512];
+    model *m;
+    int rc = model_load(model_path, tok_path, &m, err, sizeof err);
+    if (rc) { fprintf(stderr, "llmfs-run: %s\n", err); free(pbuf); return 1; }
+    engine *e;
+    int c_len = ctx ? (int)ctx : m->c.ctx;
+    rc = engine_new(m, (int)threads, (size_t)c_len * m->c.n_layers * 2 * m->c.n_kv_heads *
+                    m->c.head_dim * sizeof(float), 512, (int)ctx, &e, err, sizeof err);
+    if (rc) { fprintf(stderr, "llmfs-run: %s\n", err); model_free(m); free(pbuf); return 1; }
+    gp.max_tokens = n_predict < 0 ? engine_ctx(e) : (int)n_predict;
+    seq *s;
+    rc = seq_new(e, prompt, plen, &gp, emit, NULL, &s);
+    if (rc == -EFBIG) {
+        fprintf(stderr, "llmfs-run: the prompt does not fit in the context of %d tokens\n",
+                engine_ctx(e));
+    } else if (rc) {
+        fprintf(stderr, "llmfs-run: cannot start generation: %s\n", strerror(-rc));
+    } else {
+        rc = engine_generate(e, s);
+        if (rc) fprintf(stderr, "llmfs-run: generation failed: %s\n", strerror(-rc));
+        if (stats) {
+            double pre = (s->t_prefill_ns - s->t_start_ns) / 1e9;
+            double dec = (s->t_done_ns - s->t_prefill_ns) / 1e9;
+            fprintf(stderr, "prompt_tokens %d\n", s->n_prompt);
+            fprintf(stderr, "prefill_tok_s %.1f\n", pre > 0 ? s->n_prompt / pre : 0);
+            fprintf(stderr, "generated_tokens %d\n", s->n_gen);
+            fprintf(stderr, "decode_tok_s %.1f\n",
+                    dec > 0 && s->n_gen > 1 ? (s->n_gen - 1) / dec : 0);
+            fprintf(stderr, "ttft_ms %.3f\n", (s->t_first_ns - s->t_start_ns) / 1e6);
+            fprintf(stderr, "total_ms %.3f\n", (s->t_done_ns - s->t_start_ns) / 1e6);
+            fprintf(stderr, "weights %s\n", quant_name(m->wtype));
+        }
+        seq_free(e, s);
+    }
+    engine_free(e);
+    model_free(m);
+    free(pbuf);
+    return rc ? 1 : 0;
+}
