@@ -29,7 +29,7 @@ int64_t engine_now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void gen_params_default(gen_params *p) {
+void seq_params_default(seq_params *p) {
     memset(p, 0, sizeof *p);
     p->max_tokens = 256;
     p->temperature = 0.0f;
@@ -83,7 +83,7 @@ int engine_new(model *m, int n_threads, size_t kv_bytes, int max_batch_tokens, i
 
 /* ----------------------------------------------------------- sequences */
 
-int seq_new_tokens(engine *e, const int *ids, int n, const gen_params *p, seq_emit_fn emit,
+int seq_new_tokens(engine *e, const int *ids, int n, const seq_params *p, seq_emit_fn emit,
                    void *ud, seq **out) {
     *out = NULL;
     if (n < 1) return -EINVAL;
@@ -112,7 +112,7 @@ int seq_new_tokens(engine *e, const int *ids, int n, const gen_params *p, seq_em
     return 0;
 }
 
-int seq_new(engine *e, const char *text, size_t len, const gen_params *p, seq_emit_fn emit,
+int seq_new(engine *e, const char *text, size_t len, const seq_params *p, seq_emit_fn emit,
             void *ud, seq **out) {
     int cap = 256, *ids = NULL, n;
     for (;;) {

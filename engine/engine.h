@@ -15,8 +15,8 @@
 #include "engine/sampler.h"
 #include "engine/utf8.h"
 
-#define GEN_MAX_STOP 4
-#define GEN_STOP_LEN 64
+#define SEQ_MAX_STOP 4
+#define SEQ_STOP_LEN 64
 
 typedef struct {
     int max_tokens;          /* most tokens to generate */
@@ -26,10 +26,10 @@ typedef struct {
     uint64_t seed;
     int ignore_eos;          /* keep going past end-of-generation tokens */
     int n_stop;
-    char stop[GEN_MAX_STOP][GEN_STOP_LEN + 1];   /* NUL-terminated */
-} gen_params;
+    char stop[SEQ_MAX_STOP][SEQ_STOP_LEN + 1];   /* NUL-terminated */
+} seq_params;
 
-void gen_params_default(gen_params *p);
+void seq_params_default(seq_params *p);
 
 enum seq_state {
     SEQ_PREFILL,             /* prompt tokens still to compute */
@@ -54,7 +54,7 @@ struct seq {
     int n_past;              /* positions whose KV is computed */
     int n_gen;               /* generated tokens */
     int state, finish;
-    gen_params params;
+    seq_params params;
     sampler smp;
     kv_seq kv;
     utf8_stream u8;
@@ -79,10 +79,10 @@ kv_cache *engine_kv(engine *e);
 /* A new sequence for prompt text[0..len), tokenized with BOS.  Caller
  * frees with seq_free.  Returns 0, -EFBIG when the prompt does not fit in
  * the context, or another negative errno. */
-int  seq_new(engine *e, const char *text, size_t len, const gen_params *p, seq_emit_fn emit,
+int  seq_new(engine *e, const char *text, size_t len, const seq_params *p, seq_emit_fn emit,
              void *ud, seq **out);
 /* The same from token ids (BOS included by the caller). */
-int  seq_new_tokens(engine *e, const int *ids, int n, const gen_params *p, seq_emit_fn emit,
+int  seq_new_tokens(engine *e, const int *ids, int n, const seq_params *p, seq_emit_fn emit,
                     void *ud, seq **out);
 void seq_free(engine *e, seq *s);
 /* Finishes s now (cancellation), releasing its KV blocks. */
