@@ -1,0 +1,71 @@
+/* The scheduler: a thread that owns the engine and runs continuous
+ * batching over every admitted request.  Requests wait in a bounded queue
+ * ordered by priority (then arrival); the thread admits them while the
+ * running set is below the concurrency limit, runs one engine_step over
+ * the running set per iteration, and reports text and completion through
+ * callbacks.  Thread-safe: submit and cancel may be called from any
+ * thread. */
+#ifndef LLMFS_SCHED_H
+#define LLMFS_SCHED_H
+#include <stddef.h>
+#include <stdint.h>
+#include "engine/engine.h"
+
+enum sched_prio { SCHED_HIGH = 0, SCHED_NORMAL = 1, SCHED_LOW = 2 };
+
+typedef struct {
+    int max_batch;           /* most sequences running at once (limit ceiling) */
+    int queue;               /* most requests waiting; beyond: -EBUSY */
+    double tpot_target_ms;   /* adaptive concurrency target per output token */
+    int adaptive;            /* 1: adapt the limit, 0: fixed at max_batch */
+} sched_config;
+
+/* What a finished request reports (also the figures stats/ needs). */
+typedef struct {
+    int finish;              /* enum seq_finish; FINISH_ERROR when cancelled */
+    int error;               /* 0 or a negative errno (e.g. -EFBIG) */
+    int prompt_tokens;       /* BOS included */
+    int cached_tokens;       /* prompt tokens reused from the prefix cache */
+    int generated_tokens;
+    int64_t t_submit_ns, t_start_ns, t_first_ns, t_done_ns;   /* CLOCK_MONOTONIC */
+} sched_result;
+
+typedef struct {
+    /* Text as it is generated, valid UTF-8, on the scheduler thread. */
+    void (*on_text)(void *ud, const char *text, size_t n);
+    /* Once, at the end (never after sched_release), on the scheduler thread. */
+    void (*on_done)(void *ud, const sched_result *r);
+} sched_cb;
+
+typedef struct sched sched;
+typedef struct sched_req sched_req;
+
+typedef struct {
+    uint64_t submitted, rejected_busy, finished, cancelled;
+    uint64_t prompt_tokens, generated_tokens, steps, batch_tokens;
+    int running, waiting, limit;
+    int kv_blocks_used, kv_blocks_total;
+    size_t kv_block_bytes;
+    uint64_t prefix_queries, prefix_hits, prefix_tokens_reused;  /* in tokens */
+} sched_stats;
+
+/* Starts the scheduler thread over e (not owned; must outlive it). */
+int  sched_new(engine *e, const sched_config *cfg, sched **out);
+/* Stops the thread; unfinished requests are dropped without callbacks. */
+void sched_free(sched *s);
+
+/* Queues a request.  The prompt is tokenized (with BOS) at once, so
+ * -EFBIG (prompt longer than the context) and -EBUSY (queue full) are
+ * returned here and nothing is queued.  On success *out is the caller's
+ * handle, valid until it passes it to sched_release. */
+int  sched_submit(sched *s, const char *prompt, size_t len, const seq_params *p, int prio,
+                  const sched_cb *cb, void *ud, sched_req **out);
+/* The caller is done with req: if it is still queued or running it is
+ * cancelled (its KV blocks freed at once) and no callback for it runs any
+ * more once this returns; then the handle is freed.  Call it exactly once
+ * per submitted request, finished or not, and never while holding a lock
+ * that the callbacks take (it waits for a callback in progress). */
+void sched_release(sched *s, sched_req *req);
+
+void sched_get_stats(sched *s, sched_stats *out);
+#endif
