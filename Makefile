@@ -73,15 +73,7 @@ build-fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FS_SRC)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -ffp-contract=off -I. $(PKG_CFLAGS) \
 	  -o $@ $< $(ENGINE_SRC) $(FS_SRC) $(PKG_LIBS) -lm -pthread
 
-inst# A sanitizer build puts its programs beside the objects, so that the
-# normal bin/ is never silently replaced by a slow instrumented one.
-ifneq ($(SANITIZE),)
-BIN := $(B)/bin
-TOOLS := $(patsubst bin/%,$(BIN)/%,$(TOOLS))
-else
-BIN := bin
-endif
-all: $(TOOLS)
+install: $(TOOLS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/

@@ -239,6 +239,12 @@ void seq_cancel(engine *e, seq *s) {
     kv_seq_clear(&e->kv, &s->kv);
 }
 
+void engine_preempt(engine *e, seq *s) {
+    kv_seq_clear(&e->kv, &s->kv);
+    s->n_past = 0;
+    if (s->state != SEQ_DONE) s->state = SEQ_PREFILL;
+}
+
 /* ---------------------------------------------------------------- step */
 
 int engine_step(engine *e, seq **seqs, int n) {
@@ -273,7 +279,7 @@ int engine_step(engine *e, seq **seqs, int n) {
         seq *s = e->owner[r];
         if (s->state == SEQ_PREFILL) {
             s->state = SEQ_DECODE;
-            s->t_prefill_ns = engine_now_ns();
+            if (!s->t_prefill_ns) s->t_prefill_ns = engine_now_ns();
         }
         int id = sampler_sample(&s->smp, e->logits + (size_t)r * e->m->c.vocab);
         accept_token(e, s, id);

@@ -94,6 +94,10 @@ void seq_cancel(engine *e, seq *s);
  * left as they were). */
 int  engine_step(engine *e, seq **seqs, int n);
 
+/* Gives s's KV blocks back; s recomputes its tokens when next stepped
+ * and, the pass being deterministic, continues with the same tokens. */
+void engine_preempt(engine *e, seq *s);
+
 /* Runs one sequence to the end (llmfs-run). */
 int  engine_generate(engine *e, seq *s);
 

@@ -40,7 +40,7 @@ static int take(cursor *c, void *dst, size_t n, const char *what) {
 }
 
 static int take_str(cursor *c, gguf_str *s, const char *what) {
-    uint64_t n;
+    uint64_t n = 0;
     if (take(c, &n, 8, what)) return -EINVAL;
     if (n > (uint64_t)(c->end - c->p))
         return fail(c, "%s of length %llu runs past the end of the file", what,

@@ -311,8 +311,8 @@ static int map_file(const char *path, void **map, size_t *size, char *err, size_
 int model_load(const char *path, const char *tokenizer_path, model **out, char *err,
                size_t errlen) {
     *out = NULL;
-    void *map;
-    size_t size;
+    void *map = NULL;
+    size_t size = 0;
     char why[512] = "";
     int rc = map_file(path, &map, &size, err, errlen);
     if (rc) return rc;

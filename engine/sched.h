@@ -51,7 +51,7 @@ typedef struct {
 
 /* Starts the scheduler thread over e (not owned; must outlive it). */
 int  sched_new(engine *e, const sched_config *cfg, sched **out);
-/* Stops the thread; unfinished requests are dropped without callbacks. */
+/* Stops the thread.  Every request must have been released first. */
 void sched_free(sched *s);
 
 /* Queues a request.  The prompt is tokenized (with BOS) at once, so
@@ -63,8 +63,9 @@ int  sched_submit(sched *s, const char *prompt, size_t len, const seq_params *p,
 /* The caller is done with req: if it is still queued or running it is
  * cancelled (its KV blocks freed at once) and no callback for it runs any
  * more once this returns; then the handle is freed.  Call it exactly once
- * per submitted request, finished or not, and never while holding a lock
- * that the callbacks take (it waits for a callback in progress). */
+ * per submitted request, finished or not, and never from a callback or
+ * while holding a lock that the callbacks take (it waits for a callback
+ * in progress). */
 void sched_release(sched *s, sched_req *req);
 
 void sched_get_stats(sched *s, sched_stats *out);

@@ -33,7 +33,10 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_b
  * prev (-1 at the start): SentencePiece's leading space is dropped after
  * BOS, byte tokens <0xXX> become their byte, byte-level BPE maps back to
  * raw bytes, control tokens (BOS/EOS/...) give nothing.  Returns the byte
- * count written to buf (at most cap; pieces are never longer than 256). */
+ * count written to buf (at most cap: a longer piece is cut; pieces are
+ * never longer than TOKENIZER_MAX_PIECE, which real vocabularies need:
+ * MPT's has a 512-byte token). */
+#define TOKENIZER_MAX_PIECE 1024
 int tokenizer_decode(const tokenizer *t, int prev, int id, char *buf, size_t cap);
 
 int tokenizer_n_vocab(const tokenizer *t);
