@@ -10,7 +10,7 @@ PKGS    := fuse3 openblas yaml-0.1 libzstd libxxhash
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
-OPT     ?= -O2
+OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -ffp-contract=off \
            -fno-strict-aliasing -pthread -MMD -MP -I. $(PKG_CFLAGS)

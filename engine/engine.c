@@ -60,7 +60,7 @@ int engine_new(model *m, int n_threads, size_t kv_bytes, int max_batch_tokens, i
     if (ctx > m->c.ctx) e->ctx = ctx;   /* a longer context than trained is the user's call */
     e->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 256;
     int kvd = m->c.n_kv_heads * m->c.head_dim;
-    int rc = kv_init(&e->kv, m->c.n_layers, kvd, 16, kv_bytes, e->ctx);
+    int rc = kv_init(&e->kv, m->c.n_layers, kvd, kv_bytes, e->ctx);
     if (rc) { snprintf(err, errlen, "cannot allocate the KV cache"); engine_free(e); return rc; }
     e->p = pool_new(n_threads);
     e->f = e->p ? fwd_new(m, e->p, e->max_batch, e->ctx) : NULL;

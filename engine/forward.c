@@ -104,6 +104,7 @@ static void rope(float *v, const float *cs, int n_heads, int head_dim) {
 
 /* ---------------------------------------------------------- attention */
 
+
 typedef struct {
     fwd *f;
     kv_cache *kv;
@@ -112,47 +113,65 @@ typedef struct {
     int n, layer;
 } att_job;
 
-/* One (token, head) pair per job; jobs are split evenly across threads. */
+/* Scores of q against the keys of one block: out[p] = sum_i q[i] * K[i][p]
+ * summed in increasing i, for the block's first `rows` positions.  Keys
+ * are stored transposed, so the loop runs across positions. */
+static inline void block_scores(float *restrict out, const float *restrict q,
+                                const float *restrict kt, int hd, int rows) {
+    float acc[KV_BLOCK] = { 0 };
+    if (rows == KV_BLOCK) {
+        for (int i = 0; i < hd; i++)
+            for (int p = 0; p < KV_BLOCK; p++) acc[p] += q[i] * kt[(size_t)i * KV_BLOCK + p];
+    } else {
+        for (int i = 0; i < hd; i++)
+            for (int p = 0; p < rows; p++) acc[p] += q[i] * kt[(size_t)i * KV_BLOCK + p];
+    }
+    memcpy(out, acc, (size_t)rows * sizeof *out);
+}
+
+/* One (token, KV head) pair per job, covering the query heads that share
+ * that KV head; jobs are split evenly across threads. */
 static void attention_worker(void *arg, int ith, int nth) {
     att_job *j = arg;
     fwd *f = j->f;
     const model_config *c = &f->m->c;
-    const int hd = c->head_dim, kvd = c->n_kv_heads * hd, bt = j->kv->block_tokens;
+    const int hd = c->head_dim, kvd = c->n_kv_heads * hd;
     const int group = c->n_heads / c->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hd);
     float *att = f->att + (size_t)ith * ((size_t)f->ctx + 16);
-    int total = j->n * c->n_heads;
+    int total = j->n * c->n_kv_heads;
     int j0 = (int)((long)total * ith / nth), j1 = (int)((long)total * (ith + 1) / nth);
     for (int job = j0; job < j1; job++) {
-        int t = job / c->n_heads, h = job % c->n_heads, g = h / group;
-        const float *q = f->q + (size_t)t * c->dim + (size_t)h * hd;
+        int t = job / c->n_kv_heads, g = job % c->n_kv_heads;
         const kv_seq *s = j->seqs[t];
-        int npos = j->pos[t] + 1;
-        /* scores: one matmul per block of keys */
-        for (int b = 0; b * bt < npos; b++) {
-            int rows = npos - b * bt < bt ? npos - b * bt : bt;
-            mat K = { kv_key(j->kv, s->blocks[b], j->layer) + (size_t)g * hd, TYPE_F32,
-                      rows, hd, (size_t)kvd * sizeof(float) };
-            matmul_rows(att + b * bt, q, &K, 1, 0, rows);
-        }
-        float mx = -INFINITY;
-        for (int p = 0; p < npos; p++) {
-            att[p] *= scale;
-            if (att[p] > mx) mx = att[p];
-        }
-        float sum = 0;
-        for (int p = 0; p < npos; p++) {
-            att[p] = expf_det(att[p] - mx);
-            sum += att[p];
-        }
-        float inv = 1.0f / sum;
-        float *o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int p = 0; p < npos; p++) {
-            const float *vv = kv_val(j->kv, s->blocks[p / bt], j->layer) +
-                              (size_t)(p % bt) * kvd + (size_t)g * hd;
-            float a = att[p] * inv;
-            for (int i = 0; i < hd; i++) o[i] += a * vv[i];
+        int npos = j->pos[t] + 1, nblk = (npos + KV_BLOCK - 1) / KV_BLOCK;
+        for (int h = g * group; h < (g + 1) * group; h++) {
+            const float *q = f->q + (size_t)t * c->dim + (size_t)h * hd;
+            for (int b = 0; b < nblk; b++) {
+                int rows = npos - b * KV_BLOCK < KV_BLOCK ? npos - b * KV_BLOCK : KV_BLOCK;
+                block_scores(att + b * KV_BLOCK, q,
+                             kv_key(j->kv, s->blocks[b], j->layer) + (size_t)g * hd * KV_BLOCK,
+                             hd, rows);
+            }
+            float mx = -INFINITY;
+            for (int p = 0; p < npos; p++) {
+                att[p] *= scale;
+                if (att[p] > mx) mx = att[p];
+            }
+            float sum = 0;
+            for (int p = 0; p < npos; p++) {
+                att[p] = expf_det(att[p] - mx);
+                sum += att[p];
+            }
+            float inv = 1.0f / sum;
+            float *restrict o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
+            memset(o, 0, (size_t)hd * sizeof *o);
+            for (int p = 0; p < npos; p++) {
+                const float *restrict vv = kv_val(j->kv, s->blocks[p / KV_BLOCK], j->layer) +
+                                           (size_t)(p % KV_BLOCK) * kvd + (size_t)g * hd;
+                float a = att[p] * inv;
+                for (int i = 0; i < hd; i++) o[i] += a * vv[i];
+            }
         }
     }
 }
@@ -164,7 +183,6 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
     const model *m = f->m;
     const model_config *c = &m->c;
     const int dim = c->dim, hd = c->head_dim, kvd = c->n_kv_heads * hd, H = c->hidden;
-    const int bt = kv->block_tokens;
 
     /* token embeddings */
     for (int t = 0; t < n; t++)
@@ -185,8 +203,9 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
             const float *cs = f->rope + (size_t)pos[t] * hd;
             rope(f->q + (size_t)t * dim, cs, c->n_heads, hd);
             rope(f->k + (size_t)t * kvd, cs, c->n_kv_heads, hd);
-            int b = seqs[t]->blocks[pos[t] / bt], slot = pos[t] % bt;
-            memcpy(kv_key(kv, b, l) + (size_t)slot * kvd, f->k + (size_t)t * kvd, kvd * sizeof(float));
+            int b = seqs[t]->blocks[pos[t] / KV_BLOCK], slot = pos[t] % KV_BLOCK;
+            float *kt = kv_key(kv, b, l);
+            for (int i = 0; i < kvd; i++) kt[(size_t)i * KV_BLOCK + slot] = f->k[(size_t)t * kvd + i];
             memcpy(kv_val(kv, b, l) + (size_t)slot * kvd, f->v + (size_t)t * kvd, kvd * sizeof(float));
         }
         att_job aj = { f, kv, pos, seqs, n, l };

@@ -11,7 +11,8 @@ size_t kv_block_bytes(const kv_cache *kv) {
     return (size_t)kv->n_layers * 2 * kv->block_tokens * kv->kv_dim * sizeof(float);
 }
 
-int kv_init(kv_cache *kv, int n_layers, int kv_dim, int block_tokens, size_t bytes, int min_tokens) {
+int kv_init(kv_cache *kv, int n_layers, int kv_dim, size_t bytes, int min_tokens) {
+    const int block_tokens = KV_BLOCK;
     memset(kv, 0, sizeof *kv);
     kv->n_layers = n_layers;
     kv->kv_dim = kv_dim;

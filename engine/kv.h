@@ -8,11 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define KV_BLOCK 16        /* positions per block */
+
 typedef struct kv_cache {
-    int block_tokens;      /* positions per block */
+    int block_tokens;      /* positions per block: KV_BLOCK */
     int n_blocks;
     int n_layers, kv_dim;
-    float *data;           /* (n_blocks, n_layers, 2, block_tokens, kv_dim) */
+    float *data;           /* (n_blocks, n_layers, [K: (kv_dim, KV_BLOCK) transposed,
+                              so scores vectorize across positions;
+                              V: (KV_BLOCK, kv_dim)]) */
     int *refs;             /* (n_blocks) reference counts; 0 = free */
     int *free_ids;         /* stack of free block ids */
     int n_free;
@@ -25,7 +29,7 @@ typedef struct kv_seq {
 
 /* A cache of at most `bytes` (at least enough for one full context).
  * Returns 0 or -ENOMEM. */
-int  kv_init(kv_cache *kv, int n_layers, int kv_dim, int block_tokens, size_t bytes, int min_tokens);
+int  kv_init(kv_cache *kv, int n_layers, int kv_dim, size_t bytes, int min_tokens);
 void kv_release(kv_cache *kv);
 size_t kv_block_bytes(const kv_cache *kv);
 

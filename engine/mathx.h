@@ -4,6 +4,8 @@
 #ifndef LLMFS_MATHX_H
 #define LLMFS_MATHX_H
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 /* e^x in double, relative error below 2e-16, for |x| < 700; saturates
  * outside.  Range reduction x = k*ln2 + r with |r| <= ln2/2 (ln2 split in
@@ -13,7 +15,8 @@ static inline double exp_det(double x) {
     if (x > 709.0) return INFINITY;
     if (x < -745.0) return 0.0;
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    double k = nearbyint(x * 1.44269504088896338700e+00);
+    double kd = x * 1.44269504088896338700e+00;
+    double k = (double)(int64_t)(kd + (kd >= 0 ? 0.5 : -0.5));
     double r = (x - k * ln2_hi) - k * ln2_lo;
     double p = 1.0 / 6227020800.0;
     p = p * r + 1.0 / 479001600.0;
@@ -29,8 +32,33 @@ static inline double exp_det(double x) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    return ldexp(p, (int)k);
+    if (k < -1020 || k > 1020) return ldexp(p, (int)k);
+    /* 2^k built from its bits: exactly what ldexp gives, without a call */
+    uint64_t bits = (uint64_t)((int64_t)k + 1023) << 52;
+    double two_k;
+    memcpy(&two_k, &bits, sizeof two_k);
+    return p * two_k;
 }
 
-static inline float expf_det(float x) { return (float)exp_det((double)x); }
+/* e^x in float, within 2 ulp, for the forward pass (softmax, SiLU):
+ * Cody-Waite reduction and a degree-6 polynomial, all in float. */
+static inline float expf_det(float x) {
+    if (x != x) return x;
+    if (x > 88.5f) return INFINITY;
+    if (x < -87.0f) return 0.0f;
+    float kf = x * 1.44269504088896341f;
+    int k = (int)(kf + (kf >= 0 ? 0.5f : -0.5f));
+    float r = (x - (float)k * 0.693145751953125f) - (float)k * 1.42860682030941723e-06f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t bits = (uint32_t)(k + 126) << 23;   /* 2^(k-1): k + 126 >= 1 here */
+    float half_two_k;
+    memcpy(&half_two_k, &bits, sizeof half_two_k);
+    return (p * half_two_k) * 2.0f;
+}
 #endif

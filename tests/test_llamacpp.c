@@ -46,7 +46,7 @@ static float *run_logits(model *m, const int *ids, int n, int step, int threads)
     kv_cache kv;
     kv_seq s = { 0 };
     float *out = malloc((size_t)n * m->c.vocab * sizeof *out);
-    if (kv_init(&kv, m->c.n_layers, m->c.n_kv_heads * m->c.head_dim, 16, 0, m->c.ctx) ||
+    if (kv_init(&kv, m->c.n_layers, m->c.n_kv_heads * m->c.head_dim, 0, m->c.ctx) ||
         kv_seq_reserve(&kv, &s, n)) return NULL;
     int pos[NPOS], rows[NPOS];
     kv_seq *seqs[NPOS];
