@@ -198,7 +198,7 @@ static void finish(seq *s, int why) {
 
 /* Appends a generated token's text; returns 1 if a stop string ended it. */
 static int add_text(seq *s, const tokenizer *tk, int prev, int id) {
-    char piece[512];
+    char piece[TOKENIZER_MAX_PIECE];
     int n = tokenizer_decode(tk, prev, id, piece, sizeof piece);
     if (n <= 0) return 0;
     size_t need = s->text_len + (size_t)n * 3 + 16;
