@@ -1,0 +1,853 @@
+/* The llmfs.yaml reader, -o overrides and the YAML renderer of the
+ * effective configuration.  One table (keys[]) lists every key with its
+ * kind and range; the YAML route, the -o route and the renderer all go
+ * through it, and generation.* keys go through params.c's validators, so a
+ * value is judged the same way wherever it comes from.  Loading works on a
+ * copy and commits only a fully valid document. */
+#include "fs/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+enum kind { K_STR, K_INT, K_LL, K_BOOL, K_POLICY, K_GEN };
+
+static const struct keydef {
+    const char *name;     /* dotted key */
+    enum kind kind;
+    size_t off;           /* of the field in llmfs_config (not for K_GEN) */
+    long long lo, hi;     /* range of K_INT / K_LL */
+} keys[] = {
+    {"model", K_STR, offsetof(llmfs_config, model), 0, 0},
+    {"tokenizer", K_STR, offsetof(llmfs_config, tokenizer), 0, 0},
+    {"threads", K_INT, offsetof(llmfs_config, threads), 1, 256},
+    {"context", K_INT, offsetof(llmfs_config, context), 0, 16777216},
+    {"generation.max_tokens", K_GEN, 0, 0, 0},
+    {"generation.temperature", K_GEN, 0, 0, 0},
+    {"generation.top_k", K_GEN, 0, 0, 0},
+    {"generation.top_p", K_GEN, 0, 0, 0},
+    {"generation.seed", K_GEN, 0, 0, 0},
+    {"generation.stop", K_GEN, 0, 0, 0},
+    {"generation.priority", K_GEN, 0, 0, 0},
+    {"scheduler.max_batch", K_INT, offsetof(llmfs_config, scheduler.max_batch), 1, 4096},
+    {"scheduler.queue", K_INT, offsetof(llmfs_config, scheduler.queue), 1, 1048576},
+    {"scheduler.tpot_target_ms", K_INT, offsetof(llmfs_config, scheduler.tpot_target_ms), 1,
+     600000},
+    {"cache.l1_mb", K_INT, offsetof(llmfs_config, cache.l1_mb), 0, 1048576},
+    {"cache.l2_dir", K_STR, offsetof(llmfs_config, cache.l2_dir), 0, 0},
+    {"cache.l2_mb", K_INT, offsetof(llmfs_config, cache.l2_mb), 0, 1048576},
+    {"cache.policy", K_POLICY, offsetof(llmfs_config, cache.policy), 0, 0},
+    {"cache.kv_prefix", K_BOOL, offsetof(llmfs_config, cache.kv_prefix), 0, 0},
+    {"cache.kv_mb", K_INT, offsetof(llmfs_config, cache.kv_mb), 0, 1048576},
+    {"limits.max_prompt_bytes", K_LL, offsetof(llmfs_config, limits.max_prompt_bytes), 1,
+     1LL << 40},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static const char *const sections[] = {"generation", "scheduler", "cache", "limits"};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const struct keydef *key_find(const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(keys[i].name, name))
+            return &keys[i];
+    return NULL;
+}
+
+static int is_section(const char *name)
+{
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+        if (!strcmp(sections[i], name))
+            return 1;
+    return 0;
+}
+
+const char *config_policy_name(cache_policy p)
+{
+    switch (p) {
+    case CACHE_POLICY_ADAPTIVE: return "adaptive";
+    case CACHE_POLICY_LRU: return "lru";
+    case CACHE_POLICY_GDSF: return "gdsf";
+    }
+    return NULL;
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+void config_defaults(llmfs_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->model = NULL;
+    c->tokenizer = NULL;
+    c->threads = 2;
+    c->context = 0;
+    params_defaults(&c->generation);
+    c->scheduler.max_batch = 16;
+    c->scheduler.queue = 256;
+    c->scheduler.tpot_target_ms = 50;
+    c->cache.l1_mb = 64;
+    c->cache.l2_dir = strdup(CONFIG_DEFAULT_L2_DIR);
+    c->cache.l2_mb = 1024;
+    c->cache.policy = CACHE_POLICY_ADAPTIVE;
+    c->cache.kv_prefix = true;
+    c->cache.kv_mb = 256;
+    c->limits.max_prompt_bytes = 1048576;
+}
+
+void config_release(llmfs_config *c)
+{
+    if (!c)
+        return;
+    free(c->model);
+    free(c->tokenizer);
+    free(c->cache.l2_dir);
+    memset(c, 0, sizeof(*c));
+}
+
+static int dup_or_null(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src && !(*dst = strdup(src)))
+        return -ENOMEM;
+    return 0;
+}
+
+int config_copy(llmfs_config *dst, const llmfs_config *src)
+{
+    *dst = *src;
+    dst->model = dst->tokenizer = dst->cache.l2_dir = NULL;
+    if (dup_or_null(&dst->model, src->model) || dup_or_null(&dst->tokenizer, src->tokenizer) ||
+        dup_or_null(&dst->cache.l2_dir, src->cache.l2_dir)) {
+        config_release(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int str_equal(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int config_equal(const llmfs_config *a, const llmfs_config *b)
+{
+    return str_equal(a->model, b->model) && str_equal(a->tokenizer, b->tokenizer) &&
+           a->threads == b->threads && a->context == b->context &&
+           params_equal(&a->generation, &b->generation) &&
+           a->scheduler.max_batch == b->scheduler.max_batch &&
+           a->scheduler.queue == b->scheduler.queue &&
+           a->scheduler.tpot_target_ms == b->scheduler.tpot_target_ms &&
+           a->cache.l1_mb == b->cache.l1_mb && str_equal(a->cache.l2_dir, b->cache.l2_dir) &&
+           a->cache.l2_mb == b->cache.l2_mb && a->cache.policy == b->cache.policy &&
+           a->cache.kv_prefix == b->cache.kv_prefix && a->cache.kv_mb == b->cache.kv_mb &&
+           a->limits.max_prompt_bytes == b->limits.max_prompt_bytes;
+}
+
+/* ---- applying one value ---------------------------------------------------- */
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            k = 1, cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2, cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+static int is_null_scalar(const char *v, size_t len, unsigned flags)
+{
+    if (flags & PARAMS_QUOTED)
+        return 0;
+    return len == 0 || (len == 1 && v[0] == '~') || (len == 4 && (!memcmp(v, "null", 4) ||
+                                                                  !memcmp(v, "Null", 4) ||
+                                                                  !memcmp(v, "NULL", 4)));
+}
+
+/* Applies one scalar to c.  On failure c is unchanged, returns -EINVAL
+ * (reason in err, without the key) or -ENOMEM. */
+static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, size_t len,
+                        unsigned flags, char *err, size_t errlen)
+{
+    char *base = (char *)c;
+    long long x;
+    int b;
+    switch (k->kind) {
+    case K_STR: {
+        char **field = (char **)(base + k->off);
+        if (is_null_scalar(v, len, flags)) {
+            if (!strcmp(k->name, "cache.l2_dir")) {
+                seterr(err, errlen, "expected a directory path");
+                return -EINVAL;
+            }
+            free(*field);
+            *field = NULL;
+            return 0;
+        }
+        if (len == 0) {
+            seterr(err, errlen, "expected a path, got an empty string");
+            return -EINVAL;
+        }
+        if (memchr(v, '\0', len)) {
+            seterr(err, errlen, "a path cannot contain a NUL byte");
+            return -EINVAL;
+        }
+        if (!utf8_valid((const unsigned char *)v, len)) {
+            seterr(err, errlen, "expected UTF-8 text");
+            return -EINVAL;
+        }
+        char *s = malloc(len + 1);
+        if (!s)
+            return -ENOMEM;
+        memcpy(s, v, len);
+        s[len] = '\0';
+        free(*field);
+        *field = s;
+        return 0;
+    }
+    case K_INT:
+    case K_LL:
+        if (params_parse_int(v, len, flags, k->lo, k->hi, &x)) {
+            seterr(err, errlen, "expected an integer in [%lld, %lld]%s", k->lo, k->hi,
+                   (flags & PARAMS_QUOTED) ? " (got a quoted string)" : "");
+            return -EINVAL;
+        }
+        if (k->kind == K_INT)
+            *(int *)(base + k->off) = (int)x;
+        else
+            *(long long *)(base + k->off) = x;
+        return 0;
+    case K_BOOL:
+        if (params_parse_bool(v, len, flags, &b)) {
+            seterr(err, errlen, "expected true or false%s",
+                   (flags & PARAMS_QUOTED) ? " (got a quoted string)" : "");
+            return -EINVAL;
+        }
+        *(bool *)(base + k->off) = b != 0;
+        return 0;
+    case K_POLICY:
+        for (int p = CACHE_POLICY_ADAPTIVE; p <= CACHE_POLICY_GDSF; p++) {
+            const char *n = config_policy_name((cache_policy)p);
+            if (len == strlen(n) && !memcmp(v, n, len)) {
+                *(cache_policy *)(base + k->off) = (cache_policy)p;
+                return 0;
+            }
+        }
+        seterr(err, errlen, "expected adaptive, lru or gdsf");
+        return -EINVAL;
+    case K_GEN: {
+        const char *sub = k->name + strlen("generation.");
+        if (!strcmp(sub, "stop") && is_null_scalar(v, len, flags)) {
+            params_stop_clear(&c->generation);
+            return 0;
+        }
+        return params_set(&c->generation, sub, v, len, flags, err, errlen);
+    }
+    }
+    return -EINVAL;
+}
+
+/* ---- the YAML route ----------------------------------------------------------- */
+
+typedef struct loader {
+    yaml_document_t *doc;
+    llmfs_config *c;
+    const char *name;   /* file name for messages */
+    char *err;
+    size_t errlen;
+} loader;
+
+static int fail_at(loader *L, yaml_mark_t m, const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    seterr(L->err, L->errlen, "%s:%zu:%zu: %s", L->name, (size_t)m.line + 1,
+           (size_t)m.column + 1, reason);
+    return -EINVAL;
+}
+
+/* A key's text for messages: printable ASCII, at most 48 bytes. */
+static void key_show(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 4 < cap && i < 48; i++)
+        out[j++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (n > 48 && j + 4 < cap)
+        out[j++] = '.', out[j++] = '.', out[j++] = '.';
+    out[j] = '\0';
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE: return "a mapping";
+    case YAML_SEQUENCE_NODE: return "a sequence";
+    default: return "a scalar";
+    }
+}
+
+static unsigned scalar_flags(const yaml_node_t *n)
+{
+    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : PARAMS_QUOTED;
+}
+
+/* Reads a mapping key into buf (C string); -EINVAL if it is not a plain
+ * short scalar name. */
+static int read_key(loader *L, const yaml_node_t *kn, char *buf, size_t cap)
+{
+    if (!kn || kn->type != YAML_SCALAR_NODE)
+        return fail_at(L, kn ? kn->start_mark : (yaml_mark_t){0}, "expected a key name, got %s",
+                       kn ? node_kind(kn) : "nothing");
+    size_t n = kn->data.scalar.length;
+    const char *s = (const char *)kn->data.scalar.value;
+    if (n == 0 || n >= cap || memchr(s, '\0', n)) {
+        char show[64];
+        key_show(show, sizeof show, s, n);
+        return fail_at(L, kn->start_mark, "unknown key '%s'", show);
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+static void known_keys(char *out, size_t cap, const char *section)
+{
+    size_t pl = section ? strlen(section) : 0, j = 0;
+    out[0] = '\0';
+    if (!section) {
+        j = (size_t)snprintf(out, cap, "model, tokenizer, threads, context, generation, "
+                                       "scheduler, cache, limits");
+        return;
+    }
+    for (size_t i = 0; i < N_KEYS && j < cap; i++) {
+        if (strncmp(keys[i].name, section, pl) || keys[i].name[pl] != '.')
+            continue;
+        j += (size_t)snprintf(out + j, cap - j, "%s%s", j ? ", " : "", keys[i].name + pl + 1);
+    }
+}
+
+/* Is the key at pair index i already used by an earlier pair? */
+static int dup_key(yaml_document_t *doc, yaml_node_pair_t *start, yaml_node_pair_t *pair)
+{
+    yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+    for (yaml_node_pair_t *p = start; p < pair; p++) {
+        yaml_node_t *q = yaml_document_get_node(doc, p->key);
+        if (q && k && q->type == YAML_SCALAR_NODE && k->type == YAML_SCALAR_NODE &&
+            q->data.scalar.length == k->data.scalar.length &&
+            !memcmp(q->data.scalar.value, k->data.scalar.value, k->data.scalar.length))
+            return 1;
+    }
+    return 0;
+}
+
+/* What a key expects, worded as its scalar validator words it. */
+static void expect_text(const struct keydef *k, char *out, size_t cap)
+{
+    switch (k->kind) {
+    case K_STR: snprintf(out, cap, "expected a string"); return;
+    case K_INT:
+    case K_LL: snprintf(out, cap, "expected an integer in [%lld, %lld]", k->lo, k->hi); return;
+    case K_BOOL: snprintf(out, cap, "expected true or false"); return;
+    case K_POLICY: snprintf(out, cap, "expected adaptive, lru or gdsf"); return;
+    case K_GEN: params_expect(k->name + strlen("generation."), out, cap); return;
+    }
+    snprintf(out, cap, "invalid value");
+}
+
+static int load_value(loader *L, const struct keydef *k, yaml_node_t *vn)
+{
+    char reason[192];
+    int rc;
+    if (k->kind == K_GEN && !strcmp(k->name, "generation.stop") &&
+        vn->type == YAML_SEQUENCE_NODE) {
+        gen_params g = L->c->generation;
+        params_stop_clear(&g);
+        for (yaml_node_item_t *it = vn->data.sequence.items.start;
+             it < vn->data.sequence.items.top; it++) {
+            yaml_node_t *in = yaml_document_get_node(L->doc, *it);
+            if (!in)
+                continue;
+            if (in->type != YAML_SCALAR_NODE)
+                return fail_at(L, in->start_mark, "%s: expected a string, got %s", k->name,
+                               node_kind(in));
+            if (params_stop_add(&g, (const char *)in->data.scalar.value, in->data.scalar.length,
+                                reason, sizeof reason))
+                return fail_at(L, in->start_mark, "%s: %s", k->name, reason);
+        }
+        L->c->generation = g;
+        return 0;
+    }
+    if (vn->type != YAML_SCALAR_NODE) {
+        expect_text(k, reason, sizeof reason);
+        return fail_at(L, vn->start_mark, "%s: %s, got %s", k->name, reason, node_kind(vn));
+    }
+    rc = apply_scalar(L->c, k, (const char *)vn->data.scalar.value, vn->data.scalar.length,
+                      scalar_flags(vn), reason, sizeof reason);
+    if (rc == -ENOMEM) {
+        seterr(L->err, L->errlen, "%s: out of memory", L->name);
+        return rc;
+    }
+    if (rc)
+        return fail_at(L, vn->start_mark, "%s: %s", k->name, reason);
+    return 0;
+}
+
+/* Walks a mapping whose keys are prefixed with section (NULL: the root). */
+static int load_mapping(loader *L, yaml_node_t *map, const char *section)
+{
+    yaml_node_pair_t *start = map->data.mapping.pairs.start;
+    for (yaml_node_pair_t *p = start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        char key[64], dotted[128], known[256];
+        int rc = read_key(L, kn, key, sizeof key);
+        if (rc)
+            return rc;
+        snprintf(dotted, sizeof dotted, "%s%s%s", section ? section : "", section ? "." : "",
+                 key);
+        if (dup_key(L->doc, start, p))
+            return fail_at(L, kn->start_mark, "duplicate key '%s'", dotted);
+        if (!vn)
+            return fail_at(L, kn->start_mark, "%s: missing value", dotted);
+        if (!section && is_section(key)) {
+            if (vn->type == YAML_SCALAR_NODE &&
+                is_null_scalar((const char *)vn->data.scalar.value, vn->data.scalar.length,
+                               scalar_flags(vn)))
+                continue;   /* "cache:" with nothing under it */
+            if (vn->type != YAML_MAPPING_NODE)
+                return fail_at(L, vn->start_mark, "%s: expected a mapping of keys, got %s",
+                               key, node_kind(vn));
+            rc = load_mapping(L, vn, key);
+            if (rc)
+                return rc;
+            continue;
+        }
+        const struct keydef *k = key_find(dotted);
+        if (!k) {
+            known_keys(known, sizeof known, section);
+            char show[64];
+            key_show(show, sizeof show, dotted, strlen(dotted));
+            return fail_at(L, kn->start_mark, "unknown key '%s' (known: %s)", show, known);
+        }
+        rc = load_value(L, k, vn);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Line and column (1-based, in characters) of a byte offset. */
+static void offset_mark(const char *buf, size_t len, size_t off, size_t *line, size_t *col)
+{
+    *line = 1, *col = 1;
+    for (size_t i = 0; i < off && i < len; i++) {
+        if (buf[i] == '\n')
+            (*line)++, *col = 1;
+        else if (((unsigned char)buf[i] & 0xc0) != 0x80)
+            (*col)++;
+    }
+}
+
+static int parser_fail(yaml_parser_t *P, const char *buf, size_t len, const char *name,
+                       char *err, size_t errlen)
+{
+    if (P->error == YAML_MEMORY_ERROR) {
+        seterr(err, errlen, "%s: out of memory", name);
+        return -ENOMEM;
+    }
+    size_t line, col;
+    if (P->error == YAML_READER_ERROR) {
+        offset_mark(buf, len, P->problem_offset, &line, &col);
+    } else {
+        line = P->problem_mark.line + 1;
+        col = P->problem_mark.column + 1;
+    }
+    const char *problem = P->problem ? P->problem : "invalid YAML";
+    if (P->context)
+        seterr(err, errlen, "%s:%zu:%zu: %s (%s at line %zu)", name, line, col, problem,
+               P->context, (size_t)P->context_mark.line + 1);
+    else
+        seterr(err, errlen, "%s:%zu:%zu: %s", name, line, col, problem);
+    return -EINVAL;
+}
+
+int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *name, char *err,
+                    size_t errlen)
+{
+    if (!name)
+        name = "<config>";
+    if (!c->cache.l2_dir) {
+        seterr(err, errlen, "%s: out of memory", name);
+        return -ENOMEM;
+    }
+    yaml_parser_t P;
+    yaml_document_t doc, doc2;
+    llmfs_config tmp;
+    int rc;
+    if (!yaml_parser_initialize(&P)) {
+        seterr(err, errlen, "%s: out of memory", name);
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_string(&P, (const unsigned char *)buf, len);
+    if (!yaml_parser_load(&P, &doc)) {
+        rc = parser_fail(&P, buf, len, name, err, errlen);
+        goto out_parser;
+    }
+    if (config_copy(&tmp, c)) {
+        seterr(err, errlen, "%s: out of memory", name);
+        rc = -ENOMEM;
+        goto out_doc;
+    }
+    loader L = {.doc = &doc, .c = &tmp, .name = name, .err = err, .errlen = errlen};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    rc = 0;
+    if (root && root->type == YAML_MAPPING_NODE) {
+        rc = load_mapping(&L, root, NULL);
+    } else if (root && !(root->type == YAML_SCALAR_NODE &&
+                         is_null_scalar((const char *)root->data.scalar.value,
+                                        root->data.scalar.length, scalar_flags(root)))) {
+        rc = fail_at(&L, root->start_mark, "expected a mapping of keys, got %s",
+                     node_kind(root));
+    }
+    if (rc == 0 && root) {
+        /* A second document would be silently ignored: refuse it. */
+        if (!yaml_parser_load(&P, &doc2)) {
+            rc = parser_fail(&P, buf, len, name, err, errlen);
+        } else {
+            yaml_node_t *r2 = yaml_document_get_root_node(&doc2);
+            if (r2)
+                rc = fail_at(&L, r2->start_mark, "only one YAML document is allowed");
+            yaml_document_delete(&doc2);
+        }
+    }
+    if (rc == 0) {
+        config_release(c);
+        *c = tmp;
+    } else {
+        config_release(&tmp);
+    }
+out_doc:
+    yaml_document_delete(&doc);
+out_parser:
+    yaml_parser_delete(&P);
+    return rc;
+}
+
+int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        seterr(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    int e = 0;
+    if (fstat(fd, &st) < 0)
+        e = errno;
+    else if (S_ISDIR(st.st_mode))
+        e = EISDIR;
+    else if (st.st_size > (16 << 20))
+        e = EFBIG;
+    if (e) {
+        seterr(err, errlen, "%s: %s", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        seterr(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            seterr(err, errlen, "%s: %s", path, strerror(e));
+            free(buf);
+            close(fd);
+            return -e;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap) {
+            if (cap > (16 << 20)) {
+                seterr(err, errlen, "%s: %s", path, strerror(EFBIG));
+                free(buf);
+                close(fd);
+                return -EFBIG;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                seterr(err, errlen, "%s: out of memory", path);
+                return -ENOMEM;
+            }
+            buf = nb, cap *= 2;
+        }
+    }
+    close(fd);
+    int rc = config_load_buf(c, buf, n, path, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int config_set_option(llmfs_config *c, const char *key, const char *value, char *err,
+                      size_t errlen)
+{
+    if (!key || !*key) {
+        seterr(err, errlen, "-o: expected key=value");
+        return -EINVAL;
+    }
+    if (!value)
+        value = "";
+    const struct keydef *k = key_find(key);
+    if (!k) {
+        if (is_section(key))
+            seterr(err, errlen, "%s: a section: set its keys, e.g. -o %s.KEY=VALUE", key, key);
+        else
+            seterr(err, errlen, "%s: unknown option", key);
+        return -EINVAL;
+    }
+    size_t len = strlen(value);
+    if (!utf8_valid((const unsigned char *)value, len)) {
+        seterr(err, errlen, "%s: expected UTF-8 text", key);
+        return -EINVAL;
+    }
+    char reason[192];
+    int rc = apply_scalar(c, k, value, len, 0, reason, sizeof reason);
+    if (rc == -ENOMEM)
+        seterr(err, errlen, "%s: out of memory", key);
+    else if (rc)
+        seterr(err, errlen, "%s: %s", key, reason);
+    return rc;
+}
+
+/* ---- rendering ---------------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np, b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Decodes one UTF-8 sequence at s (n bytes left); returns its length, or
+ * 0 if invalid (then *cp is the byte). */
+static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    if (utf8_valid(s, 1)) {
+        *cp = s[0];
+        return 1;
+    }
+    for (size_t k = 2; k <= 4 && k <= n; k++) {
+        if (utf8_valid(s, k)) {
+            uint32_t c = s[0] & (0xff >> (k + 1));
+            for (size_t j = 1; j < k; j++)
+                c = (c << 6) | (s[j] & 0x3f);
+            *cp = c;
+            return k;
+        }
+    }
+    *cp = s[0];
+    return 0;
+}
+
+/* A YAML double-quoted scalar for s, readable back byte for byte by
+ * libyaml (which refuses raw control and non-printable characters and
+ * folds raw line breaks, so those are escaped). */
+static void sb_quoted(sbuf *b, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    sb_put(b, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t k = utf8_decode(u + i, n - i, &cp);
+        if (k == 0) {   /* not UTF-8 (never from YAML or -o): keep a readable escape */
+            sb_printf(b, "\\x%02x", u[i]);
+            i++;
+            continue;
+        }
+        switch (cp) {
+        case '"': sb_put(b, "\\\"", 2); break;
+        case '\\': sb_put(b, "\\\\", 2); break;
+        case '\n': sb_put(b, "\\n", 2); break;
+        case '\t': sb_put(b, "\\t", 2); break;
+        case '\r': sb_put(b, "\\r", 2); break;
+        case 0x85: sb_put(b, "\\N", 2); break;
+        case 0x2028: sb_put(b, "\\L", 2); break;
+        case 0x2029: sb_put(b, "\\P", 2); break;
+        default:
+            if ((cp >= 0x20 && cp <= 0x7e) || (cp >= 0xa0 && cp <= 0xd7ff) ||
+                (cp >= 0xe000 && cp <= 0xfffd && cp != 0xfeff) || (cp >= 0x10000 && cp <= 0x10ffff))
+                sb_put(b, s + i, k);
+            else if (cp <= 0xff)
+                sb_printf(b, "\\x%02x", (unsigned)cp);
+            else
+                sb_printf(b, "\\u%04x", (unsigned)cp);
+        }
+        i += k;
+    }
+    sb_put(b, "\"", 1);
+}
+
+static void sb_string_or_null(sbuf *b, const char *s)
+{
+    if (s)
+        sb_quoted(b, s);
+    else
+        sb_put(b, "~", 1);
+}
+
+/* The shortest decimal that reads back (strtof) as exactly x. */
+static void sb_float(sbuf *b, float x)
+{
+    char tmp[48];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, (double)x);
+        if (strtof(tmp, NULL) == x)
+            break;
+    }
+    sb_put(b, tmp, strlen(tmp));
+}
+
+int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
+{
+    sbuf b = {0};
+    const gen_params *g = &c->generation;
+    sb_printf(&b, "# llmfs effective configuration (llmfs.yaml(5))\n");
+    sb_put(&b, "model: ", 7);
+    sb_string_or_null(&b, c->model);
+    sb_put(&b, "\ntokenizer: ", 12);
+    sb_string_or_null(&b, c->tokenizer);
+    sb_printf(&b, "\nthreads: %d\n", c->threads);
+    sb_printf(&b, "context: %d\n", c->context);
+    sb_printf(&b, "generation:\n  max_tokens: %d\n  temperature: ", g->max_tokens);
+    sb_float(&b, g->temperature);
+    sb_printf(&b, "\n  top_k: %d\n  top_p: ", g->top_k);
+    sb_float(&b, g->top_p);
+    sb_printf(&b, "\n  seed: %llu\n  stop: [", (unsigned long long)g->seed);
+    for (int i = 0; i < g->n_stop && i < GEN_MAX_STOP; i++) {
+        if (i)
+            sb_put(&b, ", ", 2);
+        sb_quoted(&b, g->stop[i]);
+    }
+    const char *prio = params_priority_name(g->priority);
+    sb_printf(&b, "]\n  priority: %s\n", prio ? prio : "normal");
+    sb_printf(&b, "scheduler:\n  max_batch: %d\n  queue: %d\n  tpot_target_ms: %d\n",
+              c->scheduler.max_batch, c->scheduler.queue, c->scheduler.tpot_target_ms);
+    sb_printf(&b, "cache:\n  l1_mb: %d\n  l2_dir: ", c->cache.l1_mb);
+    sb_string_or_null(&b, c->cache.l2_dir);
+    const char *pol = config_policy_name(c->cache.policy);
+    sb_printf(&b, "\n  l2_mb: %d\n  policy: %s\n  kv_prefix: %s\n  kv_mb: %d\n", c->cache.l2_mb,
+              pol ? pol : "adaptive", c->cache.kv_prefix ? "true" : "false", c->cache.kv_mb);
+    sb_printf(&b, "limits:\n  max_prompt_bytes: %lld\n", c->limits.max_prompt_bytes);
+    if (b.oom) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *len = b.n;
+    return 0;
+}
+
+int config_expand_path(const char *path, char **out)
+{
+    if (!path)
+        return -EINVAL;
+    if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
+        const char *home = getenv("HOME");
+        if (!home || !*home)
+            return -ENOENT;
+        size_t hl = strlen(home), pl = strlen(path + 1);
+        char *s = malloc(hl + pl + 1);
+        if (!s)
+            return -ENOMEM;
+        memcpy(s, home, hl);
+        memcpy(s + hl, path + 1, pl + 1);
+        *out = s;
+        return 0;
+    }
+    return (*out = strdup(path)) ? 0 : -ENOMEM;
+}

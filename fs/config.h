@@ -1,0 +1,89 @@
+/* The daemon's configuration (llmfs.yaml, DESIGN.md section 5): defaults
+ * for every key, a strict libyaml reader that refuses unknown keys, wrong
+ * types and impossible values with "FILE:LINE:COLUMN: reason", -o key=value
+ * overrides, and a YAML renderer whose output reads back to an equal
+ * config. */
+#ifndef LLMFS_CONFIG_H
+#define LLMFS_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fs/params.h"
+
+#define CONFIG_DEFAULT_L2_DIR "~/.cache/llmfs"
+
+typedef enum cache_policy {
+    CACHE_POLICY_ADAPTIVE = 0,
+    CACHE_POLICY_LRU = 1,
+    CACHE_POLICY_GDSF = 2,
+} cache_policy;
+
+typedef struct llmfs_config {
+    char *model;              /* model file; NULL = not set (owned) */
+    char *tokenizer;          /* tokenizer .bin for llama2.c models; NULL = none (owned) */
+    int threads;              /* [1, 256], default 2 */
+    int context;              /* [0, 16777216]; 0 = the model's own */
+    gen_params generation;    /* per-request defaults (priority included) */
+    struct {
+        int max_batch;        /* [1, 4096], default 16 */
+        int queue;            /* [1, 1048576], default 256 */
+        int tpot_target_ms;   /* [1, 600000], default 50 */
+    } scheduler;
+    struct {
+        int l1_mb;            /* [0, 1048576], default 64; 0 = no L1 */
+        char *l2_dir;         /* default "~/.cache/llmfs", unexpanded (owned) */
+        int l2_mb;            /* [0, 1048576], default 1024; 0 = no L2 */
+        cache_policy policy;  /* default adaptive */
+        bool kv_prefix;       /* default true */
+        int kv_mb;            /* [0, 1048576], default 256 */
+    } cache;
+    struct {
+        long long max_prompt_bytes; /* [1, 2^40], default 1048576 */
+    } limits;
+} llmfs_config;
+
+/* Fills c with every default.  c must not hold owned strings (it is
+ * overwritten, not released).  l2_dir is NULL only if out of memory;
+ * config_load_*() and config_set_option() then fail with ENOMEM. */
+void config_defaults(llmfs_config *c);
+
+/* Frees the strings c owns and leaves c zeroed.  NULL is a no-op. */
+void config_release(llmfs_config *c);
+
+/* Deep copy: dst must not hold owned strings.  Returns 0 or -ENOMEM (dst
+ * then zeroed). */
+int config_copy(llmfs_config *dst, const llmfs_config *src);
+
+/* Equality of every field (strings by value). */
+int config_equal(const llmfs_config *a, const llmfs_config *b);
+
+/* Reads YAML (len bytes of buf; name is the file name used in messages)
+ * and applies its keys on top of c (call config_defaults() first).  On
+ * failure c is unchanged and err = "NAME:LINE:COLUMN: reason" (1-based,
+ * the offending node's start); returns 0, -EINVAL or -ENOMEM.  An empty
+ * document is valid and changes nothing. */
+int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *name,
+                    char *err, size_t errlen);
+
+/* config_load_buf() on a file's contents; open/read errors give
+ * "PATH: strerror" and the negative errno. */
+int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen);
+
+/* One -o key=value: key is dotted ("generation.max_tokens", "cache.policy",
+ * "model", ...); value is taken as an unquoted YAML scalar (for
+ * generation.stop: one stop string, empty = none).  "config" itself is the
+ * caller's.  Returns 0, or -EINVAL with err = "KEY: reason" (c unchanged). */
+int config_set_option(llmfs_config *c, const char *key, const char *value, char *err,
+                      size_t errlen);
+
+/* Renders the whole effective config as YAML into *out (NUL-terminated,
+ * *len bytes without the NUL; caller frees).  Returns 0 or -ENOMEM. */
+int config_render_yaml(const llmfs_config *c, char **out, size_t *len);
+
+/* "adaptive" / "lru" / "gdsf"; NULL if invalid. */
+const char *config_policy_name(cache_policy p);
+
+/* Expands a leading "~/" (or a lone "~") with $HOME into a new string
+ * (caller frees).  Returns 0, -ENOMEM, or -ENOENT when HOME is unset. */
+int config_expand_path(const char *path, char **out);
+#endif

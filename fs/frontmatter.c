@@ -1,0 +1,246 @@
+/* Prompt files: YAML front matter between "---" lines, parsed with libyaml
+ * into gen_params overrides through params.c's validators, then the body
+ * with one trailing newline removed.  Nothing is applied unless the whole
+ * front matter is valid. */
+#include "fs/frontmatter.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <yaml.h>
+
+#define FM_LINE0 2   /* file line of the front matter's first YAML line */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Length of the delimiter line "---\n" / "---\r\n" at p (n bytes left),
+ * 0 if there is none; at_eof_ok accepts a bare "---" ending the file. */
+static size_t delim_len(const char *p, size_t n, int at_eof_ok)
+{
+    if (n < 3 || memcmp(p, "---", 3))
+        return 0;
+    if (n == 3)
+        return at_eof_ok ? 3 : 0;
+    if (p[3] == '\n')
+        return 4;
+    if (p[3] == '\r' && n >= 5 && p[4] == '\n')
+        return 5;
+    if (p[3] == '\r' && n == 4 && at_eof_ok)
+        return 4;
+    return 0;
+}
+
+static void trailing_newline(size_t off, size_t len, const char *buf, size_t *body_off,
+                             size_t *body_len)
+{
+    if (len && buf[off + len - 1] == '\n')
+        len--;
+    *body_off = off;
+    *body_len = len;
+}
+
+static int is_null_scalar(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    const char *v = (const char *)n->data.scalar.value;
+    size_t len = n->data.scalar.length;
+    return len == 0 || (len == 1 && v[0] == '~') ||
+           (len == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) ||
+                         !memcmp(v, "NULL", 4)));
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE: return "a mapping";
+    case YAML_SEQUENCE_NODE: return "a list";
+    default: return "a scalar";
+    }
+}
+
+static int fail_line(char *err, size_t errlen, yaml_mark_t m, const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    seterr(err, errlen, "front matter line %zu: %s", (size_t)m.line + FM_LINE0, reason);
+    return -EINVAL;
+}
+
+static int parser_fail(yaml_parser_t *P, const char *y, size_t ylen, char *err, size_t errlen)
+{
+    if (P->error == YAML_MEMORY_ERROR) {
+        seterr(err, errlen, "front matter: out of memory");
+        return -ENOMEM;
+    }
+    size_t line = P->problem_mark.line;
+    if (P->error == YAML_READER_ERROR) {
+        line = 0;
+        for (size_t i = 0; i < P->problem_offset && i < ylen; i++)
+            line += y[i] == '\n';
+    }
+    seterr(err, errlen, "front matter line %zu: %s", line + FM_LINE0,
+           P->problem ? P->problem : "invalid YAML");
+    return -EINVAL;
+}
+
+/* Applies one key: value pair to g. */
+static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, gen_params *g,
+                      char *err, size_t errlen)
+{
+    char key[32], reason[192];
+    if (kn->type != YAML_SCALAR_NODE)
+        return fail_line(err, errlen, kn->start_mark, "expected a key name, got %s",
+                         node_kind(kn));
+    size_t kl = kn->data.scalar.length;
+    const char *ks = (const char *)kn->data.scalar.value;
+    if (kl >= sizeof key || memchr(ks, '\0', kl) || (memcpy(key, ks, kl), key[kl] = '\0',
+                                                     !params_is_key(key))) {
+        char show[52];
+        size_t j = 0;
+        for (size_t i = 0; i < kl && i < 40; i++)
+            show[j++] = (ks[i] >= 0x20 && ks[i] < 0x7f) ? ks[i] : '?';
+        show[j] = '\0';
+        return fail_line(err, errlen, kn->start_mark,
+                         "unknown key '%s' (known: max_tokens, temperature, top_k, top_p, "
+                         "seed, stop, priority)", show);
+    }
+    if (!strcmp(key, "stop") && vn->type == YAML_SEQUENCE_NODE) {
+        params_stop_clear(g);
+        for (yaml_node_item_t *it = vn->data.sequence.items.start;
+             it < vn->data.sequence.items.top; it++) {
+            yaml_node_t *in = yaml_document_get_node(doc, *it);
+            if (!in)
+                continue;
+            if (in->type != YAML_SCALAR_NODE)
+                return fail_line(err, errlen, in->start_mark, "stop: expected a string, got %s",
+                                 node_kind(in));
+            if (params_stop_add(g, (const char *)in->data.scalar.value, in->data.scalar.length,
+                                reason, sizeof reason))
+                return fail_line(err, errlen, in->start_mark, "stop: %s", reason);
+        }
+        return 0;
+    }
+    if (!strcmp(key, "stop") && is_null_scalar(vn)) {
+        params_stop_clear(g);
+        return 0;
+    }
+    if (vn->type != YAML_SCALAR_NODE) {
+        params_expect(key, reason, sizeof reason);
+        return fail_line(err, errlen, vn->start_mark, "%s: %s, got %s", key, reason,
+                         node_kind(vn));
+    }
+    unsigned flags = vn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : PARAMS_QUOTED;
+    if (params_set(g, key, (const char *)vn->data.scalar.value, vn->data.scalar.length, flags,
+                   reason, sizeof reason))
+        return fail_line(err, errlen, vn->start_mark, "%s: %s", key, reason);
+    return 0;
+}
+
+static int parse_yaml(const char *y, size_t ylen, gen_params *g, char *err, size_t errlen)
+{
+    yaml_parser_t P;
+    yaml_document_t doc, doc2;
+    int rc = 0;
+    if (!yaml_parser_initialize(&P)) {
+        seterr(err, errlen, "front matter: out of memory");
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_string(&P, (const unsigned char *)y, ylen);
+    if (!yaml_parser_load(&P, &doc)) {
+        rc = parser_fail(&P, y, ylen, err, errlen);
+        goto out_parser;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || is_null_scalar(root))
+        goto out_doc;   /* empty front matter */
+    if (root->type != YAML_MAPPING_NODE) {
+        rc = fail_line(err, errlen, root->start_mark, "expected key: value lines, got %s",
+                       node_kind(root));
+        goto out_doc;
+    }
+    yaml_node_pair_t *start = root->data.mapping.pairs.start;
+    for (yaml_node_pair_t *p = start; rc == 0 && p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(&doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(&doc, p->value);
+        if (!kn || !vn) {
+            seterr(err, errlen, "front matter: malformed mapping");
+            rc = -EINVAL;
+            break;
+        }
+        for (yaml_node_pair_t *q = start; q < p; q++) {
+            yaml_node_t *qk = yaml_document_get_node(&doc, q->key);
+            if (qk && qk->type == YAML_SCALAR_NODE && kn->type == YAML_SCALAR_NODE &&
+                qk->data.scalar.length == kn->data.scalar.length &&
+                !memcmp(qk->data.scalar.value, kn->data.scalar.value, kn->data.scalar.length)) {
+                rc = fail_line(err, errlen, kn->start_mark, "duplicate key '%.*s'",
+                               (int)(kn->data.scalar.length > 40 ? 40 : kn->data.scalar.length),
+                               (const char *)kn->data.scalar.value);
+                break;
+            }
+        }
+        if (rc == 0)
+            rc = apply_pair(&doc, kn, vn, g, err, errlen);
+    }
+    if (rc == 0) {
+        if (!yaml_parser_load(&P, &doc2)) {
+            rc = parser_fail(&P, y, ylen, err, errlen);
+        } else {
+            yaml_node_t *r2 = yaml_document_get_root_node(&doc2);
+            if (r2)
+                rc = fail_line(err, errlen, r2->start_mark, "only one YAML document is allowed");
+            yaml_document_delete(&doc2);
+        }
+    }
+out_doc:
+    yaml_document_delete(&doc);
+out_parser:
+    yaml_parser_delete(&P);
+    return rc;
+}
+
+int frontmatter_parse(const char *buf, size_t len, gen_params *inout, size_t *body_off,
+                      size_t *body_len, char *err, size_t errlen)
+{
+    size_t open = delim_len(buf, len, 0);
+    if (!open) {
+        trailing_newline(0, len, buf, body_off, body_len);
+        return 0;
+    }
+    /* Find the closing line: the next line that is exactly "---". */
+    size_t pos = open, close_at = 0, close_len = 0;
+    while (pos < len) {
+        size_t d = delim_len(buf + pos, len - pos, 1);
+        if (d) {
+            close_at = pos, close_len = d;
+            break;
+        }
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        if (!nl)
+            break;
+        pos = (size_t)(nl - buf) + 1;
+    }
+    if (!close_len) {
+        seterr(err, errlen, "front matter: no closing '---' line");
+        return -EINVAL;
+    }
+    gen_params g = *inout;
+    int rc = parse_yaml(buf + open, close_at - open, &g, err, errlen);
+    if (rc)
+        return rc;
+    *inout = g;
+    trailing_newline(close_at + close_len, len - close_at - close_len, buf, body_off, body_len);
+    return 0;
+}
