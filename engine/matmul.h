@@ -30,7 +30,13 @@ typedef struct {
 
 /* y[t*rows + r] = dot(W row r, x[t*cols ...]) for t < n, r < W->rows.
  * x is (n, cols), y is (n, rows); they must not overlap.  Uses the pool's
- * threads (p may be NULL for single-threaded). */
+ * threads (p may be NULL for single-threaded); rows are split into
+ * contiguous chunks of a multiple of 24 rows, and matrices under 48 rows
+ * run on the caller alone.  No alignment is required of data, x or y
+ * (64-byte alignment helps).  Non-F32 types use a per-thread scratch of
+ * 8 * roundup(cols, 16) floats, allocated on first use and freed at thread
+ * exit.  An unsupported type, or cols not a multiple of the block size,
+ * yields NaN outputs. */
 void matmul(pool *p, float *y, const float *x, const mat *W, int n);
 
 /* The same for a single row range, on the calling thread only. */

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The engine's throughput: prefill and decode tokens per second of the
+# 110M LLaMA shape (dim 768, hidden 2048, 12 layers, 12 heads, vocab 32000,
+# context 1024) in F32, Q8_0 and Q4_0, with a ~512-token prompt and 128
+# generated tokens, and stories260K's decode speed; medians of RUNS runs,
+# THREADS threads.  The random-weight models are made once with
+# llmfs-mkmodel and kept in LLMFS_BENCH_DIR.
+#   RUNS=5 THREADS=2 TYPES="f32 q8_0 q4_0" bash bench/bench.sh
+set -eu
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin}
+SHARED=${LLMFS_SHARED:-$(cd .. && pwd)/shared}
+DIR=${LLMFS_BENCH_DIR:-${TMPDIR:-/tmp}/llmfs-bench}
+RUNS=${RUNS:-5}
+THREADS=${THREADS:-2}
+TYPES=${TYPES:-f32 q8_0 q4_0}
+N_GEN=128
+PROMPT_TARGET=512
+
+for p in llmfs-run llmfs-mkmodel; do
+    [ -x "$BIN/$p" ] || { echo "bench: $BIN/$p is not built (run make)" >&2; exit 1; }
+done
+mkdir -p "$DIR"
+
+shape=(--dim 768 --hidden 2048 --layers 12 --heads 12 --vocab 32000 --ctx 1024 --seed 1)
+model_for() { echo "$DIR/llama-110m-$1-s1.gguf"; }
+for t in $TYPES; do
+    m=$(model_for "$t")
+    if [ ! -s "$m" ]; then
+        echo "# making $m" >&2
+        "$BIN/llmfs-mkmodel" -o "$m" "${shape[@]}" --type "$t"
+    fi
+done
+
+# stat NAME FILE: the value of a `name value` line of --stats output
+stat() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/llmfs-bench-run.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# A prompt of plain words from the synthetic vocabulary, grown or shrunk
+# until the tokenizer makes ~PROMPT_TARGET tokens of it.
+sentences=(
+    "Once upon a time there was a little girl named Lily."
+    "She loved to play in the park with her friends and her big dog."
+    "One day the sun was warm and the sky was blue, so they went to the river."
+    "Tom found a shiny red ball under a tree and gave it to his sister."
+    "They laughed and ran together until the night came and the light was gone."
+    "Mom made food for the family and everyone was happy at home."
+)
+make_prompt() {   # make_prompt N_SENTENCES
+    local i out=""
+    for ((i = 0; i < $1; i++)); do out+="${sentences[i % ${#sentences[@]}]} "; done
+    printf '%s' "${out% }"
+}
+probe=$(model_for "${TYPES%% *}")
+ns=40
+for _ in 1 2 3 4; do
+    prompt=$(make_prompt "$ns")
+    "$BIN/llmfs-run" --model "$probe" -p "$prompt" -n 1 --temp 0 --threads "$THREADS" \
+        --stats >/dev/null 2>"$tmp/probe"
+    pt=$(stat prompt_tokens "$tmp/probe")
+    [ -n "$pt" ] && [ "$pt" -gt 0 ] || { echo "bench: no prompt_tokens from llmfs-run" >&2; cat "$tmp/probe" >&2; exit 1; }
+    [ $((pt > PROMPT_TARGET ? pt - PROMPT_TARGET : PROMPT_TARGET - pt)) -le 16 ] && break
+    ns=$(( (ns * PROMPT_TARGET + pt / 2) / pt ))
+done
+echo "# prompt: $pt tokens; $N_GEN generated; $THREADS threads; median of $RUNS runs"
+
+# run_case LABEL TYPE ARGS...: RUNS runs, one table row of medians
+run_case() {
+    local label=$1 type=$2; shift 2
+    : >"$tmp/pre"; : >"$tmp/dec"
+    local r pt=""
+    for ((r = 0; r < RUNS; r++)); do
+        if ! "$BIN/llmfs-run" "$@" --temp 0 --ignore-eos --threads "$THREADS" --stats \
+                >/dev/null 2>"$tmp/err"; then
+            echo "bench: llmfs-run failed on $label $type:" >&2; cat "$tmp/err" >&2; exit 1
+        fi
+        stat prefill_tok_s "$tmp/err" >>"$tmp/pre"
+        stat decode_tok_s "$tmp/err" >>"$tmp/dec"
+        pt=$(stat prompt_tokens "$tmp/err")
+        gen=$(stat generated_tokens "$tmp/err")
+    done
+    printf '%-12s %-6s %7s %7s %14.1f %14.1f\n' "$label" "$type" "$pt" "$gen" \
+        "$(median <"$tmp/pre")" "$(median <"$tmp/dec")"
+}
+
+printf '%-12s %-6s %7s %7s %14s %14s\n' model type prompt gen prefill_tok_s decode_tok_s
+for t in $TYPES; do
+    run_case llama-110m "${t^^}" --model "$(model_for "$t")" -p "$prompt" -n "$N_GEN"
+done
+run_case stories260K F32 --model "$SHARED/models/stories260K.bin" \
+    --tokenizer "$SHARED/models/tok512.bin" -p "Once upon a time" -n 256

@@ -1,0 +1,711 @@
+/* The matmul kernel: y = W x for a batch of activation columns, with one
+ * fixed floating-point operation order per output element (see matmul.h)
+ * on three instruction-set paths chosen at run time: AVX-512, AVX2+FMA
+ * (16 lanes as two 8-wide halves) and portable C (fmaf over a 16-float
+ * lane array).  Weights are consumed in register tiles of R rows x T
+ * columns; quantized rows are first dequantized exactly into a small
+ * thread-local float scratch and then go through the same tiles, except at
+ * batches under 4, where AVX-512 dequantizes Q8_0/Q4_0/F16 in registers
+ * ("fused" 8x1 tiles) to stay near memory bandwidth.  Tiling,
+ * blocking and threading change only which outputs are computed together,
+ * never the operations that produce one of them. */
+#include "engine/matmul.h"
+#include "engine/quant.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c,fma")))
+#define T256 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+
+/* A tile computes y[j*ys + i] for i < R rows and j < T columns:
+ * w: R rows of `cols` floats, ws floats apart; x: T columns, xs apart. */
+typedef void (*tile_fn)(const float *w, size_t ws, const float *x, size_t xs,
+                        int cols, float *y, size_t ys, int pf);
+/* Dequantizes one row of a quantized/F16 type into cols floats. */
+typedef void (*deq_fn)(const void *src, float *dst, int cols, size_t pf);
+
+/* Software prefetch distances, in rows ahead (measured on the 110M shape):
+ * F32 streams are left to the hardware prefetcher (prefetching did not
+ * help); encoded rows are prefetched one 8-row group ahead, which takes a
+ * Q8_0 decode pass from 13.7 to 8 ms per core. */
+#define PF_F32_FLOATS 0
+#define PF_DEQ_ROWS 8
+#define PF_FUSED_ROWS 8
+
+/* Fused 8-row x 1-column tile straight from encoded rows (row_bytes apart),
+ * for small batches: dequantizes into registers, so the same floats meet
+ * the same FMAs as in the scratch path.  pf: prefetch distance in bytes. */
+typedef void (*fused_fn)(const uint8_t *w, size_t rb, const float *x, int cols,
+                         float *y, size_t pf);
+
+struct isa {
+    const char *name;
+    int mr, nr;                    /* shape of the big tile */
+    tile_fn t8x1, tm1, tbig, t1n, t1x1;   /* 8x1, mr x 1, mr x nr, 1 x nr, 1x1 */
+    deq_fn deq_f16, deq_q8_0, deq_q4_0;
+    fused_fn f8_f16, f8_q8_0, f8_q4_0;   /* may be NULL */
+};
+
+/* ======================================================================
+ * Portable path
+ * ====================================================================== */
+
+/* The fixed reduction tree of the contract. */
+static float reduce16(const float p[16])
+{
+    float s8[8], s4[4], s2[2];
+    for (int i = 0; i < 8; i++) s8[i] = p[i] + p[i + 8];
+    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
+    for (int i = 0; i < 2; i++) s2[i] = s4[i] + s4[i + 2];
+    return s2[0] + s2[1];
+}
+
+static float dot_portable(const float *w, const float *x, int cols)
+{
+    float p[16] = { 0 };
+    for (int k = 0; k < cols; k += 16) {
+        for (int l = 0; l < 16; l++) {
+            int kk = k + l;
+            float a = kk < cols ? w[kk] : 0.0f, b = kk < cols ? x[kk] : 0.0f;
+            p[l] = fmaf(a, b, p[l]);
+        }
+    }
+    return reduce16(p);
+}
+
+static void tile_portable(const float *w, size_t ws, const float *x, size_t xs,
+                          int cols, float *y, size_t ys, int R, int T)
+{
+    for (int j = 0; j < T; j++)
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = dot_portable(w + i * ws, x + j * xs, cols);
+}
+#define DEF_TILE_P(R, T) \
+static void tp_##R##x##T(const float *w, size_t ws, const float *x, size_t xs, \
+                         int cols, float *y, size_t ys, int pf) \
+{ (void)pf; tile_portable(w, ws, x, xs, cols, y, ys, R, T); }
+DEF_TILE_P(8, 1) DEF_TILE_P(4, 1) DEF_TILE_P(4, 4) DEF_TILE_P(1, 4) DEF_TILE_P(1, 1)
+
+static void deq_f16_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_F16, s, d, n); }
+static void deq_q8_0_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q8_0, s, d, n); }
+static void deq_q4_0_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q4_0, s, d, n); }
+
+static const struct isa isa_portable = {
+    "portable", 4, 4, tp_8x1, tp_4x1, tp_4x4, tp_1x4, tp_1x1,
+    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL,
+};
+
+/* ======================================================================
+ * AVX-512 path: one zmm accumulator per output
+ * ====================================================================== */
+
+INLINE T512 float reduce512(__m512 v)
+{
+    __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+INLINE T512 void tile512(const float *w, size_t ws, const float *x, size_t xs,
+                         int cols, float *y, size_t ys, int pf, const int R, const int T)
+{
+    __m512 acc[8][8];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= cols; k += 16) {
+        __m512 xv[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < T; j++)
+            xv[j] = _mm512_loadu_ps(x + j * xs + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            if (pf)
+                _mm_prefetch((const char *)(w + i * ws + k + pf), _MM_HINT_T0);
+            __m512 wv = _mm512_loadu_ps(w + i * ws + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++)
+                acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+        }
+    }
+    if (k < cols) {                 /* zero-padded tail: lanes past cols */
+        __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
+        __m512 xv[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < T; j++)
+            xv[j] = _mm512_maskz_loadu_ps(m, x + j * xs + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m512 wv = _mm512_maskz_loadu_ps(m, w + i * ws + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++)
+                acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++)
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = reduce512(acc[i][j]);
+}
+#define DEF_TILE_512(R, T) \
+static T512 void t512_##R##x##T(const float *w, size_t ws, const float *x, size_t xs, \
+                                int cols, float *y, size_t ys, int pf) \
+{ tile512(w, ws, x, xs, cols, y, ys, pf, R, T); }
+/* 6 rows x 4 columns: 24 accumulators + 4 x vectors + 1 weight vector
+ * of the 32 zmm registers (measured best of 4x4, 4x5, 5x4, 6x4, 8x3). */
+#define MR512 6
+#define NR512 4
+#define TNAME_(p, R, T) p##R##x##T
+#define TNAME(p, R, T) TNAME_(p, R, T)
+#define DEF_TILE_512_(R, T) DEF_TILE_512(R, T)
+DEF_TILE_512(8, 1) DEF_TILE_512_(MR512, 1) DEF_TILE_512_(MR512, NR512) DEF_TILE_512_(1, NR512) DEF_TILE_512(1, 1)
+
+static T512 void deq_f16_512(const void *src, float *d, int n, size_t pf)
+{
+    const uint16_t *s = src;
+    int k = 0;
+    for (; k + 16 <= n; k += 16)
+        _mm512_storeu_ps(d + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + k))));
+    for (; k < n; k++)
+        d[k] = _cvtsh_ss(s[k]);
+}
+
+static T512 void deq_q8_0_512(const void *src, float *d, int n, size_t pf)
+{
+    const uint8_t *b = src;
+    for (int k = 0; k < n; k += 32, b += 34) {
+        uint16_t h;
+        if (pf)
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+        memcpy(&h, b, 2);
+        __m512 sc = _mm512_set1_ps(_cvtsh_ss(h));
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b + 2));
+        __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
+        __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
+        _mm512_storeu_ps(d + k, _mm512_mul_ps(lo, sc));
+        _mm512_storeu_ps(d + k + 16, _mm512_mul_ps(hi, sc));
+    }
+}
+
+static T512 void deq_q4_0_512(const void *src, float *d, int n, size_t pf)
+{
+    const uint8_t *b = src;
+    const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    for (int k = 0; k < n; k += 32, b += 18) {
+        uint16_t h;
+        if (pf)
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+        memcpy(&h, b, 2);
+        __m512 sc = _mm512_set1_ps(_cvtsh_ss(h));
+        __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, mask), eight);
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), mask), eight);
+        _mm512_storeu_ps(d + k, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), sc));
+        _mm512_storeu_ps(d + k + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), sc));
+    }
+}
+
+
+/* Fused 8x1 tiles.  Q8_0/Q4_0 blocks are 32 elements: the low 16 then the
+ * high 16 go through the FMA, i.e. lane l sees k = l then l + 16. */
+INLINE T512 void f8_store(__m512 acc[8], float *y)
+{
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        y[i] = reduce512(acc[i]);
+}
+
+static T512 void f8_q8_0_512(const uint8_t *w, size_t rb, const float *x, int cols,
+                             float *y, size_t pf)
+{
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    for (int k = 0; k < cols; k += 32, w += 34) {
+        __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            const uint8_t *b = w + i * rb;
+            if (pf)
+                _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+            uint16_t h;
+            memcpy(&h, b, 2);
+            __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
+            __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2))));
+            __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18))));
+            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(lo, d), x0, acc[i]);
+            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(hi, d), x1, acc[i]);
+        }
+    }
+    f8_store(acc, y);
+}
+
+static T512 void f8_q4_0_512(const uint8_t *w, size_t rb, const float *x, int cols,
+                             float *y, size_t pf)
+{
+    const __m512i m4 = _mm512_set1_epi32(15), e8 = _mm512_set1_epi32(8);
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    for (int k = 0; k < cols; k += 32, w += 18) {
+        __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            const uint8_t *b = w + i * rb;
+            if (pf)
+                _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+            uint16_t h;
+            memcpy(&h, b, 2);
+            __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
+            __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 2)));
+            __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(q, m4), e8));
+            __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), e8));
+            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(lo, d), x0, acc[i]);
+            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(hi, d), x1, acc[i]);
+        }
+    }
+    f8_store(acc, y);
+}
+
+static T512 void f8_f16_512(const uint8_t *w, size_t rb, const float *x, int cols,
+                            float *y, size_t pf)
+{
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= cols; k += 16) {
+        __m512 xv = _mm512_loadu_ps(x + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            const uint8_t *b = w + i * rb + 2 * (size_t)k;
+            if (pf)
+                _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+            __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b));
+            acc[i] = _mm512_fmadd_ps(wv, xv, acc[i]);
+        }
+    }
+    if (k < cols) {
+        __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            const uint8_t *b = w + i * rb + 2 * (size_t)k;
+            __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, b));
+            acc[i] = _mm512_fmadd_ps(wv, xv, acc[i]);
+        }
+    }
+    f8_store(acc, y);
+}
+
+static const struct isa isa_avx512 = {
+    "avx512", MR512, NR512, t512_8x1, TNAME(t512_, MR512, 1), TNAME(t512_, MR512, NR512), TNAME(t512_, 1, NR512), t512_1x1,
+    deq_f16_512, deq_q8_0_512, deq_q4_0_512, f8_f16_512, f8_q8_0_512, f8_q4_0_512,
+};
+
+/* ======================================================================
+ * AVX2 path: lanes 0..7 in one ymm, lanes 8..15 in another
+ * ====================================================================== */
+
+INLINE T256 float reduce256x2(__m256 lo, __m256 hi)
+{
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+INLINE T256 __m256i tailmask256(int n)   /* lanes < n all ones */
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+INLINE T256 void tile256(const float *w, size_t ws, const float *x, size_t xs,
+                         int cols, float *y, size_t ys, int pf, const int R, const int T)
+{
+    __m256 alo[8][2], ahi[8][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 2
+        for (int j = 0; j < T; j++)
+            alo[i][j] = ahi[i][j] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= cols; k += 16) {
+        __m256 xl[2], xh[2];
+#pragma GCC unroll 2
+        for (int j = 0; j < T; j++) {
+            xl[j] = _mm256_loadu_ps(x + j * xs + k);
+            xh[j] = _mm256_loadu_ps(x + j * xs + k + 8);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m256 wl = _mm256_loadu_ps(w + i * ws + k);
+            __m256 wh = _mm256_loadu_ps(w + i * ws + k + 8);
+#pragma GCC unroll 2
+            for (int j = 0; j < T; j++) {
+                alo[i][j] = _mm256_fmadd_ps(wl, xl[j], alo[i][j]);
+                ahi[i][j] = _mm256_fmadd_ps(wh, xh[j], ahi[i][j]);
+            }
+        }
+    }
+    if (k < cols) {
+        __m256i ml = tailmask256(cols - k), mh = tailmask256(cols - k - 8);
+        __m256 xl[2], xh[2];
+#pragma GCC unroll 2
+        for (int j = 0; j < T; j++) {
+            xl[j] = _mm256_maskload_ps(x + j * xs + k, ml);
+            xh[j] = _mm256_maskload_ps(x + j * xs + k + 8, mh);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m256 wl = _mm256_maskload_ps(w + i * ws + k, ml);
+            __m256 wh = _mm256_maskload_ps(w + i * ws + k + 8, mh);
+#pragma GCC unroll 2
+            for (int j = 0; j < T; j++) {
+                alo[i][j] = _mm256_fmadd_ps(wl, xl[j], alo[i][j]);
+                ahi[i][j] = _mm256_fmadd_ps(wh, xh[j], ahi[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int j = 0; j < T; j++)
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = reduce256x2(alo[i][j], ahi[i][j]);
+}
+/* T is at most 2 here: a 4x4 tile would need 32 ymm accumulators, so the
+ * "4x4" and "1x4" entries run two column pairs. */
+#define DEF_TILE_256(R, T) \
+static T256 void t256_##R##x##T(const float *w, size_t ws, const float *x, size_t xs, \
+                                int cols, float *y, size_t ys, int pf) \
+{ tile256(w, ws, x, xs, cols, y, ys, pf, R, T); }
+DEF_TILE_256(8, 1) DEF_TILE_256(4, 1) DEF_TILE_256(4, 2) DEF_TILE_256(1, 2) DEF_TILE_256(1, 1)
+static void t256_4x4(const float *w, size_t ws, const float *x, size_t xs,
+                     int cols, float *y, size_t ys, int pf)
+{
+    t256_4x2(w, ws, x, xs, cols, y, ys, pf);
+    t256_4x2(w, ws, x + 2 * xs, xs, cols, y + 2 * ys, ys, 0);
+}
+static void t256_1x4(const float *w, size_t ws, const float *x, size_t xs,
+                     int cols, float *y, size_t ys, int pf)
+{
+    t256_1x2(w, ws, x, xs, cols, y, ys, pf);
+    t256_1x2(w, ws, x + 2 * xs, xs, cols, y + 2 * ys, ys, 0);
+}
+
+static T256 void deq_f16_256(const void *src, float *d, int n, size_t pf)
+{
+    const uint16_t *s = src;
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(d + k, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + k))));
+    for (; k < n; k++)
+        d[k] = _cvtsh_ss(s[k]);
+}
+
+static T256 void deq_q8_0_256(const void *src, float *d, int n, size_t pf)
+{
+    const uint8_t *b = src;
+    for (int k = 0; k < n; k += 32, b += 34) {
+        uint16_t h;
+        if (pf)
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+        memcpy(&h, b, 2);
+        __m256 sc = _mm256_set1_ps(_cvtsh_ss(h));
+        for (int q = 0; q < 4; q++) {
+            __m128i v = _mm_loadl_epi64((const __m128i *)(b + 2 + 8 * q));
+            __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
+            _mm256_storeu_ps(d + k + 8 * q, _mm256_mul_ps(f, sc));
+        }
+    }
+}
+
+static T256 void deq_q4_0_256(const void *src, float *d, int n, size_t pf)
+{
+    const uint8_t *b = src;
+    const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    for (int k = 0; k < n; k += 32, b += 18) {
+        uint16_t h;
+        if (pf)
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+        memcpy(&h, b, 2);
+        __m256 sc = _mm256_set1_ps(_cvtsh_ss(h));
+        __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, mask), eight);
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), mask), eight);
+        _mm256_storeu_ps(d + k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), sc));
+        _mm256_storeu_ps(d + k + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), sc));
+        _mm256_storeu_ps(d + k + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), sc));
+        _mm256_storeu_ps(d + k + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), sc));
+    }
+}
+
+static const struct isa isa_avx2 = {
+    "avx2", 4, 4, t256_8x1, t256_4x1, t256_4x4, t256_1x4, t256_1x1,
+    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL,
+};
+
+/* ======================================================================
+ * Dispatch
+ * ====================================================================== */
+
+static const struct isa *cur_isa;
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+
+/* F16C by CPUID (clang's __builtin_cpu_supports does not know "f16c");
+ * AVX state enablement is implied by the avx2/avx512 checks. */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+static int cpu_has_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("fma") && cpu_has_f16c();
+}
+static int cpu_has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           cpu_has_f16c();
+}
+
+static const struct isa *isa_lookup(const char *name)
+{
+    if (!strcmp(name, "avx512"))
+        return cpu_has_avx512() ? &isa_avx512 : NULL;
+    if (!strcmp(name, "avx2"))
+        return cpu_has_avx2() ? &isa_avx2 : NULL;
+    if (!strcmp(name, "portable"))
+        return &isa_portable;
+    return NULL;
+}
+
+static void isa_init(void)
+{
+    const struct isa *best = cpu_has_avx512() ? &isa_avx512 :
+                             cpu_has_avx2() ? &isa_avx2 : &isa_portable;
+    const char *env = getenv("LLMFS_ISA");
+    if (env && *env) {
+        const struct isa *forced = isa_lookup(env);
+        /* only ever lower: "avx512" on an AVX2 machine keeps AVX2 */
+        if (forced && !(forced == &isa_avx512 && best != &isa_avx512))
+            best = forced;
+    }
+    cur_isa = best;
+}
+
+static const struct isa *isa_get(void)
+{
+    pthread_once(&isa_once, isa_init);
+    return cur_isa;
+}
+
+const char *matmul_isa(void)
+{
+    return isa_get()->name;
+}
+
+int matmul_set_isa(const char *name)
+{
+    isa_get();
+    const struct isa *i = name ? isa_lookup(name) : NULL;
+    if (!i)
+        return -EINVAL;
+    cur_isa = i;
+    return 0;
+}
+
+/* ======================================================================
+ * Thread-local scratch for dequantized rows
+ * ====================================================================== */
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local float *scratch;      /* (SCRATCH_ROWS, stride) */
+static _Thread_local size_t scratch_cap;  /* floats */
+
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, free); }
+
+/* Returns a 64-byte-aligned buffer of at least n floats owned by this
+ * thread (freed at thread exit), or NULL on allocation failure. */
+static float *scratch_get(size_t n)
+{
+    if (n <= scratch_cap)
+        return scratch;
+    pthread_once(&scratch_once, scratch_key_init);
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    float *s = aligned_alloc(64, bytes);
+    if (!s)
+        return NULL;
+    free(scratch);
+    scratch = s;
+    scratch_cap = bytes / sizeof(float);
+    pthread_setspecific(scratch_key, s);
+    return s;
+}
+
+/* ======================================================================
+ * Driver
+ * ====================================================================== */
+
+#define ROW_TILE 24        /* rows per group; thread chunks are multiples */
+#define X_BLOCK_BYTES (1u << 20)   /* x columns per pass stay in L2 */
+
+/* Row pointers for group [r, r+R): F32 rows are used in place, others are
+ * dequantized into scratch rows `ss` floats apart. */
+static const float *group_rows(const struct isa *isa, const mat *W, int r, int R,
+                               float *scr, size_t ss, size_t *ws)
+{
+    size_t pfq = (size_t)PF_DEQ_ROWS * W->row_bytes;
+    const uint8_t *base = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+    if (W->type == TYPE_F32) {
+        *ws = W->row_bytes / sizeof(float);
+        return (const float *)base;
+    }
+    for (int i = 0; i < R; i++) {
+        const void *src = base + (size_t)i * W->row_bytes;
+        float *dst = scr + (size_t)i * ss;
+        switch (W->type) {
+        case TYPE_F16:  isa->deq_f16(src, dst, W->cols, pfq); break;
+        case TYPE_Q8_0: isa->deq_q8_0(src, dst, W->cols, pfq); break;
+        case TYPE_Q4_0: isa->deq_q4_0(src, dst, W->cols, pfq); break;
+        default:        quant_dequant_row(W->type, src, dst, W->cols); break;
+        }
+    }
+    *ws = ss;
+    return scr;
+}
+
+void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
+{
+    const struct isa *isa = isa_get();
+    const int cols = W->cols;
+    const size_t rows = (size_t)W->rows, xs = (size_t)cols;
+    if (n <= 0 || r0 >= r1 || cols <= 0)
+        return;
+    assert(W->type != TYPE_F32 || W->row_bytes % sizeof(float) == 0);
+
+    int pfw = W->type == TYPE_F32 ? PF_F32_FLOATS : 0;
+    fused_fn fused = W->type == TYPE_Q8_0 ? isa->f8_q8_0 : W->type == TYPE_Q4_0 ? isa->f8_q4_0 :
+                     W->type == TYPE_F16 ? isa->f8_f16 : NULL;
+    size_t pff = (size_t)PF_FUSED_ROWS * W->row_bytes;
+    if (quant_row_bytes(W->type, cols) == 0) {   /* unknown type or bad cols */
+        for (int t = 0; t < n; t++)
+            for (int r = r0; r < r1; r++)
+                y[(size_t)t * rows + r] = NAN;
+        return;
+    }
+    float *scr = NULL;
+    size_t ss = ((size_t)cols + 15) & ~(size_t)15;
+    if (W->type != TYPE_F32) {
+        scr = scratch_get(8 * ss);
+        if (!scr) {             /* out of memory: poison the outputs */
+            for (int r = r0; r < r1; r++)
+                for (int t = 0; t < n; t++)
+                    y[(size_t)t * rows + r] = NAN;
+            return;
+        }
+    }
+
+    /* columns per pass: as many as fit X_BLOCK_BYTES, a multiple of nr */
+    int tb = (int)(X_BLOCK_BYTES / (xs * sizeof(float))) / isa->nr * isa->nr;
+    if (tb < isa->nr)
+        tb = isa->nr;
+    for (int t0 = 0; t0 < n; t0 += tb) {
+        const int t1 = n - t0 < tb ? n : t0 + tb;
+        int r = r0;
+        if (t1 - t0 < 4 && fused) {
+            /* decode-like on encoded rows: dequantize in registers */
+            for (; r + 8 <= r1; r += 8) {
+                const uint8_t *wr = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+                for (int t = t0; t < t1; t++) {
+                    float yt[8];
+                    fused(wr, W->row_bytes, x + t * xs, cols, yt, t == t0 ? pff : 0);
+                    for (int i = 0; i < 8; i++)
+                        y[t * rows + r + i] = yt[i];
+                }
+            }
+        } else if (t1 - t0 < 4) {
+            /* decode-like: 8 rows at a time, one column at a time */
+            for (; r + 8 <= r1; r += 8) {
+                size_t ws;
+                const float *w = group_rows(isa, W, r, 8, scr, ss, &ws);
+                for (int t = t0; t < t1; t++)
+                    isa->t8x1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+            }
+        } else {
+            const int mr = isa->mr, nr = isa->nr;
+            for (; r + mr <= r1; r += mr) {
+                size_t ws;
+                const float *w = group_rows(isa, W, r, mr, scr, ss, &ws);
+                int t = t0;
+                for (; t + nr <= t1; t += nr)
+                    isa->tbig(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+                for (; t < t1; t++)
+                    isa->tm1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+            }
+        }
+        for (; r < r1; r++) {
+            size_t ws;
+            const float *w = group_rows(isa, W, r, 1, scr, ss, &ws);
+            int t = t0;
+            for (; t + isa->nr <= t1; t += isa->nr)
+                isa->t1n(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+            for (; t < t1; t++)
+                isa->t1x1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+        }
+    }
+}
+
+struct mm_job {
+    float *y;
+    const float *x;
+    const mat *W;
+    int n;
+};
+
+static void mm_task(void *arg, int ith, int nth)
+{
+    const struct mm_job *j = arg;
+    int rows = j->W->rows;
+    int chunk = (rows + nth - 1) / nth;
+    chunk = (chunk + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
+    int r0 = ith * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    if (r0 < r1)
+        matmul_rows(j->y, j->x, j->W, j->n, r0, r1);
+}
+
+void matmul(pool *p, float *y, const float *x, const mat *W, int n)
+{
+    if (n <= 0 || W->rows <= 0)
+        return;
+    if (!p || pool_threads(p) == 1 || W->rows < 2 * ROW_TILE) {
+        matmul_rows(y, x, W, n, 0, W->rows);
+        return;
+    }
+    isa_get();   /* resolve the ISA once, outside the workers */
+    struct mm_job j = { y, x, W, n };
+    pool_run(p, mm_task, &j);
+}

@@ -1,0 +1,297 @@
+/* GGML weight types: block geometry, exact dequantization of rows to
+ * float32 (bit-identical to llama.cpp's dequantize_row_* compiled without
+ * FP contraction), software fp16 conversion and llama.cpp's reference
+ * quantizers for F32, F16, Q8_0 and Q4_0.  Blocks are read with memcpy,
+ * so rows need no particular alignment. */
+#include "engine/quant.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- block layouts (byte offsets inside one block) ---------------------
+ * Q4_0  (32 elems, 18 B):  d fp16 | qs[16]   low nibbles = elems 0..15,
+ *                                            high nibbles = elems 16..31
+ * Q8_0  (32 elems, 34 B):  d fp16 | qs[32] int8
+ * Q4_K (256 elems, 144 B): d fp16 | dmin fp16 | scales[12] | qs[128]
+ * Q6_K (256 elems, 210 B): ql[128] | qh[64] | scales[16] int8 | d fp16 */
+#define QK 32
+#define QK_K 256
+
+int quant_block_elems(int type)
+{
+    switch (type) {
+    case TYPE_F32: case TYPE_F16: return 1;
+    case TYPE_Q4_0: case TYPE_Q8_0: return QK;
+    case TYPE_Q4_K: case TYPE_Q6_K: return QK_K;
+    default: return 0;
+    }
+}
+
+size_t quant_block_bytes(int type)
+{
+    switch (type) {
+    case TYPE_F32:  return 4;
+    case TYPE_F16:  return 2;
+    case TYPE_Q4_0: return 2 + QK / 2;
+    case TYPE_Q8_0: return 2 + QK;
+    case TYPE_Q4_K: return 2 + 2 + 12 + QK_K / 2;
+    case TYPE_Q6_K: return QK_K / 2 + QK_K / 4 + QK_K / 16 + 2;
+    default: return 0;
+    }
+}
+
+size_t quant_row_bytes(int type, int64_t n)
+{
+    int be = quant_block_elems(type);
+    if (be == 0 || n < 0 || n % be != 0)
+        return 0;
+    return (size_t)(n / be) * quant_block_bytes(type);
+}
+
+static const struct { int type; const char *name; } type_names[] = {
+    { TYPE_F32, "F32" }, { TYPE_F16, "F16" }, { TYPE_Q4_0, "Q4_0" },
+    { TYPE_Q8_0, "Q8_0" }, { TYPE_Q4_K, "Q4_K" }, { TYPE_Q6_K, "Q6_K" },
+};
+
+const char *quant_name(int type)
+{
+    for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
+        if (type_names[i].type == type)
+            return type_names[i].name;
+    return "?";
+}
+
+int quant_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
+        if (strcasecmp(type_names[i].name, name) == 0)
+            return type_names[i].type;
+    return -1;
+}
+
+/* ---- fp16 ---------------------------------------------------------------- */
+
+static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* Exact.  Signalling NaNs come out quiet, as with F16C's vcvtph2ps. */
+float fp16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    if (exp == 0) {
+        /* zero or subnormal: mant * 2^-24, exactly representable */
+        float v = (float)mant * 0x1p-24f;
+        return u2f(f2u(v) | sign);
+    }
+    if (exp == 31)
+        return u2f(sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0));
+    return u2f(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+/* Round to nearest even, overflow to infinity, NaN stays NaN (quiet, top
+ * payload bits kept): the same bits as vcvtps2ph with imm 0. */
+uint16_t f32_to_fp16(float f)
+{
+    uint32_t x = f2u(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    x &= 0x7fffffffu;
+    if (x >= 0x7f800000u) {                  /* inf, nan */
+        if (x == 0x7f800000u)
+            return sign | 0x7c00;
+        return (uint16_t)(sign | 0x7e00 | ((x >> 13) & 0x3ff));
+    }
+    if (x >= 0x477ff000u)                    /* >= 65520: rounds to inf */
+        return sign | 0x7c00;
+    if (x < 0x38800000u) {                   /* below 2^-14: subnormal */
+        /* Adding 0.5 (ulp 2^-24) rounds |f| to a multiple of 2^-24 with the
+         * FPU's round-to-nearest-even; the low bits then hold the count. */
+        float r = u2f(x) + 0.5f;
+        return (uint16_t)(sign | (f2u(r) - 0x3f000000u));
+    }
+    uint32_t odd = (x >> 13) & 1;
+    x += 0xc8000fffu + odd;                  /* rebias 127->15, round */
+    return (uint16_t)(sign | (x >> 13));
+}
+
+/* ---- dequantization ------------------------------------------------------ */
+
+static inline float load_fp16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return fp16_to_f32(h);
+}
+
+static void dequant_q4_0(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += 18, y += QK) {
+        float d = load_fp16(b);
+        const uint8_t *qs = b + 2;
+        for (int j = 0; j < QK / 2; j++) {
+            int lo = (qs[j] & 0xf) - 8, hi = (qs[j] >> 4) - 8;
+            y[j] = (float)lo * d;
+            y[j + QK / 2] = (float)hi * d;
+        }
+    }
+}
+
+static void dequant_q8_0(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += 34, y += QK) {
+        float d = load_fp16(b);
+        const int8_t *qs = (const int8_t *)(b + 2);
+        for (int j = 0; j < QK; j++)
+            y[j] = (float)qs[j] * d;
+    }
+}
+
+/* The 8 sub-block (scale, min) pairs of a Q4_K block are 6-bit numbers
+ * packed in 12 bytes: pairs 0..3 in the low 6 bits of bytes 0..7, pairs
+ * 4..7 as nibbles of bytes 8..11 plus the top 2 bits of bytes 0..7. */
+static inline void q4k_scale_min(int j, const uint8_t *s, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+static void dequant_q4_k(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += 144) {
+        float d = load_fp16(b), dmin = load_fp16(b + 2);
+        const uint8_t *scales = b + 4, *q = b + 16;
+        /* 4 groups of 64: 32 low nibbles then 32 high nibbles of 32 bytes */
+        for (int g = 0; g < 4; g++, q += 32) {
+            int sc, m;
+            q4k_scale_min(2 * g, scales, &sc, &m);
+            float d1 = d * (float)sc, m1 = dmin * (float)m;
+            q4k_scale_min(2 * g + 1, scales, &sc, &m);
+            float d2 = d * (float)sc, m2 = dmin * (float)m;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)(q[l] & 0xf) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (float)(q[l] >> 4) - m2;
+        }
+    }
+}
+
+static void dequant_q6_k(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += 210) {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        float d = load_fp16(b + 208);
+        /* 2 halves of 128 elements; each uses 64 ql bytes, 32 qh bytes and
+         * 8 scales (one per 16 elements) */
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, y += 128) {
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = ((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                int q2 = ((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                /* (d * scale) * q, left to right as in the reference */
+                y[l] = d * (float)sc[is] * (float)q1;
+                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            }
+        }
+    }
+}
+
+void quant_dequant_row(int type, const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    switch (type) {
+    case TYPE_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        break;
+    case TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = load_fp16(b + 2 * i);
+        break;
+    case TYPE_Q4_0: dequant_q4_0(b, dst, n / QK); break;
+    case TYPE_Q8_0: dequant_q8_0(b, dst, n / QK); break;
+    case TYPE_Q4_K: dequant_q4_k(b, dst, n / QK_K); break;
+    case TYPE_Q6_K: dequant_q6_k(b, dst, n / QK_K); break;
+    default: break;
+    }
+}
+
+/* ---- reference quantizers ------------------------------------------------ */
+
+static void store_fp16(uint8_t *p, float f)
+{
+    uint16_t h = f32_to_fp16(f);
+    memcpy(p, &h, 2);
+}
+
+/* scale = absmax / 127; q = round-half-away(x / scale).  The stored scale
+ * is fp16, but quantization uses the float32 scale, as llama.cpp does. */
+static void quantize_q8_0(const float *x, uint8_t *b, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK, b += 34) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_fp16(b, d);
+        for (int j = 0; j < QK; j++)
+            b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    }
+}
+
+/* scale = (value of largest magnitude) / -8, so that value maps to -8;
+ * q = min(15, trunc(x / scale + 8.5)). */
+static void quantize_q4_0(const float *x, uint8_t *b, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK, b += 18) {
+        float amax = 0.0f, vmax = 0.0f;
+        for (int j = 0; j < QK; j++) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                vmax = x[j];
+            }
+        }
+        float d = vmax / -8.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_fp16(b, d);
+        for (int j = 0; j < QK / 2; j++) {
+            int q0 = (int8_t)(x[j] * id + 8.5f);
+            int q1 = (int8_t)(x[j + QK / 2] * id + 8.5f);
+            if (q0 > 15) q0 = 15;
+            if (q1 > 15) q1 = 15;
+            b[2 + j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+int quant_quantize_row(int type, const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    if (quant_row_bytes(type, n) == 0 && n != 0)
+        return -EINVAL;
+    switch (type) {
+    case TYPE_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return 0;
+    case TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            store_fp16(b + 2 * i, src[i]);
+        return 0;
+    case TYPE_Q8_0: quantize_q8_0(src, b, n / QK); return 0;
+    case TYPE_Q4_0: quantize_q4_0(src, b, n / QK); return 0;
+    default: return -EINVAL;
+    }
+}

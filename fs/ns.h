@@ -1,0 +1,105 @@
+/* The namespace: the fixed nodes (/, prompts/, completions/, stats/, the
+ * stats files, config) and, for every prompt name, an entry holding the
+ * prompt's bytes and xattrs and its completion: the text of the current
+ * generation, which grows as the scheduler produces it.  Reads of a
+ * completion that wait for text are parked (their fuse_req_t kept) and
+ * answered from the scheduler's callbacks; poll handles are passed to the
+ * notifier thread.  Functions return 0 (or a count) or a negative errno;
+ * the ones that take a fuse_req_t reply to it exactly once. */
+#ifndef LLMFS_NS_H
+#define LLMFS_NS_H
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "engine/sched.h"
+#include "fs/config.h"
+#include "fs/notify.h"
+#include "fs/stats.h"
+
+/* Inode numbers.  Prompt entry number id has prompts/NAME at
+ * NS_INO_DYN + 2 * id and completions/NAME at one more; ids are never
+ * reused, so a stale kernel inode never names a newer file. */
+enum {
+    NS_INO_ROOT = 1, NS_INO_PROMPTS, NS_INO_COMPLETIONS, NS_INO_STATS, NS_INO_CONFIG,
+    NS_INO_STATS0,                          /* + enum stats_file */
+    NS_INO_DYN = 64
+};
+
+enum ns_kind {
+    NS_DIR, NS_CONFIG, NS_STATS, NS_PROMPT, NS_COMPLETION, NS_NONE
+};
+
+typedef struct ns ns;
+typedef struct ns_handle ns_handle;        /* an open prompt or completion */
+
+typedef struct ns_env {
+    sched *s;                   /* where prompts go (not owned) */
+    const llmfs_config *cfg;    /* defaults and limits (not owned) */
+    stats *st;                  /* not owned */
+    notify *nt;                 /* not owned */
+    size_t config_size;         /* bytes of the config file's YAML */
+} ns_env;
+
+int  ns_new(const ns_env *env, ns **out);
+/* Cancels every generation (sched_release), answers every parked read
+ * with EINTR and drops poll handles.  Call after the FUSE loop has ended
+ * and before the session and the scheduler go. */
+void ns_shutdown(ns *n);
+/* Frees everything, open handles included.  NULL is a no-op. */
+void ns_free(ns *n);
+
+/* What kind of node ino is (NS_NONE for a dynamic ino that does not exist
+ * as far as the number goes; existence is checked by the calls below). */
+int  ns_kind(fuse_ino_t ino);
+/* The stats file of a NS_STATS inode (enum stats_file). */
+int  ns_stats_file(fuse_ino_t ino);
+
+int  ns_lookup(ns *n, fuse_ino_t parent, const char *name, struct stat *st);
+/* h, if not NULL, is the handle the kernel gave (fstat): an unlinked but
+ * open file still has attributes. */
+int  ns_getattr(ns *n, fuse_ino_t ino, ns_handle *h, struct stat *st);
+
+/* Lists directory ino from offset off: fill(ud, name, st, next_off) for
+ * each entry until fill returns nonzero (buffer full). */
+typedef int (*ns_fill_fn)(void *ud, const char *name, const struct stat *st, off_t next);
+int  ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud);
+
+/* prompts/NAME: create (or open, if it exists), open, write, read,
+ * truncate, flush (submits when there are new bytes), unlink. */
+int  ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, struct stat *st,
+               ns_handle **out);
+int  ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out);
+void ns_release(ns *n, ns_handle *h);
+int  ns_handle_kind(const ns_handle *h);
+ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off);
+/* Copies prompt bytes at off into buf; returns the count. */
+ssize_t ns_read_prompt(ns *n, ns_handle *h, char *buf, size_t size, off_t off);
+int  ns_truncate(ns *n, fuse_ino_t ino, off_t size);
+int  ns_flush(ns *n, ns_handle *h);
+int  ns_unlink(ns *n, fuse_ino_t parent, const char *name);
+
+/* Reads a completion: replies now when bytes at off exist or generation
+ * has ended (EOF), else parks req until one of those happens or the
+ * reader is interrupted (EINTR). */
+void ns_read_completion(ns *n, ns_handle *h, fuse_req_t req, size_t size, off_t off);
+/* Readiness of a completion handle; keeps ph (takes ownership) to notify
+ * when it becomes readable. */
+unsigned ns_poll(ns *n, ns_handle *h, struct fuse_pollhandle *ph);
+
+/* user.llmfs.* extended attributes of prompts/NAME (and user.llmfs.error of
+ * completions/NAME).  get/list return the size (or the needed size when
+ * size is 0), -ERANGE when it does not fit. */
+int  ns_setxattr(ns *n, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                 int flags);
+ssize_t ns_getxattr(ns *n, fuse_ino_t ino, const char *name, char *buf, size_t size);
+ssize_t ns_listxattr(ns *n, fuse_ino_t ino, char *buf, size_t size);
+int  ns_removexattr(ns *n, fuse_ino_t ino, const char *name);
+
+/* Rows for stats/requests of the requests still in flight (caller frees
+ * *rows). */
+int  ns_active_rows(ns *n, stats_row **rows, size_t *count);
+#endif

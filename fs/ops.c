@@ -1,0 +1,363 @@
+/* This file implements the FUSE low-level operations of ops.h.  An open
+ * file is an ofile: prompts and completions carry a namespace handle;
+ * stats files and config carry the snapshot rendered at open, which
+ * serves every offset of that handle.  Timeouts are 0 for everything that
+ * changes (so sizes, mtimes and completions/ appear at once) and 1 s for
+ * the fixed directories. */
+#include "fs/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct ofile {
+    int kind;                   /* enum ns_kind */
+    ns_handle *h;               /* prompt, completion */
+    char *buf;                  /* stats, config: the snapshot */
+    size_t len;
+} ofile;
+
+static ops_ctx *ctx_of(fuse_req_t req) { return fuse_req_userdata(req); }
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void op_done(ops_ctx *c, int64_t t0) {
+    if (c->st) stats_op(c->st, mono_ns() - t0);
+}
+
+/* The one place internal errors become errno for FUSE. */
+static int fuse_errno(long rc) {
+    return rc < 0 && rc > -4096 ? (int)-rc : EIO;
+}
+
+static double attr_timeout(fuse_ino_t ino) {
+    return ns_kind(ino) == NS_DIR ? 1.0 : 0.0;
+}
+
+static ofile *ofile_of(struct fuse_file_info *fi) {
+    return fi ? (ofile *)(uintptr_t)fi->fh : NULL;
+}
+
+static void ofile_free(ops_ctx *c, ofile *f) {
+    if (!f) return;
+    if (f->h) ns_release(c->n, f->h);
+    free(f->buf);
+    free(f);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn) {
+    /* The writeback cache breaks ">>" (sshfs learned it): keep it off. */
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    int rc = ns_lookup(c->n, parent, name, &e.attr);
+    if (rc) {
+        fuse_reply_err(req, fuse_errno(rc));
+    } else {
+        e.ino = e.attr.st_ino;
+        e.generation = 1;
+        e.attr_timeout = attr_timeout(e.ino);
+        e.entry_timeout = e.attr_timeout;
+        fuse_reply_entry(req, &e);
+    }
+    op_done(c, t0);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    ofile *f = ofile_of(fi);
+    struct stat st;
+    int rc = ns_getattr(c->n, ino, f ? f->h : NULL, &st);
+    if (rc) fuse_reply_err(req, fuse_errno(rc));
+    else fuse_reply_attr(req, &st, attr_timeout(ino));
+    op_done(c, t0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    ofile *f = ofile_of(fi);
+    int rc = 0;
+    if (to_set & FUSE_SET_ATTR_SIZE) rc = ns_truncate(c->n, ino, attr->st_size);
+    /* mode, owner and times are not kept: the reply shows what is */
+    struct stat st;
+    if (!rc) rc = ns_getattr(c->n, ino, f ? f->h : NULL, &st);
+    if (rc) fuse_reply_err(req, fuse_errno(rc));
+    else fuse_reply_attr(req, &st, attr_timeout(ino));
+    op_done(c, t0);
+}
+
+typedef struct {
+    fuse_req_t req;
+    char *buf;
+    size_t size, len;
+} dirbuf;
+
+static int dir_fill(void *ud, const char *name, const struct stat *st, off_t next) {
+    dirbuf *d = ud;
+    size_t need = fuse_add_direntry(d->req, NULL, 0, name, NULL, 0);
+    if (d->len + need > d->size) return 1;
+    fuse_add_direntry(d->req, d->buf + d->len, d->size - d->len, name, st, next);
+    d->len += need;
+    return 0;
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    dirbuf d = {req, malloc(size ? size : 1), size, 0};
+    int rc = d.buf ? ns_readdir(c->n, ino, off, dir_fill, &d) : -ENOMEM;
+    if (rc) fuse_reply_err(req, fuse_errno(rc));
+    else fuse_reply_buf(req, d.buf, d.len);
+    free(d.buf);
+    op_done(c, t0);
+}
+
+/* Renders the snapshot of a stats file or config (caller frees f). */
+static int snapshot(ops_ctx *c, fuse_ino_t ino, ofile *f) {
+    if (ns_kind(ino) == NS_CONFIG) {
+        f->buf = malloc(c->config_len ? c->config_len : 1);
+        if (!f->buf) return -ENOMEM;
+        memcpy(f->buf, c->config_yaml, c->config_len);
+        f->len = c->config_len;
+        return 0;
+    }
+    int file = ns_stats_file(ino);
+    stats_row *rows = NULL;
+    size_t nrows = 0;
+    if (file == STATS_REQUESTS) {
+        int rc = ns_active_rows(c->n, &rows, &nrows);
+        if (rc) return rc;
+    }
+    int rc = stats_render(c->st, file, &c->env, rows, nrows, &f->buf, &f->len);
+    free(rows);
+    return rc;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    int kind = ns_kind(ino), rc = 0;
+    ofile *f = calloc(1, sizeof *f);
+    if (!f) rc = -ENOMEM;
+    else if (kind == NS_DIR) rc = -EISDIR;
+    else if (kind == NS_NONE) rc = -ENOENT;
+    else if ((kind == NS_STATS || kind == NS_CONFIG || kind == NS_COMPLETION) &&
+             (fi->flags & O_ACCMODE) != O_RDONLY)
+        rc = -EACCES;
+    else if (kind == NS_STATS || kind == NS_CONFIG) rc = snapshot(c, ino, f);
+    else rc = ns_open(c->n, ino, fi->flags, &f->h);
+    if (rc) {
+        ofile_free(c, f);
+        fuse_reply_err(req, fuse_errno(rc));
+        op_done(c, t0);
+        return;
+    }
+    f->kind = kind;
+    fi->fh = (uint64_t)(uintptr_t)f;
+    /* Generated files never go through the page cache: a read at a stale
+     * size would be cut short. */
+    fi->direct_io = kind != NS_PROMPT;
+    fi->keep_cache = 0;
+    if (fuse_reply_open(req, fi)) ofile_free(c, f);   /* the opener is gone */
+    op_done(c, t0);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    ofile *f = calloc(1, sizeof *f);
+    int rc = f ? ns_create(c->n, parent, name, fi->flags, &e.attr, &f->h) : -ENOMEM;
+    if (rc) {
+        ofile_free(c, f);
+        fuse_reply_err(req, fuse_errno(rc));
+        op_done(c, t0);
+        return;
+    }
+    f->kind = NS_PROMPT;
+    e.ino = e.attr.st_ino;
+    e.generation = 1;
+    fi->fh = (uint64_t)(uintptr_t)f;
+    fi->direct_io = 0;
+    fi->keep_cache = 0;
+    if (fuse_reply_create(req, &e, fi)) ofile_free(c, f);
+    op_done(c, t0);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    ofile *f = ofile_of(fi);
+    if (f->kind == NS_COMPLETION) {
+        ns_read_completion(c->n, f->h, req, size, off);   /* replies, now or later */
+    } else if (f->kind == NS_PROMPT) {
+        char *buf = malloc(size ? size : 1);
+        ssize_t n = buf ? ns_read_prompt(c->n, f->h, buf, size, off) : -ENOMEM;
+        if (n < 0) fuse_reply_err(req, fuse_errno(n));
+        else fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+    } else {
+        size_t n = off >= 0 && (size_t)off < f->len ? f->len - (size_t)off : 0;
+        if (n > size) n = size;
+        /* A copy: once the kernel has the reply, RELEASE may free f while
+         * fuse_reply_buf is still returning (the sanitizers check the
+         * buffer after writev). */
+        char *copy = n ? malloc(n) : NULL;
+        if (n && !copy) {
+            fuse_reply_err(req, ENOMEM);
+        } else {
+            if (n) memcpy(copy, f->buf + off, n);
+            fuse_reply_buf(req, copy, n);
+            free(copy);
+        }
+    }
+    op_done(c, t0);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    ofile *f = ofile_of(fi);
+    ssize_t n = f->h ? ns_write(c->n, f->h, buf, size, off) : -EBADF;
+    if (n < 0) fuse_reply_err(req, fuse_errno(n));
+    else fuse_reply_write(req, (size_t)n);
+    op_done(c, t0);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    ofile *f = ofile_of(fi);
+    int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h) : 0;
+    fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
+    op_done(c, t0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    ofile_free(c, ofile_of(fi));
+    fuse_reply_err(req, 0);
+    op_done(c, t0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+    fuse_reply_err(req, 0);      /* everything is in memory already */
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    int rc = ns_unlink(c->n, parent, name);
+    fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
+    op_done(c, t0);
+}
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                    struct fuse_pollhandle *ph) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    ofile *f = ofile_of(fi);
+    unsigned ev;
+    if (f->h) {
+        ev = ns_poll(c->n, f->h, ph);      /* takes ph */
+    } else {
+        if (ph) fuse_pollhandle_destroy(ph);
+        ev = POLLIN | POLLRDNORM;
+    }
+    fuse_reply_poll(req, ev);
+    op_done(c, t0);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    int rc = ns_setxattr(c->n, ino, name, value, size, flags);
+    fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
+    op_done(c, t0);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    char *buf = size ? malloc(size) : NULL;
+    ssize_t n = size && !buf ? -ENOMEM : ns_getxattr(c->n, ino, name, buf, size);
+    if (n < 0) fuse_reply_err(req, fuse_errno(n));
+    else if (!size) fuse_reply_xattr(req, (size_t)n);
+    else fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+    op_done(c, t0);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    char *buf = size ? malloc(size) : NULL;
+    ssize_t n = size && !buf ? -ENOMEM : ns_listxattr(c->n, ino, buf, size);
+    if (n < 0) fuse_reply_err(req, fuse_errno(n));
+    else if (!size) fuse_reply_xattr(req, (size_t)n);
+    else fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+    op_done(c, t0);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    int rc = ns_removexattr(c->n, ino, name);
+    fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
+    op_done(c, t0);
+}
+
+const struct fuse_lowlevel_ops ops_table = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readdir = op_readdir,
+    .open = op_open,
+    .create = op_create,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .unlink = op_unlink,
+    .poll = op_poll,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+};

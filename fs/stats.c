@@ -1,0 +1,518 @@
+/* This file implements the statistics of stats.h.  Counters are relaxed
+ * atomics and histograms are hist.h's (lock-free); the recent-requests
+ * ring and the tokens/s sampler each have a mutex.  A render first copies
+ * every figure it shows (counters, histogram snapshots, sched_get_stats,
+ * the ring), then formats the copy. */
+#include "fs/stats.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/quant.h"
+#include "fs/hist.h"
+
+#define RING_ROWS 1024
+#define RATE_SAMPLES 16
+
+enum {
+    C_SUBMITTED, C_SUCCESS, C_FAILED, C_CANCELLED, C_REJ_INVALID, C_REJ_TOO_LARGE,
+    C_REJ_BUSY, C_REJ_OTHER, C_PROMPT_TOKENS, C_GEN_TOKENS, C_CACHED_TOKENS, C_FUSE_OPS,
+    C_N
+};
+
+struct stats {
+    _Atomic uint64_t c[C_N];
+    hist *h[STATS_NHIST];
+    int64_t t0_ns;                     /* creation, CLOCK_MONOTONIC */
+    pthread_mutex_t ring_mu;           /* protects ring, ring_next, ring_n */
+    stats_row *ring;                   /* (RING_ROWS) recent finished requests */
+    size_t ring_next, ring_n;
+    pthread_mutex_t rate_mu;           /* protects rate_t, rate_v, rate_n */
+    int64_t rate_t[RATE_SAMPLES];      /* sample times, oldest first */
+    uint64_t rate_v[RATE_SAMPLES];     /* generated tokens at that time */
+    int rate_n;
+};
+
+static const struct {
+    const char *name, *prom, *help;
+} hist_info[STATS_NHIST] = {
+    [STATS_QUEUE] = {"queue_wait", "llmfs_request_queue_time_seconds",
+                     "Time requests spent waiting in the queue before they started."},
+    [STATS_TTFT] = {"ttft", "llmfs_time_to_first_token_seconds",
+                    "Time from submission to the first generated token."},
+    [STATS_TPOT] = {"time_per_output_token", "llmfs_time_per_output_token_seconds",
+                    "Time per generated token after the first."},
+    [STATS_E2E] = {"e2e", "llmfs_e2e_request_latency_seconds",
+                   "Time from submission to the end of generation."},
+    [STATS_FUSE_OP] = {"fuse_op", "llmfs_fuse_op_duration_seconds",
+                       "Service time of FUSE operation handlers."},
+};
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void cadd(stats *st, int i, uint64_t v) {
+    atomic_fetch_add_explicit(&st->c[i], v, memory_order_relaxed);
+}
+
+static uint64_t cget(stats *st, int i) {
+    return atomic_load_explicit(&st->c[i], memory_order_relaxed);
+}
+
+int stats_new(stats **out) {
+    *out = NULL;
+    stats *st = calloc(1, sizeof *st);
+    if (!st) return -ENOMEM;
+    st->ring = calloc(RING_ROWS, sizeof *st->ring);
+    int ok = st->ring != NULL;
+    for (int i = 0; i < STATS_NHIST; i++)
+        if (!(st->h[i] = hist_new())) ok = 0;
+    if (!ok) {
+        for (int i = 0; i < STATS_NHIST; i++) hist_free(st->h[i]);
+        free(st->ring);
+        free(st);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&st->ring_mu, NULL);
+    pthread_mutex_init(&st->rate_mu, NULL);
+    st->t0_ns = now_ns();
+    st->rate_t[0] = st->t0_ns;
+    st->rate_v[0] = 0;
+    st->rate_n = 1;
+    *out = st;
+    return 0;
+}
+
+void stats_free(stats *st) {
+    if (!st) return;
+    for (int i = 0; i < STATS_NHIST; i++) hist_free(st->h[i]);
+    pthread_mutex_destroy(&st->ring_mu);
+    pthread_mutex_destroy(&st->rate_mu);
+    free(st->ring);
+    free(st);
+}
+
+void stats_row_init(stats_row *row, const char *name, const char *state) {
+    memset(row, 0, sizeof *row);
+    snprintf(row->name, sizeof row->name, "%s", name ? name : "");
+    row->state = state;
+    row->prompt_tokens = row->cached_tokens = row->generated_tokens = -1;
+    row->queue_ms = row->ttft_ms = row->e2e_ms = -1;
+    row->cache = "";
+}
+
+static void ring_add(stats *st, const stats_row *row) {
+    pthread_mutex_lock(&st->ring_mu);
+    st->ring[st->ring_next] = *row;
+    st->ring_next = (st->ring_next + 1) % RING_ROWS;
+    if (st->ring_n < RING_ROWS) st->ring_n++;
+    pthread_mutex_unlock(&st->ring_mu);
+}
+
+void stats_op(stats *st, int64_t ns) {
+    cadd(st, C_FUSE_OPS, 1);
+    hist_record(st->h[STATS_FUSE_OP], ns > 0 ? (uint64_t)(ns / 1000) : 0);
+}
+
+void stats_submitted(stats *st) { cadd(st, C_SUBMITTED, 1); }
+
+static uint64_t span_us(int64_t a, int64_t b) {
+    return b > a ? (uint64_t)((b - a) / 1000) : 0;
+}
+
+void stats_done(stats *st, const char *name, const sched_result *r) {
+    stats_row row;
+    int ok = r->finish != FINISH_ERROR && !r->error;
+    stats_row_init(&row, name, ok ? "done" : "error");
+    row.prompt_tokens = r->prompt_tokens;
+    row.cached_tokens = r->cached_tokens;
+    row.generated_tokens = r->generated_tokens;
+    row.cache = "miss";
+    if (r->t_start_ns) {
+        hist_record(st->h[STATS_QUEUE], span_us(r->t_submit_ns, r->t_start_ns));
+        row.queue_ms = (r->t_start_ns - r->t_submit_ns) / 1e6;
+    }
+    if (r->generated_tokens > 0 && r->t_first_ns) {
+        hist_record(st->h[STATS_TTFT], span_us(r->t_submit_ns, r->t_first_ns));
+        row.ttft_ms = (r->t_first_ns - r->t_submit_ns) / 1e6;
+    }
+    if (r->generated_tokens > 1 && r->t_first_ns && r->t_done_ns > r->t_first_ns)
+        hist_record(st->h[STATS_TPOT],
+                    span_us(r->t_first_ns, r->t_done_ns) / (uint64_t)(r->generated_tokens - 1));
+    if (r->t_done_ns) {
+        hist_record(st->h[STATS_E2E], span_us(r->t_submit_ns, r->t_done_ns));
+        row.e2e_ms = (r->t_done_ns - r->t_submit_ns) / 1e6;
+    }
+    if (!ok) snprintf(row.error, sizeof row.error, "%s",
+                      r->error ? strerror(-r->error) : "generation failed");
+    cadd(st, ok ? C_SUCCESS : C_FAILED, 1);
+    cadd(st, C_PROMPT_TOKENS, (uint64_t)(r->prompt_tokens > 0 ? r->prompt_tokens : 0));
+    cadd(st, C_GEN_TOKENS, (uint64_t)(r->generated_tokens > 0 ? r->generated_tokens : 0));
+    cadd(st, C_CACHED_TOKENS, (uint64_t)(r->cached_tokens > 0 ? r->cached_tokens : 0));
+    ring_add(st, &row);
+}
+
+void stats_cancelled(stats *st, const stats_row *row) {
+    cadd(st, C_CANCELLED, 1);
+    ring_add(st, row);
+}
+
+void stats_rejected(stats *st, const char *name, int err, const char *reason) {
+    stats_row row;
+    stats_row_init(&row, name, "rejected");
+    snprintf(row.error, sizeof row.error, "%s", reason ? reason : strerror(-err));
+    cadd(st, err == -EINVAL ? C_REJ_INVALID : err == -EFBIG ? C_REJ_TOO_LARGE
+             : err == -EBUSY ? C_REJ_BUSY : C_REJ_OTHER, 1);
+    ring_add(st, &row);
+}
+
+/* ------------------------------------------------------------ rendering */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) { b->oom = 1; return; }
+        if (b->p && (size_t)n < room) { b->len += (size_t)n; return; }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len <= (size_t)n) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) { b->oom = 1; return; }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+/* The figures of one render, copied first. */
+typedef struct {
+    uint64_t c[C_N];
+    sched_stats ss;
+    int have_sched;
+    double uptime_s, tok_s;
+} snap;
+
+/* Tokens per second over the last few seconds: against the newest sample
+ * that is at least one second old (or the oldest one). */
+static double rate_update(stats *st, int64_t now, uint64_t total) {
+    pthread_mutex_lock(&st->rate_mu);
+    int pick = 0;
+    for (int i = st->rate_n - 1; i >= 0; i--)
+        if (now - st->rate_t[i] >= 1000000000) { pick = i; break; }
+    double dt = (now - st->rate_t[pick]) / 1e9;
+    double r = dt > 0 && total >= st->rate_v[pick] ? (total - st->rate_v[pick]) / dt : 0;
+    if (now - st->rate_t[st->rate_n - 1] >= 1000000000) {
+        if (st->rate_n == RATE_SAMPLES) {
+            memmove(st->rate_t, st->rate_t + 1, (RATE_SAMPLES - 1) * sizeof st->rate_t[0]);
+            memmove(st->rate_v, st->rate_v + 1, (RATE_SAMPLES - 1) * sizeof st->rate_v[0]);
+            st->rate_n--;
+        }
+        st->rate_t[st->rate_n] = now;
+        st->rate_v[st->rate_n] = total;
+        st->rate_n++;
+    }
+    pthread_mutex_unlock(&st->rate_mu);
+    return r;
+}
+
+static void take_snap(stats *st, const stats_env *env, snap *s) {
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < C_N; i++) s->c[i] = cget(st, i);
+    if (env && env->s) {
+        sched_get_stats(env->s, &s->ss);
+        s->have_sched = 1;
+    }
+    int64_t now = now_ns();
+    s->uptime_s = (now - st->t0_ns) / 1e9;
+    uint64_t gen = s->have_sched ? s->ss.generated_tokens : s->c[C_GEN_TOKENS];
+    s->tok_s = rate_update(st, now, gen);
+}
+
+static uint64_t rejected(const snap *s) {
+    return s->c[C_REJ_INVALID] + s->c[C_REJ_TOO_LARGE] + s->c[C_REJ_BUSY] + s->c[C_REJ_OTHER];
+}
+
+static void render_metrics(sbuf *b, const snap *s) {
+    const sched_stats *ss = &s->ss;
+    sb_printf(b, "requests_submitted %llu\n", (unsigned long long)s->c[C_SUBMITTED]);
+    sb_printf(b, "requests_finished %llu\n", (unsigned long long)s->c[C_SUCCESS]);
+    sb_printf(b, "requests_failed %llu\n", (unsigned long long)s->c[C_FAILED]);
+    sb_printf(b, "requests_cancelled %llu\n", (unsigned long long)s->c[C_CANCELLED]);
+    sb_printf(b, "requests_rejected %llu\n", (unsigned long long)rejected(s));
+    sb_printf(b, "requests_rejected_invalid %llu\n", (unsigned long long)s->c[C_REJ_INVALID]);
+    sb_printf(b, "requests_rejected_too_large %llu\n",
+              (unsigned long long)s->c[C_REJ_TOO_LARGE]);
+    sb_printf(b, "requests_rejected_busy %llu\n", (unsigned long long)s->c[C_REJ_BUSY]);
+    sb_printf(b, "requests_running %d\n", ss->running);
+    sb_printf(b, "requests_waiting %d\n", ss->waiting);
+    sb_printf(b, "concurrency_limit %d\n", ss->limit);
+    sb_printf(b, "prompt_tokens %llu\n", (unsigned long long)(s->have_sched ? ss->prompt_tokens
+                                                                 : s->c[C_PROMPT_TOKENS]));
+    sb_printf(b, "generated_tokens %llu\n",
+              (unsigned long long)(s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS]));
+    sb_printf(b, "prefix_cached_tokens %llu\n", (unsigned long long)ss->prefix_tokens_reused);
+    sb_printf(b, "engine_steps %llu\n", (unsigned long long)ss->steps);
+    sb_printf(b, "batch_tokens %llu\n", (unsigned long long)ss->batch_tokens);
+    sb_printf(b, "tokens_per_s %.2f\n", s->tok_s);
+    sb_printf(b, "fuse_ops %llu\n", (unsigned long long)s->c[C_FUSE_OPS]);
+    sb_printf(b, "uptime_s %.3f\n", s->uptime_s);
+}
+
+static void render_latency(sbuf *b, hist_snap *hs) {
+    static const double pct[] = {50, 90, 95, 99, 99.9};
+    static const char *pname[] = {"p50", "p90", "p95", "p99", "p99.9"};
+    sb_printf(b, "# one section per histogram; times in milliseconds;\n"
+                 "# bucket lines: NAME bucket LOW_MS HIGH_MS COUNT (non-empty buckets)\n");
+    for (int i = 0; i < STATS_NHIST; i++) {
+        const hist_snap *s = &hs[i];
+        const char *n = hist_info[i].name;
+        sb_printf(b, "%s# %s\n", i ? "\n" : "", hist_info[i].help);
+        sb_printf(b, "%s count %llu\n", n, (unsigned long long)s->count);
+        sb_printf(b, "%s mean %.3f\n", n, hist_snap_mean(s) / 1e3);
+        for (size_t k = 0; k < sizeof pct / sizeof pct[0]; k++)
+            sb_printf(b, "%s %s %.3f\n", n, pname[k], hist_snap_percentile(s, pct[k]) / 1e3);
+        sb_printf(b, "%s max %.3f\n", n, (s->count ? s->max : 0) / 1e3);
+        hist_iter it = {0};
+        while (hist_iter_next(s, &it))
+            sb_printf(b, "%s bucket %.3f %.3f %llu\n", n, it.lo / 1e3, it.hi / 1e3,
+                      (unsigned long long)it.count);
+    }
+}
+
+static void render_cache(sbuf *b, const stats_env *env, const snap *s) {
+    const sched_stats *ss = &s->ss;
+    sb_printf(b, "# KV prefix cache (the response cache is not built yet)\n");
+    sb_printf(b, "kv_prefix_enabled %s\n",
+              env && env->cfg && env->cfg->cache.kv_prefix ? "true" : "false");
+    sb_printf(b, "kv_prefix_lookups %llu\n", (unsigned long long)ss->prefix_queries);
+    sb_printf(b, "kv_prefix_hits %llu\n", (unsigned long long)ss->prefix_hits);
+    sb_printf(b, "kv_prefix_hit_ratio %.4f\n",
+              ss->prefix_queries ? (double)ss->prefix_hits / ss->prefix_queries : 0.0);
+    sb_printf(b, "kv_prefix_tokens_reused %llu\n", (unsigned long long)ss->prefix_tokens_reused);
+    sb_printf(b, "kv_blocks_used %d\n", ss->kv_blocks_used);
+    sb_printf(b, "kv_blocks_total %d\n", ss->kv_blocks_total);
+    sb_printf(b, "kv_block_bytes %zu\n", ss->kv_block_bytes);
+    sb_printf(b, "kv_bytes_used %llu\n",
+              (unsigned long long)ss->kv_blocks_used * (unsigned long long)ss->kv_block_bytes);
+}
+
+static void render_engine(sbuf *b, const stats_env *env, const snap *s) {
+    const sched_stats *ss = &s->ss;
+    const model *m = env ? env->m : NULL;
+    if (m) {
+        const char *wt = quant_name(m->wtype);
+        sb_printf(b, "model %s\n", m->name);
+        sb_printf(b, "arch %s\n", m->arch);
+        sb_printf(b, "params %llu\n", (unsigned long long)m->n_params);
+        sb_printf(b, "weight_type %s\n", wt ? wt : "unknown");
+        sb_printf(b, "weight_bytes %llu\n", (unsigned long long)m->weight_bytes);
+        sb_printf(b, "dim %d\n", m->c.dim);
+        sb_printf(b, "hidden %d\n", m->c.hidden);
+        sb_printf(b, "layers %d\n", m->c.n_layers);
+        sb_printf(b, "heads %d\n", m->c.n_heads);
+        sb_printf(b, "kv_heads %d\n", m->c.n_kv_heads);
+        sb_printf(b, "head_dim %d\n", m->c.head_dim);
+        sb_printf(b, "vocab %d\n", m->c.vocab);
+        sb_printf(b, "model_context %d\n", m->c.ctx);
+    }
+    if (env) {
+        sb_printf(b, "context %d\n", env->ctx);
+        sb_printf(b, "threads %d\n", env->threads);
+        sb_printf(b, "max_batch_tokens %d\n", env->max_batch_tokens);
+        if (env->cfg) sb_printf(b, "max_batch %d\n", env->cfg->scheduler.max_batch);
+    }
+    sb_printf(b, "batch_now %d\n", ss->running);
+    sb_printf(b, "batch_limit %d\n", ss->limit);
+    sb_printf(b, "waiting %d\n", ss->waiting);
+    sb_printf(b, "kv_blocks_used %d\n", ss->kv_blocks_used);
+    sb_printf(b, "kv_blocks_total %d\n", ss->kv_blocks_total);
+    sb_printf(b, "kv_bytes_used %llu\n",
+              (unsigned long long)ss->kv_blocks_used * (unsigned long long)ss->kv_block_bytes);
+    sb_printf(b, "kv_bytes_total %llu\n",
+              (unsigned long long)ss->kv_blocks_total * (unsigned long long)ss->kv_block_bytes);
+    sb_printf(b, "kv_use_pct %.2f\n",
+              ss->kv_blocks_total ? 100.0 * ss->kv_blocks_used / ss->kv_blocks_total : 0.0);
+    sb_printf(b, "steps %llu\n", (unsigned long long)ss->steps);
+    sb_printf(b, "mean_batch_tokens %.2f\n",
+              ss->steps ? (double)ss->batch_tokens / ss->steps : 0.0);
+    sb_printf(b, "tokens_per_s %.2f\n", s->tok_s);
+}
+
+/* One CSV field (RFC 4180: quoted when it holds a comma, quote or newline). */
+static void csv_field(sbuf *b, const char *v) {
+    if (!strpbrk(v, ",\"\r\n")) { sb_printf(b, "%s", v); return; }
+    sb_printf(b, "\"");
+    for (const char *p = v; *p; p++) sb_printf(b, *p == '"' ? "\"\"" : "%c", *p);
+    sb_printf(b, "\"");
+}
+
+static void csv_int(sbuf *b, int v) {
+    if (v >= 0) sb_printf(b, ",%d", v);
+    else sb_printf(b, ",");
+}
+
+static void csv_ms(sbuf *b, double v) {
+    if (v >= 0) sb_printf(b, ",%.3f", v);
+    else sb_printf(b, ",");
+}
+
+static void csv_row(sbuf *b, const stats_row *r) {
+    csv_field(b, r->name);
+    sb_printf(b, ",%s", r->state ? r->state : "");
+    csv_int(b, r->prompt_tokens);
+    csv_int(b, r->cached_tokens);
+    csv_int(b, r->generated_tokens);
+    csv_ms(b, r->queue_ms);
+    csv_ms(b, r->ttft_ms);
+    csv_ms(b, r->e2e_ms);
+    sb_printf(b, ",%s,", r->cache ? r->cache : "");
+    csv_field(b, r->error);
+    sb_printf(b, "\n");
+}
+
+static void render_requests(sbuf *b, stats *st, const stats_row *active, size_t n_active) {
+    sb_printf(b, "name,state,prompt_tokens,cached_tokens,generated_tokens,queue_ms,ttft_ms,"
+                 "e2e_ms,cache,error\n");
+    pthread_mutex_lock(&st->ring_mu);
+    size_t n = st->ring_n, start = (st->ring_next + RING_ROWS - n) % RING_ROWS;
+    stats_row *rows = malloc((n ? n : 1) * sizeof *rows);
+    if (rows)
+        for (size_t i = 0; i < n; i++) rows[i] = st->ring[(start + i) % RING_ROWS];
+    pthread_mutex_unlock(&st->ring_mu);
+    if (!rows) { b->oom = 1; return; }
+    for (size_t i = 0; i < n; i++) csv_row(b, &rows[i]);
+    free(rows);
+    for (size_t i = 0; i < n_active; i++) csv_row(b, &active[i]);
+}
+
+static void prom_head(sbuf *b, const char *name, const char *type, const char *help) {
+    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_counter(sbuf *b, const char *name, const char *help, uint64_t v) {
+    prom_head(b, name, "counter", help);
+    sb_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void prom_gauge(sbuf *b, const char *name, const char *help, double v) {
+    prom_head(b, name, "gauge", help);
+    sb_printf(b, "%s %.17g\n", name, v);
+}
+
+static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist_snap *hs) {
+    const sched_stats *ss = &s->ss;
+    size_t nle = hist_default_le_count;
+    uint64_t cum[64];
+    for (int i = 0; i < STATS_NHIST; i++) {
+        const char *n = hist_info[i].prom;
+        prom_head(b, n, "histogram", hist_info[i].help);
+        if (nle > 64 || hist_cumulative_le(&hs[i], hist_default_le, nle, cum)) nle = 0;
+        for (size_t k = 0; k < nle; k++)
+            sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", n, hist_default_le[k],
+                      (unsigned long long)cum[k]);
+        sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", n, (unsigned long long)hs[i].count);
+        sb_printf(b, "%s_sum %.9g\n", n, hs[i].sum / 1e6);
+        sb_printf(b, "%s_count %llu\n", n, (unsigned long long)hs[i].count);
+    }
+    prom_gauge(b, "llmfs_num_requests_running", "Requests generating now.", ss->running);
+    prom_gauge(b, "llmfs_num_requests_waiting", "Requests waiting in the queue.", ss->waiting);
+    prom_gauge(b, "llmfs_concurrency_limit", "The scheduler's adaptive concurrency limit.",
+               ss->limit);
+    prom_gauge(b, "llmfs_kv_cache_usage_ratio", "Fraction of KV cache blocks in use.",
+               ss->kv_blocks_total ? (double)ss->kv_blocks_used / ss->kv_blocks_total : 0.0);
+    prom_gauge(b, "llmfs_generation_tokens_per_second",
+               "Generated tokens per second over the last seconds.", s->tok_s);
+    prom_counter(b, "llmfs_prompt_tokens_total", "Prompt tokens accepted (BOS included).",
+                 s->have_sched ? ss->prompt_tokens : s->c[C_PROMPT_TOKENS]);
+    prom_counter(b, "llmfs_generation_tokens_total", "Tokens generated.",
+                 s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS]);
+    prom_counter(b, "llmfs_request_submitted_total", "Requests accepted by the scheduler.",
+                 s->c[C_SUBMITTED]);
+    prom_counter(b, "llmfs_request_success_total", "Requests that finished generating.",
+                 s->c[C_SUCCESS]);
+    prom_counter(b, "llmfs_request_failure_total", "Requests that failed while generating.",
+                 s->c[C_FAILED]);
+    prom_counter(b, "llmfs_request_cancelled_total",
+                 "Requests cancelled by rewriting or removing their prompt.",
+                 s->c[C_CANCELLED]);
+    prom_head(b, "llmfs_request_rejected_total", "counter",
+              "Prompts refused, by reason.");
+    sb_printf(b, "llmfs_request_rejected_total{reason=\"invalid\"} %llu\n",
+              (unsigned long long)s->c[C_REJ_INVALID]);
+    sb_printf(b, "llmfs_request_rejected_total{reason=\"too_large\"} %llu\n",
+              (unsigned long long)s->c[C_REJ_TOO_LARGE]);
+    sb_printf(b, "llmfs_request_rejected_total{reason=\"busy\"} %llu\n",
+              (unsigned long long)s->c[C_REJ_BUSY]);
+    sb_printf(b, "llmfs_request_rejected_total{reason=\"other\"} %llu\n",
+              (unsigned long long)s->c[C_REJ_OTHER]);
+    prom_counter(b, "llmfs_prefix_cache_queries_total", "KV prefix cache lookups.",
+                 ss->prefix_queries);
+    prom_counter(b, "llmfs_prefix_cache_hits_total", "KV prefix cache hits.", ss->prefix_hits);
+    prom_counter(b, "llmfs_prefix_cache_reused_tokens_total",
+                 "Prompt tokens whose KV entries came from the prefix cache.",
+                 ss->prefix_tokens_reused);
+    prom_counter(b, "llmfs_engine_steps_total", "Engine iterations (forward passes).",
+                 ss->steps);
+    prom_counter(b, "llmfs_fuse_ops_total", "FUSE operations served.", s->c[C_FUSE_OPS]);
+    if (env && env->m) {
+        prom_head(b, "llmfs_model_info", "gauge", "The loaded model.");
+        sb_printf(b, "llmfs_model_info{name=\"");
+        for (const char *p = env->m->name; *p; p++) {
+            if (*p == '"' || *p == '\\') sb_printf(b, "\\%c", *p);
+            else if (*p == '\n') sb_printf(b, "\\n");
+            else sb_printf(b, "%c", *p);
+        }
+        sb_printf(b, "\",arch=\"%s\"} 1\n", env->m->arch);
+    }
+    prom_gauge(b, "llmfs_uptime_seconds", "Seconds since the mount.", s->uptime_s);
+}
+
+int stats_render(stats *st, int file, const stats_env *env, const stats_row *active,
+                 size_t n_active, char **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    sbuf b = {0};
+    snap s;
+    hist_snap *hs = NULL;
+    if (file == STATS_LATENCY || file == STATS_PROMETHEUS) {
+        hs = malloc(STATS_NHIST * sizeof *hs);
+        if (!hs) return -ENOMEM;
+        for (int i = 0; i < STATS_NHIST; i++) hist_snapshot(st->h[i], &hs[i]);
+    }
+    take_snap(st, env, &s);
+    switch (file) {
+    case STATS_METRICS: render_metrics(&b, &s); break;
+    case STATS_LATENCY: render_latency(&b, hs); break;
+    case STATS_CACHE: render_cache(&b, env, &s); break;
+    case STATS_ENGINE: render_engine(&b, env, &s); break;
+    case STATS_REQUESTS: render_requests(&b, st, active, n_active); break;
+    case STATS_PROMETHEUS: render_prometheus(&b, env, &s, hs); break;
+    default: free(hs); return -EINVAL;
+    }
+    free(hs);
+    sb_printf(&b, "%s", "");
+    if (b.oom || !b.p) { free(b.p); return -ENOMEM; }
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}

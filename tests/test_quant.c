@@ -1,0 +1,303 @@
+/* Tests for engine/quant.c: fp16 conversion (all 65536 halves, rounding
+ * edge cases, and agreement with F16C where the CPU has it), quantize ->
+ * dequantize error bounds for Q8_0/Q4_0, and Q4_K/Q6_K blocks packed by
+ * hand from chosen scales and codes. */
+/* harness.h's TEST() trips -Wmisleading-indentation on gcc 12 */
+#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#include "tests/harness.h"
+#include "engine/quant.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <cpuid.h>
+#include <immintrin.h>
+
+static uint32_t rng = 12345;
+static uint32_t rnd(void) { rng = rng * 1664525u + 1013904223u; return rng >> 8; }
+static float frand(void) { return (float)rnd() / (float)(1u << 24) * 2.0f - 1.0f; }
+
+static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+static void test_geometry(void)
+{
+    CHECK(quant_block_elems(TYPE_F32) == 1 && quant_block_bytes(TYPE_F32) == 4);
+    CHECK(quant_block_elems(TYPE_F16) == 1 && quant_block_bytes(TYPE_F16) == 2);
+    CHECK(quant_block_elems(TYPE_Q4_0) == 32 && quant_block_bytes(TYPE_Q4_0) == 18);
+    CHECK(quant_block_elems(TYPE_Q8_0) == 32 && quant_block_bytes(TYPE_Q8_0) == 34);
+    CHECK(quant_block_elems(TYPE_Q4_K) == 256 && quant_block_bytes(TYPE_Q4_K) == 144);
+    CHECK(quant_block_elems(TYPE_Q6_K) == 256 && quant_block_bytes(TYPE_Q6_K) == 210);
+    CHECK(quant_block_elems(3) == 0 && quant_block_bytes(3) == 0);
+    CHECK(quant_row_bytes(TYPE_Q8_0, 768) == 24 * 34);
+    CHECK(quant_row_bytes(TYPE_Q8_0, 100) == 0);
+    CHECK(quant_row_bytes(TYPE_F32, 172) == 688);
+    CHECK(quant_row_bytes(TYPE_Q6_K, 512) == 420);
+    CHECK(strcmp(quant_name(TYPE_Q4_K), "Q4_K") == 0);
+    CHECK(strcmp(quant_name(99), "?") == 0);
+    CHECK(quant_from_name("q8_0") == TYPE_Q8_0);
+    CHECK(quant_from_name("F16") == TYPE_F16);
+    CHECK(quant_from_name("q5_1") == -1);
+}
+
+static void test_fp16_roundtrip(void)
+{
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = fp16_to_f32((uint16_t)h);
+        int isnan_h = (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
+        if (isnan_h) {
+            if (!isnan(f) || (f32_to_fp16(f) & 0x7e00) != 0x7e00) bad++;
+            continue;
+        }
+        if (f32_to_fp16(f) != h) bad++;
+    }
+    CHECKF(bad == 0, "%d halves do not round-trip", bad);
+}
+
+static void test_fp16_values(void)
+{
+    CHECK(fp16_to_f32(0x3c00) == 1.0f);
+    CHECK(fp16_to_f32(0xc000) == -2.0f);
+    CHECK(fp16_to_f32(0x7bff) == 65504.0f);
+    CHECK(fp16_to_f32(0x0001) == 0x1p-24f);
+    CHECK(fp16_to_f32(0x03ff) == 1023 * 0x1p-24f);
+    CHECK(fp16_to_f32(0x0400) == 0x1p-14f);
+    CHECK(isinf(fp16_to_f32(0x7c00)) && fp16_to_f32(0xfc00) < 0);
+    CHECK(isnan(fp16_to_f32(0x7e00)) && isnan(fp16_to_f32(0x7c01)));
+    CHECK(f2u(fp16_to_f32(0x8000)) == 0x80000000u);
+
+    CHECK(f32_to_fp16(0.0f) == 0x0000);
+    CHECK(f32_to_fp16(-0.0f) == 0x8000);
+    CHECK(f32_to_fp16(1.0f) == 0x3c00);
+    CHECK(f32_to_fp16(65504.0f) == 0x7bff);
+    CHECK(f32_to_fp16(65519.996f) == 0x7bff);
+    CHECK(f32_to_fp16(65520.0f) == 0x7c00);          /* tie -> even = inf */
+    CHECK(f32_to_fp16(1e10f) == 0x7c00);
+    CHECK(f32_to_fp16(-1e10f) == 0xfc00);
+    CHECK(f32_to_fp16(INFINITY) == 0x7c00);
+    CHECK(f32_to_fp16(-INFINITY) == 0xfc00);
+    CHECK((f32_to_fp16(NAN) & 0x7e00) == 0x7e00);
+    CHECK(f32_to_fp16(u2f(0x7f800001u)) == 0x7e00); /* sNaN made quiet */
+    /* ties to even in the normal range: 1 + 2^-11 is halfway */
+    CHECK(f32_to_fp16(1.0f + 0x1p-11f) == 0x3c00);
+    CHECK(f32_to_fp16(1.0f + 3 * 0x1p-11f) == 0x3c02);
+    CHECK(f32_to_fp16(1.0f + 0x1p-11f + 0x1p-20f) == 0x3c01);
+    /* subnormals */
+    CHECK(f32_to_fp16(0x1p-24f) == 0x0001);
+    CHECK(f32_to_fp16(0x1p-25f) == 0x0000);          /* tie -> even 0 */
+    CHECK(f32_to_fp16(3 * 0x1p-25f) == 0x0002);      /* tie -> even 2 */
+    CHECK(f32_to_fp16(0x1p-25f + 0x1p-40f) == 0x0001);
+    CHECK(f32_to_fp16(-0x1p-24f) == 0x8001);
+    CHECK(f32_to_fp16(1e-30f) == 0x0000);
+    CHECK(f32_to_fp16(0x1p-14f - 0x1p-26f) == 0x0400); /* rounds up to normal */
+    CHECK(f32_to_fp16(0x1p-14f) == 0x0400);
+}
+
+__attribute__((target("f16c"))) static uint16_t hw_to_fp16(float f)
+{
+    return (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), 0), 0);
+}
+__attribute__((target("f16c"))) static float hw_to_f32(uint16_t h)
+{
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
+static void test_fp16_vs_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_F16C))
+        return;
+    int bad = 0;
+    for (int i = 0; i < 2000000; i++) {
+        /* random bit patterns, biased towards the fp16 range */
+        uint32_t u = (rnd() << 8) ^ rnd();
+        if (i & 1)
+            u = (u & 0x80ffffffu) | ((uint32_t)(96 + rnd() % 56) << 23);
+        float f = u2f(u);
+        if (f32_to_fp16(f) != hw_to_fp16(f)) {
+            if (bad++ < 5)
+                printf("#   %08x: sw %04x hw %04x\n", u, f32_to_fp16(f), hw_to_fp16(f));
+        }
+    }
+    for (uint32_t h = 0; h < 65536; h++)
+        if (f2u(fp16_to_f32((uint16_t)h)) != f2u(hw_to_f32((uint16_t)h)))
+            bad++;
+    CHECKF(bad == 0, "%d mismatches with F16C", bad);
+}
+
+static void test_q8_0(void)
+{
+    enum { N = 32 * 64 };
+    static float x[N], y[N];
+    static uint8_t q[N / 32 * 34];
+    for (int i = 0; i < N; i++)
+        x[i] = frand() * (float)(1 + i / 32);   /* a different scale per block */
+    x[5] = 0.0f;
+    for (int i = 64; i < 96; i++) x[i] = 0.0f; /* an all-zero block */
+    CHECK(quant_quantize_row(TYPE_Q8_0, x, q, N) == 0);
+    quant_dequant_row(TYPE_Q8_0, q, y, N);
+    int bad = 0;
+    for (int b = 0; b < N / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        float d = amax / 127.0f;
+        for (int j = 0; j < 32; j++) {
+            float e = fabsf(x[b * 32 + j] - y[b * 32 + j]);
+            if (e > 0.56f * d + 1e-30f) bad++;
+        }
+        /* the largest magnitude maps to +-127 */
+        int hit = 0;
+        for (int j = 0; j < 32; j++)
+            hit |= amax > 0 && abs((int8_t)q[b * 34 + 2 + j]) == 127;
+        if (amax > 0 && !hit) bad++;
+    }
+    CHECKF(bad == 0, "%d elements outside the Q8_0 bound", bad);
+    for (int i = 64; i < 96; i++) CHECK(y[i] == 0.0f);
+    CHECK(y[5] == 0.0f);
+    /* a hand case: 0.5 * 127/amax rounds half away from zero */
+    float v[32] = { 0 };
+    v[0] = 127.0f; v[1] = 2.5f; v[2] = -2.5f; v[3] = 0.49f;
+    quant_quantize_row(TYPE_Q8_0, v, q, 32);
+    CHECK((int8_t)q[2] == 127 && (int8_t)q[3] == 3 && (int8_t)q[4] == -3 && q[5] == 0);
+    CHECK(q[0] == 0x00 && q[1] == 0x3c);   /* d = 1.0 in fp16 */
+}
+
+static void test_q4_0(void)
+{
+    enum { N = 32 * 64 };
+    static float x[N], y[N];
+    static uint8_t q[N / 32 * 18];
+    for (int i = 0; i < N; i++)
+        x[i] = frand() * (float)(1 + i / 32);
+    for (int i = 64; i < 96; i++) x[i] = 0.0f;
+    CHECK(quant_quantize_row(TYPE_Q4_0, x, q, N) == 0);
+    quant_dequant_row(TYPE_Q4_0, q, y, N);
+    int bad = 0;
+    for (int b = 0; b < N / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        float d = amax / 8.0f;
+        for (int j = 0; j < 32; j++)
+            if (fabsf(x[b * 32 + j] - y[b * 32 + j]) > 1.01f * d + 1e-30f) bad++;
+    }
+    CHECKF(bad == 0, "%d elements outside the Q4_0 bound", bad);
+    for (int i = 64; i < 96; i++) CHECK(y[i] == 0.0f);
+    /* hand case: max -8 -> d = 1; codes are x + 8.5 truncated, max 15 */
+    float v[32];
+    for (int j = 0; j < 32; j++) v[j] = (float)(j % 16) - 8.0f;
+    v[16] = 7.9f;
+    quant_quantize_row(TYPE_Q4_0, v, q, 32);
+    CHECK(q[0] == 0x00 && q[1] == 0x3c);
+    CHECK((q[2] & 0xf) == 0 && (q[2] >> 4) == 15);     /* -8 and 7.9 */
+    CHECK((q[2 + 15] & 0xf) == 15);                     /* 7 */
+    quant_dequant_row(TYPE_Q4_0, q, y, 32);
+    for (int j = 0; j < 32; j++)
+        CHECK(y[j] == (j == 16 ? 7.0f : v[j]));
+    CHECK(quant_quantize_row(TYPE_Q4_K, v, q, 32) == -EINVAL);
+}
+
+static void test_f16_rows(void)
+{
+    float x[100], y[100];
+    uint16_t h[100];
+    for (int i = 0; i < 100; i++) x[i] = frand() * 100.0f;
+    CHECK(quant_quantize_row(TYPE_F16, x, h, 100) == 0);
+    quant_dequant_row(TYPE_F16, h, y, 100);
+    for (int i = 0; i < 100; i++)
+        CHECK(fabsf(x[i] - y[i]) <= fabsf(x[i]) * 0x1p-11f);
+    CHECK(quant_quantize_row(TYPE_F32, x, y, 100) == 0);
+    CHECK(memcmp(x, y, sizeof x) == 0);
+}
+
+/* Q4_K: pack chosen 6-bit scales/mins and 4-bit codes into a block by the
+ * documented layout, then check each value is (d*sc)*q - (dmin*m). */
+static void test_q4_k(void)
+{
+    uint8_t blk[2 * 144];
+    float y[512];
+    for (int b = 0; b < 2; b++) {
+        uint8_t *p = blk + b * 144;
+        int sc[8], mn[8], q[256];
+        uint16_t d = f32_to_fp16(0.01f * (float)(b + 1)), dm = f32_to_fp16(0.003f);
+        memcpy(p, &d, 2);
+        memcpy(p + 2, &dm, 2);
+        for (int i = 0; i < 8; i++) { sc[i] = (int)(rnd() % 64); mn[i] = (int)(rnd() % 64); }
+        sc[7] = 63; mn[4] = 63;
+        uint8_t *s = p + 4;
+        for (int i = 0; i < 4; i++) {
+            s[i] = (uint8_t)((sc[i] & 63) | ((sc[i + 4] >> 4) << 6));
+            s[i + 4] = (uint8_t)((mn[i] & 63) | ((mn[i + 4] >> 4) << 6));
+            s[i + 8] = (uint8_t)((sc[i + 4] & 15) | ((mn[i + 4] & 15) << 4));
+        }
+        for (int e = 0; e < 256; e++) q[e] = (int)(rnd() % 16);
+        memset(p + 16, 0, 128);
+        for (int e = 0; e < 256; e++) {
+            int g = e / 64, w = e % 64;
+            p[16 + g * 32 + w % 32] |= (uint8_t)(q[e] << (w < 32 ? 0 : 4));
+        }
+        int bad = 0;
+        quant_dequant_row(TYPE_Q4_K, p, y, 256);
+        for (int e = 0; e < 256; e++) {
+            int sb = e / 32;
+            float want = fp16_to_f32(d) * (float)sc[sb] * (float)q[e] -
+                         fp16_to_f32(dm) * (float)mn[sb];
+            if (f2u(want) != f2u(y[e]) && bad++ < 3)
+                printf("#   block %d elem %d: got %g want %g\n", b, e, y[e], want);
+        }
+        CHECKF(bad == 0, "%d Q4_K mismatches", bad);
+    }
+    /* two blocks as one row */
+    quant_dequant_row(TYPE_Q4_K, blk, y, 512);
+    float y1[256];
+    quant_dequant_row(TYPE_Q4_K, blk + 144, y1, 256);
+    CHECK(memcmp(y + 256, y1, sizeof y1) == 0);
+}
+
+/* Q6_K: codes q in 0..63 split into 4 low bits (ql) and 2 high bits (qh);
+ * value = (d * scale) * (q - 32), 16 int8 scales of 16 elements. */
+static void test_q6_k(void)
+{
+    uint8_t p[210];
+    float y[256];
+    int q[256];
+    int8_t sc[16];
+    for (int i = 0; i < 16; i++) sc[i] = (int8_t)(rnd() % 256 - 128);
+    sc[3] = -128; sc[4] = 127;
+    for (int e = 0; e < 256; e++) q[e] = (int)(rnd() % 64);
+    q[0] = 0; q[1] = 63;
+    memset(p, 0, sizeof p);
+    for (int e = 0; e < 256; e++) {
+        int h = e / 128, w = e % 128, quarter = w / 32, l = w % 32;
+        int qli = h * 64 + l + (quarter & 1) * 32;
+        p[qli] |= (uint8_t)((q[e] & 15) << (quarter < 2 ? 0 : 4));
+        p[128 + h * 32 + l] |= (uint8_t)((q[e] >> 4) << (2 * quarter));
+    }
+    memcpy(p + 192, sc, 16);
+    uint16_t d = f32_to_fp16(-0.0123f);
+    memcpy(p + 208, &d, 2);
+    quant_dequant_row(TYPE_Q6_K, p, y, 256);
+    int bad = 0;
+    for (int e = 0; e < 256; e++) {
+        int h = e / 128, w = e % 128;
+        int si = h * 8 + (w % 32) / 16 + 2 * (w / 32);
+        float want = fp16_to_f32(d) * (float)sc[si] * (float)(q[e] - 32);
+        if (f2u(want) != f2u(y[e]) && bad++ < 3)
+            printf("#   elem %d: got %g want %g\n", e, y[e], want);
+    }
+    CHECKF(bad == 0, "%d Q6_K mismatches", bad);
+}
+
+int main(void)
+{
+    TEST("block geometry and names", test_geometry);
+    TEST("fp16 round trip of all halves", test_fp16_roundtrip);
+    TEST("fp16 edge cases", test_fp16_values);
+    TEST("fp16 agrees with F16C", test_fp16_vs_f16c);
+    TEST("q8_0 quantize/dequantize", test_q8_0);
+    TEST("q4_0 quantize/dequantize", test_q4_0);
+    TEST("f16/f32 rows", test_f16_rows);
+    TEST("q4_k hand-packed blocks", test_q4_k);
+    TEST("q6_k hand-packed block", test_q6_k);
+    TEST_EXIT();
+}

@@ -1,0 +1,377 @@
+/* llmfs-mkmodel: writes a GGUF model of a LLaMA shape with seeded random
+ * weights and a synthetic SentencePiece-style vocabulary, for benchmarks
+ * and tests.  The same arguments give the same file, byte for byte, on
+ * every machine: the random numbers come from our own splitmix64 and are
+ * turned into floats with exact arithmetic only. */
+#include "engine/gguf_write.h"
+#include "engine/quant.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *prog = "llmfs-mkmodel";
+
+static _Noreturn void die(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: %s -o FILE --dim D --hidden H --layers L --heads NH [--kv-heads NKV]\n"
+        "       --vocab V --ctx C --type f32|f16|q8_0|q4_0 [--seed S]\n"
+        "Writes a LLaMA-architecture GGUF with seeded random weights and a\n"
+        "synthetic SentencePiece vocabulary of V tokens (V >= 300).\n", prog);
+}
+
+/* ---------------------------------------------------------------- PRNG */
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1): 24 random bits, scaled exactly. */
+static float uniform(uint64_t *s) {
+    return (float)(splitmix64(s) >> 40) * (1.0f / 8388608.0f) - 1.0f;
+}
+
+/* ------------------------------------------------------------- weights */
+
+typedef struct {
+    uint64_t seed;          /* this tensor's stream */
+    int type;               /* TYPE_* of the stored rows */
+    int64_t ne0, rows;      /* row length, row count */
+    int norm;               /* 1.0 + noise instead of small weights */
+    float *row;             /* (ne0) scratch */
+} wfill;
+
+/* std 0.02 for a uniform distribution: half-width 0.02 * sqrt(3) */
+#define WEIGHT_HALF_WIDTH 0.034641016f
+
+static int fill_weights(void *ctx, void *dst, size_t nbytes) {
+    wfill *f = ctx;
+    size_t rb = quant_row_bytes(f->type, f->ne0);
+    if (rb * (size_t)f->rows != nbytes) return -EINVAL;
+    uint64_t s = f->seed;
+    for (int64_t r = 0; r < f->rows; r++) {
+        for (int64_t i = 0; i < f->ne0; i++) {
+            float u = uniform(&s);
+            f->row[i] = f->norm ? 1.0f + 0.01f * u : WEIGHT_HALF_WIDTH * u;
+        }
+        int rc = quant_quantize_row(f->type, f->row, (char *)dst + (size_t)r * rb, f->ne0);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- vocabulary */
+
+static const char *const words[] = {
+    "the", "and", "to", "a", "of", "was", "he", "she", "it", "in", "you", "that", "her",
+    "his", "they", "with", "said", "on", "for", "is", "but", "had", "day", "so", "one",
+    "there", "big", "little", "time", "once", "upon", "were", "not", "be", "very", "at",
+    "all", "up", "named", "happy", "saw", "play", "we", "wanted", "can", "do", "went",
+    "me", "friends", "mom", "have", "this", "what", "out", "my", "them", "like", "are",
+    "tom", "lily", "ben", "sue", "girl", "boy", "dog", "cat", "bird", "tree", "park",
+    "sun", "ball", "toy", "box", "car", "house", "home", "food", "water", "sky", "red",
+    "blue", "green", "yellow", "from", "by", "as", "an", "or", "if", "then", "when",
+    "will", "would", "could", "should", "about", "into", "over", "after", "before",
+    "again", "some", "more", "other", "new", "old", "good", "bad", "nice", "fun", "sad",
+    "look", "looked", "see", "come", "came", "go", "get", "got", "make", "made", "take",
+    "took", "give", "gave", "find", "found", "think", "thought", "know", "knew", "want",
+    "help", "helped", "run", "ran", "walk", "walked", "jump", "jumped", "eat", "ate",
+    "love", "loved", "smile", "smiled", "laugh", "laughed", "cry", "cried", "feel", "felt",
+    "how", "why", "who", "where", "which", "because", "while", "until", "each", "every",
+    "many", "much", "too", "also", "just", "only", "now", "here", "away", "down", "off",
+    "back", "still", "never", "always", "together", "best", "better", "first", "last",
+    "long", "small", "great", "high", "right", "left", "man", "woman", "people", "world",
+    "life", "hand", "part", "child", "eye", "place", "work", "week", "case", "point",
+    "number", "group", "problem", "fact", "city", "state", "story", "school", "family",
+    "friend", "mother", "father", "sister", "brother", "baby", "king", "queen", "door",
+    "window", "room", "garden", "flower", "river", "sea", "boat", "fish", "rain", "snow",
+    "night", "morning", "light", "dark", "warm", "cold", "hot", "fast", "slow", "soft",
+    "hard", "loud", "quiet", "brave", "kind", "funny", "scared", "tired", "hungry",
+    "strong", "pretty", "shiny", "special", "secret", "magic", "dream", "idea", "thing",
+    "something", "nothing", "everything", "someone", "everyone", "inside", "outside",
+    "around", "under", "through", "between", "against", "during", "without", "within",
+    "along", "across", "behind", "beyond", "near", "far", "ready", "sure", "able", "free",
+    "full", "open", "close", "closed", "start", "stop", "turn", "ask", "asked", "tell",
+    "told", "say", "says", "call", "called", "try", "tried", "keep", "kept", "let",
+    "put", "read", "write", "sing", "song", "dance", "draw", "build", "share", "shared",
+    "learn", "learned", "remember", "forget", "listen", "hear", "heard", "watch", "wait",
+    "waited", "hope", "wish", "need", "use", "used", "live", "lived", "grow", "grew",
+    "system", "data", "file", "model", "token", "text", "value", "memory", "process",
+};
+
+/* An open-addressing set of the pieces so far, to keep them distinct. */
+typedef struct {
+    char **slot;            /* (cap) piece or NULL */
+    size_t cap;
+} pset;
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+typedef struct {
+    char **text;            /* (n) owned pieces */
+    float *score;           /* (n) */
+    int32_t *type;          /* (n) */
+    int n, cap;             /* cap = the vocabulary size wanted */
+    pset set;
+} vocab;
+
+/* Adds piece p (copied) as a normal token unless it is already there or
+ * the vocabulary is full.  Returns 1 if added. */
+static int vocab_add(vocab *v, const char *p, int ttype, float score) {
+    if (v->n >= v->cap) return 0;
+    size_t i = hash_str(p) & (v->set.cap - 1);
+    while (v->set.slot[i]) {
+        if (!strcmp(v->set.slot[i], p)) return 0;
+        i = (i + 1) & (v->set.cap - 1);
+    }
+    char *s = strdup(p);
+    if (!s) die("out of memory");
+    v->set.slot[i] = s;
+    v->text[v->n] = s;
+    v->type[v->n] = ttype;
+    v->score[v->n] = score;
+    v->n++;
+    return 1;
+}
+
+/* A normal piece: scores fall with the order of addition, so that the
+ * pieces added first (short ones, common words) are merged first. */
+static void vocab_piece(vocab *v, const char *p) {
+    vocab_add(v, p, 1, -(float)(v->n - 259));
+}
+
+#define SP "\xe2\x96\x81"   /* U+2581, SentencePiece's space */
+
+static void vocab_build(vocab *v, int n) {
+    v->cap = n;
+    v->n = 0;
+    v->text = calloc((size_t)n, sizeof *v->text);
+    v->score = calloc((size_t)n, sizeof *v->score);
+    v->type = calloc((size_t)n, sizeof *v->type);
+    v->set.cap = 1;
+    while (v->set.cap < (size_t)n * 2) v->set.cap *= 2;
+    v->set.slot = calloc(v->set.cap, sizeof *v->set.slot);
+    if (!v->text || !v->score || !v->type || !v->set.slot) die("out of memory");
+
+    vocab_add(v, "<unk>", 2, 0);
+    vocab_add(v, "<s>", 3, 0);
+    vocab_add(v, "</s>", 3, 0);
+    char buf[64];
+    for (int b = 0; b < 256; b++) {
+        snprintf(buf, sizeof buf, "<0x%02X>", b);
+        vocab_add(v, buf, 6, 0);
+    }
+    vocab_piece(v, SP);
+    for (int c = 'a'; c <= 'z'; c++) { buf[0] = (char)c; buf[1] = 0; vocab_piece(v, buf); }
+    for (int c = 'a'; c <= 'z'; c++) { snprintf(buf, sizeof buf, SP "%c", c); vocab_piece(v, buf); }
+    for (int c = 'A'; c <= 'Z'; c++) { buf[0] = (char)c; buf[1] = 0; vocab_piece(v, buf); }
+    for (int c = '0'; c <= '9'; c++) { buf[0] = (char)c; buf[1] = 0; vocab_piece(v, buf); }
+    for (const char *p = ".,!?'\"-:;()"; *p; p++) { buf[0] = *p; buf[1] = 0; vocab_piece(v, buf); }
+    for (int c = 'A'; c <= 'Z'; c++) { snprintf(buf, sizeof buf, SP "%c", c); vocab_piece(v, buf); }
+    /* words, reachable by merges through their prefixes */
+    size_t nw = sizeof words / sizeof *words;
+    for (size_t w = 0; w < nw; w++) {
+        size_t len = strlen(words[w]);
+        for (size_t k = 2; k <= len; k++) {
+            snprintf(buf, sizeof buf, SP "%.*s", (int)k, words[w]);
+            vocab_piece(v, buf);
+        }
+    }
+    for (size_t w = 0; w < nw; w++) {
+        snprintf(buf, sizeof buf, SP "%c%s", words[w][0] - 'a' + 'A', words[w] + 1);
+        vocab_piece(v, buf);
+        vocab_piece(v, words[w]);
+    }
+    /* letter combinations, then longer ones, until the vocabulary is full */
+    for (int len = 2; v->n < n && len <= 6; len++) {
+        long total = 1;
+        for (int i = 0; i < len; i++) total *= 26;
+        for (long k = 0; v->n < n && k < total; k++) {
+            char s[8];
+            long x = k;
+            for (int i = len - 1; i >= 0; i--) { s[i] = (char)('a' + x % 26); x /= 26; }
+            s[len] = 0;
+            vocab_piece(v, s);
+            snprintf(buf, sizeof buf, SP "%s", s);
+            vocab_piece(v, buf);
+        }
+    }
+    if (v->n != n) die("could not build %d distinct pieces", n);
+}
+
+static void vocab_release(vocab *v) {
+    for (int i = 0; i < v->n; i++) free(v->text[i]);
+    free(v->text);
+    free(v->score);
+    free(v->type);
+    free(v->set.slot);
+}
+
+/* ----------------------------------------------------------- arguments */
+
+static long parse_int(const char *opt, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        die("%s must be an integer from %ld to %ld, not '%s'", opt, lo, hi, s);
+    return v;
+}
+
+int main(int argc, char **argv) {
+    const char *out = NULL, *tname = NULL;
+    long dim = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, n_vocab = 0, ctx = 0;
+    uint64_t seed = 1234;
+    enum { O_DIM = 256, O_HIDDEN, O_LAYERS, O_HEADS, O_KV, O_VOCAB, O_CTX, O_TYPE, O_SEED };
+    static const struct option opts[] = {
+        { "output", required_argument, 0, 'o' },
+        { "dim", required_argument, 0, O_DIM },
+        { "hidden", required_argument, 0, O_HIDDEN },
+        { "layers", required_argument, 0, O_LAYERS },
+        { "heads", required_argument, 0, O_HEADS },
+        { "kv-heads", required_argument, 0, O_KV },
+        { "vocab", required_argument, 0, O_VOCAB },
+        { "ctx", required_argument, 0, O_CTX },
+        { "type", required_argument, 0, O_TYPE },
+        { "seed", required_argument, 0, O_SEED },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case O_DIM: dim = parse_int("--dim", optarg, 1, 1 << 16); break;
+        case O_HIDDEN: hidden = parse_int("--hidden", optarg, 1, 1 << 18); break;
+        case O_LAYERS: layers = parse_int("--layers", optarg, 1, 1024); break;
+        case O_HEADS: heads = parse_int("--heads", optarg, 1, 1024); break;
+        case O_KV: kv_heads = parse_int("--kv-heads", optarg, 1, 1024); break;
+        case O_VOCAB: n_vocab = parse_int("--vocab", optarg, 300, 1 << 20); break;
+        case O_CTX: ctx = parse_int("--ctx", optarg, 1, 1 << 20); break;
+        case O_TYPE: tname = optarg; break;
+        case O_SEED: seed = (uint64_t)parse_int("--seed", optarg, 0, LONG_MAX); break;
+        case 'h': usage(stdout); return 0;
+        case ':': die("option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt) die("unknown option '-%c' (try --help)", optopt);
+            die("unknown option '%s' (try --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) die("unexpected argument '%s' (try --help)", argv[optind]);
+    if (!out) die("-o FILE is required");
+    if (!dim) die("--dim is required");
+    if (!hidden) die("--hidden is required");
+    if (!layers) die("--layers is required");
+    if (!heads) die("--heads is required");
+    if (!n_vocab) die("--vocab is required");
+    if (!ctx) die("--ctx is required");
+    if (!tname) die("--type is required");
+    if (!kv_heads) kv_heads = heads;
+    int type = quant_from_name(tname);
+    if (type != TYPE_F32 && type != TYPE_F16 && type != TYPE_Q8_0 && type != TYPE_Q4_0)
+        die("--type must be f32, f16, q8_0 or q4_0, not '%s'", tname);
+    if (dim % heads) die("--dim %ld is not divisible by --heads %ld", dim, heads);
+    long head_dim = dim / heads;
+    if (head_dim % 2) die("head size %ld (dim / heads) must be even for RoPE", head_dim);
+    if (kv_heads > heads || heads % kv_heads)
+        die("--heads %ld is not a multiple of --kv-heads %ld", heads, kv_heads);
+    int be = quant_block_elems(type);
+    if (dim % be) die("--dim %ld is not a multiple of %d, the %s block size", dim, be, tname);
+    if (hidden % be)
+        die("--hidden %ld is not a multiple of %d, the %s block size", hidden, be, tname);
+    long kv_dim = kv_heads * head_dim;
+
+    /* ------------------------------------------------------- metadata */
+    gguf_writer *w;
+    if (gguf_writer_new(&w)) die("out of memory");
+    char name[128];
+    snprintf(name, sizeof name, "llmfs-mkmodel d%ld h%ld l%ld %s seed %llu", dim, hidden,
+             layers, tname, (unsigned long long)seed);
+    uint32_t ftype = type == TYPE_F32 ? 0 : type == TYPE_F16 ? 1 : type == TYPE_Q4_0 ? 2 : 7;
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_str(w, "general.name", name);
+    gguf_writer_set_u32(w, "general.file_type", ftype);
+    gguf_writer_set_u32(w, "llama.context_length", (uint32_t)ctx);
+    gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)dim);
+    gguf_writer_set_u32(w, "llama.block_count", (uint32_t)layers);
+    gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)hidden);
+    gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)heads);
+    gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)kv_heads);
+    gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)head_dim);
+    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
+
+    vocab v;
+    vocab_build(&v, (int)n_vocab);
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.text,
+                            (size_t)v.n);
+    gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", v.score, (size_t)v.n);
+    gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", v.type, (size_t)v.n);
+    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0);
+
+    /* -------------------------------------------------------- tensors */
+    size_t n_t = 3 + 9 * (size_t)layers, ti = 0;
+    wfill *fills = calloc(n_t, sizeof *fills);
+    long maxrow = dim > hidden ? dim : hidden;
+    float *row = malloc((size_t)maxrow * sizeof *row);
+    if (!fills || !row) die("out of memory");
+    uint64_t sstate = seed;
+#define ADD(nm, e0, e1, t, isnorm) do { \
+        wfill *f = &fills[ti++]; \
+        uint64_t ne_[2] = { (uint64_t)(e0), (uint64_t)(e1) }; \
+        f->seed = splitmix64(&sstate); f->type = (t); f->ne0 = (e0); f->rows = (e1); \
+        f->norm = (isnorm); f->row = row; \
+        gguf_writer_add_tensor_fn(w, (nm), (isnorm) ? 1 : 2, ne_, (t), fill_weights, f); \
+    } while (0)
+    char tn[64];
+    ADD("token_embd.weight", dim, n_vocab, type, 0);
+    for (long l = 0; l < layers; l++) {
+        snprintf(tn, sizeof tn, "blk.%ld.attn_norm.weight", l);   ADD(tn, dim, 1, TYPE_F32, 1);
+        snprintf(tn, sizeof tn, "blk.%ld.attn_q.weight", l);      ADD(tn, dim, dim, type, 0);
+        snprintf(tn, sizeof tn, "blk.%ld.attn_k.weight", l);      ADD(tn, dim, kv_dim, type, 0);
+        snprintf(tn, sizeof tn, "blk.%ld.attn_v.weight", l);      ADD(tn, dim, kv_dim, type, 0);
+        snprintf(tn, sizeof tn, "blk.%ld.attn_output.weight", l); ADD(tn, dim, dim, type, 0);
+        snprintf(tn, sizeof tn, "blk.%ld.ffn_norm.weight", l);    ADD(tn, dim, 1, TYPE_F32, 1);
+        snprintf(tn, sizeof tn, "blk.%ld.ffn_gate.weight", l);    ADD(tn, dim, hidden, type, 0);
+        snprintf(tn, sizeof tn, "blk.%ld.ffn_down.weight", l);    ADD(tn, hidden, dim, type, 0);
+        snprintf(tn, sizeof tn, "blk.%ld.ffn_up.weight", l);      ADD(tn, dim, hidden, type, 0);
+    }
+    ADD("output_norm.weight", dim, 1, TYPE_F32, 1);
+    ADD("output.weight", dim, n_vocab, type, 0);
+#undef ADD
+
+    int rc = gguf_writer_write(w, out);
+    gguf_writer_free(w);
+    vocab_release(&v);
+    free(fills);
+    free(row);
+    if (rc) die("%s: %s", out, strerror(-rc));
+    return 0;
+}

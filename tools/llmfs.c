@@ -1,0 +1,280 @@
+/* llmfs: mounts a language model as a filesystem (DESIGN.md).
+ *
+ *   llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE [--tokenizer FILE] MOUNTPOINT
+ *
+ * Order matters: the config and the model are loaded (and the engine tried
+ * once) before mounting, so that every failure is a one-line reason and a
+ * non-zero exit with nothing mounted; the scheduler and notifier threads
+ * start after fuse_daemonize(), since fork() keeps only the calling
+ * thread. */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "engine/model.h"
+#include "engine/sched.h"
+#include "fs/config.h"
+#include "fs/notify.h"
+#include "fs/ns.h"
+#include "fs/ops.h"
+#include "fs/stats.h"
+
+#define BATCH_TOKENS 256
+
+typedef struct {
+    char *model, *config, *tokenizer;
+    char **set;                 /* key=value config overrides from -o, in order */
+    int n_set;
+    int bad;                    /* out of memory while parsing */
+} cli;
+
+enum { KEY_VERSION };
+
+static const struct fuse_opt cli_spec[] = {
+    {"--model=%s", offsetof(cli, model), 0},
+    {"--model %s", offsetof(cli, model), 0},
+    {"model=%s", offsetof(cli, model), 0},
+    {"--config=%s", offsetof(cli, config), 0},
+    {"--config %s", offsetof(cli, config), 0},
+    {"config=%s", offsetof(cli, config), 0},
+    {"--tokenizer=%s", offsetof(cli, tokenizer), 0},
+    {"--tokenizer %s", offsetof(cli, tokenizer), 0},
+    {"tokenizer=%s", offsetof(cli, tokenizer), 0},
+    FUSE_OPT_END
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE [--tokenizer FILE]"
+        " MOUNTPOINT\n"
+        "  --model FILE       GGUF model, or llama2.c .bin (with --tokenizer)\n"
+        "  --tokenizer FILE   llama2.c tokenizer .bin\n"
+        "  --config FILE      llmfs.yaml (see llmfs.yaml(5))\n"
+        "  -o model=,config=,tokenizer=   the same as -o options\n"
+        "  -o KEY=VALUE       a config key, dotted (generation.max_tokens=64, threads=4)\n"
+        "  -f                 stay in the foreground\n"
+        "  -d                 FUSE debug output (implies -f)\n");
+}
+
+/* A -o option that is a config key: dotted, or a top-level scalar key. */
+static int is_config_key(const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq) return 0;
+    size_t k = (size_t)(eq - arg);
+    if (memchr(arg, '.', k)) return 1;
+    return (k == 7 && !strncmp(arg, "threads", 7)) || (k == 7 && !strncmp(arg, "context", 7));
+}
+
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs) {
+    cli *c = data;
+    if (key != FUSE_OPT_KEY_OPT || !is_config_key(arg)) return 1;   /* FUSE's */
+    char **s = realloc(c->set, (size_t)(c->n_set + 1) * sizeof *s);
+    if (!s || !(s[c->n_set] = strdup(arg))) { c->bad = 1; if (s) c->set = s; return 0; }
+    c->set = s;
+    c->n_set++;
+    return 0;
+}
+
+static void cli_release(cli *c) {
+    free(c->model);
+    free(c->config);
+    free(c->tokenizer);
+    for (int i = 0; i < c->n_set; i++) free(c->set[i]);
+    free(c->set);
+}
+
+/* Builds the effective config: defaults, the file, -o keys, then the
+ * command line's model and tokenizer.  Prints the reason on failure. */
+static int load_config(cli *c, llmfs_config *cfg) {
+    char err[512];
+    config_defaults(cfg);
+    if (c->config && config_load_file(cfg, c->config, err, sizeof err)) {
+        fprintf(stderr, "llmfs: %s\n", err);
+        return -1;
+    }
+    for (int i = 0; i < c->n_set; i++) {
+        char *eq = strchr(c->set[i], '=');
+        *eq = 0;
+        int rc = config_set_option(cfg, c->set[i], eq + 1, err, sizeof err);
+        *eq = '=';
+        if (rc) {
+            fprintf(stderr, "llmfs: -o %s\n", err);
+            return -1;
+        }
+    }
+    if (c->model && config_set_option(cfg, "model", c->model, err, sizeof err)) {
+        fprintf(stderr, "llmfs: --model: %s\n", err);
+        return -1;
+    }
+    if (c->tokenizer && config_set_option(cfg, "tokenizer", c->tokenizer, err, sizeof err)) {
+        fprintf(stderr, "llmfs: --tokenizer: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static size_t kv_bytes(const llmfs_config *cfg) {
+    return (size_t)(cfg->cache.kv_mb > 0 ? cfg->cache.kv_mb : 256) << 20;
+}
+
+int main(int argc, char **argv) {
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fuse_cmdline_opts fo;
+    cli c;
+    llmfs_config cfg;
+    model *m = NULL;
+    engine *eng = NULL;
+    sched *sch = NULL;
+    stats *st = NULL;
+    notify *nt = NULL;
+    ns *n = NULL;
+    struct fuse_session *se = NULL;
+    char *yaml = NULL;
+    size_t yaml_len = 0;
+    char err[512];
+    int ret = 1, rc;
+    ops_ctx ctx;
+
+    memset(&c, 0, sizeof c);
+    memset(&fo, 0, sizeof fo);
+    memset(&cfg, 0, sizeof cfg);
+    memset(&ctx, 0, sizeof ctx);
+    if (fuse_opt_parse(&args, &c, cli_spec, cli_proc) || c.bad) {
+        fprintf(stderr, "llmfs: cannot parse the options\n");
+        goto out_args;
+    }
+    if (fuse_parse_cmdline(&args, &fo)) goto out_args;
+    if (fo.show_help) {
+        usage(stdout);
+        printf("\nFUSE options:\n");
+        fuse_cmdline_help();
+        fuse_lowlevel_help();
+        ret = 0;
+        goto out_args;
+    }
+    if (fo.show_version) {
+        printf("llmfs (libfuse %s)\n", fuse_pkgversion());
+        ret = 0;
+        goto out_args;
+    }
+    if (load_config(&c, &cfg)) goto out_args;
+    if (!fo.mountpoint) {
+        usage(stderr);
+        goto out_args;
+    }
+    if (!cfg.model) {
+        fprintf(stderr, "llmfs: no model: give --model FILE (or model: in the config)\n");
+        goto out_args;
+    }
+
+    /* ---- the model, before anything is mounted */
+    rc = model_load(cfg.model, cfg.tokenizer, &m, err, sizeof err);
+    if (rc) {
+        /* model_load's reason names the file already */
+        if (err[0]) fprintf(stderr, "llmfs: %s\n", err);
+        else fprintf(stderr, "llmfs: %s: %s\n", cfg.model, strerror(-rc));
+        goto out_args;
+    }
+    if (!m->tok) {
+        fprintf(stderr, "llmfs: %s: the model has no tokenizer (give --tokenizer FILE)\n",
+                cfg.model);
+        goto out_model;
+    }
+    /* Try the engine once, so that its errors also fail the mount; the real
+     * one is made after daemonizing (its thread pool would not survive the
+     * fork). */
+    rc = engine_new(m, cfg.threads, kv_bytes(&cfg), BATCH_TOKENS, cfg.context, &eng, err,
+                    sizeof err);
+    if (rc) {
+        fprintf(stderr, "llmfs: engine: %s\n", err[0] ? err : strerror(-rc));
+        goto out_model;
+    }
+    int ctx_len = engine_ctx(eng);
+    engine_free(eng);
+    eng = NULL;
+    if (config_render_yaml(&cfg, &yaml, &yaml_len)) {
+        fprintf(stderr, "llmfs: out of memory\n");
+        goto out_model;
+    }
+
+    /* ---- mount */
+    se = fuse_session_new(&args, &ops_table, sizeof ops_table, &ctx);
+    if (!se) goto out_model;      /* libfuse said why */
+    if (fuse_set_signal_handlers(se)) goto out_session;
+    if (fuse_session_mount(se, fo.mountpoint)) goto out_signals;
+    if (fuse_daemonize(fo.foreground)) goto out_unmount;
+
+    /* ---- threads, after the fork */
+    rc = engine_new(m, cfg.threads, kv_bytes(&cfg), BATCH_TOKENS, cfg.context, &eng, err,
+                    sizeof err);
+    if (rc) {
+        fprintf(stderr, "llmfs: engine: %s\n", err[0] ? err : strerror(-rc));
+        goto out_unmount;
+    }
+    sched_config sc = {
+        .max_batch = cfg.scheduler.max_batch,
+        .queue = cfg.scheduler.queue,
+        .tpot_target_ms = cfg.scheduler.tpot_target_ms,
+        .adaptive = 1,
+    };
+    if ((rc = stats_new(&st)) || (rc = sched_new(eng, &sc, &sch)) || (rc = notify_new(&nt))) {
+        fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
+        goto out_threads;
+    }
+    ns_env env = {.s = sch, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len};
+    if ((rc = ns_new(&env, &n))) {
+        fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
+        goto out_threads;
+    }
+    ctx.n = n;
+    ctx.st = st;
+    ctx.env = (stats_env){.cfg = &cfg, .m = m, .s = sch, .ctx = ctx_len, .threads = cfg.threads,
+                          .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg)};
+    ctx.config_yaml = yaml;
+    ctx.config_len = yaml_len;
+
+    if (fo.singlethread) {
+        rc = fuse_session_loop(se);
+    } else {
+        struct fuse_loop_config *lc = fuse_loop_cfg_create();
+        if (!lc) {
+            rc = -ENOMEM;
+        } else {
+            fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo.clone_fd);
+            fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
+            fuse_loop_cfg_set_max_threads(lc, fo.max_threads);
+            rc = fuse_session_loop_mt(se, lc);
+            fuse_loop_cfg_destroy(lc);
+        }
+    }
+    /* A signal ends the loop with its number: that is a clean unmount. */
+    ret = rc < 0 ? 1 : 0;
+
+    ns_shutdown(n);          /* no callbacks after this; parked reads answered */
+out_threads:
+    notify_free(nt);         /* runs the releases still queued */
+    ns_free(n);
+    sched_free(sch);
+    stats_free(st);
+    engine_free(eng);
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_session:
+    fuse_session_destroy(se);
+out_model:
+    free(yaml);
+    model_free(m);
+out_args:
+    config_release(&cfg);
+    free(fo.mountpoint);
+    cli_release(&c);
+    fuse_opt_free_args(&args);
+    return ret;
+}
