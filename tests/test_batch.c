@@ -107,7 +107,9 @@ static void engine_crowd(void) {
     CHECKF(rc == 0, "%s", err);
     if (rc) return;
     engine *e;
-    CHECK(engine_new(m, 2, 0, 64, 0, &e, err, sizeof err) == 0);
+    /* KV room for all 16 sequences at once */
+    size_t kv_bytes = (size_t)16 * 128 * m->c.n_layers * 2 * m->c.n_kv_heads * m->c.head_dim * 4;
+    CHECK(engine_new(m, 2, kv_bytes, 64, 0, &e, err, sizeof err) == 0);
     static const char *prompts[] = { "Once upon a time", "The little dog", "Lily wanted to",
                                      "Tom had a red ball", "" };
     for (int temp = 0; temp < 2; temp++) {
@@ -135,7 +137,7 @@ static void engine_crowd(void) {
         }
         int live = 1;
         while (live) {
-            engine_step(e, many, 16);
+            if (engine_step(e, many, 16) <= 0) { CHECK(!"engine made no progress"); break; }
             live = 0;
             for (int i = 0; i < 16; i++) live |= many[i]->state != SEQ_DONE;
         }
