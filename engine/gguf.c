@@ -110,7 +110,7 @@ void gguf_free(gguf *g) {
         for (uint64_t i = 0; i < g->n_kv; i++) free(g->kv[i].strs);
     free(g->kv);
     free(g->tensors);
-    if (g->mapped) munmap((void *)g->base, g->size);
+    if (g->mapped) munmap((void *)g->base, g->map_len);
     free(g);
 }
 
@@ -231,7 +231,30 @@ bad:
     return rc;
 }
 
+/* Reads fd into anonymous huge-page memory; MAP_FAILED on failure. */
+static void *read_huge(int fd, size_t size, size_t *len) {
+    const size_t huge = (size_t)2 << 20;
+    *len = (size + huge - 1) / huge * huge;
+    void *a = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) return a;
+    madvise(a, *len, MADV_HUGEPAGE);
+    for (size_t off = 0; off < size;) {
+        ssize_t r = pread(fd, (char *)a + off, size - off > huge * 16 ? huge * 16 : size - off,
+                          (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { munmap(a, *len); return MAP_FAILED; }
+        off += (size_t)r;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    mprotect(a, *len, PROT_READ);
+    return a;
+}
+
 int gguf_open(const char *path, gguf **out, char *err, size_t errlen) {
+    return gguf_open_flags(path, 0, out, err, errlen);
+}
+
+int gguf_open_flags(const char *path, int flags, gguf **out, char *err, size_t errlen) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -252,7 +275,9 @@ int gguf_open(const char *path, gguf **out, char *err, size_t errlen) {
         close(fd);
         return -EINVAL;
     }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    size_t len = (size_t)st.st_size;
+    void *m = flags & GGUF_LOAD_COPY ? read_huge(fd, (size_t)st.st_size, &len)
+                                     : mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
         int e = errno;
@@ -262,11 +287,12 @@ int gguf_open(const char *path, gguf **out, char *err, size_t errlen) {
     char why[256] = "";
     int rc = gguf_parse(m, (size_t)st.st_size, out, why, sizeof why);
     if (rc < 0) {
-        munmap(m, (size_t)st.st_size);
+        munmap(m, len);
         snprintf(err, errlen, "%s: %s", path, why);
         return rc;
     }
     (*out)->mapped = 1;
+    (*out)->map_len = len;
     return 0;
 }
 

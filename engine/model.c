@@ -112,7 +112,7 @@ static int get_mat(const gguf *g, const char *name, int rows, int cols, mat *w, 
 /* A norm vector as float32 (converted into an owned buffer if stored otherwise). */
 static int get_vec(model *m, const char *name, int n, const float **out, char *err,
                    size_t errlen) {
-    mat w;
+    mat w = { 0 };
     int rc = get_mat(m->g, name, 1, n, &w, err, errlen);
     if (rc) return rc;
     if (w.type == TYPE_F32 && ((uintptr_t)w.data & 3) == 0) { *out = w.data; return 0; }
@@ -135,7 +135,7 @@ static int load_gguf(model *m, char *err, size_t errlen) {
     if (!gguf_get_str(g, "general.name", &s))
         snprintf(m->name, sizeof m->name, "%.*s", (int)(s.len > 100 ? 100 : s.len), s.ptr);
     model_config *c = &m->c;
-    int rc, rope_dims;
+    int rc, rope_dims = 0;
     if ((rc = meta_int(g, "llama.embedding_length", 1, 0, &c->dim, err, errlen)) ||
         (rc = meta_int(g, "llama.feed_forward_length", 1, 0, &c->hidden, err, errlen)) ||
         (rc = meta_int(g, "llama.block_count", 1, 0, &c->n_layers, err, errlen)) ||
@@ -310,6 +310,11 @@ static int map_file(const char *path, void **map, size_t *size, char *err, size_
 
 int model_load(const char *path, const char *tokenizer_path, model **out, char *err,
                size_t errlen) {
+    return model_load_flags(path, tokenizer_path, 0, out, err, errlen);
+}
+
+int model_load_flags(const char *path, const char *tokenizer_path, int flags, model **out,
+                     char *err, size_t errlen) {
     *out = NULL;
     void *map = NULL;
     size_t size = 0;
@@ -321,7 +326,8 @@ int model_load(const char *path, const char *tokenizer_path, model **out, char *
         munmap(map, size);
         m = calloc(1, sizeof *m);
         if (!m) return -ENOMEM;
-        rc = gguf_open(path, &m->g, err, errlen);
+        int gflags = !(flags & MODEL_LOAD_MMAP) && size >= ((size_t)64 << 20) ? GGUF_LOAD_COPY : 0;
+        rc = gguf_open_flags(path, gflags, &m->g, err, errlen);
         if (rc) { model_free(m); return rc; }
         rc = load_gguf(m, why, sizeof why);
         if (!rc && !m->tok && tokenizer_path)

