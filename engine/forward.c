@@ -130,7 +130,10 @@ static inline void block_scores(float *restrict out, const float *restrict q,
 }
 
 /* One (token, KV head) pair per job, covering the query heads that share
- * that KV head; jobs are split evenly across threads. */
+ * that KV head; jobs are split evenly across threads.  Cloned per ISA:
+ * the loops are element-wise or sequential, so every clone computes the
+ * same bits. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void attention_worker(void *arg, int ith, int nth) {
     att_job *j = arg;
     fwd *f = j->f;
@@ -158,11 +161,9 @@ static void attention_worker(void *arg, int ith, int nth) {
                 att[p] *= scale;
                 if (att[p] > mx) mx = att[p];
             }
+            for (int p = 0; p < npos; p++) att[p] = expf_det(att[p] - mx);
             float sum = 0;
-            for (int p = 0; p < npos; p++) {
-                att[p] = expf_det(att[p] - mx);
-                sum += att[p];
-            }
+            for (int p = 0; p < npos; p++) sum += att[p];
             float inv = 1.0f / sum;
             float *restrict o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
             memset(o, 0, (size_t)hd * sizeof *o);
@@ -209,7 +210,10 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
             memcpy(kv_val(kv, b, l) + (size_t)slot * kvd, f->v + (size_t)t * kvd, kvd * sizeof(float));
         }
         att_job aj = { f, kv, pos, seqs, n, l };
-        if (f->p) pool_run(f->p, attention_worker, &aj);
+        /* threads only when the work outweighs waking them */
+        int64_t work = 0;
+        for (int t = 0; t < n; t++) work += (int64_t)(pos[t] + 1) * dim;
+        if (f->p && work >= 64 * 1024) pool_run(f->p, attention_worker, &aj);
         else attention_worker(&aj, 0, 1);
         matmul(f->p, f->xb, f->xb2, &L->wo, n);
         for (size_t i = 0; i < (size_t)n * dim; i++) f->x[i] += f->xb[i];

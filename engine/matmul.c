@@ -697,11 +697,16 @@ static void mm_task(void *arg, int ith, int nth)
         matmul_rows(j->y, j->x, j->W, j->n, r0, r1);
 }
 
+#define MATMUL_PARALLEL_MIN (256 * 1024)
+
 void matmul(pool *p, float *y, const float *x, const mat *W, int n)
 {
     if (n <= 0 || W->rows <= 0)
         return;
-    if (!p || pool_threads(p) == 1 || W->rows < 2 * ROW_TILE) {
+    /* Below ~256K multiply-adds (tens of microseconds) waking the other
+     * threads costs more than it saves: tiny models run on one core. */
+    if (!p || pool_threads(p) == 1 || W->rows < 2 * ROW_TILE ||
+        (int64_t)W->rows * W->cols * n < MATMUL_PARALLEL_MIN) {
         matmul_rows(y, x, W, n, 0, W->rows);
         return;
     }
