@@ -59,7 +59,7 @@ fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
     f->v = xalloc(T * kvd);
     f->hb = xalloc(T * c->hidden);
     f->hb2 = xalloc(T * c->hidden);
-    f->att = xalloc((size_t)nth * ((size_t)ctx + 16));
+    f->att = xalloc((size_t)nth * ((size_t)ctx + 16 + c->head_dim));
     f->rope = xalloc((size_t)ctx * c->head_dim);
     f->xo = xalloc(T * c->dim);
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 ||
@@ -114,19 +114,24 @@ typedef struct {
 } att_job;
 
 /* Scores of q against the keys of one block: out[p] = sum_i q[i] * K[i][p]
- * summed in increasing i, for the block's first `rows` positions.  Keys
- * are stored transposed, so the loop runs across positions. */
+ * for the block's first `rows` positions.  Keys are stored transposed, so
+ * the loop runs across positions.  Four partial sums over i mod 4 keep
+ * four independent dependency chains in flight; they are combined as
+ * (s0 + s1) + (s2 + s3), a fixed order. */
 static inline void block_scores(float *restrict out, const float *restrict q,
                                 const float *restrict kt, int hd, int rows) {
-    float acc[KV_BLOCK] = { 0 };
-    if (rows == KV_BLOCK) {
-        for (int i = 0; i < hd; i++)
-            for (int p = 0; p < KV_BLOCK; p++) acc[p] += q[i] * kt[(size_t)i * KV_BLOCK + p];
-    } else {
-        for (int i = 0; i < hd; i++)
-            for (int p = 0; p < rows; p++) acc[p] += q[i] * kt[(size_t)i * KV_BLOCK + p];
-    }
-    memcpy(out, acc, (size_t)rows * sizeof *out);
+    float a0[KV_BLOCK] = { 0 }, a1[KV_BLOCK] = { 0 }, a2[KV_BLOCK] = { 0 }, a3[KV_BLOCK] = { 0 };
+    int i = 0;
+    for (; i + 4 <= hd; i += 4)
+        for (int p = 0; p < KV_BLOCK; p++) {
+            a0[p] += q[i] * kt[(size_t)i * KV_BLOCK + p];
+            a1[p] += q[i + 1] * kt[(size_t)(i + 1) * KV_BLOCK + p];
+            a2[p] += q[i + 2] * kt[(size_t)(i + 2) * KV_BLOCK + p];
+            a3[p] += q[i + 3] * kt[(size_t)(i + 3) * KV_BLOCK + p];
+        }
+    for (; i < hd; i++)
+        for (int p = 0; p < KV_BLOCK; p++) a0[p] += q[i] * kt[(size_t)i * KV_BLOCK + p];
+    for (int p = 0; p < rows; p++) out[p] = (a0[p] + a1[p]) + (a2[p] + a3[p]);
 }
 
 /* One (token, KV head) pair per job, covering the query heads that share
@@ -141,10 +146,11 @@ static void attention_worker(void *arg, int ith, int nth) {
     const int hd = c->head_dim, kvd = c->n_kv_heads * hd;
     const int group = c->n_heads / c->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *att = f->att + (size_t)ith * ((size_t)f->ctx + 16);
+    float *att = f->att + (size_t)ith * ((size_t)f->ctx + 16 + hd);
     int total = j->n * c->n_kv_heads;
-    int j0 = (int)((long)total * ith / nth), j1 = (int)((long)total * (ith + 1) / nth);
-    for (int job = j0; job < j1; job++) {
+    /* interleaved, so that early (short) and late (long) positions of a
+     * prefill chunk spread evenly over the threads */
+    for (int job = ith; job < total; job += nth) {
         int t = job / c->n_kv_heads, g = job % c->n_kv_heads;
         const kv_seq *s = j->seqs[t];
         int npos = j->pos[t] + 1, nblk = (npos + KV_BLOCK - 1) / KV_BLOCK;
@@ -165,14 +171,31 @@ static void attention_worker(void *arg, int ith, int nth) {
             float sum = 0;
             for (int p = 0; p < npos; p++) sum += att[p];
             float inv = 1.0f / sum;
+            /* weighted sum of values: even and odd positions in two
+             * partial sums (two dependency chains), then added */
             float *restrict o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
+            float *restrict o2 = att + f->ctx;   /* (hd) scratch after the scores */
             memset(o, 0, (size_t)hd * sizeof *o);
-            for (int p = 0; p < npos; p++) {
-                const float *restrict vv = kv_val(j->kv, s->blocks[p / KV_BLOCK], j->layer) +
+            memset(o2, 0, (size_t)hd * sizeof *o2);
+            int p = 0;
+            for (; p + 2 <= npos; p += 2) {
+                const float *restrict v0 = kv_val(j->kv, s->blocks[p / KV_BLOCK], j->layer) +
+                                           (size_t)(p % KV_BLOCK) * kvd + (size_t)g * hd;
+                const float *restrict v1 = kv_val(j->kv, s->blocks[(p + 1) / KV_BLOCK], j->layer) +
+                                           (size_t)((p + 1) % KV_BLOCK) * kvd + (size_t)g * hd;
+                float a = att[p] * inv, b = att[p + 1] * inv;
+                for (int i = 0; i < hd; i++) {
+                    o[i] += a * v0[i];
+                    o2[i] += b * v1[i];
+                }
+            }
+            if (p < npos) {
+                const float *restrict v0 = kv_val(j->kv, s->blocks[p / KV_BLOCK], j->layer) +
                                            (size_t)(p % KV_BLOCK) * kvd + (size_t)g * hd;
                 float a = att[p] * inv;
-                for (int i = 0; i < hd; i++) o[i] += a * vv[i];
+                for (int i = 0; i < hd; i++) o[i] += a * v0[i];
             }
+            for (int i = 0; i < hd; i++) o[i] += o2[i];
         }
     }
 }
