@@ -21,6 +21,7 @@ struct engine {
     kv_seq **bseq;
     seq **owner;             /* the sequence of each logits row */
     float *logits;           /* (max_batch, vocab) */
+    uint64_t prefix_queries, prefix_hits;   /* prompt tokens looked up / found */
 };
 
 int64_t engine_now_ns(void) {
@@ -49,6 +50,13 @@ void engine_free(engine *e) {
 const model *engine_model(const engine *e) { return e->m; }
 int engine_ctx(const engine *e) { return e->ctx; }
 kv_cache *engine_kv(engine *e) { return &e->kv; }
+
+void engine_set_prefix_cache(engine *e, int on) { kv_enable_prefix(&e->kv, on); }
+
+void engine_prefix_stats(const engine *e, uint64_t *queries, uint64_t *hits) {
+    *queries = e->prefix_queries;
+    *hits = e->prefix_hits;
+}
 
 int engine_new(model *m, int n_threads, size_t kv_bytes, int max_batch_tokens, int ctx,
                engine **out, char *err, size_t errlen) {
@@ -255,8 +263,19 @@ int engine_step(engine *e, seq **seqs, int n) {
         for (int i = 0; i < n && nb < e->max_batch; i++) {
             seq *s = seqs[i];
             if (s->state == SEQ_DONE) continue;
-            int left = s->n_tokens - s->n_past;
             if ((pass == 0) != (s->state == SEQ_DECODE)) continue;
+            if (s->n_past == 0 && s->kv.n_blocks == 0 && e->kv.prefix) {
+                /* reuse cached blocks of the same prefix; the last prompt
+                 * token is always computed, it gives the first logits */
+                s->n_past = kv_seq_match(&e->kv, &s->kv, s->tokens, s->n_tokens - 1);
+                if (!s->prefix_looked) {
+                    s->prefix_looked = 1;
+                    s->n_cached = s->n_past;
+                    e->prefix_queries += (uint64_t)s->n_prompt;
+                    e->prefix_hits += (uint64_t)s->n_past;
+                }
+            }
+            int left = s->n_tokens - s->n_past;
             int take = left < e->max_batch - nb ? left : e->max_batch - nb;
             if (take <= 0) continue;
             if (kv_seq_reserve(&e->kv, &s->kv, s->n_past + take)) { nospace = 1; continue; }
@@ -275,6 +294,10 @@ int engine_step(engine *e, seq **seqs, int n) {
         }
     if (!nb) return nospace ? -ENOSPC : 0;
     fwd_run(e->f, &e->kv, e->tok, e->pos, e->bseq, nb, e->out_row, e->logits);
+    if (e->kv.prefix)
+        for (int i = 0; i < n; i++)
+            if (seqs[i]->state != SEQ_DONE)
+                kv_seq_publish(&e->kv, &seqs[i]->kv, seqs[i]->tokens, seqs[i]->n_past);
     for (int r = 0; r < nout; r++) {
         seq *s = e->owner[r];
         if (s->state == SEQ_PREFILL) {

@@ -53,6 +53,8 @@ struct seq {
     int n_prompt;            /* prompt tokens, BOS included */
     int n_past;              /* positions whose KV is computed */
     int n_gen;               /* generated tokens */
+    int n_cached;            /* prompt positions taken from the prefix cache */
+    int prefix_looked;       /* the prefix cache was consulted */
     int state, finish;
     seq_params params;
     sampler smp;
@@ -75,6 +77,10 @@ void engine_free(engine *e);
 const model *engine_model(const engine *e);
 int  engine_ctx(const engine *e);
 kv_cache *engine_kv(engine *e);
+/* Prefix sharing between sequences (off by default). */
+void engine_set_prefix_cache(engine *e, int on);
+/* Prompt tokens looked up in the prefix cache, and found there. */
+void engine_prefix_stats(const engine *e, uint64_t *queries, uint64_t *hits);
 
 /* A new sequence for prompt text[0..len), tokenized with BOS.  Caller
  * frees with seq_free.  Returns 0, -EFBIG when the prompt does not fit in

@@ -1,34 +1,49 @@
 /* This file implements the paged KV cache of kv.h: block allocation from a
- * free stack and reference counting.  Invariant: a block is on the free
- * stack exactly when its reference count is 0. */
+ * free stack, reference counting, and the prefix cache (a hash table of
+ * full blocks keyed by XXH3-128 chained over their tokens, with an LRU
+ * list of cached blocks no sequence references). */
 #include "engine/kv.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 size_t kv_block_bytes(const kv_cache *kv) {
     return (size_t)kv->n_layers * 2 * kv->block_tokens * kv->kv_dim * sizeof(float);
 }
 
 int kv_init(kv_cache *kv, int n_layers, int kv_dim, size_t bytes, int min_tokens) {
-    const int block_tokens = KV_BLOCK;
     memset(kv, 0, sizeof *kv);
     kv->n_layers = n_layers;
     kv->kv_dim = kv_dim;
-    kv->block_tokens = block_tokens;
+    kv->block_tokens = KV_BLOCK;
     size_t bb = kv_block_bytes(kv);
     size_t n = bytes / bb;
-    size_t need = ((size_t)min_tokens + block_tokens - 1) / block_tokens;
+    size_t need = ((size_t)min_tokens + KV_BLOCK - 1) / KV_BLOCK;
     if (n < need) n = need;
-    if (n > (size_t)1 << 30) return -ENOMEM;
+    if (n < 1) n = 1;
+    if (n > (size_t)1 << 28) return -ENOMEM;
     kv->n_blocks = (int)n;
+    kv->table_size = 2;
+    while ((size_t)kv->table_size < 2 * n) kv->table_size *= 2;
     kv->data = aligned_alloc(64, (n * bb + 63) / 64 * 64);
     kv->refs = calloc(n, sizeof *kv->refs);
     kv->free_ids = malloc(n * sizeof *kv->free_ids);
-    if (!kv->data || !kv->refs || !kv->free_ids) { kv_release(kv); return -ENOMEM; }
+    kv->hash = calloc(n, sizeof *kv->hash);
+    kv->registered = calloc(n, 1);
+    kv->lru_prev = malloc(n * sizeof(int));
+    kv->lru_next = malloc(n * sizeof(int));
+    kv->table = malloc((size_t)kv->table_size * sizeof(int));
+    if (!kv->data || !kv->refs || !kv->free_ids || !kv->hash || !kv->registered ||
+        !kv->lru_prev || !kv->lru_next || !kv->table) {
+        kv_release(kv);
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) kv->free_ids[i] = (int)(n - 1 - i);
     kv->n_free = (int)n;
+    for (int i = 0; i < kv->table_size; i++) kv->table[i] = -1;
+    kv->lru_head = kv->lru_tail = -1;
     return 0;
 }
 
@@ -36,23 +51,113 @@ void kv_release(kv_cache *kv) {
     free(kv->data);
     free(kv->refs);
     free(kv->free_ids);
+    free(kv->hash);
+    free(kv->registered);
+    free(kv->lru_prev);
+    free(kv->lru_next);
+    free(kv->table);
     memset(kv, 0, sizeof *kv);
 }
 
-int kv_seq_reserve(kv_cache *kv, kv_seq *s, int n_tokens) {
-    int need = (n_tokens + kv->block_tokens - 1) / kv->block_tokens;
-    if (need <= s->n_blocks) return 0;
-    if (need - s->n_blocks > kv->n_free) return -ENOSPC;
-    if (need > s->cap) {
-        int cap = s->cap ? s->cap : 8;
-        while (cap < need) cap *= 2;
-        int *b = realloc(s->blocks, (size_t)cap * sizeof *b);
-        if (!b) return -ENOMEM;
-        s->blocks = b;
-        s->cap = cap;
+void kv_enable_prefix(kv_cache *kv, int on) { kv->prefix = on; }
+int kv_available(const kv_cache *kv) { return kv->n_free + kv->n_lru; }
+int kv_in_use(const kv_cache *kv) { return kv->n_blocks - kv->n_free - kv->n_lru; }
+
+/* ------------------------------------------------------------ LRU list */
+
+static void lru_remove(kv_cache *kv, int b) {
+    int p = kv->lru_prev[b], n = kv->lru_next[b];
+    if (p >= 0) kv->lru_next[p] = n; else kv->lru_head = n;
+    if (n >= 0) kv->lru_prev[n] = p; else kv->lru_tail = p;
+    kv->n_lru--;
+}
+
+static void lru_push(kv_cache *kv, int b) {   /* most recently used at the tail */
+    kv->lru_prev[b] = kv->lru_tail;
+    kv->lru_next[b] = -1;
+    if (kv->lru_tail >= 0) kv->lru_next[kv->lru_tail] = b; else kv->lru_head = b;
+    kv->lru_tail = b;
+    kv->n_lru++;
+}
+
+/* ---------------------------------------------------------- hash table */
+
+static int slot_of(const kv_cache *kv, kv_hash h) {
+    return (int)(h.lo & (uint64_t)(kv->table_size - 1));
+}
+
+static int table_find(const kv_cache *kv, kv_hash h) {
+    for (int i = slot_of(kv, h);; i = (i + 1) & (kv->table_size - 1)) {
+        int b = kv->table[i];
+        if (b < 0) return -1;
+        if (kv->hash[b].lo == h.lo && kv->hash[b].hi == h.hi) return b;
     }
+}
+
+static void table_insert(kv_cache *kv, int b) {
+    int i = slot_of(kv, kv->hash[b]);
+    while (kv->table[i] >= 0) i = (i + 1) & (kv->table_size - 1);
+    kv->table[i] = b;
+    kv->registered[b] = 1;
+}
+
+/* Linear-probing deletion by backward shift: no tombstones. */
+static void table_remove(kv_cache *kv, int b) {
+    int mask = kv->table_size - 1, i = slot_of(kv, kv->hash[b]);
+    while (kv->table[i] != b) i = (i + 1) & mask;
+    kv->table[i] = -1;
+    for (int j = (i + 1) & mask; kv->table[j] >= 0; j = (j + 1) & mask) {
+        int home = slot_of(kv, kv->hash[kv->table[j]]);
+        /* move j's entry into the hole at i if its home is not in (i, j] */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            kv->table[i] = kv->table[j];
+            kv->table[j] = -1;
+            i = j;
+        }
+    }
+    kv->registered[b] = 0;
+}
+
+/* ------------------------------------------------------------ blocks */
+
+static int block_take(kv_cache *kv) {
+    if (kv->n_free) return kv->free_ids[--kv->n_free];
+    if (kv->lru_head < 0) return -1;
+    int b = kv->lru_head;          /* evict the least recently used */
+    lru_remove(kv, b);
+    table_remove(kv, b);
+    kv->evictions++;
+    return b;
+}
+
+static void block_ref(kv_cache *kv, int b) {
+    if (kv->refs[b]++ == 0 && kv->registered[b]) lru_remove(kv, b);
+}
+
+static void block_unref(kv_cache *kv, int b) {
+    if (--kv->refs[b]) return;
+    if (kv->registered[b]) lru_push(kv, b);
+    else kv->free_ids[kv->n_free++] = b;
+}
+
+static int grow_table(kv_seq *s, int need) {
+    if (need <= s->cap) return 0;
+    int cap = s->cap ? s->cap : 8;
+    while (cap < need) cap *= 2;
+    int *b = realloc(s->blocks, (size_t)cap * sizeof *b);
+    if (!b) return -ENOMEM;
+    s->blocks = b;
+    s->cap = cap;
+    return 0;
+}
+
+int kv_seq_reserve(kv_cache *kv, kv_seq *s, int n_tokens) {
+    int need = (n_tokens + KV_BLOCK - 1) / KV_BLOCK;
+    if (need <= s->n_blocks) return 0;
+    if (need - s->n_blocks > kv_available(kv)) return -ENOSPC;
+    if (grow_table(s, need)) return -ENOMEM;
     while (s->n_blocks < need) {
-        int id = kv->free_ids[--kv->n_free];
+        int id = block_take(kv);
         kv->refs[id] = 1;
         s->blocks[s->n_blocks++] = id;
     }
@@ -60,15 +165,67 @@ int kv_seq_reserve(kv_cache *kv, kv_seq *s, int n_tokens) {
 }
 
 void kv_seq_clear(kv_cache *kv, kv_seq *s) {
-    for (int i = 0; i < s->n_blocks; i++) {
-        int id = s->blocks[i];
-        if (--kv->refs[id] == 0) kv->free_ids[kv->n_free++] = id;
-    }
+    /* the last blocks first, so that a prefix's head is evicted last */
+    for (int i = s->n_blocks - 1; i >= 0; i--) block_unref(kv, s->blocks[i]);
     s->n_blocks = 0;
+    s->n_hashed = 0;
+    memset(&s->chain, 0, sizeof s->chain);
 }
 
 void kv_seq_release(kv_cache *kv, kv_seq *s) {
     kv_seq_clear(kv, s);
     free(s->blocks);
     memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------ prefixes */
+
+/* The key of the block that follows `prev` and holds tokens[0..KV_BLOCK). */
+static kv_hash chain_hash(kv_hash prev, const int *tokens) {
+    uint8_t buf[16 + KV_BLOCK * 4];
+    memcpy(buf, &prev.lo, 8);
+    memcpy(buf + 8, &prev.hi, 8);
+    for (int i = 0; i < KV_BLOCK; i++) {
+        uint32_t t = (uint32_t)tokens[i];
+        buf[16 + 4 * i] = (uint8_t)t;            /* little-endian, the same everywhere */
+        buf[17 + 4 * i] = (uint8_t)(t >> 8);
+        buf[18 + 4 * i] = (uint8_t)(t >> 16);
+        buf[19 + 4 * i] = (uint8_t)(t >> 24);
+    }
+    XXH128_hash_t h = XXH3_128bits(buf, sizeof buf);
+    kv_hash r = { h.low64, h.high64 };
+    return r;
+}
+
+int kv_seq_match(kv_cache *kv, kv_seq *s, const int *tokens, int max_tokens) {
+    if (!kv->prefix || s->n_blocks) return 0;
+    int nb = max_tokens / KV_BLOCK;
+    kv_hash h = { 0, 0 };
+    for (int i = 0; i < nb; i++) {
+        kv_hash next = chain_hash(h, tokens + i * KV_BLOCK);
+        int b = table_find(kv, next);
+        if (b < 0 || grow_table(s, s->n_blocks + 1)) break;
+        block_ref(kv, b);
+        s->blocks[s->n_blocks++] = b;
+        h = next;
+    }
+    s->n_hashed = s->n_blocks;
+    s->chain = h;
+    return s->n_blocks * KV_BLOCK;
+}
+
+void kv_seq_publish(kv_cache *kv, kv_seq *s, const int *tokens, int n_computed) {
+    if (!kv->prefix) return;
+    int full = n_computed / KV_BLOCK;
+    if (full > s->n_blocks) full = s->n_blocks;
+    for (int i = s->n_hashed; i < full; i++) {
+        kv_hash h = chain_hash(s->chain, tokens + i * KV_BLOCK);
+        int b = s->blocks[i];
+        if (!kv->registered[b] && table_find(kv, h) < 0) {
+            kv->hash[b] = h;
+            table_insert(kv, b);
+        }
+        s->chain = h;
+        s->n_hashed = i + 1;
+    }
 }

@@ -1,14 +1,24 @@
 /* The paged KV cache: a pool of fixed-size blocks, each holding the keys
- * and values of block_tokens consecutive positions for every layer.  A
+ * and values of KV_BLOCK consecutive positions for every layer.  A
  * sequence owns a table of block ids; position p lives in block
- * blocks[p / block_tokens] at slot p % block_tokens.  Blocks are
- * reference-counted so that sequences can share a prefix read-only. */
+ * blocks[p / KV_BLOCK] at slot p % KV_BLOCK.
+ *
+ * Prefix sharing (vLLM's automatic prefix caching): a full block is keyed
+ * by a chained hash of all the tokens up to its end, and registered in a
+ * table; a sequence whose tokens start the same way takes those blocks
+ * read-only instead of computing them.  Blocks are reference-counted; an
+ * unreferenced registered block stays cached on an LRU list and is
+ * evicted only when a block is needed and none is free.  Invariants: a
+ * block with refs > 0 is on no list; with refs == 0 it is on the free
+ * stack if unregistered, on the LRU list if registered. */
 #ifndef LLMFS_KV_H
 #define LLMFS_KV_H
 #include <stddef.h>
 #include <stdint.h>
 
 #define KV_BLOCK 16        /* positions per block */
+
+typedef struct { uint64_t lo, hi; } kv_hash;
 
 typedef struct kv_cache {
     int block_tokens;      /* positions per block: KV_BLOCK */
@@ -17,21 +27,38 @@ typedef struct kv_cache {
     float *data;           /* (n_blocks, n_layers, [K: (kv_dim, KV_BLOCK) transposed,
                               so scores vectorize across positions;
                               V: (KV_BLOCK, kv_dim)]) */
-    int *refs;             /* (n_blocks) reference counts; 0 = free */
-    int *free_ids;         /* stack of free block ids */
+    int *refs;             /* (n_blocks) reference counts */
+    int *free_ids;         /* stack of free, unregistered block ids */
     int n_free;
+    /* prefix cache */
+    int prefix;            /* 1: share full blocks between sequences */
+    kv_hash *hash;         /* (n_blocks) key of a registered block */
+    uint8_t *registered;   /* (n_blocks) 1 if in the table */
+    int *lru_prev, *lru_next;  /* (n_blocks) LRU list of cached unreferenced blocks */
+    int lru_head, lru_tail, n_lru;
+    int *table;            /* (table_size) open addressing: block id or -1 */
+    int table_size;        /* a power of two, >= 2 * n_blocks */
+    uint64_t evictions;
 } kv_cache;
 
 typedef struct kv_seq {
     int *blocks;           /* (cap) block ids, in position order */
     int n_blocks, cap;
+    int n_hashed;          /* leading blocks whose chain hash is computed */
+    kv_hash chain;         /* hash through block n_hashed - 1 */
 } kv_seq;
 
-/* A cache of at most `bytes` (at least enough for one full context).
+/* A cache of at most `bytes` (at least enough for min_tokens positions).
  * Returns 0 or -ENOMEM. */
 int  kv_init(kv_cache *kv, int n_layers, int kv_dim, size_t bytes, int min_tokens);
 void kv_release(kv_cache *kv);
 size_t kv_block_bytes(const kv_cache *kv);
+/* Turns prefix sharing on (it is off after kv_init). */
+void kv_enable_prefix(kv_cache *kv, int on);
+/* Blocks that could be handed out now: free plus evictable cached. */
+int  kv_available(const kv_cache *kv);
+/* Blocks referenced by some sequence. */
+int  kv_in_use(const kv_cache *kv);
 
 static inline float *kv_key(const kv_cache *kv, int block, int layer) {
     return kv->data + ((size_t)block * kv->n_layers + layer) * 2 * kv->block_tokens * kv->kv_dim;
@@ -46,4 +73,12 @@ int  kv_seq_reserve(kv_cache *kv, kv_seq *s, int n_tokens);
 /* Drops every block reference of s. */
 void kv_seq_clear(kv_cache *kv, kv_seq *s);
 void kv_seq_release(kv_cache *kv, kv_seq *s);
+
+/* For an empty s: takes the cached blocks that hold the longest prefix of
+ * tokens[0..max_tokens) made of whole blocks.  Returns the number of
+ * positions covered (a multiple of KV_BLOCK). */
+int  kv_seq_match(kv_cache *kv, kv_seq *s, const int *tokens, int max_tokens);
+/* Registers s's blocks that are full (positions below n_computed are
+ * computed), so that later sequences can share them. */
+void kv_seq_publish(kv_cache *kv, kv_seq *s, const int *tokens, int n_computed);
 #endif

@@ -128,7 +128,7 @@ void sched_get_stats(sched *s, sched_stats *out) {
     out->limit = (int)s->limit;
     kv_cache *kv = engine_kv(s->e);
     out->kv_blocks_total = kv->n_blocks;
-    out->kv_blocks_used = kv->n_blocks - kv->n_free;
+    out->kv_blocks_used = kv_in_use(kv);
     out->kv_block_bytes = kv_block_bytes(kv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -167,6 +167,7 @@ static void retire(sched *s) {
         seq *sq = q->s;
         q->r.finish = sq->finish;
         q->r.prompt_tokens = sq->n_prompt;
+        q->r.cached_tokens = sq->n_cached;
         q->r.generated_tokens = sq->n_gen;
         q->r.t_first_ns = sq->t_first_ns;
         q->r.t_done_ns = sq->t_done_ns;
@@ -245,6 +246,8 @@ static void *sched_main(void *arg) {
             s->st.steps++;
             s->st.batch_tokens += (uint64_t)rc;
             s->st.generated_tokens += gen1 - gen0;
+            engine_prefix_stats(s->e, &s->st.prefix_queries, &s->st.prefix_hits);
+            s->st.prefix_tokens_reused = s->st.prefix_hits;
             adapt(s, (t1 - t0) / 1e6, all_decode);
         }
     }

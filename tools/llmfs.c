@@ -220,8 +220,9 @@ int main(int argc, char **argv) {
         .max_batch = cfg.scheduler.max_batch,
         .queue = cfg.scheduler.queue,
         .tpot_target_ms = cfg.scheduler.tpot_target_ms,
-        .adaptive = 1,
+        .adaptive = cfg.scheduler.adaptive,
     };
+    engine_set_prefix_cache(eng, cfg.cache.kv_prefix);
     if ((rc = stats_new(&st)) || (rc = sched_new(eng, &sc, &sch)) || (rc = notify_new(&nt))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
