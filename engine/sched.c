@@ -245,6 +245,10 @@ static void *sched_main(void *arg) {
         if (rc > 0) {
             s->st.steps++;
             s->st.batch_tokens += (uint64_t)rc;
+            s->st.batch_seqs += (uint64_t)n;
+            int k = 0;
+            while (k < SCHED_BATCH_BUCKETS - 1 && n > (1 << k)) k++;
+            s->st.batch_hist[k]++;
             s->st.generated_tokens += gen1 - gen0;
             engine_prefix_stats(s->e, &s->st.prefix_queries, &s->st.prefix_hits);
             s->st.prefix_tokens_reused = s->st.prefix_hits;

@@ -40,8 +40,14 @@ typedef struct {
 typedef struct sched sched;
 typedef struct sched_req sched_req;
 
+/* Steps by batch size: bucket k counts steps of at most 2^k sequences
+ * (k < SCHED_BATCH_BUCKETS - 1); the last bucket counts the rest. */
+#define SCHED_BATCH_BUCKETS 10
+
 typedef struct {
     uint64_t submitted, rejected_busy, finished, cancelled;
+    uint64_t batch_hist[SCHED_BATCH_BUCKETS];   /* steps by sequences in the batch */
+    uint64_t batch_seqs;     /* sum over steps of sequences in the batch */
     uint64_t prompt_tokens, generated_tokens, steps, batch_tokens;
     int running, waiting, limit;
     int kv_blocks_used, kv_blocks_total;

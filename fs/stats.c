@@ -355,6 +355,14 @@ static void render_engine(sbuf *b, const stats_env *env, const snap *s) {
     sb_printf(b, "steps %llu\n", (unsigned long long)ss->steps);
     sb_printf(b, "mean_batch_tokens %.2f\n",
               ss->steps ? (double)ss->batch_tokens / ss->steps : 0.0);
+    sb_printf(b, "mean_batch_size %.2f\n", ss->steps ? (double)ss->batch_seqs / ss->steps : 0.0);
+    sb_printf(b, "# batch_size_steps LE COUNT: steps that ran at most LE sequences\n");
+    uint64_t cum = 0;
+    for (int k = 0; k < SCHED_BATCH_BUCKETS - 1; k++) {
+        cum += ss->batch_hist[k];
+        sb_printf(b, "batch_size_steps %d %llu\n", 1 << k, (unsigned long long)cum);
+    }
+    sb_printf(b, "batch_size_steps inf %llu\n", (unsigned long long)ss->steps);
     sb_printf(b, "tokens_per_s %.2f\n", s->tok_s);
 }
 
@@ -465,9 +473,22 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
               (unsigned long long)s->c[C_REJ_BUSY]);
     sb_printf(b, "llmfs_request_rejected_total{reason=\"other\"} %llu\n",
               (unsigned long long)s->c[C_REJ_OTHER]);
-    prom_counter(b, "llmfs_prefix_cache_queries_total", "KV prefix cache lookups.",
-                 ss->prefix_queries);
-    prom_counter(b, "llmfs_prefix_cache_hits_total", "KV prefix cache hits.", ss->prefix_hits);
+    prom_counter(b, "llmfs_prefix_cache_queries_total",
+                 "Prompt tokens looked up in the KV prefix cache.", ss->prefix_queries);
+    prom_counter(b, "llmfs_prefix_cache_hits_total",
+                 "Prompt tokens found in the KV prefix cache.", ss->prefix_hits);
+    prom_head(b, "llmfs_batch_size", "histogram", "Sequences per engine step.");
+    uint64_t bcum = 0;
+    for (int k = 0; k < SCHED_BATCH_BUCKETS - 1; k++) {
+        bcum += ss->batch_hist[k];
+        sb_printf(b, "llmfs_batch_size_bucket{le=\"%d\"} %llu\n", 1 << k, (unsigned long long)bcum);
+    }
+    sb_printf(b, "llmfs_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)ss->steps);
+    sb_printf(b, "llmfs_batch_size_sum %llu\n", (unsigned long long)ss->batch_seqs);
+    sb_printf(b, "llmfs_batch_size_count %llu\n", (unsigned long long)ss->steps);
+    prom_gauge(b, "llmfs_kv_cache_blocks_used", "KV cache blocks referenced by sequences.",
+               ss->kv_blocks_used);
+    prom_gauge(b, "llmfs_kv_cache_blocks_total", "KV cache blocks in all.", ss->kv_blocks_total);
     prom_counter(b, "llmfs_prefix_cache_reused_tokens_total",
                  "Prompt tokens whose KV entries came from the prefix cache.",
                  ss->prefix_tokens_reused);
