@@ -488,7 +488,7 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
     sb_printf(b, "llmfs_batch_size_count %llu\n", (unsigned long long)ss->steps);
     prom_gauge(b, "llmfs_kv_cache_blocks_used", "KV cache blocks referenced by sequences.",
                ss->kv_blocks_used);
-    prom_gauge(b, "llmfs_kv_cache_blocks_total", "KV cache blocks in all.", ss->kv_blocks_total);
+    prom_gauge(b, "llmfs_kv_cache_blocks", "KV cache blocks in all.", ss->kv_blocks_total);
     prom_counter(b, "llmfs_prefix_cache_reused_tokens_total",
                  "Prompt tokens whose KV entries came from the prefix cache.",
                  ss->prefix_tokens_reused);
