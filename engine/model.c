@@ -337,7 +337,7 @@ int model_load_flags(const char *path, const char *tokenizer_path, int flags, mo
         if (!m) { munmap(map, size); return -ENOMEM; }
         m->map = map;
         m->map_size = size;
-        if (size >= 4 && !memcmp(map, "ak42", 4))
+        if (size >= 4 && !memcmp(map, "24ka", 4))   /* uint32 0x616b3432 "ak42", little-endian */
             rc = errf(why, sizeof why, -EINVAL,
                       "llama2.c quantized (ak42) checkpoints are not supported; use GGUF");
         else
