@@ -16,6 +16,7 @@ struct engine {
     fwd *f;
     kv_cache kv;
     int ctx, max_batch;
+    int prefill_chunk;       /* prompt tokens per step while others decode */
     /* batch assembly buffers, (max_batch) each */
     int *tok, *pos, *out_row;
     kv_seq **bseq;
@@ -53,6 +54,10 @@ kv_cache *engine_kv(engine *e) { return &e->kv; }
 
 void engine_set_prefix_cache(engine *e, int on) { kv_enable_prefix(&e->kv, on); }
 
+void engine_set_prefill_chunk(engine *e, int tokens) {
+    e->prefill_chunk = tokens < 1 ? 1 : tokens > e->max_batch ? e->max_batch : tokens;
+}
+
 void engine_prefix_stats(const engine *e, uint64_t *queries, uint64_t *hits) {
     *queries = e->prefix_queries;
     *hits = e->prefix_hits;
@@ -67,6 +72,7 @@ int engine_new(model *m, int n_threads, size_t kv_bytes, int max_batch_tokens, i
     e->ctx = ctx > 0 && ctx < m->c.ctx ? ctx : m->c.ctx;
     if (ctx > m->c.ctx) e->ctx = ctx;   /* a longer context than trained is the user's call */
     e->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 256;
+    e->prefill_chunk = e->max_batch;
     int kvd = m->c.n_kv_heads * m->c.head_dim;
     int rc = kv_init(&e->kv, m->c.n_layers, kvd, kv_bytes, e->ctx);
     if (rc) { snprintf(err, errlen, "cannot allocate the KV cache"); engine_free(e); return rc; }
@@ -256,11 +262,14 @@ void engine_preempt(engine *e, seq *s) {
 /* ---------------------------------------------------------------- step */
 
 int engine_step(engine *e, seq **seqs, int n) {
-    int nb = 0, nout = 0, nospace = 0;
+    int nb = 0, nout = 0, nospace = 0, budget = e->max_batch;
     /* decode tokens first, so that running streams never wait on a
-     * prefill; then prompt chunks in the budget that is left */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < n && nb < e->max_batch; i++) {
+     * prefill; then prompt chunks in the budget that is left, which is
+     * small while streams run, so that a long prompt slows each of their
+     * steps by a bounded amount instead of freezing them */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && nb > 0 && nb + e->prefill_chunk < budget) budget = nb + e->prefill_chunk;
+        for (int i = 0; i < n && nb < budget; i++) {
             seq *s = seqs[i];
             if (s->state == SEQ_DONE) continue;
             if ((pass == 0) != (s->state == SEQ_DECODE)) continue;
@@ -276,7 +285,7 @@ int engine_step(engine *e, seq **seqs, int n) {
                 }
             }
             int left = s->n_tokens - s->n_past;
-            int take = left < e->max_batch - nb ? left : e->max_batch - nb;
+            int take = left < budget - nb ? left : budget - nb;
             if (take <= 0) continue;
             if (kv_seq_reserve(&e->kv, &s->kv, s->n_past + take)) { nospace = 1; continue; }
             for (int k = 0; k < take; k++) {
@@ -292,6 +301,7 @@ int engine_step(engine *e, seq **seqs, int n) {
                 e->owner[nout++] = s;
             }
         }
+    }
     if (!nb) return nospace ? -ENOSPC : 0;
     fwd_run(e->f, &e->kv, e->tok, e->pos, e->bseq, nb, e->out_row, e->logits);
     if (e->kv.prefix)

@@ -77,6 +77,9 @@ void engine_free(engine *e);
 const model *engine_model(const engine *e);
 int  engine_ctx(const engine *e);
 kv_cache *engine_kv(engine *e);
+/* Most prompt tokens one step computes while other sequences are
+ * decoding (default: the whole batch budget). */
+void engine_set_prefill_chunk(engine *e, int tokens);
 /* Prefix sharing between sequences (off by default). */
 void engine_set_prefix_cache(engine *e, int on);
 /* Prompt tokens looked up in the prefix cache, and found there. */

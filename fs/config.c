@@ -42,6 +42,7 @@ static const struct keydef {
     {"scheduler.tpot_target_ms", K_INT, offsetof(llmfs_config, scheduler.tpot_target_ms), 1,
      600000},
     {"scheduler.adaptive", K_BOOL, offsetof(llmfs_config, scheduler.adaptive), 0, 0},
+    {"scheduler.prefill_chunk", K_INT, offsetof(llmfs_config, scheduler.prefill_chunk), 1, 65536},
     {"cache.l1_mb", K_INT, offsetof(llmfs_config, cache.l1_mb), 0, 1048576},
     {"cache.l2_dir", K_STR, offsetof(llmfs_config, cache.l2_dir), 0, 0},
     {"cache.l2_mb", K_INT, offsetof(llmfs_config, cache.l2_mb), 0, 1048576},
@@ -105,6 +106,7 @@ void config_defaults(llmfs_config *c)
     c->scheduler.queue = 256;
     c->scheduler.tpot_target_ms = 50;
     c->scheduler.adaptive = true;
+    c->scheduler.prefill_chunk = 32;
     c->cache.l1_mb = 64;
     c->cache.l2_dir = strdup(CONFIG_DEFAULT_L2_DIR);
     c->cache.l2_mb = 1024;
@@ -158,6 +160,7 @@ int config_equal(const llmfs_config *a, const llmfs_config *b)
            a->scheduler.queue == b->scheduler.queue &&
            a->scheduler.tpot_target_ms == b->scheduler.tpot_target_ms &&
            a->scheduler.adaptive == b->scheduler.adaptive &&
+           a->scheduler.prefill_chunk == b->scheduler.prefill_chunk &&
            a->cache.l1_mb == b->cache.l1_mb && str_equal(a->cache.l2_dir, b->cache.l2_dir) &&
            a->cache.l2_mb == b->cache.l2_mb && a->cache.policy == b->cache.policy &&
            a->cache.kv_prefix == b->cache.kv_prefix && a->cache.kv_mb == b->cache.kv_mb &&
@@ -818,9 +821,10 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
     }
     const char *prio = params_priority_name(g->priority);
     sb_printf(&b, "]\n  priority: %s\n", prio ? prio : "normal");
-    sb_printf(&b, "scheduler:\n  max_batch: %d\n  queue: %d\n  tpot_target_ms: %d\n  adaptive: %s\n",
-              c->scheduler.max_batch, c->scheduler.queue, c->scheduler.tpot_target_ms,
-              c->scheduler.adaptive ? "true" : "false");
+    sb_printf(&b, "scheduler:\n  max_batch: %d\n  queue: %d\n  tpot_target_ms: %d\n  adaptive: %s\n"
+              "  prefill_chunk: %d\n", c->scheduler.max_batch, c->scheduler.queue,
+              c->scheduler.tpot_target_ms, c->scheduler.adaptive ? "true" : "false",
+              c->scheduler.prefill_chunk);
     sb_printf(&b, "cache:\n  l1_mb: %d\n  l2_dir: ", c->cache.l1_mb);
     sb_string_or_null(&b, c->cache.l2_dir);
     const char *pol = config_policy_name(c->cache.policy);

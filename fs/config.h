@@ -29,6 +29,7 @@ typedef struct llmfs_config {
         int queue;            /* [1, 1048576], default 256 */
         int tpot_target_ms;   /* [1, 600000], default 50 */
         bool adaptive;        /* adapt the concurrency limit; default true */
+        int prefill_chunk;    /* prompt tokens per step while others decode; default 32 */
     } scheduler;
     struct {
         int l1_mb;            /* [0, 1048576], default 64; 0 = no L1 */

@@ -223,6 +223,7 @@ int main(int argc, char **argv) {
         .adaptive = cfg.scheduler.adaptive,
     };
     engine_set_prefix_cache(eng, cfg.cache.kv_prefix);
+    engine_set_prefill_chunk(eng, cfg.scheduler.prefill_chunk);
     if ((rc = stats_new(&st)) || (rc = sched_new(eng, &sc, &sch)) || (rc = notify_new(&nt))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
