@@ -79,4 +79,18 @@ check "rm of a running prompt frees its KV blocks ($used -> $(metric "$M/stats/e
     eval '[ "$used" -gt 0 ] && [ "$(metric "$M/stats/engine" kv_blocks_used)" -eq 0 ]'
 check "... and counts as cancelled" eval '[ "$(metric "$M/stats/metrics" requests_cancelled)" -ge 1 ]'
 check "clean unmount (slow model)" umount_llmfs "$M"
+
+# ---- the adaptive concurrency limit: AIMD against scheduler.tpot_target_ms
+aimd() {   # target_ms -> prints the limit after a burst of 10 requests
+    local d=$T/aimd$1
+    mount_llmfs "$d" --model "$SLOW" -o scheduler.max_batch=8,scheduler.tpot_target_ms=$1 || return 1
+    for i in $(seq 1 10); do printf -- '---\nmax_tokens: 24\n---\nstory %d\n' "$i" > "$d/prompts/r$i"; done
+    for i in $(seq 1 10); do cat "$d/completions/r$i" >/dev/null; done
+    metric "$d/stats/metrics" concurrency_limit
+    umount_llmfs "$d"
+}
+lo=$(aimd 1); hi=$(aimd 100000)
+check "the limit falls multiplicatively when time per token misses its target (limit $lo)" \
+    eval '[ -n "$lo" ] && [ "$lo" -le 2 ]'
+check "... and rises additively while it meets it (limit $hi)" eval '[ -n "$hi" ] && [ "$hi" -ge 6 ]'
 finish
