@@ -9,6 +9,10 @@ MODEL=$LLMFS_SHARED/models/stories260K.gguf
 T=$(mktemp -d "${TMPDIR:-/tmp}/llmfs-test.XXXXXX")
 MOUNTS=()
 FAILS=0
+# A daemonized llmfs has no stderr: sanitizer reports go to files, which
+# finish() turns into failures.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-log_path=$T/sanitizer}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-log_path=$T/sanitizer:print_stacktrace=1}
 
 ok()    { echo "ok - $1"; }
 notok() { echo "not ok - $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
@@ -74,4 +78,13 @@ xattr_get() {
     python3 -c 'import os, sys; sys.stdout.write(os.getxattr(sys.argv[1], sys.argv[2]).decode())' "$1" "$2"
 }
 
-finish() { exit $(( FAILS > 0 )); }
+finish() {
+    local f
+    for m in "${MOUNTS[@]}"; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m" 2>/dev/null; done
+    sleep 0.2
+    for f in "$T"/sanitizer.*; do
+        [ -e "$f" ] || continue
+        notok "sanitizer report from $(basename "$f")" "$(head -c 400 "$f" | tr '\n' ' ')"
+    done
+    exit $(( FAILS > 0 ))
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# node-exporter.sh: publish a mounted llmfs's metrics through the
+# Prometheus node exporter's textfile collector.
+#
+#   examples/node-exporter.sh MOUNT [DIR]
+#
+# Copies MOUNT/stats/prometheus to DIR/llmfs.prom (DIR defaults to
+# /var/lib/prometheus/node-exporter, the collector's directory on Debian;
+# node_exporter --collector.textfile.directory=DIR).  The copy is written
+# to a temporary file in DIR and renamed, so the collector never reads half
+# a file.  Run it from cron, e.g. every minute:
+#
+#   * * * * * /path/to/examples/node-exporter.sh /home/me/llm /var/lib/prometheus/node-exporter
+#
+# If the mount is gone, the old file is removed rather than left stale.
+set -eu
+
+case $# in
+1 | 2) ;;
+*) echo "usage: node-exporter.sh MOUNT [DIR]" >&2; exit 2 ;;
+esac
+mount=$1
+dir=${2:-/var/lib/prometheus/node-exporter}
+out=$dir/llmfs.prom
+if [ ! -r "$mount/stats/prometheus" ]; then
+    rm -f "$out"
+    echo "node-exporter.sh: $mount: not an llmfs mount" >&2
+    exit 1
+fi
+tmp=$(mktemp "$dir/.llmfs.prom.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cat "$mount/stats/prometheus" > "$tmp"
+chmod 644 "$tmp"
+mv "$tmp" "$out"
