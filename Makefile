@@ -66,6 +66,17 @@ test: all
 bench: all
 	bash bench/bench.sh
 
+# `make mount`: build, mount MODEL on MNT and ask it a first question.
+MODEL ?= ../shared/models/stories260K.gguf
+MNT   ?= /tmp/llm
+mount: $(TOOLS)
+	@mkdir -p $(MNT)
+	@if mountpoint -q $(MNT); then fusermount3 -u $(MNT); fi
+	$(BIN)/llmfs --model $(MODEL) $(MNT)
+	echo "Once upon a time" > $(MNT)/prompts/hello
+	cat $(MNT)/completions/hello
+	@echo; echo "llmfs is mounted on $(MNT): ls $(MNT); cat $(MNT)/stats/latency; unmount: fusermount3 -u $(MNT)"
+
 FUZZERS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZERS)
 build-fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FS_SRC)
@@ -82,6 +93,6 @@ install: $(TOOLS)
 clean:
 	rm -rf build build-san build-fuzz bin
 
-.PHONY: all test bench fuzz install clean
+.PHONY: all test bench mount fuzz install clean
 .SECONDARY:
 -include $(shell find build build-san -name '*.d' 2>/dev/null)

@@ -233,6 +233,14 @@ done < "$T/quick"
 check "README quickstart has commands to run ($nq)" [ "$nq" -ge 6 ]
 check "README quickstart unmounts" eval '! mountpoint -q "$RM"'
 
+# `make mount`, the quickstart's one command to an answering mount
+MM=$T/make-mount
+MOUNTS+=("$MM")
+out=$(make --no-print-directory mount MNT="$MM" MODEL="$MODEL" BIN="$BIN" 2>&1); rc=$?
+check "make mount mounts and answers" eval \
+    '[ $rc -eq 0 ] && mountpoint -q "$MM" && [ -s "$MM/completions/hello" ] && [[ "$out" == *"$(cat "$MM/completions/hello" | head -c 40)"* ]]'
+fusermount3 -u "$MM" 2>/dev/null
+
 # --- examples/
 M=$T/mnt
 if ! mount_llmfs "$M" --model "$MODEL"; then
