@@ -3,6 +3,7 @@
  * metadata; every tensor's type and shape is checked against them before
  * the forward pass may touch it.  Weights stay in the file mapping. */
 #include "engine/model.h"
+#include "engine/errbuf.h"
 #include "engine/quant.h"
 
 #include <errno.h>
@@ -15,15 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 void model_free(model *m) {
     if (!m) return;
@@ -48,19 +40,19 @@ static float *own(model *m, size_t n) {
 static int check_config(const model_config *c, char *err, size_t errlen) {
     if (c->dim <= 0 || c->hidden <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
         c->n_kv_heads <= 0 || c->vocab <= 0 || c->ctx <= 0)
-        return errf(err, errlen, -EINVAL,
+        return errbuf_set(err, errlen, -EINVAL,
                     "bad model shape: dim %d, hidden %d, layers %d, heads %d, kv heads %d, "
                     "vocab %d, context %d", c->dim, c->hidden, c->n_layers, c->n_heads,
                     c->n_kv_heads, c->vocab, c->ctx);
     if (c->dim > 65536 || c->hidden > 262144 || c->n_layers > 1024 || c->vocab > 1 << 22 ||
         c->n_heads > 1024)
-        return errf(err, errlen, -EINVAL, "model shape too large to be plausible");
+        return errbuf_set(err, errlen, -EINVAL, "model shape too large to be plausible");
     if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->head_dim & 1))
-        return errf(err, errlen, -EINVAL,
+        return errbuf_set(err, errlen, -EINVAL,
                     "bad attention shape: dim %d, %d heads, %d kv heads", c->dim,
                     c->n_heads, c->n_kv_heads);
     if (!(c->norm_eps > 0 && c->norm_eps < 1) || !(c->rope_base > 1))
-        return errf(err, errlen, -EINVAL, "bad rms epsilon %g or rope base %g",
+        return errbuf_set(err, errlen, -EINVAL, "bad rms epsilon %g or rope base %g",
                     c->norm_eps, c->rope_base);
     return 0;
 }
@@ -77,9 +69,9 @@ static int meta_int(const gguf *g, const char *key, int required, int dflt, int 
     int64_t v;
     int rc = gguf_get_i64(g, key, &v);
     if (rc == -ENOENT && !required) { *out = dflt; return 0; }
-    if (rc == -ENOENT) return errf(err, errlen, -EINVAL, "missing metadata key %s", key);
+    if (rc == -ENOENT) return errbuf_set(err, errlen, -EINVAL, "missing metadata key %s", key);
     if (rc || v < 0 || v > INT32_MAX)
-        return errf(err, errlen, -EINVAL, "metadata key %s has a bad value", key);
+        return errbuf_set(err, errlen, -EINVAL, "metadata key %s has a bad value", key);
     *out = (int)v;
     return 0;
 }
@@ -88,7 +80,7 @@ static int meta_f32(const gguf *g, const char *key, float dflt, float *out, char
                     size_t errlen) {
     int rc = gguf_get_f32(g, key, out);
     if (rc == -ENOENT) { *out = dflt; return 0; }
-    if (rc) return errf(err, errlen, -EINVAL, "metadata key %s is not a number", key);
+    if (rc) return errbuf_set(err, errlen, -EINVAL, "metadata key %s is not a number", key);
     return 0;
 }
 
@@ -96,10 +88,10 @@ static int meta_f32(const gguf *g, const char *key, float dflt, float *out, char
 static int get_mat(const gguf *g, const char *name, int rows, int cols, mat *w, char *err,
                    size_t errlen) {
     const gguf_tensor *t = gguf_find_tensor(g, name);
-    if (!t) return errf(err, errlen, -EINVAL, "missing tensor %s", name);
+    if (!t) return errbuf_set(err, errlen, -EINVAL, "missing tensor %s", name);
     if (t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows || t->ne[2] != 1 ||
         t->ne[3] != 1)
-        return errf(err, errlen, -EINVAL, "tensor %s has shape [%llu, %llu], expected [%d, %d]",
+        return errbuf_set(err, errlen, -EINVAL, "tensor %s has shape [%llu, %llu], expected [%d, %d]",
                     name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], cols, rows);
     w->data = t->data;
     w->type = (int)t->type;
@@ -117,7 +109,7 @@ static int get_vec(model *m, const char *name, int n, const float **out, char *e
     if (rc) return rc;
     if (w.type == TYPE_F32 && ((uintptr_t)w.data & 3) == 0) { *out = w.data; return 0; }
     float *p = own(m, (size_t)n);
-    if (!p) return errf(err, errlen, -ENOMEM, "out of memory");
+    if (!p) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
     quant_dequant_row(w.type, w.data, p, n);
     *out = p;
     return 0;
@@ -127,9 +119,9 @@ static int load_gguf(model *m, char *err, size_t errlen) {
     const gguf *g = m->g;
     gguf_str s;
     if (gguf_get_str(g, "general.architecture", &s))
-        return errf(err, errlen, -EINVAL, "missing general.architecture");
+        return errbuf_set(err, errlen, -EINVAL, "missing general.architecture");
     if (!gguf_str_eq(s, "llama"))
-        return errf(err, errlen, -EINVAL, "architecture '%.*s' is not supported (only llama)",
+        return errbuf_set(err, errlen, -EINVAL, "architecture '%.*s' is not supported (only llama)",
                     (int)(s.len > 32 ? 32 : s.len), s.ptr);
     snprintf(m->arch, sizeof m->arch, "llama");
     if (!gguf_get_str(g, "general.name", &s))
@@ -148,8 +140,8 @@ static int load_gguf(model *m, char *err, size_t errlen) {
                        errlen)))
         return rc;
     const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
-    if (!te) return errf(err, errlen, -EINVAL, "missing tensor token_embd.weight");
-    if (te->ne[1] > INT32_MAX) return errf(err, errlen, -EINVAL, "vocabulary too large");
+    if (!te) return errbuf_set(err, errlen, -EINVAL, "missing tensor token_embd.weight");
+    if (te->ne[1] > INT32_MAX) return errbuf_set(err, errlen, -EINVAL, "vocabulary too large");
     c->vocab = (int)te->ne[1];
     c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
     if ((rc = check_config(c, err, errlen))) return rc;
@@ -157,7 +149,7 @@ static int load_gguf(model *m, char *err, size_t errlen) {
                        errlen)))
         return rc;
     if (rope_dims != c->head_dim)
-        return errf(err, errlen, -EINVAL, "partial RoPE (%d of %d dims) is not supported",
+        return errbuf_set(err, errlen, -EINVAL, "partial RoPE (%d of %d dims) is not supported",
                     rope_dims, c->head_dim);
     int kvd = c->n_kv_heads * c->head_dim;
     if ((rc = get_mat(g, "token_embd.weight", c->vocab, c->dim, &m->tok_embd, err, errlen)))
@@ -171,7 +163,7 @@ static int load_gguf(model *m, char *err, size_t errlen) {
     tally(m, &m->output);
     if ((rc = get_vec(m, "output_norm.weight", c->dim, &m->out_norm, err, errlen))) return rc;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers) return errf(err, errlen, -ENOMEM, "out of memory");
+    if (!m->layers) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++) {
         model_layer *L = &m->layers[l];
         char n[64];
@@ -197,7 +189,7 @@ static int load_gguf(model *m, char *err, size_t errlen) {
     if (gguf_find(g, "tokenizer.ggml.model")) {
         if ((rc = tokenizer_from_gguf(g, &m->tok, err, errlen))) return rc;
         if (tokenizer_n_vocab(m->tok) != c->vocab)
-            return errf(err, errlen, -EINVAL, "tokenizer has %d tokens but the model %d",
+            return errbuf_set(err, errlen, -EINVAL, "tokenizer has %d tokens but the model %d",
                         tokenizer_n_vocab(m->tok), c->vocab);
     }
     return 0;
@@ -219,7 +211,7 @@ int model_load_gguf_buf(const void *buf, size_t size, model **out, char *err, si
 static int load_llama2c(model *m, const uint8_t *base, size_t size, char *err, size_t errlen) {
     int32_t h[7];
     if (size < sizeof h)
-        return errf(err, errlen, -EINVAL, "truncated: %zu bytes, a llama2.c header needs 28",
+        return errbuf_set(err, errlen, -EINVAL, "truncated: %zu bytes, a llama2.c header needs 28",
                     size);
     memcpy(h, base, sizeof h);
     model_config *c = &m->c;
@@ -232,7 +224,7 @@ static int load_llama2c(model *m, const uint8_t *base, size_t size, char *err, s
     c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
     int rc = check_config(c, err, errlen);
     if (rc) return rc;
-    if (c->ctx > 1 << 20) return errf(err, errlen, -EINVAL, "context %d too large", c->ctx);
+    if (c->ctx > 1 << 20) return errbuf_set(err, errlen, -EINVAL, "context %d too large", c->ctx);
     snprintf(m->arch, sizeof m->arch, "llama");
     uint64_t D = (uint64_t)c->dim, H = (uint64_t)c->hidden, L = (uint64_t)c->n_layers;
     uint64_t V = (uint64_t)c->vocab, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
@@ -240,12 +232,12 @@ static int load_llama2c(model *m, const uint8_t *base, size_t size, char *err, s
                     3 * L * D * H + D + (uint64_t)c->ctx * (uint64_t)c->head_dim;
     if (!shared) need += V * D;
     if ((size - 28) / 4 < need)
-        return errf(err, errlen, -EINVAL,
+        return errbuf_set(err, errlen, -EINVAL,
                     "truncated: the header describes %llu bytes of weights, the file has %zu",
                     (unsigned long long)need * 4, size - 28);
     const float *p = (const float *)(base + 28);
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers) return errf(err, errlen, -ENOMEM, "out of memory");
+    if (!m->layers) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
 #define TAKE_MAT(dst, r, cc) do { (dst).data = p; (dst).type = TYPE_F32; (dst).rows = (int)(r); \
         (dst).cols = (int)(cc); (dst).row_bytes = (size_t)(cc) * 4; p += (uint64_t)(r) * (cc); } while (0)
     TAKE_MAT(m->tok_embd, V, D);
@@ -279,7 +271,7 @@ int model_load_llama2c_buf(const void *buf, size_t size, model **out, char *err,
     if (!m) return -ENOMEM;
     if (((uintptr_t)buf & 3) != 0) {
         model_free(m);
-        return errf(err, errlen, -EINVAL, "buffer not aligned");
+        return errbuf_set(err, errlen, -EINVAL, "buffer not aligned");
     }
     int rc = load_llama2c(m, buf, size, err, errlen);
     if (rc) { model_free(m); return rc; }
@@ -289,20 +281,20 @@ int model_load_llama2c_buf(const void *buf, size_t size, model **out, char *err,
 
 static int map_file(const char *path, void **map, size_t *size, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    if (fd < 0) return errbuf_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return errf(err, errlen, -EINVAL, "%s: not a regular file", path);
+        return errbuf_set(err, errlen, -EINVAL, "%s: not a regular file", path);
     }
     if (st.st_size == 0) {
         close(fd);
-        return errf(err, errlen, -EINVAL, "%s: empty file", path);
+        return errbuf_set(err, errlen, -EINVAL, "%s: empty file", path);
     }
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (m == MAP_FAILED) return errf(err, errlen, -e, "%s: mmap: %s", path, strerror(e));
+    if (m == MAP_FAILED) return errbuf_set(err, errlen, -e, "%s: mmap: %s", path, strerror(e));
     *map = m;
     *size = (size_t)st.st_size;
     return 0;
@@ -338,13 +330,13 @@ int model_load_flags(const char *path, const char *tokenizer_path, int flags, mo
         m->map = map;
         m->map_size = size;
         if (size >= 4 && !memcmp(map, "24ka", 4))   /* uint32 0x616b3432 "ak42", little-endian */
-            rc = errf(why, sizeof why, -EINVAL,
+            rc = errbuf_set(why, sizeof why, -EINVAL,
                       "llama2.c quantized (ak42) checkpoints are not supported; use GGUF");
         else
             rc = load_llama2c(m, map, size, why, sizeof why);
         if (!rc) {
             if (!tokenizer_path)
-                rc = errf(why, sizeof why, -EINVAL,
+                rc = errbuf_set(why, sizeof why, -EINVAL,
                           "a llama2.c checkpoint needs --tokenizer FILE");
             else
                 rc = tokenizer_from_llama2c(tokenizer_path, m->c.vocab, &m->tok, why, sizeof why);
@@ -353,14 +345,14 @@ int model_load_flags(const char *path, const char *tokenizer_path, int flags, mo
         snprintf(m->name, sizeof m->name, "%s", b ? b + 1 : path);
     }
     if (rc) {
-        if (strncmp(why, path, strlen(path))) errf(err, errlen, rc, "%s: %s", path, why);
-        else errf(err, errlen, rc, "%s", why);
+        if (strncmp(why, path, strlen(path))) errbuf_set(err, errlen, rc, "%s: %s", path, why);
+        else errbuf_set(err, errlen, rc, "%s", why);
         model_free(m);
         return rc;
     }
     if (!m->tok) {
         model_free(m);
-        return errf(err, errlen, -EINVAL, "%s: the model has no tokenizer", path);
+        return errbuf_set(err, errlen, -EINVAL, "%s: the model has no tokenizer", path);
     }
     if (!m->name[0]) {
         const char *b = strrchr(path, '/');

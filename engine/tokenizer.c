@@ -12,6 +12,7 @@
  * may run concurrently. */
 #define _GNU_SOURCE   /* memmem, qsort_r */
 #include "engine/tokenizer.h"
+#include "engine/errbuf.h"
 #include "engine/unicode_tables.h"
 
 #include <errno.h>
@@ -80,15 +81,6 @@ struct tokenizer {
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static uint32_t hash_bytes(uint32_t h, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {   /* FNV-1a */
@@ -541,7 +533,7 @@ static int add_eog(tokenizer *t, int id) {
  * the tokens once they are in place. */
 static int finish(tokenizer *t, const char *model_name, char *err, size_t errlen) {
     int rc = build_tab(t);
-    if (rc) return set_err(err, errlen, rc, "out of memory");
+    if (rc) return errbuf_set(err, errlen, rc, "out of memory");
     for (int b = 0; b < 256; b++) {
         char buf[8];
         snprintf(buf, sizeof buf, "<0x%02X>", b);
@@ -564,7 +556,7 @@ static int finish(tokenizer *t, const char *model_name, char *err, size_t errlen
     for (int id = 0; id < t->n; id++) ns += t->tok[id].type == TT_USER_DEFINED && t->tok[id].len;
     if (ns) {
         t->special = malloc((size_t)ns * sizeof *t->special);
-        if (!t->special) return set_err(err, errlen, -ENOMEM, "out of memory");
+        if (!t->special) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
         for (int id = 0; id < t->n; id++)
             if (t->tok[id].type == TT_USER_DEFINED && t->tok[id].len) t->special[t->n_special++] = id;
         qsort_r(t->special, (size_t)t->n_special, sizeof *t->special, cmp_special, t);
@@ -597,7 +589,7 @@ static int finish(tokenizer *t, const char *model_name, char *err, size_t errlen
         char piece[TOK_MAX_LEN];
         int n = piece_of(t, -1, id, piece);
         if (n > TOK_MAX_PIECE)
-            return set_err(err, errlen, -EINVAL, "token %d decodes to %d bytes (max %d)",
+            return errbuf_set(err, errlen, -EINVAL, "token %d decodes to %d bytes (max %d)",
                            id, n, TOK_MAX_PIECE);
     }
     return 0;
@@ -613,56 +605,56 @@ int tokenizer_from_gguf(const gguf *g, tokenizer **out, char *err, size_t errlen
     *out = NULL;
     gguf_str model;
     if (gguf_get_str(g, "tokenizer.ggml.model", &model))
-        return set_err(err, errlen, -EINVAL, "no tokenizer.ggml.model");
+        return errbuf_set(err, errlen, -EINVAL, "no tokenizer.ggml.model");
     int kind;
     if (gguf_str_eq(model, "llama")) kind = KIND_SPM;
     else if (gguf_str_eq(model, "gpt2")) kind = KIND_BPE;
     else
-        return set_err(err, errlen, -ENOTSUP, "unsupported tokenizer model '%.*s'",
+        return errbuf_set(err, errlen, -ENOTSUP, "unsupported tokenizer model '%.*s'",
                        (int)(model.len > 40 ? 40 : model.len), model.ptr);
     int pre = PRE_DEFAULT;
     gguf_str ps;
     if (kind == KIND_BPE && gguf_get_str(g, "tokenizer.ggml.pre", &ps) == 0 &&
         pre_from_name(ps.ptr, ps.len, &pre))
-        return set_err(err, errlen, -ENOTSUP, "unsupported pre-tokenizer '%.*s'",
+        return errbuf_set(err, errlen, -ENOTSUP, "unsupported pre-tokenizer '%.*s'",
                        (int)(ps.len > 40 ? 40 : ps.len), ps.ptr);
 
     const gguf_kv *toks = gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_STRING);
-    if (!toks || !toks->strs) return set_err(err, errlen, -EINVAL, "no tokenizer.ggml.tokens array");
+    if (!toks || !toks->strs) return errbuf_set(err, errlen, -EINVAL, "no tokenizer.ggml.tokens array");
     if (toks->arr_n == 0 || toks->arr_n > TOK_MAX_VOCAB)
-        return set_err(err, errlen, -EINVAL, "vocabulary of %llu tokens", (unsigned long long)toks->arr_n);
+        return errbuf_set(err, errlen, -EINVAL, "vocabulary of %llu tokens", (unsigned long long)toks->arr_n);
     int n = (int)toks->arr_n;
     const gguf_kv *scores = gguf_find(g, "tokenizer.ggml.scores");
     const gguf_kv *types = gguf_find(g, "tokenizer.ggml.token_type");
     if (scores && (scores->type != GGUF_ARRAY || scores->arr_type != GGUF_F32 || scores->arr_n != toks->arr_n))
-        return set_err(err, errlen, -EINVAL, "tokenizer.ggml.scores is not %d float32", n);
+        return errbuf_set(err, errlen, -EINVAL, "tokenizer.ggml.scores is not %d float32", n);
     if (types && (types->type != GGUF_ARRAY || types->arr_n != toks->arr_n ||
                   types->arr_type == GGUF_STRING || types->arr_type == GGUF_ARRAY))
-        return set_err(err, errlen, -EINVAL, "tokenizer.ggml.token_type is not %d integers", n);
+        return errbuf_set(err, errlen, -EINVAL, "tokenizer.ggml.token_type is not %d integers", n);
     const gguf_kv *merges = NULL;
     if (kind == KIND_BPE) {
         merges = gguf_get_arr(g, "tokenizer.ggml.merges", GGUF_STRING);
         if (!merges || !merges->strs)
-            return set_err(err, errlen, -EINVAL, "BPE vocabulary without tokenizer.ggml.merges");
+            return errbuf_set(err, errlen, -EINVAL, "BPE vocabulary without tokenizer.ggml.merges");
         if (merges->arr_n > TOK_MAX_VOCAB)
-            return set_err(err, errlen, -EINVAL, "%llu merges", (unsigned long long)merges->arr_n);
+            return errbuf_set(err, errlen, -EINVAL, "%llu merges", (unsigned long long)merges->arr_n);
     }
 
     size_t arena = 0;
     for (int i = 0; i < n; i++) {
         if (toks->strs[i].len > TOK_MAX_LEN)
-            return set_err(err, errlen, -EINVAL, "token %d is %llu bytes long (max %d)", i,
+            return errbuf_set(err, errlen, -EINVAL, "token %d is %llu bytes long (max %d)", i,
                            (unsigned long long)toks->strs[i].len, TOK_MAX_LEN);
         arena += toks->strs[i].len + 1;
     }
     for (uint64_t i = 0; merges && i < merges->arr_n; i++) {
         if (merges->strs[i].len > 2 * TOK_MAX_LEN + 1)
-            return set_err(err, errlen, -EINVAL, "merge %llu is %llu bytes long",
+            return errbuf_set(err, errlen, -EINVAL, "merge %llu is %llu bytes long",
                            (unsigned long long)i, (unsigned long long)merges->strs[i].len);
         arena += merges->strs[i].len + 1;
     }
     tokenizer *t = tok_alloc(n, arena);
-    if (!t) return set_err(err, errlen, -ENOMEM, "out of memory");
+    if (!t) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
     t->kind = kind;
     t->pre = pre;
     size_t off = 0;
@@ -677,7 +669,7 @@ int tokenizer_from_gguf(const gguf *g, tokenizer **out, char *err, size_t errlen
             float f = (float)gguf_arr_num(scores, (uint64_t)i);
             if (isnan(f)) {
                 tokenizer_free(t);
-                return set_err(err, errlen, -EINVAL, "token %d has a NaN score", i);
+                return errbuf_set(err, errlen, -EINVAL, "token %d has a NaN score", i);
             }
             e->score = f;
         }
@@ -692,7 +684,7 @@ int tokenizer_from_gguf(const gguf *g, tokenizer **out, char *err, size_t errlen
                 !strchr("0123456789ABCDEFabcdef", s[3]) || !strchr("0123456789ABCDEFabcdef", s[4]) ||
                 !s[3] || !s[4]) {
                 tokenizer_free(t);
-                return set_err(err, errlen, -EINVAL, "byte token %d is not <0xXX>", i);
+                return errbuf_set(err, errlen, -EINVAL, "byte token %d is not <0xXX>", i);
             }
         }
     }
@@ -703,7 +695,7 @@ int tokenizer_from_gguf(const gguf *g, tokenizer **out, char *err, size_t errlen
         t->mtab = calloc(cap, sizeof *t->mtab);
         if (!t->merges || !t->mtab) {
             tokenizer_free(t);
-            return set_err(err, errlen, -ENOMEM, "out of memory");
+            return errbuf_set(err, errlen, -ENOMEM, "out of memory");
         }
         t->mtab_mask = cap - 1;
         for (uint32_t r = 0; r < t->n_merges; r++) {
@@ -712,7 +704,7 @@ int tokenizer_from_gguf(const gguf *g, tokenizer **out, char *err, size_t errlen
             while (sp < s->len && s->ptr[sp] != ' ') sp++;
             if (s->len < 3 || sp >= s->len - 1) {
                 tokenizer_free(t);
-                return set_err(err, errlen, -EINVAL, "merge %u is not \"a b\"", r);
+                return errbuf_set(err, errlen, -EINVAL, "merge %u is not \"a b\"", r);
             }
             memcpy(t->arena + off, s->ptr, s->len);
             t->arena[off + s->len] = 0;
@@ -773,34 +765,34 @@ int tokenizer_from_llama2c_buf(const void *buf, size_t size, int n_vocab, tokeni
     const unsigned char *p = buf, *end = p + size;
     *out = NULL;
     if (n_vocab <= 0 || n_vocab > TOK_MAX_VOCAB)
-        return set_err(err, errlen, -EINVAL, "tokenizer.bin: vocabulary size %d", n_vocab);
-    if (size < 4) return set_err(err, errlen, -EINVAL, "tokenizer.bin: truncated header (%zu bytes)", size);
+        return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: vocabulary size %d", n_vocab);
+    if (size < 4) return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: truncated header (%zu bytes)", size);
     int32_t max_len = (int32_t)rd_u32(p);
     if (max_len <= 0 || max_len > 65536)
-        return set_err(err, errlen, -EINVAL, "tokenizer.bin: max_token_length %d", (int)max_len);
+        return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: max_token_length %d", (int)max_len);
     p += 4;
     /* First pass: check every length against the file and size the arena
      * (a space becomes the 3-byte U+2581). */
     size_t arena = 0;
     for (int i = 0; i < n_vocab; i++) {
         if ((size_t)(end - p) < 8)
-            return set_err(err, errlen, -EINVAL, "tokenizer.bin: truncated at token %d of %d (byte %zu)",
+            return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: truncated at token %d of %d (byte %zu)",
                            i, n_vocab, (size_t)(p - (const unsigned char *)buf));
         int32_t len = (int32_t)rd_u32(p + 4);
         if (len < 0 || len > TOK_MAX_LEN)
-            return set_err(err, errlen, -EINVAL, "tokenizer.bin: token %d has length %d", i, (int)len);
+            return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: token %d has length %d", i, (int)len);
         if ((size_t)(end - p - 8) < (size_t)len)
-            return set_err(err, errlen, -EINVAL, "tokenizer.bin: truncated in token %d of %d (byte %zu)",
+            return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: truncated in token %d of %d (byte %zu)",
                            i, n_vocab, (size_t)(p - (const unsigned char *)buf));
         size_t spaces = 0;
         for (int32_t j = 0; j < len; j++) spaces += p[8 + j] == ' ';
         if (len + 2 * spaces > TOK_MAX_LEN)
-            return set_err(err, errlen, -EINVAL, "tokenizer.bin: token %d is too long", i);
+            return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: token %d is too long", i);
         arena += (size_t)len + 2 * spaces + 1;
         p += 8 + (size_t)len;
     }
     tokenizer *t = tok_alloc(n_vocab, arena);
-    if (!t) return set_err(err, errlen, -ENOMEM, "out of memory");
+    if (!t) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
     t->kind = KIND_SPM;
     t->add_space_prefix = 1;
     p = (const unsigned char *)buf + 4;
@@ -815,7 +807,7 @@ int tokenizer_from_llama2c_buf(const void *buf, size_t size, int n_vocab, tokeni
         p += 8 + len;
         if (isnan(score)) {
             tokenizer_free(t);
-            return set_err(err, errlen, -EINVAL, "tokenizer.bin: token %d has a NaN score", i);
+            return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: token %d has a NaN score", i);
         }
         e->score = score;
         e->off = (uint32_t)off;
@@ -855,15 +847,15 @@ int tokenizer_from_llama2c_buf(const void *buf, size_t size, int n_vocab, tokeni
 int tokenizer_from_llama2c(const char *path, int n_vocab, tokenizer **out, char *err, size_t errlen) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return set_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    if (fd < 0) return errbuf_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) || st.st_size > (off_t)1 << 30) {
         close(fd);
-        return set_err(err, errlen, -EINVAL, "%s: not a tokenizer file", path);
+        return errbuf_set(err, errlen, -EINVAL, "%s: not a tokenizer file", path);
     }
     size_t size = (size_t)st.st_size;
     unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) { close(fd); return set_err(err, errlen, -ENOMEM, "out of memory"); }
+    if (!buf) { close(fd); return errbuf_set(err, errlen, -ENOMEM, "out of memory"); }
     size_t got = 0;
     while (got < size) {
         ssize_t r = read(fd, buf + got, size - got);
@@ -875,7 +867,7 @@ int tokenizer_from_llama2c(const char *path, int n_vocab, tokenizer **out, char 
     char e2[200];
     int rc = tokenizer_from_llama2c_buf(buf, got, n_vocab, out, e2, sizeof e2);
     free(buf);
-    if (rc) return set_err(err, errlen, rc, "%s: %s", path, e2);
+    if (rc) return errbuf_set(err, errlen, rc, "%s: %s", path, e2);
     return 0;
 }
 

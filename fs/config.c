@@ -5,6 +5,7 @@
  * value is judged the same way wherever it comes from.  Loading works on a
  * copy and commits only a fully valid document. */
 #include "fs/config.h"
+#include "engine/errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,15 +57,6 @@ static const struct keydef {
 
 static const char *const sections[] = {"generation", "scheduler", "cache", "limits"};
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const struct keydef *key_find(const char *name)
 {
@@ -223,7 +215,7 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
         char **field = (char **)(base + k->off);
         if (is_null_scalar(v, len, flags)) {
             if (!strcmp(k->name, "cache.l2_dir")) {
-                seterr(err, errlen, "expected a directory path");
+                errbuf_set(err, errlen, 0, "expected a directory path");
                 return -EINVAL;
             }
             free(*field);
@@ -231,15 +223,15 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
             return 0;
         }
         if (len == 0) {
-            seterr(err, errlen, "expected a path, got an empty string");
+            errbuf_set(err, errlen, 0, "expected a path, got an empty string");
             return -EINVAL;
         }
         if (memchr(v, '\0', len)) {
-            seterr(err, errlen, "a path cannot contain a NUL byte");
+            errbuf_set(err, errlen, 0, "a path cannot contain a NUL byte");
             return -EINVAL;
         }
         if (!utf8_valid((const unsigned char *)v, len)) {
-            seterr(err, errlen, "expected UTF-8 text");
+            errbuf_set(err, errlen, 0, "expected UTF-8 text");
             return -EINVAL;
         }
         char *s = malloc(len + 1);
@@ -254,7 +246,7 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
     case K_INT:
     case K_LL:
         if (params_parse_int(v, len, flags, k->lo, k->hi, &x)) {
-            seterr(err, errlen, "expected an integer in [%lld, %lld]%s", k->lo, k->hi,
+            errbuf_set(err, errlen, 0, "expected an integer in [%lld, %lld]%s", k->lo, k->hi,
                    (flags & PARAMS_QUOTED) ? " (got a quoted string)" : "");
             return -EINVAL;
         }
@@ -265,7 +257,7 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
         return 0;
     case K_BOOL:
         if (params_parse_bool(v, len, flags, &b)) {
-            seterr(err, errlen, "expected true or false%s",
+            errbuf_set(err, errlen, 0, "expected true or false%s",
                    (flags & PARAMS_QUOTED) ? " (got a quoted string)" : "");
             return -EINVAL;
         }
@@ -279,7 +271,7 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
                 return 0;
             }
         }
-        seterr(err, errlen, "expected adaptive, lru or gdsf");
+        errbuf_set(err, errlen, 0, "expected adaptive, lru or gdsf");
         return -EINVAL;
     case K_GEN: {
         const char *sub = k->name + strlen("generation.");
@@ -310,7 +302,7 @@ static int fail_at(loader *L, yaml_mark_t m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    seterr(L->err, L->errlen, "%s:%zu:%zu: %s", L->name, (size_t)m.line + 1,
+    errbuf_set(L->err, L->errlen, 0, "%s:%zu:%zu: %s", L->name, (size_t)m.line + 1,
            (size_t)m.column + 1, reason);
     return -EINVAL;
 }
@@ -433,7 +425,7 @@ static int load_value(loader *L, const struct keydef *k, yaml_node_t *vn)
     rc = apply_scalar(L->c, k, (const char *)vn->data.scalar.value, vn->data.scalar.length,
                       scalar_flags(vn), reason, sizeof reason);
     if (rc == -ENOMEM) {
-        seterr(L->err, L->errlen, "%s: out of memory", L->name);
+        errbuf_set(L->err, L->errlen, 0, "%s: out of memory", L->name);
         return rc;
     }
     if (rc)
@@ -501,7 +493,7 @@ static int parser_fail(yaml_parser_t *P, const char *buf, size_t len, const char
                        char *err, size_t errlen)
 {
     if (P->error == YAML_MEMORY_ERROR) {
-        seterr(err, errlen, "%s: out of memory", name);
+        errbuf_set(err, errlen, 0, "%s: out of memory", name);
         return -ENOMEM;
     }
     size_t line, col;
@@ -513,10 +505,10 @@ static int parser_fail(yaml_parser_t *P, const char *buf, size_t len, const char
     }
     const char *problem = P->problem ? P->problem : "invalid YAML";
     if (P->context)
-        seterr(err, errlen, "%s:%zu:%zu: %s (%s at line %zu)", name, line, col, problem,
+        errbuf_set(err, errlen, 0, "%s:%zu:%zu: %s (%s at line %zu)", name, line, col, problem,
                P->context, (size_t)P->context_mark.line + 1);
     else
-        seterr(err, errlen, "%s:%zu:%zu: %s", name, line, col, problem);
+        errbuf_set(err, errlen, 0, "%s:%zu:%zu: %s", name, line, col, problem);
     return -EINVAL;
 }
 
@@ -526,7 +518,7 @@ int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *na
     if (!name)
         name = "<config>";
     if (!c->cache.l2_dir) {
-        seterr(err, errlen, "%s: out of memory", name);
+        errbuf_set(err, errlen, 0, "%s: out of memory", name);
         return -ENOMEM;
     }
     yaml_parser_t P;
@@ -534,7 +526,7 @@ int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *na
     llmfs_config tmp;
     int rc;
     if (!yaml_parser_initialize(&P)) {
-        seterr(err, errlen, "%s: out of memory", name);
+        errbuf_set(err, errlen, 0, "%s: out of memory", name);
         return -ENOMEM;
     }
     yaml_parser_set_input_string(&P, (const unsigned char *)buf, len);
@@ -543,7 +535,7 @@ int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *na
         goto out_parser;
     }
     if (config_copy(&tmp, c)) {
-        seterr(err, errlen, "%s: out of memory", name);
+        errbuf_set(err, errlen, 0, "%s: out of memory", name);
         rc = -ENOMEM;
         goto out_doc;
     }
@@ -587,7 +579,7 @@ int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        seterr(err, errlen, "%s: %s", path, strerror(e));
+        errbuf_set(err, errlen, 0, "%s: %s", path, strerror(e));
         return -e;
     }
     struct stat st;
@@ -599,7 +591,7 @@ int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen
     else if (st.st_size > (16 << 20))
         e = EFBIG;
     if (e) {
-        seterr(err, errlen, "%s: %s", path, strerror(e));
+        errbuf_set(err, errlen, 0, "%s: %s", path, strerror(e));
         close(fd);
         return -e;
     }
@@ -607,7 +599,7 @@ int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen
     char *buf = malloc(cap);
     if (!buf) {
         close(fd);
-        seterr(err, errlen, "%s: out of memory", path);
+        errbuf_set(err, errlen, 0, "%s: out of memory", path);
         return -ENOMEM;
     }
     for (;;) {
@@ -616,7 +608,7 @@ int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen
             continue;
         if (r < 0) {
             int e = errno;
-            seterr(err, errlen, "%s: %s", path, strerror(e));
+            errbuf_set(err, errlen, 0, "%s: %s", path, strerror(e));
             free(buf);
             close(fd);
             return -e;
@@ -626,7 +618,7 @@ int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen
         n += (size_t)r;
         if (n == cap) {
             if (cap > (16 << 20)) {
-                seterr(err, errlen, "%s: %s", path, strerror(EFBIG));
+                errbuf_set(err, errlen, 0, "%s: %s", path, strerror(EFBIG));
                 free(buf);
                 close(fd);
                 return -EFBIG;
@@ -635,7 +627,7 @@ int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen
             if (!nb) {
                 free(buf);
                 close(fd);
-                seterr(err, errlen, "%s: out of memory", path);
+                errbuf_set(err, errlen, 0, "%s: out of memory", path);
                 return -ENOMEM;
             }
             buf = nb, cap *= 2;
@@ -651,7 +643,7 @@ int config_set_option(llmfs_config *c, const char *key, const char *value, char 
                       size_t errlen)
 {
     if (!key || !*key) {
-        seterr(err, errlen, "-o: expected key=value");
+        errbuf_set(err, errlen, 0, "-o: expected key=value");
         return -EINVAL;
     }
     if (!value)
@@ -659,22 +651,22 @@ int config_set_option(llmfs_config *c, const char *key, const char *value, char 
     const struct keydef *k = key_find(key);
     if (!k) {
         if (is_section(key))
-            seterr(err, errlen, "%s: a section: set its keys, e.g. -o %s.KEY=VALUE", key, key);
+            errbuf_set(err, errlen, 0, "%s: a section: set its keys, e.g. -o %s.KEY=VALUE", key, key);
         else
-            seterr(err, errlen, "%s: unknown option", key);
+            errbuf_set(err, errlen, 0, "%s: unknown option", key);
         return -EINVAL;
     }
     size_t len = strlen(value);
     if (!utf8_valid((const unsigned char *)value, len)) {
-        seterr(err, errlen, "%s: expected UTF-8 text", key);
+        errbuf_set(err, errlen, 0, "%s: expected UTF-8 text", key);
         return -EINVAL;
     }
     char reason[192];
     int rc = apply_scalar(c, k, value, len, 0, reason, sizeof reason);
     if (rc == -ENOMEM)
-        seterr(err, errlen, "%s: out of memory", key);
+        errbuf_set(err, errlen, 0, "%s: out of memory", key);
     else if (rc)
-        seterr(err, errlen, "%s: %s", key, reason);
+        errbuf_set(err, errlen, 0, "%s: %s", key, reason);
     return rc;
 }
 

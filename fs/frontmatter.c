@@ -3,6 +3,7 @@
  * with one trailing newline removed.  Nothing is applied unless the whole
  * front matter is valid. */
 #include "fs/frontmatter.h"
+#include "engine/errbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,15 +13,6 @@
 
 #define FM_LINE0 2   /* file line of the front matter's first YAML line */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Length of the delimiter line "---\n" / "---\r\n" at p (n bytes left),
  * 0 if there is none; at_eof_ok accepts a bare "---" ending the file. */
@@ -75,14 +67,14 @@ static int fail_line(char *err, size_t errlen, yaml_mark_t m, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    seterr(err, errlen, "front matter line %zu: %s", (size_t)m.line + FM_LINE0, reason);
+    errbuf_set(err, errlen, 0, "front matter line %zu: %s", (size_t)m.line + FM_LINE0, reason);
     return -EINVAL;
 }
 
 static int parser_fail(yaml_parser_t *P, const char *y, size_t ylen, char *err, size_t errlen)
 {
     if (P->error == YAML_MEMORY_ERROR) {
-        seterr(err, errlen, "front matter: out of memory");
+        errbuf_set(err, errlen, 0, "front matter: out of memory");
         return -ENOMEM;
     }
     size_t line = P->problem_mark.line;
@@ -91,7 +83,7 @@ static int parser_fail(yaml_parser_t *P, const char *y, size_t ylen, char *err, 
         for (size_t i = 0; i < P->problem_offset && i < ylen; i++)
             line += y[i] == '\n';
     }
-    seterr(err, errlen, "front matter line %zu: %s", line + FM_LINE0,
+    errbuf_set(err, errlen, 0, "front matter line %zu: %s", line + FM_LINE0,
            P->problem ? P->problem : "invalid YAML");
     return -EINVAL;
 }
@@ -155,7 +147,7 @@ static int parse_yaml(const char *y, size_t ylen, gen_params *g, char *err, size
     yaml_document_t doc, doc2;
     int rc = 0;
     if (!yaml_parser_initialize(&P)) {
-        seterr(err, errlen, "front matter: out of memory");
+        errbuf_set(err, errlen, 0, "front matter: out of memory");
         return -ENOMEM;
     }
     yaml_parser_set_input_string(&P, (const unsigned char *)y, ylen);
@@ -176,7 +168,7 @@ static int parse_yaml(const char *y, size_t ylen, gen_params *g, char *err, size
         yaml_node_t *kn = yaml_document_get_node(&doc, p->key);
         yaml_node_t *vn = yaml_document_get_node(&doc, p->value);
         if (!kn || !vn) {
-            seterr(err, errlen, "front matter: malformed mapping");
+            errbuf_set(err, errlen, 0, "front matter: malformed mapping");
             rc = -EINVAL;
             break;
         }
@@ -233,7 +225,7 @@ int frontmatter_parse(const char *buf, size_t len, gen_params *inout, size_t *bo
         pos = (size_t)(nl - buf) + 1;
     }
     if (!close_len) {
-        seterr(err, errlen, "front matter: no closing '---' line");
+        errbuf_set(err, errlen, 0, "front matter: no closing '---' line");
         return -EINVAL;
     }
     gen_params g = *inout;

@@ -3,6 +3,7 @@
  * route.  Setters work on a copy and commit only valid values, so a
  * gen_params never holds an out-of-range field. */
 #include "fs/params.h"
+#include "engine/errbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,15 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void params_defaults(gen_params *p)
 {
@@ -164,7 +156,7 @@ static int set_max_tokens(gen_params *p, const char *v, size_t len, unsigned fla
 {
     long long x;
     if (params_parse_int(v, len, flags, 1, GEN_MAX_TOKENS_LIMIT, &x)) {
-        seterr(err, errlen, "expected an integer in [1, %d]%s", GEN_MAX_TOKENS_LIMIT,
+        errbuf_set(err, errlen, 0, "expected an integer in [1, %d]%s", GEN_MAX_TOKENS_LIMIT,
                quoted_hint(flags));
         return -EINVAL;
     }
@@ -177,7 +169,7 @@ static int set_temperature(gen_params *p, const char *v, size_t len, unsigned fl
 {
     float x;
     if (params_parse_float(v, len, flags, &x) || x < 0.0f) {
-        seterr(err, errlen, "expected a number >= 0%s", quoted_hint(flags));
+        errbuf_set(err, errlen, 0, "expected a number >= 0%s", quoted_hint(flags));
         return -EINVAL;
     }
     p->temperature = x;
@@ -189,7 +181,7 @@ static int set_top_k(gen_params *p, const char *v, size_t len, unsigned flags, c
 {
     long long x;
     if (params_parse_int(v, len, flags, 0, 0x7fffffff, &x)) {
-        seterr(err, errlen, "expected an integer >= 0 (0 = off)%s", quoted_hint(flags));
+        errbuf_set(err, errlen, 0, "expected an integer >= 0 (0 = off)%s", quoted_hint(flags));
         return -EINVAL;
     }
     p->top_k = (int)x;
@@ -201,7 +193,7 @@ static int set_top_p(gen_params *p, const char *v, size_t len, unsigned flags, c
 {
     float x;
     if (params_parse_float(v, len, flags, &x) || !(x > 0.0f && x <= 1.0f)) {
-        seterr(err, errlen, "expected a number in (0, 1]%s", quoted_hint(flags));
+        errbuf_set(err, errlen, 0, "expected a number in (0, 1]%s", quoted_hint(flags));
         return -EINVAL;
     }
     p->top_p = x;
@@ -213,7 +205,7 @@ static int set_seed(gen_params *p, const char *v, size_t len, unsigned flags, ch
 {
     uint64_t x;
     if (params_parse_u64(v, len, flags, &x)) {
-        seterr(err, errlen, "expected an integer in [0, 18446744073709551615]%s",
+        errbuf_set(err, errlen, 0, "expected an integer in [0, 18446744073709551615]%s",
                quoted_hint(flags));
         return -EINVAL;
     }
@@ -237,7 +229,7 @@ static int set_priority(gen_params *p, const char *v, size_t len, unsigned flags
             return 0;
         }
     }
-    seterr(err, errlen, "expected high, normal or low");
+    errbuf_set(err, errlen, 0, "expected high, normal or low");
     return -EINVAL;
 }
 
@@ -250,19 +242,19 @@ void params_stop_clear(gen_params *p)
 int params_stop_add(gen_params *p, const char *s, size_t len, char *err, size_t errlen)
 {
     if (p->n_stop >= GEN_MAX_STOP) {
-        seterr(err, errlen, "at most %d stop strings", GEN_MAX_STOP);
+        errbuf_set(err, errlen, 0, "at most %d stop strings", GEN_MAX_STOP);
         return -EINVAL;
     }
     if (len == 0) {
-        seterr(err, errlen, "a stop string cannot be empty");
+        errbuf_set(err, errlen, 0, "a stop string cannot be empty");
         return -EINVAL;
     }
     if (len > GEN_STOP_MAX) {
-        seterr(err, errlen, "a stop string is at most %d bytes (got %zu)", GEN_STOP_MAX, len);
+        errbuf_set(err, errlen, 0, "a stop string is at most %d bytes (got %zu)", GEN_STOP_MAX, len);
         return -EINVAL;
     }
     if (memchr(s, '\0', len)) {
-        seterr(err, errlen, "a stop string cannot contain a NUL byte");
+        errbuf_set(err, errlen, 0, "a stop string cannot contain a NUL byte");
         return -EINVAL;
     }
     memcpy(p->stop[p->n_stop], s, len);
@@ -335,7 +327,7 @@ int params_set_xattr(gen_params *p, const char *name, const char *value, size_t 
                      char *err, size_t errlen)
 {
     if (!name || !setter_find(name)) {
-        seterr(err, errlen, "%s: not a generation parameter", name ? name : "(null)");
+        errbuf_set(err, errlen, 0, "%s: not a generation parameter", name ? name : "(null)");
         return -ENOTSUP;
     }
     if (!value)
@@ -360,7 +352,7 @@ int params_set_xattr(gen_params *p, const char *name, const char *value, size_t 
         rc = params_set(&tmp, name, value, len, PARAMS_TRIM, reason, sizeof reason);
     }
     if (rc) {
-        seterr(err, errlen, "%s: %s", name, reason);
+        errbuf_set(err, errlen, 0, "%s: %s", name, reason);
         return -EINVAL;
     }
     *p = tmp;
@@ -370,34 +362,34 @@ int params_set_xattr(gen_params *p, const char *name, const char *value, size_t 
 int params_check(const gen_params *p, char *err, size_t errlen)
 {
     if (p->max_tokens < 1 || p->max_tokens > GEN_MAX_TOKENS_LIMIT) {
-        seterr(err, errlen, "max_tokens: expected an integer in [1, %d]", GEN_MAX_TOKENS_LIMIT);
+        errbuf_set(err, errlen, 0, "max_tokens: expected an integer in [1, %d]", GEN_MAX_TOKENS_LIMIT);
         return -EINVAL;
     }
     if (!isfinite(p->temperature) || p->temperature < 0.0f) {
-        seterr(err, errlen, "temperature: expected a number >= 0");
+        errbuf_set(err, errlen, 0, "temperature: expected a number >= 0");
         return -EINVAL;
     }
     if (p->top_k < 0) {
-        seterr(err, errlen, "top_k: expected an integer >= 0 (0 = off)");
+        errbuf_set(err, errlen, 0, "top_k: expected an integer >= 0 (0 = off)");
         return -EINVAL;
     }
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) {
-        seterr(err, errlen, "top_p: expected a number in (0, 1]");
+        errbuf_set(err, errlen, 0, "top_p: expected a number in (0, 1]");
         return -EINVAL;
     }
     if (p->n_stop < 0 || p->n_stop > GEN_MAX_STOP) {
-        seterr(err, errlen, "stop: at most %d stop strings", GEN_MAX_STOP);
+        errbuf_set(err, errlen, 0, "stop: at most %d stop strings", GEN_MAX_STOP);
         return -EINVAL;
     }
     for (int i = 0; i < p->n_stop; i++) {
         size_t n = strnlen(p->stop[i], GEN_STOP_MAX + 1);
         if (n == 0 || n > GEN_STOP_MAX) {
-            seterr(err, errlen, "stop: a stop string is 1 to %d bytes", GEN_STOP_MAX);
+            errbuf_set(err, errlen, 0, "stop: a stop string is 1 to %d bytes", GEN_STOP_MAX);
             return -EINVAL;
         }
     }
     if (!params_priority_name(p->priority)) {
-        seterr(err, errlen, "priority: expected high, normal or low");
+        errbuf_set(err, errlen, 0, "priority: expected high, normal or low");
         return -EINVAL;
     }
     return 0;
