@@ -181,13 +181,19 @@ static void retire(sched *s) {
 }
 
 /* Moves waiting requests into the running set, highest priority first,
- * while the concurrency limit allows (mu held). */
+ * while the concurrency limit allows and the KV cache has room for the
+ * prompt plus a block of growth for everyone running (mu held; the
+ * scheduler thread is the only one that changes the cache).  Alone, a
+ * request is always admitted: the cache holds at least one context. */
 static void admit(sched *s) {
     int lim = (int)s->limit;
     if (lim < 1) lim = 1;
+    kv_cache *kv = engine_kv(s->e);
     while (s->n_running < lim && s->n_waiting) {
         sched_req *q = NULL;
         for (int p = SCHED_HIGH; p <= SCHED_LOW && !q; p++) q = s->head[p];
+        int need = (q->s->n_tokens + KV_BLOCK) / KV_BLOCK + s->n_running;
+        if (s->n_running && kv_available(kv) < need) break;
         unqueue(s, q);
         q->state = RQ_RUNNING;
         q->r.t_start_ns = engine_now_ns();
@@ -234,14 +240,21 @@ static void *sched_main(void *arg) {
         int64_t t0 = engine_now_ns();
         int rc = engine_step(s->e, s->batch, n);
         int64_t t1 = engine_now_ns();
+        int preempted = 0;
         if (rc == -ENOSPC) {
-            /* No KV room for anyone: give the youngest running sequence's
-             * blocks back; it recomputes later and, the pass being
+            /* No KV room for anyone: the youngest sequence holding blocks
+             * gives them back; it recomputes later and, the pass being
              * deterministic, produces the same tokens. */
-            engine_preempt(s->e, s->batch[n - 1]);
+            for (int i = n - 1; i >= 0; i--)
+                if (s->batch[i]->kv.n_blocks && s->batch[i]->state != SEQ_DONE) {
+                    engine_preempt(s->e, s->batch[i]);
+                    preempted = 1;
+                    break;
+                }
         }
         for (int i = 0; i < n; i++) gen1 += (uint64_t)s->batch[i]->n_gen;
         pthread_mutex_lock(&s->mu);
+        s->st.preemptions += (uint64_t)preempted;
         if (rc > 0) {
             s->st.steps++;
             s->st.batch_tokens += (uint64_t)rc;

@@ -49,6 +49,7 @@ typedef struct {
     uint64_t batch_hist[SCHED_BATCH_BUCKETS];   /* steps by sequences in the batch */
     uint64_t batch_seqs;     /* sum over steps of sequences in the batch */
     uint64_t prompt_tokens, generated_tokens, steps, batch_tokens;
+    uint64_t preemptions;    /* sequences that gave their KV back to recompute later */
     int running, waiting, limit;
     int kv_blocks_used, kv_blocks_total;
     size_t kv_block_bytes;

@@ -272,6 +272,7 @@ static void render_metrics(sbuf *b, const snap *s) {
               (unsigned long long)(s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS]));
     sb_printf(b, "prefix_cached_tokens %llu\n", (unsigned long long)ss->prefix_tokens_reused);
     sb_printf(b, "engine_steps %llu\n", (unsigned long long)ss->steps);
+    sb_printf(b, "preemptions %llu\n", (unsigned long long)ss->preemptions);
     sb_printf(b, "batch_tokens %llu\n", (unsigned long long)ss->batch_tokens);
     sb_printf(b, "tokens_per_s %.2f\n", s->tok_s);
     sb_printf(b, "fuse_ops %llu\n", (unsigned long long)s->c[C_FUSE_OPS]);
@@ -494,6 +495,9 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
                  ss->prefix_tokens_reused);
     prom_counter(b, "llmfs_engine_steps_total", "Engine iterations (forward passes).",
                  ss->steps);
+    prom_counter(b, "llmfs_num_preemptions_total",
+                 "Sequences that gave their KV cache back and recomputed it later.",
+                 ss->preemptions);
     prom_counter(b, "llmfs_fuse_ops_total", "FUSE operations served.", s->c[C_FUSE_OPS]);
     if (env && env->m) {
         prom_head(b, "llmfs_model_info", "gauge", "The loaded model.");
