@@ -661,8 +661,12 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
                 size_t ws;
                 const float *w = group_rows(isa, W, r, mr, scr, ss, &ws);
                 int t = t0;
-                for (; t + nr <= t1; t += nr)
-                    isa->tbig(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+                /* F32 rows stream from memory once per pass: the first
+                 * column tile pulls the next row tile's weights in while
+                 * it computes on this one (the same k, mr rows down) */
+                int pfn = W->type == TYPE_F32 && r + 2 * mr <= r1 ? (int)(mr * ws) : 0;
+                for (; t + nr <= t1; t += nr, pfn = 0)
+                    isa->tbig(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfn);
                 for (; t < t1; t++)
                     isa->tm1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
             }
