@@ -1,0 +1,643 @@
+/* llmfs-bench: a load generator that drives a mounted llmfs through its
+ * files, as real clients do (DESIGN.md section 3).
+ *
+ *   llmfs-bench -m MOUNT [-c CONCURRENCY] [-n REQUESTS] [--prompt TEXT | --prompts DIR]
+ *               [--max-tokens N] [--rate R] [--seed S] [--priority P] [--csv]
+ *
+ * Each request is one client: it writes prompts/bench-<pid>-<i> (YAML front
+ * matter for max_tokens, priority, seed, temperature, then the prompt),
+ * opens completions/<name> and reads it to EOF, timing the first byte
+ * (TTFT), the gaps between reads that return bytes (inter-token latency)
+ * and the end (e2e); then it reads its row of stats/requests for the
+ * token counts, and removes the prompt.  Latencies run from the moment the
+ * client starts writing the prompt, or, with --rate, from the request's
+ * scheduled arrival (so a client that starts late is not excused: no
+ * coordinated omission).  Only the C library and pthreads. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    int ok;                  /* 1 completed, 0 failed */
+    char err[160];
+    double start_ms;         /* from the bench start: when it was due (or began) */
+    double ttft_ms, e2e_ms;  /* client side; -1 unknown */
+    long long bytes;
+    int prompt_tokens, cached_tokens, tokens;    /* from stats/requests; -1 unknown */
+    double srv_ttft_ms, srv_queue_ms;            /* the daemon's own figures; -1 unknown */
+    double tpot_ms;          /* (e2e - ttft) / (tokens - 1); -1 unknown */
+    double *gaps;            /* ms between reads that returned bytes */
+    int n_gaps, cap_gaps;
+} result;
+
+typedef struct {
+    const char *mount;
+    int concurrency, requests;
+    char **prompts;          /* texts, cycled over the requests */
+    size_t *prompt_len;
+    int n_prompts;
+    int max_tokens;          /* 0 = the daemon's default */
+    double rate;             /* arrivals per second; 0 = closed loop */
+    unsigned long long seed;
+    int same_seed;
+    const char *priority;    /* NULL = the daemon's default */
+    const char *temperature; /* NULL = the daemon's default */
+    int csv, quiet, keep;
+} options;
+
+static options opt;
+static result *res;
+static double *due_ms;       /* scheduled arrivals (open loop), from the start */
+static int next_req;
+static pthread_mutex_t next_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t err_mu = PTHREAD_MUTEX_INITIALIZER;
+static int errors_printed;
+static struct timespec t_start;
+static pid_t self_pid;
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t_start.tv_sec) * 1e3 + (double)(t.tv_nsec - t_start.tv_nsec) / 1e6;
+}
+
+static void sleep_until_ms(double ms) {
+    for (;;) {
+        double d = ms - now_ms();
+        if (d <= 0) return;
+        struct timespec ts = {(time_t)(d / 1e3), (long)(fmod(d, 1e3) * 1e6)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    fputs("llmfs-bench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static void set_err(result *r, const char *name, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+    r->ok = 0;
+    pthread_mutex_lock(&err_mu);
+    if (errors_printed < 10 && !opt.quiet)
+        fprintf(stderr, "llmfs-bench: %s: %s\n", name, r->err);
+    else if (errors_printed == 10 && !opt.quiet)
+        fprintf(stderr, "llmfs-bench: (further errors not shown)\n");
+    errors_printed++;
+    pthread_mutex_unlock(&err_mu);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads a whole file (a stats file: one snapshot per open). */
+static char *slurp(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        if (n == cap) {
+            char *nb = realloc(b, 2 * cap + 1);
+            if (!nb) { free(b); b = NULL; break; }
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { free(b); b = NULL; break; }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (b) { b[n] = 0; *len = n; }
+    return b;
+}
+
+/* Splits one CSV line (RFC 4180 quoting) in place; returns the field count. */
+static int csv_split(char *line, char **f, int maxf) {
+    int n = 0;
+    char *p = line;
+    while (n < maxf) {
+        if (*p == '"') {
+            char *w = ++p;
+            f[n++] = w;
+            while (*p) {
+                if (*p == '"' && p[1] == '"') { *w++ = '"'; p += 2; }
+                else if (*p == '"') { p++; break; }
+                else *w++ = *p++;
+            }
+            *w = 0;
+            while (*p && *p != ',') p++;
+        } else {
+            f[n++] = p;
+            while (*p && *p != ',') p++;
+        }
+        if (*p != ',') { *p = 0; break; }
+        *p++ = 0;
+    }
+    return n;
+}
+
+enum { COL_NAME, COL_STATE, COL_PROMPT, COL_CACHED, COL_GEN, COL_QUEUE, COL_TTFT, COL_ERROR, N_COL };
+static const char *col_names[N_COL] = {"name", "state", "prompt_tokens", "cached_tokens",
+                                       "generated_tokens", "queue_ms", "ttft_ms", "error"};
+
+static int parse_int(const char *s) { return *s ? atoi(s) : -1; }
+static double parse_ms(const char *s) { return *s ? atof(s) : -1; }
+
+/* Fills r's token counts from the last row of stats/requests named name.
+ * Returns 1 when found and finished, 0 when found but still running,
+ * -1 when not found or unreadable. */
+static int read_row(const char *name, result *r) {
+    char path[PATH_MAX];
+    size_t len;
+    snprintf(path, sizeof path, "%s/stats/requests", opt.mount);
+    char *buf = slurp(path, &len);
+    if (!buf) return -1;
+    int idx[N_COL];
+    for (int i = 0; i < N_COL; i++) idx[i] = -1;
+    int found = -1;
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    if (line) {
+        char *f[64];
+        int n = csv_split(line, f, 64);
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < N_COL; c++)
+                if (!strcmp(f[i], col_names[c])) idx[c] = i;
+    }
+    if (idx[COL_NAME] < 0 || idx[COL_GEN] < 0) { free(buf); return -1; }
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char *f[64];
+        int n = csv_split(line, f, 64);
+        if (n <= idx[COL_NAME] || strcmp(f[idx[COL_NAME]], name)) continue;
+#define COL(c) (idx[c] >= 0 && idx[c] < n ? f[idx[c]] : "")
+        r->tokens = parse_int(COL(COL_GEN));
+        r->prompt_tokens = parse_int(COL(COL_PROMPT));
+        r->cached_tokens = parse_int(COL(COL_CACHED));
+        r->srv_ttft_ms = parse_ms(COL(COL_TTFT));
+        r->srv_queue_ms = parse_ms(COL(COL_QUEUE));
+        const char *st = COL(COL_STATE);
+        found = strcmp(st, "running") && strcmp(st, "waiting") ? 1 : 0;
+        if (*COL(COL_ERROR) && found == 1) {
+            r->ok = 0;
+            snprintf(r->err, sizeof r->err, "daemon: %s", COL(COL_ERROR));
+        }
+#undef COL
+    }
+    free(buf);
+    return found;
+}
+
+static void add_gap(result *r, double g) {
+    if (r->n_gaps == r->cap_gaps) {
+        int cap = r->cap_gaps ? 2 * r->cap_gaps : 256;
+        double *ng = realloc(r->gaps, (size_t)cap * sizeof *ng);
+        if (!ng) return;
+        r->gaps = ng;
+        r->cap_gaps = cap;
+    }
+    r->gaps[r->n_gaps++] = g;
+}
+
+static void run_one(int i, char *rbuf, size_t rcap) {
+    result *r = &res[i];
+    char name[64], ppath[PATH_MAX], cpath[PATH_MAX];
+    snprintf(name, sizeof name, "bench-%d-%d", (int)self_pid, i);
+    snprintf(ppath, sizeof ppath, "%s/prompts/%s", opt.mount, name);
+    snprintf(cpath, sizeof cpath, "%s/completions/%s", opt.mount, name);
+    r->ok = 1;
+    r->ttft_ms = r->e2e_ms = r->tpot_ms = r->srv_ttft_ms = r->srv_queue_ms = -1;
+    r->prompt_tokens = r->cached_tokens = r->tokens = -1;
+
+    double t0;
+    if (opt.rate > 0) {
+        sleep_until_ms(due_ms[i]);
+        t0 = due_ms[i];
+    } else {
+        t0 = now_ms();
+    }
+    r->start_ms = t0;
+
+    /* the prompt file: front matter, then the text */
+    char fm[512];
+    int k = snprintf(fm, sizeof fm, "---\n");
+    if (opt.max_tokens > 0) k += snprintf(fm + k, sizeof fm - (size_t)k, "max_tokens: %d\n", opt.max_tokens);
+    if (opt.priority) k += snprintf(fm + k, sizeof fm - (size_t)k, "priority: %s\n", opt.priority);
+    if (opt.temperature) k += snprintf(fm + k, sizeof fm - (size_t)k, "temperature: %s\n", opt.temperature);
+    k += snprintf(fm + k, sizeof fm - (size_t)k, "seed: %llu\n---\n",
+                  opt.same_seed ? opt.seed : opt.seed + (unsigned long long)i);
+    int p = i % opt.n_prompts;
+    int fd = open(ppath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) { set_err(r, name, "open prompts/%s: %s", name, strerror(errno)); return; }
+    if (write_all(fd, fm, (size_t)k) || write_all(fd, opt.prompts[p], opt.prompt_len[p]) ||
+        write_all(fd, "\n", 1)) {
+        set_err(r, name, "write prompts/%s: %s", name, strerror(errno));
+        close(fd);
+        unlink(ppath);
+        return;
+    }
+    if (close(fd)) {
+        set_err(r, name, "close prompts/%s: %s", name, strerror(errno));
+        unlink(ppath);
+        return;
+    }
+
+    /* the completion, to EOF */
+    fd = open(cpath, O_RDONLY);
+    if (fd < 0) {
+        set_err(r, name, "open completions/%s: %s", name, strerror(errno));
+        unlink(ppath);
+        return;
+    }
+    double last = -1;
+    for (;;) {
+        ssize_t n = read(fd, rbuf, rcap);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            set_err(r, name, "read completions/%s: %s", name, strerror(errno));
+            break;
+        }
+        double t = now_ms();
+        if (n == 0) { r->e2e_ms = t - t0; break; }
+        if (last < 0) r->ttft_ms = t - t0;
+        else add_gap(r, t - last);
+        last = t;
+        r->bytes += n;
+    }
+    close(fd);
+
+    /* the token counts, from the daemon's row (finished rows move to the
+     * ring at on_done, which precedes EOF; poll briefly in case not) */
+    if (r->ok) {
+        int got = -1;
+        for (int tries = 0; tries < 50; tries++) {
+            got = read_row(name, r);
+            if (got == 1) break;
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (r->ok && r->tokens > 1 && r->ttft_ms >= 0 && r->e2e_ms >= 0)
+            r->tpot_ms = (r->e2e_ms - r->ttft_ms) / (r->tokens - 1);
+        if (r->ok && got < 0 && !opt.quiet) {
+            pthread_mutex_lock(&err_mu);
+            fprintf(stderr, "llmfs-bench: %s: no row in stats/requests (tokens unknown)\n", name);
+            pthread_mutex_unlock(&err_mu);
+        }
+    }
+    if (!opt.keep && unlink(ppath) && errno != ENOENT && r->ok)
+        set_err(r, name, "rm prompts/%s: %s", name, strerror(errno));
+}
+
+static void *client(void *arg) {
+    (void)arg;
+    size_t rcap = 1 << 16;
+    char *rbuf = malloc(rcap);
+    if (!rbuf) return NULL;
+    for (;;) {
+        pthread_mutex_lock(&next_mu);
+        int i = next_req < opt.requests ? next_req++ : -1;
+        pthread_mutex_unlock(&next_mu);
+        if (i < 0) break;
+        run_one(i, rbuf, rcap);
+    }
+    free(rbuf);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v[n]. */
+static double pct(const double *v, int n, double p) {
+    if (n <= 0) return NAN;
+    int k = (int)ceil(p / 100.0 * n);
+    if (k < 1) k = 1;
+    if (k > n) k = n;
+    return v[k - 1];
+}
+
+static void print_dist(const char *what, double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += v[i];
+    FILE *o = opt.csv ? stderr : stdout;
+    if (!n) {
+        fprintf(o, "%s_count 0\n", what);
+        return;
+    }
+    fprintf(o, "%s_count %d\n%s_mean %.3f\n%s_p50 %.3f\n%s_p90 %.3f\n%s_p99 %.3f\n%s_max %.3f\n",
+            what, n, what, sum / n, what, pct(v, n, 50), what, pct(v, n, 90), what,
+            pct(v, n, 99), what, v[n - 1]);
+}
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    for (;;) {
+        if (!b) break;
+        if (n == cap) {
+            char *nb = realloc(b, cap * 2);
+            if (!nb) { free(b); b = NULL; break; }
+            b = nb;
+            cap *= 2;
+        }
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    if (ferror(f)) { free(b); b = NULL; }
+    fclose(f);
+    /* one trailing newline is dropped: the bench adds its own */
+    if (b && n && b[n - 1] == '\n') n--;
+    if (b) *len = n;
+    return b;
+}
+
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void load_prompt_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) die("--prompts %s: %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &sb) || !S_ISREG(sb.st_mode)) continue;
+        names = realloc(names, (size_t)(n + 1) * sizeof *names);
+        if (!names || !(names[n] = strdup(path))) die("out of memory");
+        n++;
+    }
+    closedir(d);
+    if (!n) die("--prompts %s: no regular files in the directory", dir);
+    qsort(names, (size_t)n, sizeof *names, name_cmp);
+    opt.prompts = calloc((size_t)n, sizeof *opt.prompts);
+    opt.prompt_len = calloc((size_t)n, sizeof *opt.prompt_len);
+    if (!opt.prompts || !opt.prompt_len) die("out of memory");
+    for (int i = 0; i < n; i++) {
+        opt.prompts[i] = read_file(names[i], &opt.prompt_len[i]);
+        if (!opt.prompts[i]) die("%s: %s", names[i], strerror(errno ? errno : EIO));
+        free(names[i]);
+    }
+    free(names);
+    opt.n_prompts = n;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: llmfs-bench -m MOUNT [-c CONCURRENCY] [-n REQUESTS] [--prompt TEXT | --prompts DIR]\n"
+        "                   [--max-tokens N] [--rate R] [--seed S] [--priority P] [--csv]\n"
+        "Drives a mounted llmfs through its files: each request writes\n"
+        "prompts/bench-PID-I, reads completions/bench-PID-I to EOF, reads its row of\n"
+        "stats/requests, and removes the prompt.\n"
+        "  -m, --mount DIR        the llmfs mount point\n"
+        "  -c, --concurrency N    client threads, i.e. most requests in flight (default 1)\n"
+        "  -n, --requests N       requests in all (default: CONCURRENCY)\n"
+        "  -p, --prompt TEXT      the prompt (default \"Once upon a time\")\n"
+        "  -P, --prompts DIR      prompts from the files of DIR (sorted by name, cycled)\n"
+        "  -t, --max-tokens N     front matter max_tokens (default: the daemon's)\n"
+        "  -r, --rate R           open loop: Poisson arrivals, R per second; latencies\n"
+        "                         count from the scheduled arrival (0 = closed loop)\n"
+        "  -s, --seed S           front matter seed of request I is S+I, so that no two\n"
+        "                         requests share a response-cache key (default 0)\n"
+        "      --same-seed        every request uses seed S\n"
+        "      --priority P       front matter priority: high, normal or low\n"
+        "      --temperature T    front matter temperature (default: the daemon's)\n"
+        "      --csv              one CSV row per request on stdout; summary on stderr\n"
+        "      --keep             leave the prompts in place (do not rm them)\n"
+        "  -q, --quiet            no per-request error messages\n"
+        "  -h, --help             this help\n"
+        "Summary lines are `name value`: requests, completed, errors, wall_s,\n"
+        "generated_tokens, tokens_per_s, requests_per_s, and for ttft_ms, e2e_ms,\n"
+        "tpot_ms (per request: (e2e - ttft) / (tokens - 1)) and itl_ms (gaps between\n"
+        "reads that returned bytes) the count, mean, p50, p90, p99 and max.\n"
+        "Exit status: 0 when every request completed, 1 when some failed, 2 on usage.\n");
+}
+
+static long parse_long(const char *opt_name, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        die("%s: expected an integer in [%ld, %ld], got \"%s\"", opt_name, lo, hi, s);
+    return v;
+}
+
+int main(int argc, char **argv) {
+    static const struct option lo[] = {
+        {"mount", required_argument, NULL, 'm'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"requests", required_argument, NULL, 'n'},
+        {"prompt", required_argument, NULL, 'p'},
+        {"prompts", required_argument, NULL, 'P'},
+        {"max-tokens", required_argument, NULL, 't'},
+        {"rate", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 's'},
+        {"same-seed", no_argument, NULL, 'S'},
+        {"priority", required_argument, NULL, 'R'},
+        {"temperature", required_argument, NULL, 'T'},
+        {"csv", no_argument, NULL, 'C'},
+        {"keep", no_argument, NULL, 'K'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *prompt = NULL, *prompt_dir = NULL;
+    opt.concurrency = 1;
+    opt.requests = -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:c:n:p:P:t:r:s:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'm': opt.mount = optarg; break;
+        case 'c': opt.concurrency = (int)parse_long("--concurrency", optarg, 1, 4096); break;
+        case 'n': opt.requests = (int)parse_long("--requests", optarg, 1, 10000000); break;
+        case 'p': prompt = optarg; break;
+        case 'P': prompt_dir = optarg; break;
+        case 't': opt.max_tokens = (int)parse_long("--max-tokens", optarg, 1, 1048576); break;
+        case 'r': {
+            char *end;
+            opt.rate = strtod(optarg, &end);
+            if (end == optarg || *end || !(opt.rate >= 0) || isinf(opt.rate))
+                die("--rate: expected a number >= 0, got \"%s\"", optarg);
+            break;
+        }
+        case 's': {
+            char *end;
+            errno = 0;
+            opt.seed = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || *optarg == '-')
+                die("--seed: expected a non-negative integer, got \"%s\"", optarg);
+            break;
+        }
+        case 'S': opt.same_seed = 1; break;
+        case 'R':
+            if (strcmp(optarg, "high") && strcmp(optarg, "normal") && strcmp(optarg, "low"))
+                die("--priority: expected high, normal or low, got \"%s\"", optarg);
+            opt.priority = optarg;
+            break;
+        case 'T': {
+            char *end;
+            double t = strtod(optarg, &end);
+            if (end == optarg || *end || !(t >= 0) || isinf(t))
+                die("--temperature: expected a number >= 0, got \"%s\"", optarg);
+            opt.temperature = optarg;
+            break;
+        }
+        case 'C': opt.csv = 1; break;
+        case 'K': opt.keep = 1; break;
+        case 'q': opt.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "llmfs-bench: see llmfs-bench --help\n");
+            return 2;
+        }
+    }
+    if (optind < argc) die("unexpected argument \"%s\" (see --help)", argv[optind]);
+    if (!opt.mount) die("no mount point: give -m MOUNT (see --help)");
+    if (prompt && prompt_dir) die("--prompt and --prompts are exclusive");
+    if (opt.requests < 0) opt.requests = opt.concurrency;
+    {
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/prompts", opt.mount);
+        if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
+            die("%s: not an llmfs mount (no prompts/ directory)", opt.mount);
+    }
+    if (prompt_dir) {
+        load_prompt_dir(prompt_dir);
+    } else {
+        static char *one[1];
+        static size_t one_len[1];
+        one[0] = (char *)(prompt ? prompt : "Once upon a time");
+        one_len[0] = strlen(one[0]);
+        opt.prompts = one;
+        opt.prompt_len = one_len;
+        opt.n_prompts = 1;
+    }
+    if (opt.concurrency > opt.requests) opt.concurrency = opt.requests;
+
+    res = calloc((size_t)opt.requests, sizeof *res);
+    due_ms = calloc((size_t)opt.requests, sizeof *due_ms);
+    pthread_t *th = calloc((size_t)opt.concurrency, sizeof *th);
+    if (!res || !due_ms || !th) die("out of memory");
+    self_pid = getpid();
+    if (opt.rate > 0) {
+        /* Poisson process: exponential gaps, xorshift64* seeded by --seed */
+        uint64_t x = opt.seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+        double t = 0;
+        for (int i = 0; i < opt.requests; i++) {
+            x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+            double u = (double)((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
+            t += -log(1.0 - u) / opt.rate * 1e3;
+            due_ms[i] = t;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
+    int started = 0;
+    for (int i = 0; i < opt.concurrency; i++) {
+        if (pthread_create(&th[i], NULL, client, NULL)) {
+            if (!started) die("cannot start a client thread");
+            break;
+        }
+        started++;
+    }
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    double wall = now_ms();
+
+    int ok = 0, err = 0;
+    long long tokens = 0, bytes = 0;
+    double *ttft = malloc(sizeof(double) * (size_t)opt.requests);
+    double *e2e = malloc(sizeof(double) * (size_t)opt.requests);
+    double *tpot = malloc(sizeof(double) * (size_t)opt.requests);
+    size_t n_gaps = 0;
+    for (int i = 0; i < opt.requests; i++) n_gaps += (size_t)res[i].n_gaps;
+    double *gaps = malloc(sizeof(double) * (n_gaps ? n_gaps : 1));
+    if (!ttft || !e2e || !tpot || !gaps) die("out of memory");
+    int n_ttft = 0, n_e2e = 0, n_tpot = 0;
+    n_gaps = 0;
+    if (opt.csv)
+        printf("name,start_ms,ttft_ms,e2e_ms,bytes,prompt_tokens,cached_tokens,generated_tokens,"
+               "tpot_ms,server_queue_ms,server_ttft_ms,error\n");
+    for (int i = 0; i < opt.requests; i++) {
+        result *r = &res[i];
+        if (opt.csv) {
+            printf("bench-%d-%d,%.3f,%.3f,%.3f,%lld,%d,%d,%d,%.3f,%.3f,%.3f,", (int)self_pid, i,
+                   r->start_ms, r->ttft_ms, r->e2e_ms, r->bytes, r->prompt_tokens,
+                   r->cached_tokens, r->tokens, r->tpot_ms, r->srv_queue_ms, r->srv_ttft_ms);
+            if (r->err[0]) {
+                putchar('"');
+                for (const char *p = r->err; *p; p++) {
+                    if (*p == '"') putchar('"');
+                    putchar(*p);
+                }
+                putchar('"');
+            }
+            putchar('\n');
+        }
+        if (!r->ok) { err++; continue; }
+        ok++;
+        bytes += r->bytes;
+        if (r->tokens > 0) tokens += r->tokens;
+        if (r->ttft_ms >= 0) ttft[n_ttft++] = r->ttft_ms;
+        if (r->e2e_ms >= 0) e2e[n_e2e++] = r->e2e_ms;
+        if (r->tpot_ms >= 0) tpot[n_tpot++] = r->tpot_ms;
+        for (int g = 0; g < r->n_gaps; g++) gaps[n_gaps++] = r->gaps[g];
+    }
+    FILE *o = opt.csv ? stderr : stdout;
+    fprintf(o, "mount %s\nconcurrency %d\nrate %g\n", opt.mount, opt.concurrency, opt.rate);
+    fprintf(o, "requests %d\ncompleted %d\nerrors %d\nwall_s %.3f\n", opt.requests, ok, err,
+            wall / 1e3);
+    fprintf(o, "bytes %lld\ngenerated_tokens %lld\ntokens_per_s %.2f\nrequests_per_s %.3f\n",
+            bytes, tokens, wall > 0 ? tokens / (wall / 1e3) : 0.0,
+            wall > 0 ? ok / (wall / 1e3) : 0.0);
+    print_dist("ttft_ms", ttft, n_ttft);
+    print_dist("e2e_ms", e2e, n_e2e);
+    print_dist("tpot_ms", tpot, n_tpot);
+    print_dist("itl_ms", gaps, (int)n_gaps);
+    fflush(stdout);
+    for (int i = 0; i < opt.requests; i++) free(res[i].gaps);
+    free(ttft); free(e2e); free(tpot); free(gaps);
+    free(res); free(due_ms); free(th);
+    return err ? 1 : 0;
+}
