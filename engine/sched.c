@@ -202,7 +202,11 @@ static void admit(sched *s) {
 }
 
 /* Additive increase while time per output token meets the target,
- * multiplicative decrease when it does not (mu held). */
+ * multiplicative decrease when it does not (mu held).  Each decision
+ * waits for evidence about the current limit: it rises only when demand
+ * fills it, and falls again only once the running set has drained down to
+ * it (running sequences are never evicted, so while more than the limit
+ * still run, a slow step says nothing new about the limit). */
 static void adapt(sched *s, double step_ms, int all_decode) {
     if (!s->cfg.adaptive) { s->limit = s->cfg.max_batch; return; }
     if (!all_decode) return;
@@ -210,8 +214,12 @@ static void adapt(sched *s, double step_ms, int all_decode) {
     s->tpot_n++;
     if (++s->steps_since_adjust < 8) return;
     double tpot = s->tpot_sum_ms / s->tpot_n;
-    if (tpot <= s->cfg.tpot_target_ms) s->limit += 1;
-    else s->limit *= 0.75;
+    int lim = (int)s->limit;
+    if (tpot <= s->cfg.tpot_target_ms) {
+        if (s->n_running >= lim) s->limit += 1;
+    } else if (s->n_running <= lim) {
+        s->limit *= 0.75;
+    }
     if (s->limit > s->cfg.max_batch) s->limit = s->cfg.max_batch;
     if (s->limit < 1) s->limit = 1;
     s->steps_since_adjust = 0;

@@ -81,11 +81,11 @@ check "... and counts as cancelled" eval '[ "$(metric "$M/stats/metrics" request
 check "clean unmount (slow model)" umount_llmfs "$M"
 
 # ---- the adaptive concurrency limit: AIMD against scheduler.tpot_target_ms
-aimd() {   # target_ms -> prints the limit after a burst of 10 requests
+aimd() {   # target_ms -> prints the limit after a burst of 16 requests
     local d=$T/aimd$1
     mount_llmfs "$d" --model "$SLOW" -o scheduler.max_batch=8,scheduler.tpot_target_ms=$1 || return 1
-    for i in $(seq 1 10); do printf -- '---\nmax_tokens: 24\n---\nstory %d\n' "$i" > "$d/prompts/r$i"; done
-    for i in $(seq 1 10); do cat "$d/completions/r$i" >/dev/null; done
+    for i in $(seq 1 16); do printf -- '---\nmax_tokens: 32\n---\nstory %d\n' "$i" > "$d/prompts/r$i"; done
+    for i in $(seq 1 16); do cat "$d/completions/r$i" >/dev/null; done
     metric "$d/stats/metrics" concurrency_limit
     umount_llmfs "$d"
 }
