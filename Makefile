@@ -18,7 +18,7 @@ LDLIBS  += $(PKG_LIBS) -lm -pthread
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
-B       := build-san
+B       := build-san$(if $(findstring thread,$(SANITIZE)),-thread,)
 else
 B       := build
 endif
@@ -91,7 +91,7 @@ install: $(TOOLS)
 	$(if $(wildcard man/*.5),install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5/)
 
 clean:
-	rm -rf build build-san build-fuzz bin
+	rm -rf build build-san build-san-thread build-fuzz bin
 
 .PHONY: all test bench mount fuzz install clean
 .SECONDARY:

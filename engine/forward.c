@@ -26,7 +26,12 @@ struct fwd {
     float *att;      /* (threads, ctx) attention scores */
     float *rope;     /* (ctx, head_dim / 2, 2) cos, sin */
     float *xo;       /* (max_tokens, dim) rows gathered for the classifier */
+    pool_fn attention; /* the ISA version of attention_body */
 };
+
+static void attention_avx512(void *arg, int ith, int nth);
+static void attention_avx2(void *arg, int ith, int nth);
+static void attention_portable(void *arg, int ith, int nth);
 
 static void *xalloc(size_t n) {
     return aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
@@ -67,6 +72,9 @@ fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
         fwd_free(f);
         return NULL;
     }
+    const char *isa = matmul_isa();
+    f->attention = !strcmp(isa, "avx512") ? attention_avx512
+                 : !strcmp(isa, "avx2") ? attention_avx2 : attention_portable;
     /* RoPE angles as llama.cpp computes them: theta_i = p * base^(-2i/d),
      * the power taken by repeated multiplication in float. */
     float theta_scale = powf(c->rope_base, -2.0f / (float)c->head_dim);
@@ -135,11 +143,11 @@ static inline void block_scores(float *restrict out, const float *restrict q,
 }
 
 /* One (token, KV head) pair per job, covering the query heads that share
- * that KV head; jobs are split evenly across threads.  Cloned per ISA:
- * the loops are element-wise or sequential, so every clone computes the
- * same bits. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void attention_worker(void *arg, int ith, int nth) {
+ * that KV head; jobs are split evenly across threads.  Compiled three
+ * times (AVX-512, AVX2, portable) through the wrappers below: its loops
+ * are element-wise or sequential, so every version computes the same
+ * bits, and the matmul's ISA choice (LLMFS_ISA) picks the version. */
+static inline __attribute__((always_inline)) void attention_body(void *arg, int ith, int nth) {
     att_job *j = arg;
     fwd *f = j->f;
     const model_config *c = &f->m->c;
@@ -200,6 +208,12 @@ static void attention_worker(void *arg, int ith, int nth) {
     }
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+static void attention_avx512(void *arg, int ith, int nth) { attention_body(arg, ith, nth); }
+__attribute__((target("avx2")))
+static void attention_avx2(void *arg, int ith, int nth) { attention_body(arg, ith, nth); }
+static void attention_portable(void *arg, int ith, int nth) { attention_body(arg, ith, nth); }
+
 /* --------------------------------------------------------- the pass */
 
 void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *const *seqs,
@@ -236,8 +250,8 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
         /* threads only when the work outweighs waking them */
         int64_t work = 0;
         for (int t = 0; t < n; t++) work += (int64_t)(pos[t] + 1) * dim;
-        if (f->p && work >= 64 * 1024) pool_run(f->p, attention_worker, &aj);
-        else attention_worker(&aj, 0, 1);
+        if (f->p && work >= 64 * 1024) pool_run(f->p, f->attention, &aj);
+        else f->attention(&aj, 0, 1);
         matmul(f->p, f->xb, f->xb2, &L->wo, n);
         for (size_t i = 0; i < (size_t)n * dim; i++) f->x[i] += f->xb[i];
 

@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 TESTBIN=${TESTBIN:-build/tests}
-export BIN LLMFS_SHARED=${LLMFS_SHARED:-$(cd .. && pwd)/shared}
+export BIN TESTBIN LLMFS_SHARED=${LLMFS_SHARED:-$(cd .. && pwd)/shared}
 pass=0 fail=0
 only=${1:-}
 run_one() {

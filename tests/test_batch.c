@@ -83,6 +83,11 @@ static void logits_bitwise(void) {
         CHECKF(!memcmp(solo, o, N), "%s: batch %d differs from batch 1", model_rel, sizes[i]);
         free(o);
     }
+    /* a checksum of the logits, for tests/test_isa.sh to compare across
+     * instruction sets (LLMFS_ISA) */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < N; i++) h = (h ^ ((const unsigned char *)solo)[i]) * 1099511628211ull;
+    printf("# logits fnv1a %s %016llx\n", model_rel, (unsigned long long)h);
     float *chunked = run(m, 7, 4);
     CHECKF(!memcmp(solo, chunked, N), "%s: chunked prefill differs", model_rel);
     free(chunked);
