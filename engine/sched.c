@@ -126,14 +126,20 @@ void sched_get_stats(sched *s, sched_stats *out) {
     out->running = s->n_running;
     out->waiting = s->n_waiting;
     out->limit = (int)s->limit;
-    kv_cache *kv = engine_kv(s->e);
-    out->kv_blocks_total = kv->n_blocks;
-    out->kv_blocks_used = kv_in_use(kv);
-    out->kv_block_bytes = kv_block_bytes(kv);
     pthread_mutex_unlock(&s->mu);
 }
 
 /* ------------------------------------------------------ scheduler thread */
+
+/* Copies the KV cache's figures into the stats (mu held, on the
+ * scheduler thread, the only one that changes the cache). */
+static void kv_snapshot(sched *s) {
+    kv_cache *kv = engine_kv(s->e);
+    s->st.kv_blocks_total = kv->n_blocks;
+    s->st.kv_blocks_used = kv_in_use(kv);
+    s->st.kv_block_bytes = kv_block_bytes(kv);
+}
+
 
 /* Takes finished or released requests out of the running set (mu held).
  * Finished ones that are not released get on_done, delivered with mu
@@ -161,6 +167,7 @@ static void retire(sched *s) {
         s->running[k++] = q;
     }
     s->n_running = k;
+    kv_snapshot(s);
     pthread_cond_broadcast(&s->idle);
     for (int i = 0; i < nd; i++) {
         sched_req *q = done[i];
@@ -233,6 +240,7 @@ static void *sched_main(void *arg) {
     while (!s->stop) {
         retire(s);
         admit(s);
+        kv_snapshot(s);
         if (!s->n_running) {
             pthread_cond_wait(&s->work, &s->mu);
             continue;
