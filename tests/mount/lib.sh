@@ -13,6 +13,7 @@ FAILS=0
 # finish() turns into failures.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-log_path=$T/sanitizer}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-log_path=$T/sanitizer:print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-log_path=$T/sanitizer}
 
 ok()    { echo "ok - $1"; }
 notok() { echo "not ok - $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
