@@ -142,6 +142,62 @@ static inline void block_scores(float *restrict out, const float *restrict q,
     for (int p = 0; p < rows; p++) out[p] = (a0[p] + a1[p]) + (a2[p] + a3[p]);
 }
 
+/* out[l] = sum_p a[p] * inv * V[p][off + l] for l < W: even positions in
+ * one partial sum, odd in another, each in increasing p, then added.  W
+ * is a constant, so the sums live in registers. */
+#define DEF_VALUE_SUM(W)                                                                   \
+static inline __attribute__((always_inline)) void                                          \
+value_sum##W(float *restrict out, const float *restrict a, float inv, const kv_cache *kv, \
+             const kv_seq *s, int layer, size_t off, int kvd, int npos) {                  \
+    float ev[W] = { 0 }, od[W] = { 0 };                                                    \
+    for (int b = 0; b * KV_BLOCK < npos; b++) {                                            \
+        const float *restrict vb = kv_val(kv, s->blocks[b], layer) + off;                  \
+        const int p0 = b * KV_BLOCK;                                                       \
+        const int rows = npos - p0 < KV_BLOCK ? npos - p0 : KV_BLOCK;                      \
+        int k = 0;                                                                         \
+        for (; k + 2 <= rows; k += 2) {                                                    \
+            const float *restrict v0 = vb + (size_t)k * kvd, *restrict v1 = v0 + kvd;      \
+            const float x = a[p0 + k] * inv, y = a[p0 + k + 1] * inv;                      \
+            for (int l = 0; l < W; l++) {                                                  \
+                ev[l] += x * v0[l];                                                        \
+                od[l] += y * v1[l];                                                        \
+            }                                                                              \
+        }                                                                                  \
+        if (k < rows) {            /* the last position (even), last block only */         \
+            const float *restrict v0 = vb + (size_t)k * kvd;                               \
+            const float x = a[p0 + k] * inv;                                               \
+            for (int l = 0; l < W; l++) ev[l] += x * v0[l];                                \
+        }                                                                                  \
+    }                                                                                      \
+    for (int l = 0; l < W; l++) out[l] = ev[l] + od[l];                                    \
+}
+DEF_VALUE_SUM(64)
+DEF_VALUE_SUM(16)
+
+/* The same for the last w < 16 dims of a head. */
+static void value_sum_tail(float *restrict out, int w, const float *restrict a, float inv,
+                           const kv_cache *kv, const kv_seq *s, int layer, size_t off, int kvd,
+                           int npos) {
+    float ev[16] = { 0 }, od[16] = { 0 };
+    int p = 0;
+    for (; p + 2 <= npos; p += 2) {
+        const float *v0 = kv_val(kv, s->blocks[p / KV_BLOCK], layer) + (size_t)(p % KV_BLOCK) * kvd + off;
+        const float *v1 = kv_val(kv, s->blocks[(p + 1) / KV_BLOCK], layer) +
+                          (size_t)((p + 1) % KV_BLOCK) * kvd + off;
+        const float x = a[p] * inv, y = a[p + 1] * inv;
+        for (int l = 0; l < w; l++) {
+            ev[l] += x * v0[l];
+            od[l] += y * v1[l];
+        }
+    }
+    if (p < npos) {
+        const float *v0 = kv_val(kv, s->blocks[p / KV_BLOCK], layer) + (size_t)(p % KV_BLOCK) * kvd + off;
+        const float x = a[p] * inv;
+        for (int l = 0; l < w; l++) ev[l] += x * v0[l];
+    }
+    for (int l = 0; l < w; l++) out[l] = ev[l] + od[l];
+}
+
 /* One (token, KV head) pair per job, covering the query heads that share
  * that KV head; jobs are split evenly across threads.  Compiled three
  * times (AVX-512, AVX2, portable) through the wrappers below: its loops
@@ -180,30 +236,18 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
             for (int p = 0; p < npos; p++) sum += att[p];
             float inv = 1.0f / sum;
             /* weighted sum of values: even and odd positions in two
-             * partial sums (two dependency chains), then added */
+             * partial sums (two dependency chains), then added; 16 output
+             * dims at a time, so the sums stay in registers while the
+             * positions stream past */
             float *restrict o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
-            float *restrict o2 = att + f->ctx;   /* (hd) scratch after the scores */
-            memset(o, 0, (size_t)hd * sizeof *o);
-            memset(o2, 0, (size_t)hd * sizeof *o2);
-            int p = 0;
-            for (; p + 2 <= npos; p += 2) {
-                const float *restrict v0 = kv_val(j->kv, s->blocks[p / KV_BLOCK], j->layer) +
-                                           (size_t)(p % KV_BLOCK) * kvd + (size_t)g * hd;
-                const float *restrict v1 = kv_val(j->kv, s->blocks[(p + 1) / KV_BLOCK], j->layer) +
-                                           (size_t)((p + 1) % KV_BLOCK) * kvd + (size_t)g * hd;
-                float a = att[p] * inv, b = att[p + 1] * inv;
-                for (int i = 0; i < hd; i++) {
-                    o[i] += a * v0[i];
-                    o2[i] += b * v1[i];
-                }
-            }
-            if (p < npos) {
-                const float *restrict v0 = kv_val(j->kv, s->blocks[p / KV_BLOCK], j->layer) +
-                                           (size_t)(p % KV_BLOCK) * kvd + (size_t)g * hd;
-                float a = att[p] * inv;
-                for (int i = 0; i < hd; i++) o[i] += a * v0[i];
-            }
-            for (int i = 0; i < hd; i++) o[i] += o2[i];
+            int i0 = 0;
+            for (; i0 + 64 <= hd; i0 += 64)
+                value_sum64(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+            for (; i0 + 16 <= hd; i0 += 16)
+                value_sum16(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+            if (i0 < hd)
+                value_sum_tail(o + i0, hd - i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0,
+                               kvd, npos);
         }
     }
 }
