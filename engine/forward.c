@@ -260,36 +260,94 @@ static void attention_portable(void *arg, int ith, int nth) { attention_body(arg
 
 /* --------------------------------------------------------- the pass */
 
+/* ------------------------------------------------ per-token stages */
+
+enum { ST_NORM, ST_ROPE_STORE, ST_ADD_NORM, ST_SWIGLU, ST_ADD };
+
+/* The element-wise and per-token work between the matrix products, over
+ * a range of tokens per thread (results do not depend on the split). */
+typedef struct {
+    fwd *f;
+    kv_cache *kv;
+    const int *pos;
+    kv_seq *const *seqs;
+    int n, layer, stage;
+    const float *w;          /* the norm weights of ST_NORM / ST_ADD_NORM */
+} tok_job;
+
+static void tok_worker(void *arg, int ith, int nth) {
+    const tok_job *j = arg;
+    fwd *f = j->f;
+    const model_config *c = &f->m->c;
+    const int dim = c->dim, hd = c->head_dim, kvd = c->n_kv_heads * hd, H = c->hidden;
+    const int t0 = (int)((long)j->n * ith / nth), t1 = (int)((long)j->n * (ith + 1) / nth);
+    for (int t = t0; t < t1; t++) {
+        float *x = f->x + (size_t)t * dim, *xb = f->xb + (size_t)t * dim;
+        switch (j->stage) {
+        case ST_ADD_NORM:
+            for (int i = 0; i < dim; i++) x[i] += xb[i];
+            /* fall through */
+        case ST_NORM:
+            rmsnorm(xb, x, j->w, dim, c->norm_eps);
+            break;
+        case ST_ADD:
+            for (int i = 0; i < dim; i++) x[i] += xb[i];
+            break;
+        case ST_SWIGLU: {
+            float *g = f->hb + (size_t)t * H, *u = f->hb2 + (size_t)t * H;
+            for (int i = 0; i < H; i++) g[i] = g[i] / (1.0f + expf_det(-g[i])) * u[i];
+            break;
+        }
+        case ST_ROPE_STORE: {
+            const int p = j->pos[t];
+            const float *cs = f->rope + (size_t)p * hd;
+            float *k = f->k + (size_t)t * kvd;
+            rope(f->q + (size_t)t * dim, cs, c->n_heads, hd);
+            rope(k, cs, c->n_kv_heads, hd);
+            int b = j->seqs[t]->blocks[p / KV_BLOCK], slot = p % KV_BLOCK;
+            float *kt = kv_key(j->kv, b, j->layer);
+            for (int i = 0; i < kvd; i++) kt[(size_t)i * KV_BLOCK + slot] = k[i];
+            memcpy(kv_val(j->kv, b, j->layer) + (size_t)slot * kvd, f->v + (size_t)t * kvd,
+                   (size_t)kvd * sizeof(float));
+            break;
+        }
+        }
+    }
+}
+
+static void run_tokens(fwd *f, tok_job *j, int stage, const float *w) {
+    j->stage = stage;
+    j->w = w;
+    /* a few tokens are not worth waking the other threads for */
+    if (f->p && j->n >= 8) pool_run(f->p, tok_worker, j);
+    else tok_worker(j, 0, 1);
+}
+
+/* --------------------------------------------------------- the pass */
+
 void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *const *seqs,
              int n, const int *out_row, float *logits) {
     const model *m = f->m;
     const model_config *c = &m->c;
-    const int dim = c->dim, hd = c->head_dim, kvd = c->n_kv_heads * hd, H = c->hidden;
+    const int dim = c->dim;
+    tok_job tj = { f, kv, pos, seqs, n, 0, 0, NULL };
 
     /* token embeddings */
     for (int t = 0; t < n; t++)
         quant_dequant_row(m->tok_embd.type,
                           (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
                           f->x + (size_t)t * dim, dim);
+    run_tokens(f, &tj, ST_NORM, m->layers[0].attn_norm);
 
     for (int l = 0; l < c->n_layers; l++) {
         const model_layer *L = &m->layers[l];
+        tj.layer = l;
 
-        /* attention: norm, projections, rope, cache, scores, output */
-        for (int t = 0; t < n; t++)
-            rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, L->attn_norm, dim, c->norm_eps);
+        /* attention: (normed input in xb) projections, rope, cache, scores, output */
         matmul(f->p, f->q, f->xb, &L->wq, n);
         matmul(f->p, f->k, f->xb, &L->wk, n);
         matmul(f->p, f->v, f->xb, &L->wv, n);
-        for (int t = 0; t < n; t++) {
-            const float *cs = f->rope + (size_t)pos[t] * hd;
-            rope(f->q + (size_t)t * dim, cs, c->n_heads, hd);
-            rope(f->k + (size_t)t * kvd, cs, c->n_kv_heads, hd);
-            int b = seqs[t]->blocks[pos[t] / KV_BLOCK], slot = pos[t] % KV_BLOCK;
-            float *kt = kv_key(kv, b, l);
-            for (int i = 0; i < kvd; i++) kt[(size_t)i * KV_BLOCK + slot] = f->k[(size_t)t * kvd + i];
-            memcpy(kv_val(kv, b, l) + (size_t)slot * kvd, f->v + (size_t)t * kvd, kvd * sizeof(float));
-        }
+        run_tokens(f, &tj, ST_ROPE_STORE, NULL);
         att_job aj = { f, kv, pos, seqs, n, l };
         /* threads only when the work outweighs waking them */
         int64_t work = 0;
@@ -297,19 +355,16 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
         if (f->p && work >= 64 * 1024) pool_run(f->p, f->attention, &aj);
         else f->attention(&aj, 0, 1);
         matmul(f->p, f->xb, f->xb2, &L->wo, n);
-        for (size_t i = 0; i < (size_t)n * dim; i++) f->x[i] += f->xb[i];
 
-        /* feed-forward: norm, gate and up, SwiGLU, down */
-        for (int t = 0; t < n; t++)
-            rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, L->ffn_norm, dim, c->norm_eps);
+        /* feed-forward: residual and norm, gate and up, SwiGLU, down */
+        run_tokens(f, &tj, ST_ADD_NORM, L->ffn_norm);
         matmul(f->p, f->hb, f->xb, &L->w1, n);
         matmul(f->p, f->hb2, f->xb, &L->w3, n);
-        for (size_t i = 0; i < (size_t)n * H; i++) {
-            float g = f->hb[i];
-            f->hb[i] = g / (1.0f + expf_det(-g)) * f->hb2[i];
-        }
+        run_tokens(f, &tj, ST_SWIGLU, NULL);
         matmul(f->p, f->xb, f->hb, &L->w2, n);
-        for (size_t i = 0; i < (size_t)n * dim; i++) f->x[i] += f->xb[i];
+        /* the residual, and the next layer's input norm */
+        if (l + 1 < c->n_layers) run_tokens(f, &tj, ST_ADD_NORM, m->layers[l + 1].attn_norm);
+        else run_tokens(f, &tj, ST_ADD, NULL);
     }
 
     /* classifier, only for the rows that want logits */
