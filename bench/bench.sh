@@ -89,6 +89,11 @@ printf '%-12s %-6s %7s %7s %14s %14s\n' model type prompt gen prefill_tok_s deco
 for t in $TYPES; do
     run_case llama-110m "${t^^}" --model "$(model_for "$t")" -p "$prompt" -n "$N_GEN"
 done
+# decode from an empty context, as llama-bench's tg128 measures it (the
+# rows above decode after the long prompt, reading its KV cache too)
+for t in $TYPES; do
+    run_case llama-110m "${t^^}" --model "$(model_for "$t")" -p "Once" -n "$N_GEN"
+done
 run_case stories260K F32 --model "$SHARED/models/stories260K.bin" \
     --tokenizer "$SHARED/models/tok512.bin" -p "Once upon a time" -n 256
 for b in fs_bench batch_bench; do if [ -f "bench/$b.sh" ]; then echo; echo "# bench/$b.sh"; bash "bench/$b.sh"; fi; done
