@@ -344,9 +344,9 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
         tj.layer = l;
 
         /* attention: (normed input in xb) projections, rope, cache, scores, output */
-        matmul(f->p, f->q, f->xb, &L->wq, n);
-        matmul(f->p, f->k, f->xb, &L->wk, n);
-        matmul(f->p, f->v, f->xb, &L->wv, n);
+        float *qkv_out[3] = { f->q, f->k, f->v };
+        const mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
+        matmul_many(f->p, 3, qkv_out, f->xb, qkv, n);
         run_tokens(f, &tj, ST_ROPE_STORE, NULL);
         att_job aj = { f, kv, pos, seqs, n, l };
         /* threads only when the work outweighs waking them */
@@ -358,8 +358,9 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
 
         /* feed-forward: residual and norm, gate and up, SwiGLU, down */
         run_tokens(f, &tj, ST_ADD_NORM, L->ffn_norm);
-        matmul(f->p, f->hb, f->xb, &L->w1, n);
-        matmul(f->p, f->hb2, f->xb, &L->w3, n);
+        float *gu_out[2] = { f->hb, f->hb2 };
+        const mat *gu[2] = { &L->w1, &L->w3 };
+        matmul_many(f->p, 2, gu_out, f->xb, gu, n);
         run_tokens(f, &tj, ST_SWIGLU, NULL);
         matmul(f->p, f->xb, f->hb, &L->w2, n);
         /* the residual, and the next layer's input norm */

@@ -684,37 +684,51 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
 }
 
 struct mm_job {
-    float *y;
+    float *const *y;
     const float *x;
-    const mat *W;
-    int n;
+    const mat *const *W;
+    int k, n;
 };
 
+/* Each thread takes its share of the rows of every matrix of the job. */
 static void mm_task(void *arg, int ith, int nth)
 {
     const struct mm_job *j = arg;
-    int rows = j->W->rows;
-    int chunk = (rows + nth - 1) / nth;
-    chunk = (chunk + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
-    int r0 = ith * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-    if (r0 < r1)
-        matmul_rows(j->y, j->x, j->W, j->n, r0, r1);
+    for (int m = 0; m < j->k; m++) {
+        int rows = j->W[m]->rows;
+        int chunk = (rows + nth - 1) / nth;
+        chunk = (chunk + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
+        int r0 = ith * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+        if (r0 < r1)
+            matmul_rows(j->y[m], j->x, j->W[m], j->n, r0, r1);
+    }
 }
 
 #define MATMUL_PARALLEL_MIN (256 * 1024)
 
-void matmul(pool *p, float *y, const float *x, const mat *W, int n)
+void matmul_many(pool *p, int k, float *const *y, const float *x, const mat *const *W, int n)
 {
-    if (n <= 0 || W->rows <= 0)
+    if (n <= 0 || k <= 0)
         return;
+    int64_t work = 0;
+    int small = 0;
+    for (int m = 0; m < k; m++) {
+        work += (int64_t)W[m]->rows * W[m]->cols * n;
+        small |= W[m]->rows < 2 * ROW_TILE;
+    }
     /* Below ~256K multiply-adds (tens of microseconds) waking the other
      * threads costs more than it saves: tiny models run on one core. */
-    if (!p || pool_threads(p) == 1 || W->rows < 2 * ROW_TILE ||
-        (int64_t)W->rows * W->cols * n < MATMUL_PARALLEL_MIN) {
-        matmul_rows(y, x, W, n, 0, W->rows);
+    if (!p || pool_threads(p) == 1 || small || work < MATMUL_PARALLEL_MIN) {
+        for (int m = 0; m < k; m++)
+            matmul_rows(y[m], x, W[m], n, 0, W[m]->rows);
         return;
     }
     isa_get();   /* resolve the ISA once, outside the workers */
-    struct mm_job j = { y, x, W, n };
+    struct mm_job j = { y, x, W, k, n };
     pool_run(p, mm_task, &j);
+}
+
+void matmul(pool *p, float *y, const float *x, const mat *W, int n)
+{
+    matmul_many(p, 1, &y, x, &W, n);
 }

@@ -39,6 +39,10 @@ typedef struct {
  * yields NaN outputs. */
 void matmul(pool *p, float *y, const float *x, const mat *W, int n);
 
+/* The same for k matrices that share the input x (y[i] = W[i] x), in
+ * one parallel job: one wait for the threads instead of k. */
+void matmul_many(pool *p, int k, float *const *y, const float *x, const mat *const *W, int n);
+
 /* The same for a single row range, on the calling thread only. */
 void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1);
 
