@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ATT_RUN 4    /* query tokens whose scores share each key block */
+
 struct fwd {
     const model *m;
     pool *p;
@@ -27,6 +29,7 @@ struct fwd {
     float *rope;     /* (ctx, head_dim / 2, 2) cos, sin */
     float *xo;       /* (max_tokens, dim) rows gathered for the classifier */
     pool_fn attention; /* the ISA version of attention_body */
+    int *runs;       /* (max_tokens + 1) runs of consecutive tokens of a sequence */
 };
 
 static void attention_avx512(void *arg, int ith, int nth);
@@ -41,6 +44,7 @@ void fwd_free(fwd *f) {
     if (!f) return;
     free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
     free(f->hb); free(f->hb2); free(f->att); free(f->rope); free(f->xo);
+    free(f->runs);
     free(f);
 }
 
@@ -64,11 +68,12 @@ fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
     f->v = xalloc(T * kvd);
     f->hb = xalloc(T * c->hidden);
     f->hb2 = xalloc(T * c->hidden);
-    f->att = xalloc((size_t)nth * ((size_t)ctx + 16 + c->head_dim));
+    f->att = xalloc((size_t)nth * ATT_RUN * ((size_t)ctx + 16 + c->head_dim));
+    f->runs = malloc(((size_t)max_tokens + 1) * sizeof *f->runs);
     f->rope = xalloc((size_t)ctx * c->head_dim);
     f->xo = xalloc(T * c->dim);
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 ||
-        !f->att || !f->rope || !f->xo) {
+        !f->att || !f->rope || !f->xo || !f->runs) {
         fwd_free(f);
         return NULL;
     }
@@ -119,6 +124,8 @@ typedef struct {
     const int *pos;
     kv_seq *const *seqs;
     int n, layer;
+    const int *runs;         /* (n_runs + 1) first token of each run; runs[n_runs] = n */
+    int n_runs;
 } att_job;
 
 /* Scores of q against the keys of one block: out[p] = sum_i q[i] * K[i][p]
@@ -210,44 +217,55 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
     const int hd = c->head_dim, kvd = c->n_kv_heads * hd;
     const int group = c->n_heads / c->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *att = f->att + (size_t)ith * ((size_t)f->ctx + 16 + hd);
-    int total = j->n * c->n_kv_heads;
+    const size_t stride = (size_t)f->ctx + 16 + hd;   /* one token's score row */
+    float *att0 = f->att + (size_t)ith * ATT_RUN * stride;
+    int total = j->n_runs * c->n_kv_heads;
     /* interleaved, so that early (short) and late (long) positions of a
      * prefill chunk spread evenly over the threads */
     for (int job = ith; job < total; job += nth) {
-        int t = job / c->n_kv_heads, g = job % c->n_kv_heads;
-        const kv_seq *s = j->seqs[t];
-        int npos = j->pos[t] + 1, nblk = (npos + KV_BLOCK - 1) / KV_BLOCK;
+        const int r = job / c->n_kv_heads, g = job % c->n_kv_heads;
+        const int t0 = j->runs[r], tn = j->runs[r + 1] - t0;
+        const kv_seq *s = j->seqs[t0];
+        const int nblk = (j->pos[t0 + tn - 1] + 1 + KV_BLOCK - 1) / KV_BLOCK;
         for (int h = g * group; h < (g + 1) * group; h++) {
-            const float *q = f->q + (size_t)t * c->dim + (size_t)h * hd;
+            /* scores, block by block, for the run's tokens together: each
+             * key block is read once from cache for all of them */
             for (int b = 0; b < nblk; b++) {
-                int rows = npos - b * KV_BLOCK < KV_BLOCK ? npos - b * KV_BLOCK : KV_BLOCK;
-                block_scores(att + b * KV_BLOCK, q,
-                             kv_key(j->kv, s->blocks[b], j->layer) + (size_t)g * hd * KV_BLOCK,
-                             hd, rows);
+                const float *kt = kv_key(j->kv, s->blocks[b], j->layer) + (size_t)g * hd * KV_BLOCK;
+                for (int u = 0; u < tn; u++) {
+                    const int npos = j->pos[t0 + u] + 1;
+                    if (b * KV_BLOCK >= npos) continue;
+                    const int rows = npos - b * KV_BLOCK < KV_BLOCK ? npos - b * KV_BLOCK : KV_BLOCK;
+                    block_scores(att0 + u * stride + b * KV_BLOCK,
+                                 f->q + (size_t)(t0 + u) * c->dim + (size_t)h * hd, kt, hd, rows);
+                }
             }
-            float mx = -INFINITY;
-            for (int p = 0; p < npos; p++) {
-                att[p] *= scale;
-                if (att[p] > mx) mx = att[p];
+            for (int u = 0; u < tn; u++) {
+                const int t = t0 + u, npos = j->pos[t] + 1;
+                float *att = att0 + u * stride;
+                float mx = -INFINITY;
+                for (int p = 0; p < npos; p++) {
+                    att[p] *= scale;
+                    if (att[p] > mx) mx = att[p];
+                }
+                for (int p = 0; p < npos; p++) att[p] = expf_det(att[p] - mx);
+                float sum = 0;
+                for (int p = 0; p < npos; p++) sum += att[p];
+                float inv = 1.0f / sum;
+                /* weighted sum of values: even and odd positions in two
+                 * partial sums (two dependency chains), then added; 16 or
+                 * 64 output dims at a time, so the sums stay in registers
+                 * while the positions stream past */
+                float *restrict o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
+                int i0 = 0;
+                for (; i0 + 64 <= hd; i0 += 64)
+                    value_sum64(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+                for (; i0 + 16 <= hd; i0 += 16)
+                    value_sum16(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+                if (i0 < hd)
+                    value_sum_tail(o + i0, hd - i0, att, inv, j->kv, s, j->layer,
+                                   (size_t)g * hd + i0, kvd, npos);
             }
-            for (int p = 0; p < npos; p++) att[p] = expf_det(att[p] - mx);
-            float sum = 0;
-            for (int p = 0; p < npos; p++) sum += att[p];
-            float inv = 1.0f / sum;
-            /* weighted sum of values: even and odd positions in two
-             * partial sums (two dependency chains), then added; 16 output
-             * dims at a time, so the sums stay in registers while the
-             * positions stream past */
-            float *restrict o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
-            int i0 = 0;
-            for (; i0 + 64 <= hd; i0 += 64)
-                value_sum64(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
-            for (; i0 + 16 <= hd; i0 += 16)
-                value_sum16(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
-            if (i0 < hd)
-                value_sum_tail(o + i0, hd - i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0,
-                               kvd, npos);
         }
     }
 }
@@ -332,6 +350,15 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
     const int dim = c->dim;
     tok_job tj = { f, kv, pos, seqs, n, 0, 0, NULL };
 
+    /* runs of up to ATT_RUN consecutive positions of one sequence: their
+     * attention reads the same keys, so it is computed together */
+    int n_runs = 0;
+    for (int t = 0; t < n; t++)
+        if (t == 0 || seqs[t] != seqs[t - 1] || pos[t] != pos[t - 1] + 1 ||
+            t - f->runs[n_runs - 1] == ATT_RUN)
+            f->runs[n_runs++] = t;
+    f->runs[n_runs] = n;
+
     /* token embeddings */
     for (int t = 0; t < n; t++)
         quant_dequant_row(m->tok_embd.type,
@@ -348,7 +375,7 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
         const mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
         matmul_many(f->p, 3, qkv_out, f->xb, qkv, n);
         run_tokens(f, &tj, ST_ROPE_STORE, NULL);
-        att_job aj = { f, kv, pos, seqs, n, l };
+        att_job aj = { f, kv, pos, seqs, n, l, f->runs, n_runs };
         /* threads only when the work outweighs waking them */
         int64_t work = 0;
         for (int t = 0; t < n; t++) work += (int64_t)(pos[t] + 1) * dim;
