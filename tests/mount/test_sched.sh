@@ -6,28 +6,31 @@
 SM=$MODEL
 
 # ---- determinism whatever the batch
+# crowd MOUNT TOKENS: a greedy and a seeded prompt alone, then again among
+# 14 companions; checks the bytes are the same.
+crowd() {
+    local M=$1 n=$2 i
+    greedy=$'---\nmax_tokens: '$n$'\n---\nOnce upon a time'
+    sampled=$'---\nmax_tokens: '$n$'\ntemperature: 0.9\ntop_p: 0.9\nseed: 1234\n---\nOnce upon a time'
+    printf '%s\n' "$greedy" > "$M/prompts/g-alone"; cat "$M/completions/g-alone" > "$T/g-alone"
+    printf '%s\n' "$sampled" > "$M/prompts/s-alone"; cat "$M/completions/s-alone" > "$T/s-alone"
+    for i in $(seq 1 7); do
+        printf -- '---\nmax_tokens: %d\ntemperature: 0.8\nseed: %d\n---\nThe dog %d\n' $((2 * n)) "$i" "$i" > "$M/prompts/o$i"
+        printf -- '---\nmax_tokens: %d\n---\nLily and Tom %d\n' $((2 * n)) "$i" > "$M/prompts/p$i"
+    done
+    printf '%s\n' "$greedy" > "$M/prompts/g-crowd"
+    printf '%s\n' "$sampled" > "$M/prompts/s-crowd"
+    cat "$M/completions/g-crowd" > "$T/g-crowd"
+    cat "$M/completions/s-crowd" > "$T/s-crowd"
+    for i in $(seq 1 7); do cat "$M/completions/o$i" "$M/completions/p$i" >/dev/null; done
+    check "$3 greedy: same bytes alone and among 15 others" cmp -s "$T/g-alone" "$T/g-crowd"
+    check "$3 seeded sampling: same bytes alone and among 15 others" cmp -s "$T/s-alone" "$T/s-crowd"
+}
 M=$T/m1
 if ! mount_llmfs "$M" --model "$SM" -o scheduler.max_batch=16,scheduler.adaptive=false; then
     notok "mount"; finish
 fi
-greedy=$'---\nmax_tokens: 120\n---\nOnce upon a time'
-sampled=$'---\nmax_tokens: 120\ntemperature: 0.9\ntop_p: 0.9\nseed: 1234\n---\nOnce upon a time'
-printf '%s\n' "$greedy" > "$M/prompts/g-alone"; cat "$M/completions/g-alone" > "$T/g-alone"
-printf '%s\n' "$sampled" > "$M/prompts/s-alone"; cat "$M/completions/s-alone" > "$T/s-alone"
-for i in $(seq 1 7); do
-    printf -- '---\nmax_tokens: 200\ntemperature: 0.8\nseed: %d\n---\nThe dog %d\n' "$i" "$i" > "$M/prompts/o$i"
-    printf -- '---\nmax_tokens: 200\n---\nLily and Tom %d\n' "$i" > "$M/prompts/p$i"
-done
-printf '%s\n' "$greedy" > "$M/prompts/g-crowd"
-printf '%s\n' "$sampled" > "$M/prompts/s-crowd"
-cat "$M/completions/g-crowd" > "$T/g-crowd"
-cat "$M/completions/s-crowd" > "$T/s-crowd"
-for i in $(seq 1 7); do cat "$M/completions/o$i" "$M/completions/p$i" >/dev/null; done
-check "greedy: same bytes alone and among 15 others" cmp -s "$T/g-alone" "$T/g-crowd"
-check "seeded sampling: same bytes alone and among 15 others" cmp -s "$T/s-alone" "$T/s-crowd"
-check "the crowd really ran as a batch (steps of more than 8 sequences)" \
-    eval '[ "$(awk '\''$1=="batch_size_steps" && $2=="8" {print $3}'\'' "$M/stats/engine")" -lt \
-            "$(awk '\''$1=="batch_size_steps" && $2=="inf" {print $3}'\'' "$M/stats/engine")" ]'
+crowd "$M" 120 "stories260K:"
 expect=$("$BIN/llmfs-run" --model "$SM" -p "Once upon a time" -n 120 --temp 0.9 --top-p 0.9 --seed 1234)
 check "seeded sampling through the mount equals llmfs-run" eval '[ "$expect" = "$(cat "$T/s-crowd")" ]'
 
@@ -53,8 +56,19 @@ cold=$("$BIN/llmfs-run" --model "$SM" -p "${prefix}Why was Lily happy?" -n 20)
 check "its output equals a cold run" eval '[ "$cold" = "$(cat "$T/second")" ]'
 check "clean unmount" umount_llmfs "$M"
 
-# ---- priorities, under load, on a slow model, two at a time
-SLOW=$(slow_model) || { skip "priorities" "no slow model"; finish; }
+SLOW=$(slow_model) || { skip "slow-model tests" "no slow model"; finish; }
+# ---- a crowd on the slow model, where the companions surely overlap
+M=$T/m3
+if ! mount_llmfs "$M" --model "$SLOW" -o scheduler.max_batch=16,scheduler.adaptive=false,cache.kv_prefix=false; then
+    notok "mount (slow model, crowd)"; finish
+fi
+crowd "$M" 16 "110M F32:"
+check "the crowd really ran as a batch (steps of more than 8 sequences)" \
+    eval '[ "$(awk '\''$1=="batch_size_steps" && $2=="8" {print $3}'\'' "$M/stats/engine")" -lt \
+            "$(awk '\''$1=="batch_size_steps" && $2=="inf" {print $3}'\'' "$M/stats/engine")" ]'
+check "clean unmount (slow model, crowd)" umount_llmfs "$M"
+
+# ---- priorities, under load, on the slow model, two at a time
 M=$T/m2
 if ! mount_llmfs "$M" --model "$SLOW" -o scheduler.max_batch=2,scheduler.adaptive=false,cache.kv_prefix=false; then
     notok "mount (slow model)"; finish
