@@ -52,6 +52,8 @@ typedef struct {
     uint64_t preemptions;    /* sequences that gave their KV back to recompute later */
     int running, waiting, limit;
     int kv_blocks_used, kv_blocks_total;
+    int kv_blocks_cached;    /* unreferenced blocks kept for the prefix cache */
+    uint64_t kv_evictions;   /* cached blocks reclaimed for new ones */
     size_t kv_block_bytes;
     uint64_t prefix_queries, prefix_hits, prefix_tokens_reused;  /* in tokens */
 } sched_stats;

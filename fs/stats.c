@@ -311,8 +311,10 @@ static void render_cache(sbuf *b, const stats_env *env, const snap *s) {
               ss->prefix_queries ? (double)ss->prefix_hits / ss->prefix_queries : 0.0);
     sb_printf(b, "kv_prefix_tokens_reused %llu\n", (unsigned long long)ss->prefix_tokens_reused);
     sb_printf(b, "kv_blocks_used %d\n", ss->kv_blocks_used);
+    sb_printf(b, "kv_blocks_cached %d\n", ss->kv_blocks_cached);
     sb_printf(b, "kv_blocks_total %d\n", ss->kv_blocks_total);
     sb_printf(b, "kv_block_bytes %zu\n", ss->kv_block_bytes);
+    sb_printf(b, "kv_prefix_evictions %llu\n", (unsigned long long)ss->kv_evictions);
     sb_printf(b, "kv_bytes_used %llu\n",
               (unsigned long long)ss->kv_blocks_used * (unsigned long long)ss->kv_block_bytes);
 }
@@ -490,6 +492,10 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
     prom_gauge(b, "llmfs_kv_cache_blocks_used", "KV cache blocks referenced by sequences.",
                ss->kv_blocks_used);
     prom_gauge(b, "llmfs_kv_cache_blocks", "KV cache blocks in all.", ss->kv_blocks_total);
+    prom_gauge(b, "llmfs_kv_cache_blocks_cached",
+               "Unreferenced KV blocks kept for prefix reuse.", ss->kv_blocks_cached);
+    prom_counter(b, "llmfs_prefix_cache_evictions_total",
+                 "Cached KV blocks reclaimed for new ones.", ss->kv_evictions);
     prom_counter(b, "llmfs_prefix_cache_reused_tokens_total",
                  "Prompt tokens whose KV entries came from the prefix cache.",
                  ss->prefix_tokens_reused);

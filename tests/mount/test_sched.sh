@@ -52,6 +52,8 @@ check "a shared 400-token prefix is reused (stats/cache hits +$((hits1 - hits0))
     eval '[ $((hits1 - hits0)) -ge 384 ] && [ "$cached" -ge 384 ]'
 grep -q '^llmfs_prefix_cache_hits_total [1-9]' "$M/stats/prometheus"
 check "llmfs_prefix_cache_hits_total counts them" [ $? -eq 0 ]
+check "finished prompts leave their blocks cached, not in use" \
+    eval '[ "$(metric "$M/stats/cache" kv_blocks_cached)" -gt 24 ] && [ "$(metric "$M/stats/cache" kv_blocks_used)" -eq 0 ]'
 cold=$("$BIN/llmfs-run" --model "$SM" -p "${prefix}Why was Lily happy?" -n 20)
 check "its output equals a cold run" eval '[ "$cold" = "$(cat "$T/second")" ]'
 check "clean unmount" umount_llmfs "$M"
