@@ -31,6 +31,13 @@ if ! mount_llmfs "$M" --model "$SM" -o scheduler.max_batch=16,scheduler.adaptive
     notok "mount"; finish
 fi
 crowd "$M" 120 "stories260K:"
+
+# ---- stop strings from the front matter
+full=$("$BIN/llmfs-run" --model "$SM" -p "Once upon a time" -n 120 --temp 0)
+printf -- '---\nmax_tokens: 120\nstop: ["girl named", "zebra"]\n---\nOnce upon a time\n' > "$M/prompts/stop"
+got=$(cat "$M/completions/stop")
+check "a front-matter stop string ends the completion before it" \
+    eval '[ -n "$got" ] && [ "$got" = "${full%%girl named*}" ] && [ "$got" != "$full" ]'
 expect=$("$BIN/llmfs-run" --model "$SM" -p "Once upon a time" -n 120 --temp 0.9 --top-p 0.9 --seed 1234)
 check "seeded sampling through the mount equals llmfs-run" eval '[ "$expect" = "$(cat "$T/s-crowd")" ]'
 
