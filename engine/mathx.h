@@ -60,10 +60,14 @@ static inline float expf_det(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    uint32_t bits = (uint32_t)(k + 126) << 23;   /* 2^(k-1); k + 126 >= 0 here */
-    float half_two_k;
-    memcpy(&half_two_k, &bits, sizeof half_two_k);
-    float y = (p * half_two_k) * 2.0f;
+    /* 2^k as 2^k1 * 2^k2 (k1 = floor(k/2)), both normal floats for every
+     * k here (-126..128); scaling by them is exact */
+    int32_t k1 = k >> 1, k2 = k - k1;
+    uint32_t b1 = (uint32_t)(k1 + 127) << 23, b2 = (uint32_t)(k2 + 127) << 23;
+    float s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    float y = (p * s1) * s2;
     return x < -87.0f ? 0.0f : x > 88.5f ? INFINITY : y;
 }
 #endif

@@ -1,0 +1,113 @@
+/* The sampler, the deterministic exp and the UTF-8 cutter. */
+#include "tests/harness.h"
+#include "engine/mathx.h"
+#include "engine/sampler.h"
+#include "engine/utf8.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static void exps(void) {
+    double worst = 0;
+    for (double x = -700; x < 700; x += 0.0137) {
+        double r = fabs(exp_det(x) - exp(x)) / exp(x);
+        if (r > worst) worst = r;
+    }
+    CHECKF(worst < 1e-15, "exp_det relative error %g", worst);
+    float wf = 0;
+    for (float x = -87.0f; x < 88.0f; x += 0.00731f) {
+        float r = fabsf(expf_det(x) - expf(x)) / expf(x);
+        if (r > wf) wf = r;
+    }
+    CHECKF(wf < 3e-7f, "expf_det relative error %g (2 ulp is 2.4e-7)", wf);
+    CHECK(expf_det(-100.0f) == 0.0f && isinf(expf_det(100.0f)) && expf_det(0.0f) == 1.0f);
+}
+
+static void sampling(void) {
+    enum { V = 64 };
+    float logits[V];
+    for (int i = 0; i < V; i++) logits[i] = (float)((i * 37) % V) / 8.0f;
+    int best = sampler_argmax(logits, V);
+    sampler s;
+    /* top_k = 1 and a tiny top_p are greedy */
+    sampler_params p1 = { 1.0f, 1, 1.0f, 5 }, p2 = { 1.0f, 0, 1e-6f, 5 };
+    CHECK(sampler_init(&s, &p1, V) == 0);
+    for (int i = 0; i < 50; i++) CHECK(sampler_sample(&s, logits) == best);
+    sampler_release(&s);
+    CHECK(sampler_init(&s, &p2, V) == 0);
+    for (int i = 0; i < 50; i++) CHECK(sampler_sample(&s, logits) == best);
+    sampler_release(&s);
+    /* the same seed gives the same sequence; top_k = 3 stays in the top 3 */
+    sampler_params p3 = { 1.0f, 3, 1.0f, 99 };
+    sampler a, b;
+    sampler_init(&a, &p3, V);
+    sampler_init(&b, &p3, V);
+    int order[V];
+    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++)
+        for (int j = i + 1; j < V; j++)
+            if (logits[order[j]] > logits[order[i]]) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+    for (int i = 0; i < 500; i++) {
+        int x = sampler_sample(&a, logits), y = sampler_sample(&b, logits);
+        CHECK(x == y);
+        CHECK(x == order[0] || x == order[1] || x == order[2]);
+    }
+    sampler_release(&a);
+    sampler_release(&b);
+    /* temperature 1: frequencies follow the softmax (within 5 sigma) */
+    sampler_params p4 = { 1.0f, 0, 1.0f, 7 };
+    sampler_init(&s, &p4, V);
+    static int count[V];
+    const int N = 200000;
+    for (int i = 0; i < N; i++) count[sampler_sample(&s, logits)]++;
+    double z = 0, mx = logits[best];
+    for (int i = 0; i < V; i++) z += exp(logits[i] - mx);
+    int bad = 0;
+    for (int i = 0; i < V; i++) {
+        double pr = exp(logits[i] - mx) / z, mean = pr * N, sd = sqrt(N * pr * (1 - pr)) + 1;
+        if (fabs(count[i] - mean) > 5 * sd) bad++;
+    }
+    CHECKF(bad == 0, "%d of %d tokens off their softmax frequency", bad, V);
+    sampler_release(&s);
+    /* splitmix64's first outputs for seed 0 (a published reference) */
+    uint64_t st = 0;
+    CHECK(sampler_rand(&st) == 0xe220a8397b1dcdafull);
+    CHECK(sampler_rand(&st) == 0x6e789e6aa1b965f4ull);
+}
+
+static void utf8(void) {
+    utf8_stream u = { {0}, 0 };
+    char out[64];
+    /* "é" (c3 a9) split across two feeds, then "€" (e2 82 ac) in three */
+    CHECK(utf8_feed(&u, "a\xc3", 2, out) == 1 && out[0] == 'a');
+    CHECK(utf8_feed(&u, "\xa9", 1, out) == 2 && !memcmp(out, "\xc3\xa9", 2));
+    CHECK(utf8_feed(&u, "\xe2", 1, out) == 0);
+    CHECK(utf8_feed(&u, "\x82", 1, out) == 0);
+    CHECK(utf8_feed(&u, "\xac", 1, out) == 3 && !memcmp(out, "\xe2\x82\xac", 3));
+    /* invalid bytes become U+FFFD; so does a sequence cut by the end */
+    size_t n = utf8_feed(&u, "\xff" "b\xc3", 3, out);
+    CHECK(n == 4 && !memcmp(out, "\xef\xbf\xbd" "b", 4));
+    CHECK(utf8_finish(&u, out) == 3 && !memcmp(out, "\xef\xbf\xbd", 3));
+    /* overlong, surrogate and too-large forms are invalid */
+    CHECK(!utf8_valid("\xc0\xaf", 2) && !utf8_valid("\xed\xa0\x80", 3) && !utf8_valid("\xf4\x90\x80\x80", 4));
+    CHECK(utf8_valid("\xf0\x9f\x98\x80 ok", 7));
+    /* whatever bytes go in, what comes out is valid */
+    uint64_t r = 1;
+    for (int trial = 0; trial < 2000; trial++) {
+        unsigned char in[16];
+        char o[16 * 3 + 16];
+        utf8_stream v = { {0}, 0 };
+        for (int i = 0; i < 16; i++) in[i] = (unsigned char)(sampler_rand(&r) >> 56);
+        size_t k = utf8_feed(&v, (char *)in, 16, o);
+        k += utf8_finish(&v, o + k);
+        CHECK(utf8_valid(o, k));
+    }
+}
+
+int main(void) {
+    TEST("exp_det and expf_det are accurate", exps);
+    TEST("sampler: greedy limits, seeds, top-k, softmax frequencies, splitmix64", sampling);
+    TEST("utf8: boundaries, replacement, validity of any output", utf8);
+    TEST_EXIT();
+}
