@@ -405,8 +405,10 @@ static void load_prompt_dir(const char *dir) {
         struct stat sb;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (stat(path, &sb) || !S_ISREG(sb.st_mode)) continue;
-        names = realloc(names, (size_t)(n + 1) * sizeof *names);
-        if (!names || !(names[n] = strdup(path))) die("out of memory");
+        char **grown = realloc(names, (size_t)(n + 1) * sizeof *names);
+        if (!grown) die("out of memory");
+        names = grown;
+        if (!(names[n] = strdup(path))) die("out of memory");
         n++;
     }
     closedir(d);
