@@ -65,6 +65,7 @@ struct tokenizer {
     uint32_t mtab_mask;
     int bos, eos, eot, eom, unk;   /* -1 when absent */
     int add_space_prefix;     /* SPM: prepend " " to the text */
+    int add_bos;              /* BOS starts a prompt (tokenizer.ggml.add_bos_token) */
     int byte_tok[256];        /* SPM byte fallback: id for each byte, -1 */
     int *special;             /* (n_special) user-defined ids, longest first */
     int n_special;
@@ -742,6 +743,10 @@ int tokenizer_from_gguf(const gguf *g, tokenizer **out, char *err, size_t errlen
     t->eom = gguf_id(g, "tokenizer.ggml.eom_token_id", n, -1);
     int b;
     if (gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b) == 0) t->add_space_prefix = b;
+    /* llama.cpp's default: SentencePiece vocabularies start prompts with
+     * BOS, byte-level BPE ones only when the file says so */
+    t->add_bos = kind == KIND_SPM;
+    if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b) == 0) t->add_bos = b;
 
     char name[64] = "";
     gguf_str gn;
@@ -795,6 +800,7 @@ int tokenizer_from_llama2c_buf(const void *buf, size_t size, int n_vocab, tokeni
     if (!t) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
     t->kind = KIND_SPM;
     t->add_space_prefix = 1;
+    t->add_bos = 1;
     p = (const unsigned char *)buf + 4;
     size_t off = 0;
     for (int i = 0; i < n_vocab; i++) {
@@ -1179,7 +1185,7 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_b
     if (!t || (!text && len) || cap < 0 || (!ids && cap)) return -EINVAL;
     if (len > (size_t)INT32_MAX / 4) return -E2BIG;
     id_out o = { ids, cap, 0, 0 };
-    if (add_bos && t->bos >= 0) put(&o, t->bos);
+    if (add_bos && t->add_bos && t->bos >= 0) put(&o, t->bos);
     fragment *fr;
     size_t nfr;
     if (partition(t, text, len, &fr, &nfr)) return -ENOMEM;

@@ -21,8 +21,9 @@ int tokenizer_from_llama2c_buf(const void *buf, size_t size, int n_vocab,
                                tokenizer **out, char *err, size_t errlen);
 void tokenizer_free(tokenizer *t);
 
-/* Tokenizes text[0..len).  add_bos: put BOS first (when the vocabulary
- * has one).  Special-token text is not parsed (llama.cpp's
+/* Tokenizes text[0..len).  add_bos: put BOS first when the vocabulary
+ * has one and starts prompts with it (tokenizer.ggml.add_bos_token;
+ * by default SentencePiece vocabularies do, byte-level BPE ones do not).  Special-token text is not parsed (llama.cpp's
  * parse_special = false).  Writes at most cap ids; returns the number of
  * ids the text needs (which may exceed cap: call again with more room),
  * or a negative errno. */

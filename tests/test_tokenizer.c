@@ -373,7 +373,28 @@ static void t_speed(void) {
     tokenizer_free(b);
 }
 
+/* BOS starts a prompt only where the vocabulary says so: SentencePiece by
+ * default, byte-level BPE when tokenizer.ggml.add_bos_token is true (as
+ * llama.cpp does). */
+static void t_add_bos(void) {
+    tokenizer *g2 = load_gguf("vocab/ggml-vocab-gpt-2.gguf");
+    tokenizer *ds = load_gguf("vocab/ggml-vocab-deepseek-llm.gguf");
+    tokenizer *sp = load_gguf("vocab/ggml-vocab-llama-spm.gguf");
+    CHECK(g2 && ds && sp);
+    if (g2 && ds && sp) {
+        int ids[16];
+        CHECK(tokenizer_encode(g2, "Hello", 5, 1, ids, 16) >= 1 && ids[0] != 50256);
+        CHECK(tokenizer_encode(ds, "Hello", 5, 1, ids, 16) >= 2 && ids[0] == 100000);
+        CHECK(tokenizer_encode(sp, "Hello", 5, 1, ids, 16) >= 2 && ids[0] == 1);
+        CHECK(tokenizer_encode(sp, "Hello", 5, 0, ids, 16) >= 1 && ids[0] != 1);
+    }
+    tokenizer_free(g2);
+    tokenizer_free(ds);
+    tokenizer_free(sp);
+}
+
 int main(void) {
+    TEST("BOS only where the vocabulary starts prompts with it", t_add_bos);
     TEST("llama-spm vectors", t_llama_spm);
     TEST("phi-3 vectors", t_phi3);
     TEST("gpt-2 vectors", t_gpt2);
