@@ -3,6 +3,7 @@
  * blocks are reference-counted, kept on an LRU list when unused, and
  * evicted when the budget is needed. */
 #include "tests/harness.h"
+#include "tests/test_model.h"
 #include "engine/engine.h"
 
 #include <string.h>
@@ -114,12 +115,7 @@ static void table_churn(void) {
 }
 
 int main(void) {
-    char path[512], err[256];
-    if (model_load(shared_path(path, sizeof path, "models/stories260K.gguf"), NULL, &m, err,
-                   sizeof err)) {
-        printf("not ok - load: %s\n", err);
-        return 1;
-    }
+    if (!(m = test_load_model("models/stories260K.gguf"))) return 1;
     make_prefix();
     TEST("a shared 400-token prefix is reused; output equals a cold run (greedy, sampled)",
          shared_prefix);

@@ -3,6 +3,7 @@
  * it at once (admission waits, growth preempts and recomputes); a full
  * queue refuses with EBUSY; release cancels. */
 #include "tests/harness.h"
+#include "tests/test_model.h"
 #include "engine/sched.h"
 
 #include <errno.h>
@@ -155,12 +156,7 @@ static void busy_and_release(void) {
 }
 
 int main(void) {
-    char path[512], err[256];
-    if (model_load(shared_path(path, sizeof path, "models/stories260K.gguf"), NULL, &m, err,
-                   sizeof err)) {
-        printf("not ok - load: %s\n", err);
-        return 1;
-    }
+    if (!(m = test_load_model("models/stories260K.gguf"))) return 1;
     TEST("12 requests in a KV cache for 4: all complete, each equal to its solo run", kv_pressure);
     TEST("a full queue gives EBUSY; release cancels running and queued, frees KV", busy_and_release);
     model_free(m);

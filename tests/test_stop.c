@@ -3,6 +3,7 @@
  * a stop string are held back until they are known not to be, so a reader
  * never sees a partial stop string that later completes. */
 #include "tests/harness.h"
+#include "tests/test_model.h"
 #include "engine/engine.h"
 
 #include <string.h>
@@ -68,12 +69,7 @@ static void stops(void) {
 }
 
 int main(void) {
-    char path[512], err[256];
-    if (model_load(shared_path(path, sizeof path, "models/stories260K.gguf"), NULL, &m, err,
-                   sizeof err)) {
-        printf("not ok - load: %s\n", err);
-        return 1;
-    }
+    if (!(m = test_load_model("models/stories260K.gguf"))) return 1;
     TEST("stop strings end generation before them, never half-emitted", stops);
     model_free(m);
     TEST_EXIT();
