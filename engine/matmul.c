@@ -11,6 +11,7 @@
  * never the operations that produce one of them. */
 #include "engine/matmul.h"
 #include "engine/quant.h"
+#include "engine/quant_kblocks.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -53,6 +54,7 @@ struct isa {
     tile_fn t8x1, tm1, tbig, t1n, t1x1;   /* 8x1, mr x 1, mr x nr, 1 x nr, 1x1 */
     deq_fn deq_f16, deq_q8_0, deq_q4_0;
     fused_fn f8_f16, f8_q8_0, f8_q4_0;   /* may be NULL */
+    deq_fn deq_q4_k, deq_q6_k;     /* quant_kblocks.h compiled for this ISA */
 };
 
 /* ======================================================================
@@ -99,9 +101,12 @@ static void deq_f16_p(const void *s, float *d, int n, size_t pf) { quant_dequant
 static void deq_q8_0_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q8_0, s, d, n); }
 static void deq_q4_0_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q4_0, s, d, n); }
 
+static void deq_q4_k_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q4_K, s, d, n); }
+static void deq_q6_k_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q6_K, s, d, n); }
+
 static const struct isa isa_portable = {
     "portable", 4, 4, tp_8x1, tp_4x1, tp_4x4, tp_1x4, tp_1x1,
-    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL,
+    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL, deq_q4_k_p, deq_q6_k_p,
 };
 
 /* ======================================================================
@@ -312,9 +317,15 @@ static T512 void f8_f16_512(const uint8_t *w, size_t rb, const float *x, int col
     f8_store(acc, y);
 }
 
+static T512 void deq_q4_k_512(const void *s, float *d, int n, size_t pf)
+{ (void)pf; kq_dequant_q4_k(s, d, n / QK_K_BLOCK); }
+static T512 void deq_q6_k_512(const void *s, float *d, int n, size_t pf)
+{ (void)pf; kq_dequant_q6_k(s, d, n / QK_K_BLOCK); }
+
 static const struct isa isa_avx512 = {
     "avx512", MR512, NR512, t512_8x1, TNAME(t512_, MR512, 1), TNAME(t512_, MR512, NR512), TNAME(t512_, 1, NR512), t512_1x1,
     deq_f16_512, deq_q8_0_512, deq_q4_0_512, f8_f16_512, f8_q8_0_512, f8_q4_0_512,
+    deq_q4_k_512, deq_q6_k_512,
 };
 
 /* ======================================================================
@@ -457,9 +468,14 @@ static T256 void deq_q4_0_256(const void *src, float *d, int n, size_t pf)
     }
 }
 
+static T256 void deq_q4_k_256(const void *s, float *d, int n, size_t pf)
+{ (void)pf; kq_dequant_q4_k(s, d, n / QK_K_BLOCK); }
+static T256 void deq_q6_k_256(const void *s, float *d, int n, size_t pf)
+{ (void)pf; kq_dequant_q6_k(s, d, n / QK_K_BLOCK); }
+
 static const struct isa isa_avx2 = {
     "avx2", 4, 4, t256_8x1, t256_4x1, t256_4x4, t256_1x4, t256_1x1,
-    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL,
+    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL, deq_q4_k_256, deq_q6_k_256,
 };
 
 /* ======================================================================
@@ -591,6 +607,8 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
         case TYPE_F16:  isa->deq_f16(src, dst, W->cols, pfq); break;
         case TYPE_Q8_0: isa->deq_q8_0(src, dst, W->cols, pfq); break;
         case TYPE_Q4_0: isa->deq_q4_0(src, dst, W->cols, pfq); break;
+        case TYPE_Q4_K: isa->deq_q4_k(src, dst, W->cols, pfq); break;
+        case TYPE_Q6_K: isa->deq_q6_k(src, dst, W->cols, pfq); break;
         default:        quant_dequant_row(W->type, src, dst, W->cols); break;
         }
     }

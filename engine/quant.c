@@ -4,6 +4,7 @@
  * quantizers for F32, F16, Q8_0 and Q4_0.  Blocks are read with memcpy,
  * so rows need no particular alignment. */
 #include "engine/quant.h"
+#include "engine/quant_kblocks.h"
 
 #include <errno.h>
 #include <math.h>
@@ -150,64 +151,8 @@ static void dequant_q8_0(const uint8_t *b, float *y, int64_t nb)
     }
 }
 
-/* The 8 sub-block (scale, min) pairs of a Q4_K block are 6-bit numbers
- * packed in 12 bytes: pairs 0..3 in the low 6 bits of bytes 0..7, pairs
- * 4..7 as nibbles of bytes 8..11 plus the top 2 bits of bytes 0..7. */
-static inline void q4k_scale_min(int j, const uint8_t *s, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
-static void dequant_q4_k(const uint8_t *b, float *y, int64_t nb)
-{
-    for (int64_t i = 0; i < nb; i++, b += 144) {
-        float d = load_fp16(b), dmin = load_fp16(b + 2);
-        const uint8_t *scales = b + 4, *q = b + 16;
-        /* 4 groups of 64: 32 low nibbles then 32 high nibbles of 32 bytes */
-        for (int g = 0; g < 4; g++, q += 32) {
-            int sc, m;
-            q4k_scale_min(2 * g, scales, &sc, &m);
-            float d1 = d * (float)sc, m1 = dmin * (float)m;
-            q4k_scale_min(2 * g + 1, scales, &sc, &m);
-            float d2 = d * (float)sc, m2 = dmin * (float)m;
-            for (int l = 0; l < 32; l++)
-                *y++ = d1 * (float)(q[l] & 0xf) - m1;
-            for (int l = 0; l < 32; l++)
-                *y++ = d2 * (float)(q[l] >> 4) - m2;
-        }
-    }
-}
-
-static void dequant_q6_k(const uint8_t *b, float *y, int64_t nb)
-{
-    for (int64_t i = 0; i < nb; i++, b += 210) {
-        const uint8_t *ql = b, *qh = b + 128;
-        const int8_t *sc = (const int8_t *)(b + 192);
-        float d = load_fp16(b + 208);
-        /* 2 halves of 128 elements; each uses 64 ql bytes, 32 qh bytes and
-         * 8 scales (one per 16 elements) */
-        for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, y += 128) {
-            for (int l = 0; l < 32; l++) {
-                int is = l / 16;
-                int q1 = ((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                int q2 = ((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                /* (d * scale) * q, left to right as in the reference */
-                y[l] = d * (float)sc[is] * (float)q1;
-                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
-            }
-        }
-    }
-}
+static void dequant_q4_k(const uint8_t *b, float *y, int64_t nb) { kq_dequant_q4_k(b, y, nb); }
+static void dequant_q6_k(const uint8_t *b, float *y, int64_t nb) { kq_dequant_q6_k(b, y, nb); }
 
 void quant_dequant_row(int type, const void *src, float *dst, int64_t n)
 {

@@ -1,0 +1,78 @@
+/* Dequantization of the K-quant blocks (Q4_K, Q6_K), written so that
+ * compilers vectorize it: per-16/32-element runs with loop-invariant
+ * scales.  Included by quant.c (generic code) and matmul.c (compiled again
+ * for AVX2 and AVX-512); every element is computed by the same float
+ * operations as llama.cpp's reference, so all builds give the same bits. */
+#ifndef LLMFS_QUANT_KBLOCKS_H
+#define LLMFS_QUANT_KBLOCKS_H
+#include <stdint.h>
+#include <string.h>
+#include "engine/quant.h"
+
+#define QK_K_BLOCK 256
+
+/* The 8 sub-block (scale, min) pairs of a Q4_K block are 6-bit numbers
+ * packed in 12 bytes: pairs 0..3 in the low 6 bits of bytes 0..7, pairs
+ * 4..7 as nibbles of bytes 8..11 plus the top 2 bits of bytes 0..7. */
+static inline void kq_q4k_scale_min(int j, const uint8_t *s, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+static inline float kq_fp16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return fp16_to_f32(h);
+}
+
+/* Q4_K (144 B per 256): d fp16 | dmin fp16 | scales[12] | qs[128]; element
+ * = (d * sc) * q - (dmin * m). */
+static inline __attribute__((always_inline)) void
+kq_dequant_q4_k(const uint8_t *b, float *restrict y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, b += 144) {
+        const float d = kq_fp16(b), dmin = kq_fp16(b + 2);
+        const uint8_t *scales = b + 4, *q = b + 16;
+        /* 4 groups of 64: 32 low nibbles then 32 high nibbles of 32 bytes */
+        for (int g = 0; g < 4; g++, q += 32, y += 64) {
+            int sc, m;
+            kq_q4k_scale_min(2 * g, scales, &sc, &m);
+            const float d1 = d * (float)sc, m1 = dmin * (float)m;
+            kq_q4k_scale_min(2 * g + 1, scales, &sc, &m);
+            const float d2 = d * (float)sc, m2 = dmin * (float)m;
+            for (int l = 0; l < 32; l++) y[l] = d1 * (float)(q[l] & 0xf) - m1;
+            for (int l = 0; l < 32; l++) y[32 + l] = d2 * (float)(q[l] >> 4) - m2;
+        }
+    }
+}
+
+/* Q6_K (210 B per 256): ql[128] | qh[64] | scales[16] int8 | d fp16;
+ * element = (d * scale) * q, q in [-32, 31]. */
+static inline __attribute__((always_inline)) void
+kq_dequant_q6_k(const uint8_t *b, float *restrict y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, b += 210) {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        const float d = kq_fp16(b + 208);
+        /* 2 halves of 128 elements; each uses 64 ql bytes, 32 qh bytes and
+         * 8 scales, one per 16 elements */
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, y += 128) {
+            for (int half = 0; half < 2; half++) {
+                const float s1 = d * (float)sc[half], s2 = d * (float)sc[half + 2];
+                const float s3 = d * (float)sc[half + 4], s4 = d * (float)sc[half + 6];
+                const int l0 = 16 * half;
+                for (int l = l0; l < l0 + 16; l++) {
+                    y[l] = s1 * (float)(((ql[l] & 0xf) | ((qh[l] & 3) << 4)) - 32);
+                    y[l + 32] = s2 * (float)(((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                    y[l + 64] = s3 * (float)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                    y[l + 96] = s4 * (float)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+                }
+            }
+        }
+    }
+}
+#endif
