@@ -5,7 +5,7 @@
 # generated tokens, and stories260K's decode speed; medians of RUNS runs,
 # THREADS threads.  The random-weight models are made once with
 # llmfs-mkmodel and kept in LLMFS_BENCH_DIR.
-#   RUNS=5 THREADS=2 TYPES="f32 q8_0 q4_0" bash bench/bench.sh
+#   RUNS=5 THREADS=2 TYPES="f32 q8_0 q4_0 q4_k" bash bench/bench.sh
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -13,7 +13,7 @@ SHARED=${LLMFS_SHARED:-$(cd .. && pwd)/shared}
 DIR=${LLMFS_BENCH_DIR:-${TMPDIR:-/tmp}/llmfs-bench}
 RUNS=${RUNS:-5}
 THREADS=${THREADS:-2}
-TYPES=${TYPES:-f32 q8_0 q4_0}
+TYPES=${TYPES:-f32 q8_0 q4_0 q4_k}
 N_GEN=128
 PROMPT_TARGET=512
 

@@ -222,6 +222,60 @@ static void quantize_q4_0(const float *x, uint8_t *b, int64_t nb)
     }
 }
 
+/* Q4_K, straightforwardly: each 32-element sub-block gets the affine map
+ * [min, max] -> [0, 15] (min capped at 0, as llama.cpp does), its scale
+ * and negated min are quantized to 6 bits against the block's largest,
+ * and each value is rounded to its nearest level.  Not llama.cpp's
+ * iterative search (make_qkx2_quants): a valid, slightly less accurate
+ * Q4_K, for benchmark models. */
+static void quantize_q4_k(const float *x, uint8_t *b, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK_K_BLOCK, b += 144) {
+        float sc[8], mn[8], smax = 0, mmax = 0;
+        for (int j = 0; j < 8; j++) {
+            float lo = 0, hi = 0;
+            for (int l = 0; l < 32; l++) {
+                float v = x[32 * j + l];
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+            }
+            sc[j] = (hi - lo) / 15.0f;
+            mn[j] = -lo;
+            if (sc[j] > smax) smax = sc[j];
+            if (mn[j] > mmax) mmax = mn[j];
+        }
+        float d = smax / 63.0f, dmin = mmax / 63.0f;
+        store_fp16(b, d);
+        store_fp16(b + 2, dmin);
+        d = load_fp16(b);          /* what the reader will use */
+        dmin = load_fp16(b + 2);
+        uint8_t qs[8], qm[8];
+        for (int j = 0; j < 8; j++) {
+            int a = d > 0 ? (int)lrintf(sc[j] / d) : 0, c = dmin > 0 ? (int)lrintf(mn[j] / dmin) : 0;
+            qs[j] = (uint8_t)(a < 0 ? 0 : a > 63 ? 63 : a);
+            qm[j] = (uint8_t)(c < 0 ? 0 : c > 63 ? 63 : c);
+        }
+        uint8_t *s = b + 4;
+        for (int j = 0; j < 4; j++) {
+            s[j] = (uint8_t)(qs[j] | ((qs[j + 4] >> 4) << 6));
+            s[j + 4] = (uint8_t)(qm[j] | ((qm[j + 4] >> 4) << 6));
+            s[j + 8] = (uint8_t)((qs[j + 4] & 0xf) | ((qm[j + 4] & 0xf) << 4));
+        }
+        uint8_t *q = b + 16;
+        for (int g = 0; g < 4; g++, q += 32)
+            for (int l = 0; l < 32; l++) {
+                int lv[2];
+                for (int h = 0; h < 2; h++) {
+                    int j = 2 * g + h;
+                    float step = d * (float)qs[j], off = dmin * (float)qm[j];
+                    int v = step > 0 ? (int)lrintf((x[64 * g + 32 * h + l] + off) / step) : 0;
+                    lv[h] = v < 0 ? 0 : v > 15 ? 15 : v;
+                }
+                q[l] = (uint8_t)(lv[0] | (lv[1] << 4));
+            }
+    }
+}
+
 int quant_quantize_row(int type, const float *src, void *dst, int64_t n)
 {
     uint8_t *b = dst;
@@ -237,6 +291,7 @@ int quant_quantize_row(int type, const float *src, void *dst, int64_t n)
         return 0;
     case TYPE_Q8_0: quantize_q8_0(src, b, n / QK); return 0;
     case TYPE_Q4_0: quantize_q4_0(src, b, n / QK); return 0;
+    case TYPE_Q4_K: quantize_q4_k(src, b, n / QK_K_BLOCK); return 0;
     default: return -EINVAL;
     }
 }

@@ -33,7 +33,8 @@ int quant_from_name(const char *name);
  * block size. */
 void quant_dequant_row(int type, const void *src, float *dst, int64_t n);
 /* Writes quant_row_bytes(type, n) bytes at dst.  Supports F32, F16, Q8_0
- * and Q4_0 (llama.cpp's reference rounding); returns -EINVAL otherwise. */
+ * and Q4_0 (llama.cpp's reference rounding) and Q4_K (a plain min/max
+ * quantizer, not llama.cpp's search); returns -EINVAL otherwise. */
 int quant_quantize_row(int type, const float *src, void *dst, int64_t n);
 
 float    fp16_to_f32(uint16_t h);

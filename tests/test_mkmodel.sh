@@ -16,10 +16,12 @@ not_ok() { echo "not ok - mkmodel: $1"; shift; for l in "$@"; do echo "#   $l"; 
 if [ ! -x "$MK" ]; then not_ok "$MK is built"; exit 1; fi
 
 small=(--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 64)
+k256=(--dim 256 --hidden 512 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 64)   # Q4_K: rows of 256
 N=12
-for t in f32 f16 q8_0 q4_0; do
+for t in f32 f16 q8_0 q4_0 q4_k; do
     m=$tmp/$t.gguf
-    if ! err=$("$MK" -o "$m" "${small[@]}" --type "$t" --seed 7 2>&1) || [ ! -s "$m" ]; then
+    shape=("${small[@]}"); [ "$t" = q4_k ] && shape=("${k256[@]}")
+    if ! err=$("$MK" -o "$m" "${shape[@]}" --type "$t" --seed 7 2>&1) || [ ! -s "$m" ]; then
         not_ok "writes a $t model" "$err"
         continue
     fi

@@ -288,8 +288,47 @@ static void test_q6_k(void)
     CHECKF(bad == 0, "%d Q6_K mismatches", bad);
 }
 
+/* The Q4_K quantizer: every value within half a quantization step of its
+ * sub-block (plus the rounding of the 6-bit scales), and RMS error well
+ * under the values' spread, on blocks of very different magnitudes. */
+static void test_q4_k_quantize(void)
+{
+    enum { N = 256 * 8 };
+    static float x[N], y[N];
+    static unsigned char q[144 * 8];
+    for (int i = 0; i < N; i++) x[i] = frand() * 0.02f * (float)(1 + (i / 256) * 3);
+    CHECK(quant_quantize_row(TYPE_Q4_K, x, q, N) == 0);
+    quant_dequant_row(TYPE_Q4_K, q, y, N);
+    for (int blk = 0; blk < N / 256; blk++) {
+        double se = 0, sx = 0, worst = 0, range = 0;
+        for (int i = blk * 256; i < (blk + 1) * 256; i++) {
+            double e = fabs((double)x[i] - y[i]);
+            se += e * e;
+            sx += (double)x[i] * x[i];
+            if (e > worst) worst = e;
+        }
+        for (int j = 0; j < 8; j++) {
+            float lo = 0, hi = 0;
+            for (int l = 0; l < 32; l++) {
+                float v = x[blk * 256 + 32 * j + l];
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+            }
+            if (hi - lo > range) range = hi - lo;
+        }
+        /* half a step of 1/15 of the widest sub-block, and as much again
+         * for the 6-bit scale and min */
+        CHECKF(worst <= range / 15.0, "block %d: max error %g, range %g", blk, worst, range);
+        CHECKF(sqrt(se / sx) < 0.12, "block %d: relative RMS error %g", blk, sqrt(se / sx));
+        if (blk == 0)
+            printf("#   q4_k block 0: max error %.3g of range %.3g, relative RMS %.3g\n", worst,
+                   range, sqrt(se / sx));
+    }
+}
+
 int main(void)
 {
+    TEST("q4_k quantize/dequantize", test_q4_k_quantize);
     TEST("block geometry and names", test_geometry);
     TEST("fp16 round trip of all halves", test_fp16_roundtrip);
     TEST("fp16 edge cases", test_fp16_values);

@@ -29,7 +29,7 @@ static _Noreturn void die(const char *fmt, ...) {
 static void usage(FILE *f) {
     fprintf(f,
         "usage: %s -o FILE --dim D --hidden H --layers L --heads NH [--kv-heads NKV]\n"
-        "       --vocab V --ctx C --type f32|f16|q8_0|q4_0 [--seed S]\n"
+        "       --vocab V --ctx C --type f32|f16|q8_0|q4_0|q4_k [--seed S]\n"
         "Writes a LLaMA-architecture GGUF with seeded random weights and a\n"
         "synthetic SentencePiece vocabulary of V tokens (V >= 300).\n", prog);
 }
@@ -290,8 +290,9 @@ int main(int argc, char **argv) {
     if (!tname) die("--type is required");
     if (!kv_heads) kv_heads = heads;
     int type = quant_from_name(tname);
-    if (type != TYPE_F32 && type != TYPE_F16 && type != TYPE_Q8_0 && type != TYPE_Q4_0)
-        die("--type must be f32, f16, q8_0 or q4_0, not '%s'", tname);
+    if (type != TYPE_F32 && type != TYPE_F16 && type != TYPE_Q8_0 && type != TYPE_Q4_0 &&
+        type != TYPE_Q4_K)
+        die("--type must be f32, f16, q8_0, q4_0 or q4_k, not '%s'", tname);
     if (dim % heads) die("--dim %ld is not divisible by --heads %ld", dim, heads);
     long head_dim = dim / heads;
     if (head_dim % 2) die("head size %ld (dim / heads) must be even for RoPE", head_dim);
@@ -309,7 +310,9 @@ int main(int argc, char **argv) {
     char name[128];
     snprintf(name, sizeof name, "llmfs-mkmodel d%ld h%ld l%ld %s seed %llu", dim, hidden,
              layers, tname, (unsigned long long)seed);
-    uint32_t ftype = type == TYPE_F32 ? 0 : type == TYPE_F16 ? 1 : type == TYPE_Q4_0 ? 2 : 7;
+    /* llama.cpp's file types: ALL_F32, MOSTLY_F16, Q4_0, Q8_0, Q4_K_S */
+    uint32_t ftype = type == TYPE_F32 ? 0 : type == TYPE_F16 ? 1 : type == TYPE_Q4_0 ? 2 :
+                     type == TYPE_Q4_K ? 14 : 7;
     gguf_writer_set_str(w, "general.architecture", "llama");
     gguf_writer_set_str(w, "general.name", name);
     gguf_writer_set_u32(w, "general.file_type", ftype);
