@@ -55,6 +55,7 @@ struct isa {
     deq_fn deq_f16, deq_q8_0, deq_q4_0;
     fused_fn f8_f16, f8_q8_0, f8_q4_0;   /* may be NULL */
     deq_fn deq_q4_k, deq_q6_k;     /* quant_kblocks.h compiled for this ISA */
+    fused_fn f8_q4_k;              /* may be NULL */
 };
 
 /* ======================================================================
@@ -106,7 +107,7 @@ static void deq_q6_k_p(const void *s, float *d, int n, size_t pf) { quant_dequan
 
 static const struct isa isa_portable = {
     "portable", 4, 4, tp_8x1, tp_4x1, tp_4x4, tp_1x4, tp_1x1,
-    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL, deq_q4_k_p, deq_q6_k_p,
+    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL, deq_q4_k_p, deq_q6_k_p, NULL,
 };
 
 /* ======================================================================
@@ -322,10 +323,57 @@ static T512 void deq_q4_k_512(const void *s, float *d, int n, size_t pf)
 static T512 void deq_q6_k_512(const void *s, float *d, int n, size_t pf)
 { (void)pf; kq_dequant_q6_k(s, d, n / QK_K_BLOCK); }
 
+/* Q4_K rows decoded in registers: per 64-element group, the 32 low
+ * nibbles then the 32 high ones, each value (d * sc) * q - (dmin * m) as
+ * kq_dequant_q4_k computes it, met by x in increasing k: the same FMAs as
+ * the scratch path. */
+static T512 void f8_q4_k_512(const uint8_t *w, size_t rb, const float *x, int cols,
+                             float *y, size_t pf)
+{
+    const __m512i m4 = _mm512_set1_epi32(15);
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    for (int k = 0; k < cols; k += QK_K_BLOCK, w += 144) {
+        for (int g = 0; g < 4; g++) {
+            const float *xg = x + k + 64 * g;
+            __m512 x0 = _mm512_loadu_ps(xg), x1 = _mm512_loadu_ps(xg + 16);
+            __m512 x2 = _mm512_loadu_ps(xg + 32), x3 = _mm512_loadu_ps(xg + 48);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                const uint8_t *b = w + i * rb;
+                if (pf && g == 0) {
+                    _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+                    _mm_prefetch((const char *)b + pf + 64, _MM_HINT_T0);
+                    _mm_prefetch((const char *)b + pf + 128, _MM_HINT_T0);
+                }
+                const float d = kq_fp16(b), dmin = kq_fp16(b + 2);
+                int sc, m;
+                kq_q4k_scale_min(2 * g, b + 4, &sc, &m);
+                const __m512 d1 = _mm512_set1_ps(d * (float)sc), m1 = _mm512_set1_ps(dmin * (float)m);
+                kq_q4k_scale_min(2 * g + 1, b + 4, &sc, &m);
+                const __m512 d2 = _mm512_set1_ps(d * (float)sc), m2 = _mm512_set1_ps(dmin * (float)m);
+                const uint8_t *q = b + 16 + 32 * g;
+                __m512i qa = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
+                __m512i qb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
+                __m512 w0 = _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(_mm512_and_si512(qa, m4))), m1);
+                __m512 w1 = _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(_mm512_and_si512(qb, m4))), m1);
+                __m512 w2 = _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(_mm512_srli_epi32(qa, 4))), m2);
+                __m512 w3 = _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(_mm512_srli_epi32(qb, 4))), m2);
+                acc[i] = _mm512_fmadd_ps(w0, x0, acc[i]);
+                acc[i] = _mm512_fmadd_ps(w1, x1, acc[i]);
+                acc[i] = _mm512_fmadd_ps(w2, x2, acc[i]);
+                acc[i] = _mm512_fmadd_ps(w3, x3, acc[i]);
+            }
+        }
+    }
+    f8_store(acc, y);
+}
+
 static const struct isa isa_avx512 = {
     "avx512", MR512, NR512, t512_8x1, TNAME(t512_, MR512, 1), TNAME(t512_, MR512, NR512), TNAME(t512_, 1, NR512), t512_1x1,
     deq_f16_512, deq_q8_0_512, deq_q4_0_512, f8_f16_512, f8_q8_0_512, f8_q4_0_512,
-    deq_q4_k_512, deq_q6_k_512,
+    deq_q4_k_512, deq_q6_k_512, f8_q4_k_512,
 };
 
 /* ======================================================================
@@ -475,7 +523,7 @@ static T256 void deq_q6_k_256(const void *s, float *d, int n, size_t pf)
 
 static const struct isa isa_avx2 = {
     "avx2", 4, 4, t256_8x1, t256_4x1, t256_4x4, t256_1x4, t256_1x1,
-    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL, deq_q4_k_256, deq_q6_k_256,
+    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL, deq_q4_k_256, deq_q6_k_256, NULL,
 };
 
 /* ======================================================================
@@ -627,7 +675,7 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
 
     int pfw = W->type == TYPE_F32 ? PF_F32_FLOATS : 0;
     fused_fn fused = W->type == TYPE_Q8_0 ? isa->f8_q8_0 : W->type == TYPE_Q4_0 ? isa->f8_q4_0 :
-                     W->type == TYPE_F16 ? isa->f8_f16 : NULL;
+                     W->type == TYPE_F16 ? isa->f8_f16 : W->type == TYPE_Q4_K ? isa->f8_q4_k : NULL;
     size_t pff = (size_t)PF_FUSED_ROWS * W->row_bytes;
     if (quant_row_bytes(W->type, cols) == 0) {   /* unknown type or bad cols */
         for (int t = 0; t < n; t++)
