@@ -55,7 +55,7 @@ struct isa {
     deq_fn deq_f16, deq_q8_0, deq_q4_0;
     fused_fn f8_f16, f8_q8_0, f8_q4_0;   /* may be NULL */
     deq_fn deq_q4_k, deq_q6_k;     /* quant_kblocks.h compiled for this ISA */
-    fused_fn f8_q4_k;              /* may be NULL */
+    fused_fn f8_q4_k, f8_q6_k;     /* may be NULL */
 };
 
 /* ======================================================================
@@ -107,7 +107,7 @@ static void deq_q6_k_p(const void *s, float *d, int n, size_t pf) { quant_dequan
 
 static const struct isa isa_portable = {
     "portable", 4, 4, tp_8x1, tp_4x1, tp_4x4, tp_1x4, tp_1x1,
-    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL, deq_q4_k_p, deq_q6_k_p, NULL,
+    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL, deq_q4_k_p, deq_q6_k_p, NULL, NULL,
 };
 
 /* ======================================================================
@@ -370,10 +370,54 @@ static T512 void f8_q4_k_512(const uint8_t *w, size_t rb, const float *x, int co
     f8_store(acc, y);
 }
 
+/* Q6_K rows decoded in registers.  In each half of 128 elements, chunk c
+ * of 16 (in increasing k) takes its low 4 bits from ql (bytes
+ * 16*(c&1) + 32*((c>>1)&1), low or high nibble for c < 4 or not), its
+ * high 2 bits from qh (bytes 16*(c&1), shifted by 2*(c>>1)), and its scale
+ * from sc[c]: value (d * sc[c]) * (q - 32), as kq_dequant_q6_k. */
+static T512 void f8_q6_k_512(const uint8_t *w, size_t rb, const float *x, int cols,
+                             float *y, size_t pf)
+{
+    const __m512i m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3);
+    const __m512i k32 = _mm512_set1_epi32(32);
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    for (int k = 0; k < cols; k += QK_K_BLOCK, w += 210) {
+        float d[8];
+        for (int i = 0; i < 8; i++) {
+            const uint8_t *b = w + i * rb;
+            if (pf)
+                for (int o = 0; o < 210; o += 64)
+                    _mm_prefetch((const char *)b + pf + o, _MM_HINT_T0);
+            d[i] = kq_fp16(b + 208);
+        }
+        for (int h = 0; h < 2; h++)
+            for (int c = 0; c < 8; c++) {
+                const __m512 xv = _mm512_loadu_ps(x + k + 128 * h + 16 * c);
+                const int lo = 16 * (c & 1), f = c >> 1;
+                const int qlo = 64 * h + lo + 32 * (f & 1), qho = 128 + 32 * h + lo;
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    const uint8_t *b = w + i * rb;
+                    __m512i ql = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + qlo)));
+                    __m512i qh = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + qho)));
+                    __m512i l4 = f < 2 ? _mm512_and_si512(ql, m4) : _mm512_srli_epi32(ql, 4);
+                    __m512i h2 = _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(2 * f)), m2);
+                    __m512i q = _mm512_sub_epi32(_mm512_or_si512(l4, _mm512_slli_epi32(h2, 4)), k32);
+                    const int8_t scv = (int8_t)b[192 + 8 * h + c];
+                    __m512 wv = _mm512_mul_ps(_mm512_set1_ps(d[i] * (float)scv), _mm512_cvtepi32_ps(q));
+                    acc[i] = _mm512_fmadd_ps(wv, xv, acc[i]);
+                }
+            }
+    }
+    f8_store(acc, y);
+}
+
 static const struct isa isa_avx512 = {
     "avx512", MR512, NR512, t512_8x1, TNAME(t512_, MR512, 1), TNAME(t512_, MR512, NR512), TNAME(t512_, 1, NR512), t512_1x1,
     deq_f16_512, deq_q8_0_512, deq_q4_0_512, f8_f16_512, f8_q8_0_512, f8_q4_0_512,
-    deq_q4_k_512, deq_q6_k_512, f8_q4_k_512,
+    deq_q4_k_512, deq_q6_k_512, f8_q4_k_512, f8_q6_k_512,
 };
 
 /* ======================================================================
@@ -523,7 +567,7 @@ static T256 void deq_q6_k_256(const void *s, float *d, int n, size_t pf)
 
 static const struct isa isa_avx2 = {
     "avx2", 4, 4, t256_8x1, t256_4x1, t256_4x4, t256_1x4, t256_1x1,
-    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL, deq_q4_k_256, deq_q6_k_256, NULL,
+    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL, deq_q4_k_256, deq_q6_k_256, NULL, NULL,
 };
 
 /* ======================================================================
@@ -675,7 +719,8 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
 
     int pfw = W->type == TYPE_F32 ? PF_F32_FLOATS : 0;
     fused_fn fused = W->type == TYPE_Q8_0 ? isa->f8_q8_0 : W->type == TYPE_Q4_0 ? isa->f8_q4_0 :
-                     W->type == TYPE_F16 ? isa->f8_f16 : W->type == TYPE_Q4_K ? isa->f8_q4_k : NULL;
+                     W->type == TYPE_F16 ? isa->f8_f16 : W->type == TYPE_Q4_K ? isa->f8_q4_k :
+                     W->type == TYPE_Q6_K ? isa->f8_q6_k : NULL;
     size_t pff = (size_t)PF_FUSED_ROWS * W->row_bytes;
     if (quant_row_bytes(W->type, cols) == 0) {   /* unknown type or bad cols */
         for (int t = 0; t < n; t++)
