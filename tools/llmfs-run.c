@@ -17,7 +17,7 @@ static void usage(FILE *f) {
         "                 [--ignore-eos] [--mmap] [--stats]\n"
         "  -m, --model FILE      GGUF model, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer FILE  llama2.c tokenizer .bin\n"
-        "  -p, --prompt TEXT     the prompt (-f FILE reads it from a file)\n"
+        "  -p, --prompt TEXT     the prompt (-f FILE reads it from a file, -f - from stdin)\n"
         "  -n, --n-predict N     most tokens to generate (default: to the end of context)\n"
         "  --temp T              temperature, 0 = greedy (default 0)\n"
         "  --seed S              sampling seed (default 0)\n"
@@ -60,8 +60,10 @@ static int parse_float(const char *opt, const char *s, double lo, double hi, dou
     return 0;
 }
 
+/* The whole file ("-": standard input); caller frees. */
 static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    int is_stdin = !strcmp(path, "-");
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
@@ -74,7 +76,7 @@ static char *read_file(const char *path, size_t *len) {
             b = t;
         }
     }
-    fclose(f);
+    if (!is_stdin) fclose(f);
     *len = n;
     return b;
 }
