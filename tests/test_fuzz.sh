@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The libFuzzer harnesses build (make fuzz, with clang) and run for a few
+# seconds each from small real seeds without finding a crash: every parser
+# that reads untrusted bytes (GGUF, llama2.c checkpoints, tokenizer files,
+# llmfs.yaml, front matter) is fuzzed on every test run.  Longer campaigns:
+# build-fuzz/fuzz_gguf -max_total_time=600 DIR.
+set -u
+cd "$(dirname "$0")/.."
+S=${LLMFS_SHARED:-../shared}
+SECONDS_EACH=${FUZZ_SECONDS:-3}
+if ! command -v clang >/dev/null; then echo "not ok - clang is installed (.ci/run installs it)"; exit 1; fi
+if ! out=$(make -s fuzz 2>&1); then
+    echo "not ok - make fuzz builds the harnesses"; printf '%s\n' "$out" | head -20 | sed 's/^/#   /'; exit 1
+fi
+echo "ok - make fuzz builds the harnesses"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+seed() {   # seed NAME: a directory of seeds for that harness
+    local d=$tmp/seed-$1; mkdir -p "$d"
+    case $1 in
+    gguf) head -c 8192 "$S/models/stories260K.gguf" > "$d/a"; head -c 4096 "$S/models/llamacpp/tiny-q4_k.gguf" > "$d/b" ;;
+    llama2c) head -c 4096 "$S/models/stories260K.bin" > "$d/a" ;;
+    tokenizer) head -c 4096 "$S/models/tok512.bin" > "$d/a" ;;
+    config) printf 'threads: 2\ngeneration: {max_tokens: 64, temperature: 0.7}\nscheduler:\n  queue: 8\n' > "$d/a" ;;
+    frontmatter) printf -- '---\nmax_tokens: 16\nstop: ["\\n"]\npriority: high\n---\nOnce upon a time\n' > "$d/a" ;;
+    esac
+    echo "$d"
+}
+for f in build-fuzz/fuzz_*; do
+    name=${f#build-fuzz/fuzz_}
+    dir=$(seed "$name")
+    if (cd "$tmp" && "$OLDPWD/$f" -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 \
+            -artifact_prefix="$OLDPWD/build-fuzz/crash-$name-" "$dir" > "$tmp/log-$name" 2>&1); then
+        echo "ok - fuzz_$name: $(grep -o 'Done [0-9]* runs' "$tmp/log-$name" | head -1) without a crash"
+    else
+        echo "not ok - fuzz_$name found a problem"; tail -20 "$tmp/log-$name" | sed 's/^/#   /'
+        ls build-fuzz/crash-"$name"-* 2>/dev/null | sed 's/^/#   reproducer (kept): /'
+    fi
+done
