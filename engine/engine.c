@@ -273,7 +273,9 @@ int engine_step(engine *e, seq **seqs, int n) {
             seq *s = seqs[i];
             if (s->state == SEQ_DONE) continue;
             if ((pass == 0) != (s->state == SEQ_DECODE)) continue;
+            int fresh = 0;   /* its blocks, if any, come from this step's match */
             if (s->n_past == 0 && s->kv.n_blocks == 0 && e->kv.prefix) {
+                fresh = 1;
                 /* reuse cached blocks of the same prefix; the last prompt
                  * token is always computed, it gives the first logits */
                 s->n_past = kv_seq_match(&e->kv, &s->kv, s->tokens, s->n_tokens - 1);
@@ -287,7 +289,16 @@ int engine_step(engine *e, seq **seqs, int n) {
             int left = s->n_tokens - s->n_past;
             int take = left < budget - nb ? left : budget - nb;
             if (take <= 0) continue;
-            if (kv_seq_reserve(&e->kv, &s->kv, s->n_past + take)) { nospace = 1; continue; }
+            if (kv_seq_reserve(&e->kv, &s->kv, s->n_past + take)) {
+                /* a sequence that cannot start holds nothing while it
+                 * waits, or shared blocks it took could starve everyone */
+                if (fresh) {
+                    kv_seq_clear(&e->kv, &s->kv);
+                    s->n_past = 0;
+                }
+                nospace = 1;
+                continue;
+            }
             for (int k = 0; k < take; k++) {
                 e->tok[nb] = s->tokens[s->n_past + k];
                 e->pos[nb] = s->n_past + k;

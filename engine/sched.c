@@ -260,14 +260,16 @@ static void *sched_main(void *arg) {
         int64_t t1 = engine_now_ns();
         int preempted = 0;
         if (rc == -ENOSPC) {
-            /* No KV room for anyone: the youngest sequence holding blocks
-             * gives them back; it recomputes later and, the pass being
-             * deterministic, produces the same tokens. */
-            for (int i = n - 1; i >= 0; i--)
+            /* No KV room for anyone: the youngest sequences holding blocks
+             * give them back until some block is actually free (blocks
+             * shared with others free nothing); they recompute later and,
+             * the pass being deterministic, produce the same tokens. */
+            kv_cache *kv = engine_kv(s->e);
+            int before = kv_available(kv);
+            for (int i = n - 1; i >= 0 && kv_available(kv) == before; i--)
                 if (s->batch[i]->kv.n_blocks && s->batch[i]->state != SEQ_DONE) {
                     engine_preempt(s->e, s->batch[i]);
-                    preempted = 1;
-                    break;
+                    preempted++;
                 }
         }
         for (int i = 0; i < n; i++) gen1 += (uint64_t)s->batch[i]->n_gen;

@@ -48,8 +48,14 @@ static void wait_done(sink *k) {
 
 static const sched_cb cb = { on_text, on_done };
 
+static int shared_prefix;   /* prompts share a long beginning */
+
 static void prompt_of(int i, char *buf, size_t cap) {
-    snprintf(buf, cap, "Once upon a time, child number %d went to the park", i);
+    if (shared_prefix)
+        snprintf(buf, cap, "Once upon a time there was a little girl named Lily. She loved to "
+                 "play outside in the park with her big red ball and her dog. Child %d", i % 3);
+    else
+        snprintf(buf, cap, "Once upon a time, child number %d went to the park", i);
 }
 
 static void params_of(int i, seq_params *p) {
@@ -67,7 +73,7 @@ static void kv_pressure(void) {
     engine *e1;
     CHECK(engine_new(m, 1, 0, 64, 0, &e1, err, sizeof err) == 0);
     for (int i = 0; i < NREQ; i++) {
-        char pr[128];
+        char pr[256];
         seq_params p;
         prompt_of(i, pr, sizeof pr);
         params_of(i, &p);
@@ -88,11 +94,12 @@ static void kv_pressure(void) {
     CHECK(engine_new(m, 2, 64 * block, 64, 0, &e, err, sizeof err) == 0);
     sched_config cfg = { .max_batch = 12, .queue = 64, .tpot_target_ms = 50, .adaptive = 0 };
     sched *s;
+    engine_set_prefix_cache(e, shared_prefix);
     CHECK(sched_new(e, &cfg, &s) == 0);
     static sink got[NREQ];
     sched_req *rq[NREQ];
     for (int i = 0; i < NREQ; i++) {
-        char pr[128];
+        char pr[256];
         seq_params p;
         prompt_of(i, pr, sizeof pr);
         params_of(i, &p);
@@ -112,7 +119,10 @@ static void kv_pressure(void) {
     sched_get_stats(s, &st);
     CHECK(st.finished == NREQ);
     CHECKF(st.preemptions > 0, "the cache never ran out: the test did not test preemption");
-    printf("#   %llu preemptions\n", (unsigned long long)st.preemptions);
+    if (shared_prefix)
+        CHECKF(st.prefix_hits > 0, "no prefix was shared: the test did not test sharing");
+    printf("#   %llu preemptions, %llu prompt tokens from the prefix cache\n",
+           (unsigned long long)st.preemptions, (unsigned long long)st.prefix_hits);
     CHECKF(st.kv_blocks_used == 0, "%d blocks still used", st.kv_blocks_used);
     sched_free(s);
     engine_free(e);
@@ -158,6 +168,8 @@ static void busy_and_release(void) {
 int main(void) {
     if (!(m = test_load_model("models/stories260K.gguf"))) return 1;
     TEST("12 requests in a KV cache for 4: all complete, each equal to its solo run", kv_pressure);
+    shared_prefix = 1;
+    TEST("... with shared prefixes, the prefix cache and its evictions", kv_pressure);
     TEST("a full queue gives EBUSY; release cancels running and queued, frees KV", busy_and_release);
     model_free(m);
     TEST_EXIT();
