@@ -20,8 +20,7 @@
 #   RUNS=3 THREADS=2 GEN=128 ADAPTIVE=0 bash bench/batch_bench.sh
 set -eu
 cd "$(dirname "$0")/.."
-BIN=${BIN:-bin}
-DIR=${LLMFS_BENCH_DIR:-${TMPDIR:-/tmp}/llmfs-bench}
+. bench/lib.sh
 RUNS=${RUNS:-3}
 THREADS=${THREADS:-2}
 GEN=${GEN:-128}
@@ -29,17 +28,9 @@ CONCS=${CONCS:-1 4 16 32}
 ADAPTIVE=${ADAPTIVE:-0}
 ARRIVAL_RATE=${ARRIVAL_RATE:-2}
 PREFIX_TARGET=400
-MODEL=$DIR/llama-110m-f32-s1.gguf
 
-for p in llmfs llmfs-run llmfs-mkmodel llmfs-bench; do
-    [ -x "$BIN/$p" ] || { echo "batch_bench: $BIN/$p is not built (run make)" >&2; exit 1; }
-done
-mkdir -p "$DIR"
-if [ ! -s "$MODEL" ]; then
-    echo "# making $MODEL" >&2
-    "$BIN/llmfs-mkmodel" -o "$MODEL" --dim 768 --hidden 2048 --layers 12 --heads 12 \
-        --vocab 32000 --ctx 1024 --seed 1 --type f32
-fi
+bench_require batch_bench llmfs llmfs-run llmfs-mkmodel llmfs-bench
+MODEL=$(bench_model f32)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/llmfs-batchbench.XXXXXX")
 M=$tmp/mnt
@@ -119,14 +110,7 @@ echo "# concurrency limit after warm-up: $(val concurrency_limit "$M/stats/metri
 for n in $CONCS; do scale "$n" >> "$tmp/scaling"; done
 
 # ---- (2) prefix-cache TTFT
-sentences=(
-    "Once upon a time there was a little girl named Lily."
-    "She loved to play in the park with her friends and her big dog."
-    "One day the sun was warm and the sky was blue, so they went to the river."
-    "Tom found a shiny red ball under a tree and gave it to his sister."
-    "They laughed and ran together until the night came and the light was gone."
-    "Mom made food for the family and everyone was happy at home."
-)
+sentences=("${BENCH_SENTENCES[@]}")
 make_doc() {   # make_doc TAG N_SENTENCES: a document that starts with TAG
     local i out="$1"
     for ((i = 0; i < $2; i++)); do out+=" ${sentences[i % ${#sentences[@]}]}"; done

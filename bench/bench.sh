@@ -8,29 +8,17 @@
 #   RUNS=5 THREADS=2 TYPES="f32 q8_0 q4_0 q4_k" bash bench/bench.sh
 set -eu
 cd "$(dirname "$0")/.."
-BIN=${BIN:-bin}
+. bench/lib.sh
 SHARED=${LLMFS_SHARED:-$(cd .. && pwd)/shared}
-DIR=${LLMFS_BENCH_DIR:-${TMPDIR:-/tmp}/llmfs-bench}
 RUNS=${RUNS:-5}
 THREADS=${THREADS:-2}
 TYPES=${TYPES:-f32 q8_0 q4_0 q4_k}
 N_GEN=128
 PROMPT_TARGET=512
 
-for p in llmfs-run llmfs-mkmodel; do
-    [ -x "$BIN/$p" ] || { echo "bench: $BIN/$p is not built (run make)" >&2; exit 1; }
-done
-mkdir -p "$DIR"
-
-shape=(--dim 768 --hidden 2048 --layers 12 --heads 12 --vocab 32000 --ctx 1024 --seed 1)
-model_for() { echo "$DIR/llama-110m-$1-s1.gguf"; }
-for t in $TYPES; do
-    m=$(model_for "$t")
-    if [ ! -s "$m" ]; then
-        echo "# making $m" >&2
-        "$BIN/llmfs-mkmodel" -o "$m" "${shape[@]}" --type "$t"
-    fi
-done
+bench_require bench llmfs-run llmfs-mkmodel
+model_for() { bench_model "$1"; }
+for t in $TYPES; do model_for "$t" >/dev/null; done
 
 # stat NAME FILE: the value of a `name value` line of --stats output
 stat() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
@@ -40,14 +28,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # A prompt of plain words from the synthetic vocabulary, grown or shrunk
 # until the tokenizer makes ~PROMPT_TARGET tokens of it.
-sentences=(
-    "Once upon a time there was a little girl named Lily."
-    "She loved to play in the park with her friends and her big dog."
-    "One day the sun was warm and the sky was blue, so they went to the river."
-    "Tom found a shiny red ball under a tree and gave it to his sister."
-    "They laughed and ran together until the night came and the light was gone."
-    "Mom made food for the family and everyone was happy at home."
-)
+sentences=("${BENCH_SENTENCES[@]}")
 make_prompt() {   # make_prompt N_SENTENCES
     local i out=""
     for ((i = 0; i < $1; i++)); do out+="${sentences[i % ${#sentences[@]}]} "; done

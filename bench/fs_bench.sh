@@ -13,24 +13,15 @@
 #   RUNS=5 ITER=2000 THREADS=2 bash bench/fs_bench.sh
 set -eu
 cd "$(dirname "$0")/.."
-BIN=${BIN:-bin}
-DIR=${LLMFS_BENCH_DIR:-${TMPDIR:-/tmp}/llmfs-bench}
+. bench/lib.sh
 RUNS=${RUNS:-5}
 ITER=${ITER:-2000}
 THREADS=${THREADS:-2}
 N_GEN=128
-MODEL=$DIR/llama-110m-f32-s1.gguf
 PROMPT=${PROMPT:-Once upon a time}
 
-for p in llmfs llmfs-run llmfs-mkmodel llmfs-bench; do
-    [ -x "$BIN/$p" ] || { echo "fs_bench: $BIN/$p is not built (run make)" >&2; exit 1; }
-done
-mkdir -p "$DIR"
-if [ ! -s "$MODEL" ]; then
-    echo "# making $MODEL" >&2
-    "$BIN/llmfs-mkmodel" -o "$MODEL" --dim 768 --hidden 2048 --layers 12 --heads 12 \
-        --vocab 32000 --ctx 1024 --seed 1 --type f32
-fi
+bench_require fs_bench llmfs llmfs-run llmfs-mkmodel llmfs-bench
+MODEL=$(bench_model f32)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/llmfs-fsbench.XXXXXX")
 shm=$(mktemp -d /dev/shm/llmfs-fsbench.XXXXXX)
