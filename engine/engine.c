@@ -69,8 +69,7 @@ int engine_new(model *m, int n_threads, size_t kv_bytes, int max_batch_tokens, i
     engine *e = calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
     e->m = m;
-    e->ctx = ctx > 0 && ctx < m->c.ctx ? ctx : m->c.ctx;
-    if (ctx > m->c.ctx) e->ctx = ctx;   /* a longer context than trained is the user's call */
+    e->ctx = ctx > 0 ? ctx : m->c.ctx;   /* longer than trained is the user's call */
     e->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 256;
     e->prefill_chunk = e->max_batch;
     int kvd = m->c.n_kv_heads * m->c.head_dim;

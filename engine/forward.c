@@ -358,6 +358,10 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
             t - f->runs[n_runs - 1] == ATT_RUN)
             f->runs[n_runs++] = t;
     f->runs[n_runs] = n;
+    /* attention uses the threads only when its work outweighs waking them */
+    int64_t att_work = 0;
+    for (int t = 0; t < n; t++) att_work += (int64_t)(pos[t] + 1) * dim;
+    const int att_parallel = f->p && att_work >= 64 * 1024;
 
     /* token embeddings */
     for (int t = 0; t < n; t++)
@@ -376,10 +380,7 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
         matmul_many(f->p, 3, qkv_out, f->xb, qkv, n);
         run_tokens(f, &tj, ST_ROPE_STORE, NULL);
         att_job aj = { f, kv, pos, seqs, n, l, f->runs, n_runs };
-        /* threads only when the work outweighs waking them */
-        int64_t work = 0;
-        for (int t = 0; t < n; t++) work += (int64_t)(pos[t] + 1) * dim;
-        if (f->p && work >= 64 * 1024) pool_run(f->p, f->attention, &aj);
+        if (att_parallel) pool_run(f->p, f->attention, &aj);
         else f->attention(&aj, 0, 1);
         matmul(f->p, f->xb, f->xb2, &L->wo, n);
 

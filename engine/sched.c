@@ -217,8 +217,7 @@ static void admit(sched *s) {
  * it (running sequences are never evicted, so while more than the limit
  * still run, a slow step says nothing new about the limit). */
 static void adapt(sched *s, double step_ms, int all_decode) {
-    if (!s->cfg.adaptive) { s->limit = s->cfg.max_batch; return; }
-    if (!all_decode) return;
+    if (!s->cfg.adaptive || !all_decode) return;   /* a fixed limit is set in sched_new */
     s->tpot_sum_ms += step_ms;
     s->tpot_n++;
     if (++s->steps_since_adjust < 8) return;
@@ -242,7 +241,6 @@ static void *sched_main(void *arg) {
     while (!s->stop) {
         retire(s);
         admit(s);
-        kv_snapshot(s);
         if (!s->n_running) {
             pthread_cond_wait(&s->work, &s->mu);
             continue;

@@ -157,9 +157,8 @@ int main(int argc, char **argv) {
     int rc = model_load_flags(model_path, tok_path, load_flags, &m, err, sizeof err);
     if (rc) { fprintf(stderr, "llmfs-run: %s\n", err); free(pbuf); return 1; }
     engine *e;
-    int c_len = ctx ? (int)ctx : m->c.ctx;
-    rc = engine_new(m, (int)threads, (size_t)c_len * m->c.n_layers * 2 * m->c.n_kv_heads *
-                    m->c.head_dim * sizeof(float), 512, (int)ctx, &e, err, sizeof err);
+    /* a KV budget of 0: engine_new makes room for one full context */
+    rc = engine_new(m, (int)threads, 0, 512, (int)ctx, &e, err, sizeof err);
     if (rc) { fprintf(stderr, "llmfs-run: %s\n", err); model_free(m); free(pbuf); return 1; }
     gp.max_tokens = n_predict < 0 ? engine_ctx(e) : (int)n_predict;
     seq *s;
