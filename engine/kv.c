@@ -10,14 +10,13 @@
 #include <xxhash.h>
 
 size_t kv_block_bytes(const kv_cache *kv) {
-    return (size_t)kv->n_layers * 2 * kv->block_tokens * kv->kv_dim * sizeof(float);
+    return (size_t)kv->n_layers * 2 * KV_BLOCK * kv->kv_dim * sizeof(float);
 }
 
 int kv_init(kv_cache *kv, int n_layers, int kv_dim, size_t bytes, int min_tokens) {
     memset(kv, 0, sizeof *kv);
     kv->n_layers = n_layers;
     kv->kv_dim = kv_dim;
-    kv->block_tokens = KV_BLOCK;
     size_t bb = kv_block_bytes(kv);
     size_t n = bytes / bb;
     size_t need = ((size_t)min_tokens + KV_BLOCK - 1) / KV_BLOCK;

@@ -21,7 +21,6 @@
 typedef struct { uint64_t lo, hi; } kv_hash;
 
 typedef struct kv_cache {
-    int block_tokens;      /* positions per block: KV_BLOCK */
     int n_blocks;
     int n_layers, kv_dim;
     float *data;           /* (n_blocks, n_layers, [K: (kv_dim, KV_BLOCK) transposed,
@@ -61,10 +60,10 @@ int  kv_available(const kv_cache *kv);
 int  kv_in_use(const kv_cache *kv);
 
 static inline float *kv_key(const kv_cache *kv, int block, int layer) {
-    return kv->data + ((size_t)block * kv->n_layers + layer) * 2 * kv->block_tokens * kv->kv_dim;
+    return kv->data + ((size_t)block * kv->n_layers + layer) * 2 * KV_BLOCK * kv->kv_dim;
 }
 static inline float *kv_val(const kv_cache *kv, int block, int layer) {
-    return kv_key(kv, block, layer) + (size_t)kv->block_tokens * kv->kv_dim;
+    return kv_key(kv, block, layer) + (size_t)KV_BLOCK * kv->kv_dim;
 }
 
 /* Makes room for positions [0, n_tokens) in s.  Returns 0, or -ENOSPC when

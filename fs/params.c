@@ -51,20 +51,25 @@ static int scalar_text(const char *v, size_t len, unsigned flags, char *buf, siz
     return 0;
 }
 
+/* 1 if s is one or more decimal digits and nothing else. */
+static int all_digits(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
 int params_parse_int(const char *v, size_t len, unsigned flags, long long lo, long long hi,
                      long long *out)
 {
     char buf[32];
     if (scalar_text(v, len, flags, buf, sizeof buf))
         return -EINVAL;
-    const char *s = buf;
-    if (*s == '+' || *s == '-')
-        s++;
-    if (!*s)
+    if (!all_digits(buf + (buf[0] == '+' || buf[0] == '-')))
         return -EINVAL;
-    for (const char *q = s; *q; q++)
-        if (*q < '0' || *q > '9')
-            return -EINVAL;
     errno = 0;
     char *end;
     long long x = strtoll(buf, &end, 10);
@@ -79,14 +84,9 @@ int params_parse_u64(const char *v, size_t len, unsigned flags, uint64_t *out)
     char buf[32];
     if (scalar_text(v, len, flags, buf, sizeof buf))
         return -EINVAL;
-    const char *s = buf;
-    if (*s == '+')
-        s++;
-    if (!*s)
+    const char *s = buf + (buf[0] == '+');
+    if (!all_digits(s))
         return -EINVAL;
-    for (const char *q = s; *q; q++)
-        if (*q < '0' || *q > '9')
-            return -EINVAL;
     errno = 0;
     char *end;
     unsigned long long x = strtoull(s, &end, 10);
