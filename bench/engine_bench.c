@@ -33,8 +33,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         seq **s = calloc((size_t)B, sizeof *s);
-        seq_params p;
-        seq_params_default(&p);
+        gen_params p;
+        gen_params_default(&p);
         p.max_tokens = tokens + 1;
         p.ignore_eos = 1;
         for (int i = 0; i < B; i++) {

@@ -31,11 +31,13 @@ int64_t engine_now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void seq_params_default(seq_params *p) {
+void gen_params_default(gen_params *p) {
     memset(p, 0, sizeof *p);
     p->max_tokens = 256;
     p->temperature = 0.0f;
     p->top_p = 1.0f;
+    p->priority = PRIO_NORMAL;
+    p->cache = GEN_CACHE_ON;
 }
 
 void engine_free(engine *e) {
@@ -96,7 +98,7 @@ int engine_new(model *m, int n_threads, size_t kv_bytes, int max_batch_tokens, i
 
 /* ----------------------------------------------------------- sequences */
 
-int seq_new_tokens(engine *e, const int *ids, int n, const seq_params *p, seq_emit_fn emit,
+int seq_new_tokens(engine *e, const int *ids, int n, const gen_params *p, seq_emit_fn emit,
                    void *ud, seq **out) {
     *out = NULL;
     if (n < 1) return -EINVAL;
@@ -109,8 +111,7 @@ int seq_new_tokens(engine *e, const int *ids, int n, const seq_params *p, seq_em
     s->cap = n + (p->max_tokens > 0 ? p->max_tokens : 0) + 1;
     if (s->cap > e->ctx + 1) s->cap = e->ctx + 1;
     s->tokens = malloc((size_t)s->cap * sizeof *s->tokens);
-    sampler_params sp = { p->temperature, p->top_k, p->top_p, p->seed };
-    if (!s->tokens || sampler_init(&s->smp, &sp, e->m->c.vocab)) {
+    if (!s->tokens || sampler_init(&s->smp, p, e->m->c.vocab)) {
         seq_free(e, s);
         return -ENOMEM;
     }
@@ -125,18 +126,27 @@ int seq_new_tokens(engine *e, const int *ids, int n, const seq_params *p, seq_em
     return 0;
 }
 
-int seq_new(engine *e, const char *text, size_t len, const seq_params *p, seq_emit_fn emit,
-            void *ud, seq **out) {
-    int cap = 256, *ids = NULL, n;
+int engine_tokenize(engine *e, const char *text, size_t len, int **ids) {
+    int cap = 256, *buf = NULL, n;
+    *ids = NULL;
     for (;;) {
-        int *t = realloc(ids, (size_t)cap * sizeof *ids);
-        if (!t) { free(ids); return -ENOMEM; }
-        ids = t;
-        n = tokenizer_encode(e->m->tok, text, len, 1, ids, cap);
+        int *t = realloc(buf, (size_t)cap * sizeof *buf);
+        if (!t) { free(buf); return -ENOMEM; }
+        buf = t;
+        n = tokenizer_encode(e->m->tok, text, len, 1, buf, cap);
         if (n < 0 || n <= cap) break;
-        if (n > e->ctx) { free(ids); return -EFBIG; }
+        if (n > e->ctx) { free(buf); return -EFBIG; }
         cap = n;
     }
+    if (n < 0 || n > e->ctx) { free(buf); return n < 0 ? n : -EFBIG; }
+    *ids = buf;
+    return n;
+}
+
+int seq_new(engine *e, const char *text, size_t len, const gen_params *p, seq_emit_fn emit,
+            void *ud, seq **out) {
+    int *ids;
+    int n = engine_tokenize(e, text, len, &ids);
     int rc = n < 0 ? n : seq_new_tokens(e, ids, n, p, emit, ud, out);
     free(ids);
     return rc;
@@ -237,10 +247,12 @@ static void accept_token(engine *e, seq *s, int id) {
     int prev = s->tokens[s->n_tokens - 1];
     s->tokens[s->n_tokens++] = id;
     s->n_gen++;
-    if (add_text(s, tk, prev, id)) { finish(s, FINISH_STOP); return; }
-    if (s->n_gen >= s->params.max_tokens) { finish(s, FINISH_LENGTH); return; }
-    if (s->n_tokens >= e->ctx || s->n_tokens >= s->cap) { finish(s, FINISH_CONTEXT); return; }
-    flush_text(s, 0);
+    if (add_text(s, tk, prev, id)) finish(s, FINISH_STOP);
+    else if (s->n_gen >= s->params.max_tokens) finish(s, FINISH_LENGTH);
+    else if (s->n_tokens >= e->ctx || s->n_tokens >= s->cap) finish(s, FINISH_CONTEXT);
+    else flush_text(s, 0);
+    if (s->on_token)
+        s->on_token(s->ud, s->n_gen, s->state == SEQ_DONE || !s->u8.n ? s->text_len : SEQ_NO_CUT);
 }
 
 void seq_cancel(engine *e, seq *s) {

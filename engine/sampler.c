@@ -16,9 +16,11 @@ uint64_t sampler_rand(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
-int sampler_init(sampler *s, const sampler_params *p, int vocab) {
+int sampler_init(sampler *s, const gen_params *p, int vocab) {
     memset(s, 0, sizeof *s);
-    s->p = *p;
+    s->temperature = p->temperature;
+    s->top_k = p->top_k;
+    s->top_p = p->top_p;
     s->rng = p->seed;
     s->vocab = vocab;
     s->idx = malloc((size_t)vocab * sizeof *s->idx);
@@ -54,27 +56,27 @@ static int by_logit(const void *a, const void *b) {
 
 int sampler_sample(sampler *s, const float *logits) {
     const int V = s->vocab;
-    if (s->p.temperature <= 0.0f) return sampler_argmax(logits, V);
+    if (s->temperature <= 0.0f) return sampler_argmax(logits, V);
     tl_logits = logits;
     double coin = (double)(sampler_rand(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
     float mx = logits[sampler_argmax(logits, V)];
-    double invt = 1.0 / (double)s->p.temperature;
+    double invt = 1.0 / (double)s->temperature;
     int n = V;
     for (int i = 0; i < V; i++) s->idx[i] = i;
-    int k = s->p.top_k > 0 && s->p.top_k < V ? s->p.top_k : 0;
+    int k = s->top_k > 0 && s->top_k < V ? s->top_k : 0;
     int sorted = 0;
-    if (s->p.top_p < 1.0f && !k) {
+    if (s->top_p < 1.0f && !k) {
         /* A token whose probability is below (1 - top_p) / (V - 1) can
          * never be inside the nucleus (llama2.c's cut): drop those before
          * sorting.  Compared as unnormalized weights against cut * sum. */
         double sum = 0;
         for (int i = 0; i < V; i++) sum += exp_det(((double)logits[i] - mx) * invt);
-        double cut = (1.0 - (double)s->p.top_p) / (double)(V - 1) * sum;
+        double cut = (1.0 - (double)s->top_p) / (double)(V - 1) * sum;
         n = 0;
         for (int i = 0; i < V; i++)
             if (exp_det(((double)logits[i] - mx) * invt) >= cut) s->idx[n++] = i;
     }
-    if (k || s->p.top_p < 1.0f) {
+    if (k || s->top_p < 1.0f) {
         qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);
         sorted = 1;
         if (k) n = k;
@@ -84,8 +86,8 @@ int sampler_sample(sampler *s, const float *logits) {
         s->prob[i] = exp_det(((double)logits[s->idx[i]] - mx) * invt);
         total += s->prob[i];
     }
-    if (sorted && s->p.top_p < 1.0f) {
-        double acc = 0, lim = (double)s->p.top_p * total;
+    if (sorted && s->top_p < 1.0f) {
+        double acc = 0, lim = (double)s->top_p * total;
         int keep = n;
         for (int i = 0; i < n; i++) {
             acc += s->prob[i];

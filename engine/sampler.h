@@ -4,23 +4,20 @@
 #ifndef LLMFS_SAMPLER_H
 #define LLMFS_SAMPLER_H
 #include <stdint.h>
+#include "engine/params.h"
 
 typedef struct {
     float temperature;   /* 0: greedy */
     int top_k;           /* 0: off */
     float top_p;         /* 1: off */
-    uint64_t seed;
-} sampler_params;
-
-typedef struct {
-    sampler_params p;
     uint64_t rng;        /* splitmix64 state */
     int vocab;
     int *idx;            /* (vocab) candidate ids */
     double *prob;        /* (vocab) candidate probabilities */
 } sampler;
 
-int  sampler_init(sampler *s, const sampler_params *p, int vocab);  /* 0 or -ENOMEM */
+/* Takes temperature, top_k, top_p and seed from p.  0 or -ENOMEM. */
+int  sampler_init(sampler *s, const gen_params *p, int vocab);
 void sampler_release(sampler *s);
 /* Picks a token from logits[0..vocab).  Does not modify logits. */
 int  sampler_sample(sampler *s, const float *logits);

@@ -58,10 +58,29 @@ static void req_free(sched *s, sched_req *q) {
     free(q);
 }
 
-int sched_submit(sched *s, const char *prompt, size_t len, const seq_params *p, int prio,
+static void on_token(void *ud, int n_gen, size_t cut) {
+    sched_req *q = ud;
+    if (!atomic_load(&q->released) && q->cb.on_token) q->cb.on_token(q->ud, n_gen, cut);
+}
+
+engine *sched_engine(sched *s) { return s->e; }
+
+int sched_submit(sched *s, const char *prompt, size_t len, const gen_params *p,
                  const sched_cb *cb, void *ud, sched_req **out) {
+    int *ids;
+    int n = engine_tokenize(s->e, prompt, len, &ids);
     *out = NULL;
-    if (prio < SCHED_HIGH || prio > SCHED_LOW) prio = SCHED_NORMAL;
+    if (n < 0) return n;
+    int rc = sched_submit_tokens(s, ids, n, p, cb, ud, out);
+    free(ids);
+    return rc;
+}
+
+int sched_submit_tokens(sched *s, const int *ids, int n, const gen_params *p,
+                        const sched_cb *cb, void *ud, sched_req **out) {
+    *out = NULL;
+    int prio = p->priority >= PRIO_HIGH && p->priority <= PRIO_LOW ? (int)p->priority
+                                                                    : PRIO_NORMAL;
     sched_req *q = calloc(1, sizeof *q);
     if (!q) return -ENOMEM;
     q->prio = prio;
@@ -69,7 +88,8 @@ int sched_submit(sched *s, const char *prompt, size_t len, const seq_params *p, 
     q->ud = ud;
     q->owner = s;
     q->r.t_submit_ns = engine_now_ns();
-    int rc = seq_new(s->e, prompt, len, p, on_emit, q, &q->s);
+    int rc = seq_new_tokens(s->e, ids, n, p, on_emit, q, &q->s);
+    if (!rc) q->s->on_token = on_token;
     pthread_mutex_lock(&s->mu);
     if (!rc && s->n_waiting >= s->cfg.queue) rc = -EBUSY;
     if (rc) {
@@ -200,7 +220,7 @@ static void admit(sched *s) {
     kv_cache *kv = engine_kv(s->e);
     while (s->n_running < lim && s->n_waiting) {
         sched_req *q = NULL;
-        for (int p = SCHED_HIGH; p <= SCHED_LOW && !q; p++) q = s->head[p];
+        for (int p = PRIO_HIGH; p <= PRIO_LOW && !q; p++) q = s->head[p];
         int need = (q->s->n_tokens + KV_BLOCK) / KV_BLOCK + s->n_running;
         if (s->n_running && kv_available(kv) < need) break;
         unqueue(s, q);

@@ -11,8 +11,6 @@
 #include <stdint.h>
 #include "engine/engine.h"
 
-enum sched_prio { SCHED_HIGH = 0, SCHED_NORMAL = 1, SCHED_LOW = 2 };
-
 typedef struct {
     int max_batch;           /* most sequences running at once (limit ceiling) */
     int queue;               /* most requests waiting; beyond: -EBUSY */
@@ -35,6 +33,9 @@ typedef struct {
     void (*on_text)(void *ud, const char *text, size_t n);
     /* Once, at the end (never after sched_release), on the scheduler thread. */
     void (*on_done)(void *ud, const sched_result *r);
+    /* NULL, or after every generated token (seq_token_fn), on the scheduler
+     * thread. */
+    void (*on_token)(void *ud, int n_gen, size_t cut);
 } sched_cb;
 
 typedef struct sched sched;
@@ -63,12 +64,18 @@ int  sched_new(engine *e, const sched_config *cfg, sched **out);
 /* Stops the thread.  Every request must have been released first. */
 void sched_free(sched *s);
 
-/* Queues a request.  The prompt is tokenized (with BOS) at once, so
- * -EFBIG (prompt longer than the context) and -EBUSY (queue full) are
- * returned here and nothing is queued.  On success *out is the caller's
- * handle, valid until it passes it to sched_release. */
-int  sched_submit(sched *s, const char *prompt, size_t len, const seq_params *p, int prio,
+/* Queues a request for the prompt ids[0..n) (BOS included, as
+ * engine_tokenize() makes them) in the queue of p->priority.  -EFBIG
+ * (prompt longer than the context) and -EBUSY (queue full) are returned
+ * here and nothing is queued.  On success *out is the caller's handle,
+ * valid until it passes it to sched_release. */
+int  sched_submit_tokens(sched *s, const int *ids, int n, const gen_params *p,
+                         const sched_cb *cb, void *ud, sched_req **out);
+/* The same for a prompt text, tokenized at once. */
+int  sched_submit(sched *s, const char *prompt, size_t len, const gen_params *p,
                   const sched_cb *cb, void *ud, sched_req **out);
+/* The engine the scheduler drives (its model, context, tokenizer). */
+engine *sched_engine(sched *s);
 /* The caller is done with req: if it is still queued or running it is
  * cancelled (its KV blocks freed at once) and no callback for it runs any
  * more once this returns; then the handle is freed.  Call it exactly once

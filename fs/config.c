@@ -38,6 +38,7 @@ static const struct keydef {
     {"generation.seed", K_GEN, 0, 0, 0},
     {"generation.stop", K_GEN, 0, 0, 0},
     {"generation.priority", K_GEN, 0, 0, 0},
+    {"generation.cache", K_GEN, 0, 0, 0},
     {"scheduler.max_batch", K_INT, offsetof(llmfs_config, scheduler.max_batch), 1, 4096},
     {"scheduler.queue", K_INT, offsetof(llmfs_config, scheduler.queue), 1, 1048576},
     {"scheduler.tpot_target_ms", K_INT, offsetof(llmfs_config, scheduler.tpot_target_ms), 1,
@@ -76,12 +77,7 @@ static int is_section(const char *name)
 
 const char *config_policy_name(cache_policy p)
 {
-    switch (p) {
-    case CACHE_POLICY_ADAPTIVE: return "adaptive";
-    case CACHE_POLICY_LRU: return "lru";
-    case CACHE_POLICY_GDSF: return "gdsf";
-    }
-    return NULL;
+    return p == CACHE_POLICY_LRU ? "lru" : NULL;
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -93,7 +89,7 @@ void config_defaults(llmfs_config *c)
     c->tokenizer = NULL;
     c->threads = 2;
     c->context = 0;
-    params_defaults(&c->generation);
+    gen_params_default(&c->generation);
     c->scheduler.max_batch = 16;
     c->scheduler.queue = 256;
     c->scheduler.tpot_target_ms = 50;
@@ -102,7 +98,7 @@ void config_defaults(llmfs_config *c)
     c->cache.l1_mb = 64;
     c->cache.l2_dir = strdup(CONFIG_DEFAULT_L2_DIR);
     c->cache.l2_mb = 1024;
-    c->cache.policy = CACHE_POLICY_ADAPTIVE;
+    c->cache.policy = CACHE_POLICY_LRU;
     c->cache.kv_prefix = true;
     c->cache.kv_mb = 256;
     c->limits.max_prompt_bytes = 1048576;
@@ -264,14 +260,14 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
         *(bool *)(base + k->off) = b != 0;
         return 0;
     case K_POLICY:
-        for (int p = CACHE_POLICY_ADAPTIVE; p <= CACHE_POLICY_GDSF; p++) {
+        for (int p = 0; p < CACHE_POLICY_N; p++) {
             const char *n = config_policy_name((cache_policy)p);
             if (len == strlen(n) && !memcmp(v, n, len)) {
                 *(cache_policy *)(base + k->off) = (cache_policy)p;
                 return 0;
             }
         }
-        errbuf_set(err, errlen, 0, "expected adaptive, lru or gdsf");
+        errbuf_set(err, errlen, 0, "expected lru");
         return -EINVAL;
     case K_GEN: {
         const char *sub = k->name + strlen("generation.");
@@ -389,7 +385,7 @@ static void expect_text(const struct keydef *k, char *out, size_t cap)
     case K_INT:
     case K_LL: snprintf(out, cap, "expected an integer in [%lld, %lld]", k->lo, k->hi); return;
     case K_BOOL: snprintf(out, cap, "expected true or false"); return;
-    case K_POLICY: snprintf(out, cap, "expected adaptive, lru or gdsf"); return;
+    case K_POLICY: snprintf(out, cap, "expected lru"); return;
     case K_GEN: params_expect(k->name + strlen("generation."), out, cap); return;
     }
     snprintf(out, cap, "invalid value");
@@ -812,7 +808,9 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
         sb_quoted(&b, g->stop[i]);
     }
     const char *prio = params_priority_name(g->priority);
-    sb_printf(&b, "]\n  priority: %s\n", prio ? prio : "normal");
+    const char *cmode = params_cache_name(g->cache);
+    sb_printf(&b, "]\n  priority: %s\n  cache: %s\n", prio ? prio : "normal",
+              cmode ? cmode : "on");
     sb_printf(&b, "scheduler:\n  max_batch: %d\n  queue: %d\n  tpot_target_ms: %d\n  adaptive: %s\n"
               "  prefill_chunk: %d\n", c->scheduler.max_batch, c->scheduler.queue,
               c->scheduler.tpot_target_ms, c->scheduler.adaptive ? "true" : "false",
@@ -821,7 +819,7 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
     sb_string_or_null(&b, c->cache.l2_dir);
     const char *pol = config_policy_name(c->cache.policy);
     sb_printf(&b, "\n  l2_mb: %d\n  policy: %s\n  kv_prefix: %s\n  kv_mb: %d\n", c->cache.l2_mb,
-              pol ? pol : "adaptive", c->cache.kv_prefix ? "true" : "false", c->cache.kv_mb);
+              pol ? pol : "lru", c->cache.kv_prefix ? "true" : "false", c->cache.kv_mb);
     sb_printf(&b, "limits:\n  max_prompt_bytes: %lld\n", c->limits.max_prompt_bytes);
     if (b.oom) {
         free(b.p);

@@ -107,7 +107,7 @@ static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, ge
         show[j] = '\0';
         return fail_line(err, errlen, kn->start_mark,
                          "unknown key '%s' (known: max_tokens, temperature, top_k, top_p, "
-                         "seed, stop, priority)", show);
+                         "seed, stop, priority, cache)", show);
     }
     if (!strcmp(key, "stop") && vn->type == YAML_SEQUENCE_NODE) {
         params_stop_clear(g);

@@ -3,7 +3,7 @@
  * prompt's bytes and xattrs and its completion: the text of the current
  * generation, which grows as the scheduler produces it.  Reads of a
  * completion that wait for text are parked (their fuse_req_t kept) and
- * answered from the scheduler's callbacks; poll handles are passed to the
+ * answered from the response cache's callbacks; poll handles are passed to the
  * notifier thread.  Functions return 0 (or a count) or a negative errno;
  * the ones that take a fuse_req_t reply to it exactly once. */
 #ifndef LLMFS_NS_H
@@ -15,14 +15,17 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-#include "engine/sched.h"
+#include "cache/rcache.h"
 #include "fs/config.h"
 #include "fs/notify.h"
 #include "fs/stats.h"
 
-/* Inode numbers.  Prompt entry number id has prompts/NAME at
- * NS_INO_DYN + 2 * id and completions/NAME at one more; ids are never
- * reused, so a stale kernel inode never names a newer file. */
+/* Inode numbers.  Prompt entry number id is prompts/NAME at
+ * NS_INO_DYN + 2 * id; every generation's text (what completions/NAME
+ * names, each rewrite a new one) number tid is at NS_INO_DYN + 2 * tid +
+ * 1.  Ids are never reused, so a stale kernel inode never names a newer
+ * file, and the page cache of one generation never shows through
+ * another. */
 enum {
     NS_INO_ROOT = 1, NS_INO_PROMPTS, NS_INO_COMPLETIONS, NS_INO_STATS, NS_INO_CONFIG,
     NS_INO_STATS0,                          /* + enum stats_file */
@@ -37,7 +40,7 @@ typedef struct ns ns;
 typedef struct ns_handle ns_handle;        /* an open prompt or completion */
 
 typedef struct ns_env {
-    sched *s;                   /* where prompts go (not owned) */
+    rcache *c;                  /* where prompts go (not owned) */
     const llmfs_config *cfg;    /* defaults and limits (not owned) */
     stats *st;                  /* not owned */
     notify *nt;                 /* not owned */
@@ -45,7 +48,7 @@ typedef struct ns_env {
 } ns_env;
 
 int  ns_new(const ns_env *env, ns **out);
-/* Cancels every generation (sched_release), answers every parked read
+/* Cancels every generation (rcache_release), answers every parked read
  * with EINTR and drops poll handles.  Call after the FUSE loop has ended
  * and before the session and the scheduler go. */
 void ns_shutdown(ns *n);
@@ -58,10 +61,12 @@ int  ns_kind(fuse_ino_t ino);
 /* The stats file of a NS_STATS inode (enum stats_file). */
 int  ns_stats_file(fuse_ino_t ino);
 
-int  ns_lookup(ns *n, fuse_ino_t parent, const char *name, struct stat *st);
+/* *stable is set to 1 when the attributes can never change (a finished
+ * completion), so the kernel may keep them. */
+int  ns_lookup(ns *n, fuse_ino_t parent, const char *name, struct stat *st, int *stable);
 /* h, if not NULL, is the handle the kernel gave (fstat): an unlinked but
  * open file still has attributes. */
-int  ns_getattr(ns *n, fuse_ino_t ino, ns_handle *h, struct stat *st);
+int  ns_getattr(ns *n, fuse_ino_t ino, ns_handle *h, struct stat *st, int *stable);
 
 /* Lists directory ino from offset off: fill(ud, name, st, next_off) for
  * each entry until fill returns nonzero (buffer full). */
@@ -72,7 +77,9 @@ int  ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud);
  * truncate, flush (submits when there are new bytes), unlink. */
 int  ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, struct stat *st,
                ns_handle **out);
-int  ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out);
+/* *cacheable is set to 1 for a finished completion: its bytes never
+ * change, so the kernel may keep its pages. */
+int  ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable);
 void ns_release(ns *n, ns_handle *h);
 int  ns_handle_kind(const ns_handle *h);
 ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off);

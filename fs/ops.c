@@ -2,8 +2,13 @@
  * file is an ofile: prompts and completions carry a namespace handle;
  * stats files and config carry the snapshot rendered at open, which
  * serves every offset of that handle.  Timeouts are 0 for everything that
- * changes (so sizes, mtimes and completions/ appear at once) and 1 s for
- * the fixed directories. */
+ * changes (so sizes, mtimes and completions/ appear at once), 1 s for the
+ * fixed directories, and long for the attributes of a finished completion,
+ * which never change: each generation is its own inode, and names are
+ * looked up again on every open (entry timeout 0), so a rewritten prompt's
+ * new text is found at once.  A finished completion is read through the
+ * page cache (kept across opens); one still growing, and the stats files,
+ * with direct_io.  Read-only handles ask for no FLUSH. */
 #include "fs/ops.h"
 
 #include <errno.h>
@@ -37,8 +42,10 @@ static int fuse_errno(long rc) {
     return rc < 0 && rc > -4096 ? (int)-rc : EIO;
 }
 
-static double attr_timeout(fuse_ino_t ino) {
-    return ns_kind(ino) == NS_DIR ? 1.0 : 0.0;
+#define STABLE_TIMEOUT 86400.0
+
+static double attr_timeout(fuse_ino_t ino, int stable) {
+    return stable ? STABLE_TIMEOUT : ns_kind(ino) == NS_DIR ? 1.0 : 0.0;
 }
 
 static ofile *ofile_of(struct fuse_file_info *fi) {
@@ -63,14 +70,15 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
     int64_t t0 = mono_ns();
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
-    int rc = ns_lookup(c->n, parent, name, &e.attr);
+    int stable;
+    int rc = ns_lookup(c->n, parent, name, &e.attr, &stable);
     if (rc) {
         fuse_reply_err(req, fuse_errno(rc));
     } else {
         e.ino = e.attr.st_ino;
         e.generation = 1;
-        e.attr_timeout = attr_timeout(e.ino);
-        e.entry_timeout = e.attr_timeout;
+        e.attr_timeout = attr_timeout(e.ino, stable);
+        e.entry_timeout = attr_timeout(e.ino, 0);
         fuse_reply_entry(req, &e);
     }
     op_done(c, t0);
@@ -89,9 +97,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     int64_t t0 = mono_ns();
     ofile *f = ofile_of(fi);
     struct stat st;
-    int rc = ns_getattr(c->n, ino, f ? f->h : NULL, &st);
+    int stable;
+    int rc = ns_getattr(c->n, ino, f ? f->h : NULL, &st, &stable);
     if (rc) fuse_reply_err(req, fuse_errno(rc));
-    else fuse_reply_attr(req, &st, attr_timeout(ino));
+    else fuse_reply_attr(req, &st, attr_timeout(ino, stable));
     op_done(c, t0);
 }
 
@@ -104,9 +113,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (to_set & FUSE_SET_ATTR_SIZE) rc = ns_truncate(c->n, ino, attr->st_size);
     /* mode, owner and times are not kept: the reply shows what is */
     struct stat st;
-    if (!rc) rc = ns_getattr(c->n, ino, f ? f->h : NULL, &st);
+    int stable;
+    if (!rc) rc = ns_getattr(c->n, ino, f ? f->h : NULL, &st, &stable);
     if (rc) fuse_reply_err(req, fuse_errno(rc));
-    else fuse_reply_attr(req, &st, attr_timeout(ino));
+    else fuse_reply_attr(req, &st, attr_timeout(ino, stable));
     op_done(c, t0);
 }
 
@@ -161,7 +171,7 @@ static int snapshot(ops_ctx *c, fuse_ino_t ino, ofile *f) {
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
     int64_t t0 = mono_ns();
-    int kind = ns_kind(ino), rc = 0;
+    int kind = ns_kind(ino), rc = 0, cacheable = 0;
     ofile *f = calloc(1, sizeof *f);
     if (!f) rc = -ENOMEM;
     else if (kind == NS_DIR) rc = -EISDIR;
@@ -170,7 +180,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
              (fi->flags & O_ACCMODE) != O_RDONLY)
         rc = -EACCES;
     else if (kind == NS_STATS || kind == NS_CONFIG) rc = snapshot(c, ino, f);
-    else rc = ns_open(c->n, ino, fi->flags, &f->h);
+    else rc = ns_open(c->n, ino, fi->flags, &f->h, &cacheable);
     if (rc) {
         ofile_free(c, f);
         fuse_reply_err(req, fuse_errno(rc));
@@ -179,10 +189,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     }
     f->kind = kind;
     fi->fh = (uint64_t)(uintptr_t)f;
-    /* Generated files never go through the page cache: a read at a stale
-     * size would be cut short. */
-    fi->direct_io = kind != NS_PROMPT;
-    fi->keep_cache = 0;
+    /* Generated files go through the page cache only once finished: a
+     * read at a stale size would be cut short. */
+    fi->direct_io = kind != NS_PROMPT && !cacheable;
+    fi->keep_cache = cacheable;
+    fi->noflush = kind != NS_PROMPT;
     if (fuse_reply_open(req, fi)) ofile_free(c, f);   /* the opener is gone */
     op_done(c, t0);
 }

@@ -13,18 +13,6 @@
 #include <string.h>
 
 
-void params_defaults(gen_params *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->max_tokens = 256;
-    p->temperature = 0.0f;
-    p->top_k = 0;
-    p->top_p = 1.0f;
-    p->seed = 0;
-    p->n_stop = 0;
-    p->priority = PRIO_NORMAL;
-}
-
 /* ---- scalar parsers ---------------------------------------------------- */
 
 static int is_space(char c)
@@ -213,24 +201,51 @@ static int set_seed(gen_params *p, const char *v, size_t len, unsigned flags, ch
     return 0;
 }
 
-static int set_priority(gen_params *p, const char *v, size_t len, unsigned flags, char *err,
-                        size_t errlen)
+/* Sets *out to the index of the name in names[0..n) that the value spells
+ * (trimmed on the xattr route); -EINVAL if none does. */
+static int set_name(const char *const *names, int n, const char *v, size_t len, unsigned flags,
+                    int *out)
 {
-    static const char *const names[] = {"high", "normal", "low"};
     if (flags & PARAMS_TRIM) {
         while (len && is_space(*v))
             v++, len--;
         while (len && is_space(v[len - 1]))
             len--;
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n; i++) {
         if (len == strlen(names[i]) && !memcmp(v, names[i], len)) {
-            p->priority = (gen_priority)i;
+            *out = i;
             return 0;
         }
     }
-    errbuf_set(err, errlen, 0, "expected high, normal or low");
     return -EINVAL;
+}
+
+static const char *const prio_names[] = {"high", "normal", "low"};
+static const char *const cache_names[] = {"on", "refresh", "off"};
+
+static int set_priority(gen_params *p, const char *v, size_t len, unsigned flags, char *err,
+                        size_t errlen)
+{
+    int i;
+    if (set_name(prio_names, 3, v, len, flags, &i)) {
+        errbuf_set(err, errlen, 0, "expected high, normal or low");
+        return -EINVAL;
+    }
+    p->priority = (gen_priority)i;
+    return 0;
+}
+
+static int set_cache(gen_params *p, const char *v, size_t len, unsigned flags, char *err,
+                     size_t errlen)
+{
+    int i;
+    if (set_name(cache_names, 3, v, len, flags, &i)) {
+        errbuf_set(err, errlen, 0, "expected on, refresh or off");
+        return -EINVAL;
+    }
+    p->cache = (gen_cache)i;
+    return 0;
 }
 
 void params_stop_clear(gen_params *p)
@@ -285,6 +300,7 @@ static const struct {
     {"seed", set_seed},
     {"stop", set_stop},
     {"priority", set_priority},
+    {"cache", set_cache},
 };
 
 static setter_fn setter_find(const char *key)
@@ -303,7 +319,7 @@ int params_is_key(const char *key)
 void params_expect(const char *key, char *out, size_t cap)
 {
     gen_params scratch;
-    params_defaults(&scratch);
+    gen_params_default(&scratch);
     setter_fn set = setter_find(key);
     /* Every validator but stop's refuses an empty value, in its words. */
     if (!set || !strcmp(key, "stop") || set(&scratch, "", 0, 0, out, cap) == 0)
@@ -392,24 +408,29 @@ int params_check(const gen_params *p, char *err, size_t errlen)
         errbuf_set(err, errlen, 0, "priority: expected high, normal or low");
         return -EINVAL;
     }
+    if (!params_cache_name(p->cache)) {
+        errbuf_set(err, errlen, 0, "cache: expected on, refresh or off");
+        return -EINVAL;
+    }
     return 0;
 }
 
 const char *params_priority_name(gen_priority prio)
 {
-    switch (prio) {
-    case PRIO_HIGH: return "high";
-    case PRIO_NORMAL: return "normal";
-    case PRIO_LOW: return "low";
-    }
-    return NULL;
+    return (unsigned)prio < 3 ? prio_names[prio] : NULL;
+}
+
+const char *params_cache_name(gen_cache mode)
+{
+    return (unsigned)mode < 3 ? cache_names[mode] : NULL;
 }
 
 int params_equal(const gen_params *a, const gen_params *b)
 {
     if (a->max_tokens != b->max_tokens || a->temperature != b->temperature ||
         a->top_k != b->top_k || a->top_p != b->top_p || a->seed != b->seed ||
-        a->n_stop != b->n_stop || a->priority != b->priority)
+        a->ignore_eos != b->ignore_eos || a->n_stop != b->n_stop ||
+        a->priority != b->priority || a->cache != b->cache)
         return 0;
     for (int i = 0; i < a->n_stop; i++)
         if (strcmp(a->stop[i], b->stop[i]))

@@ -1,5 +1,5 @@
-/* Per-request generation parameters (gen_params) and the one validator per
- * key that every route shares: YAML front matter, user.llmfs.* xattrs and
+/* The one validator per key of the generation parameters (gen_params,
+ * engine/params.h) that every route shares: YAML front matter, user.llmfs.* xattrs and
  * the generation: section of llmfs.yaml.  A gen_params that came through
  * these setters always holds in-range values (see params_check()). */
 #ifndef LLMFS_PARAMS_H
@@ -7,38 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GEN_MAX_STOP     4    /* stop strings per request */
-#define GEN_STOP_MAX     64   /* bytes per stop string, without the NUL */
-#define GEN_MAX_TOKENS_LIMIT 1048576   /* upper bound for max_tokens */
-
-typedef enum gen_priority {
-    PRIO_HIGH = 0,
-    PRIO_NORMAL = 1,
-    PRIO_LOW = 2,
-} gen_priority;
-
-typedef struct gen_params {
-    int max_tokens;       /* [1, GEN_MAX_TOKENS_LIMIT]; the engine also caps by context */
-    float temperature;    /* >= 0, finite; 0 = greedy */
-    int top_k;            /* >= 0; 0 = off */
-    float top_p;          /* (0, 1]; 1 = off */
-    uint64_t seed;        /* any value; same seed + prompt + params => same bytes */
-    int n_stop;           /* used entries of stop[] */
-    char stop[GEN_MAX_STOP][GEN_STOP_MAX + 1]; /* non-empty, NUL-terminated, no inner NUL */
-    gen_priority priority;
-} gen_params;
+#include "engine/params.h"
 
 /* Flags for params_set(): how the value was written. */
 #define PARAMS_QUOTED 1u  /* a quoted YAML scalar: a string, never a number/bool */
 #define PARAMS_TRIM   2u  /* trim ASCII whitespace around numbers (xattr route) */
 
-/* The defaults of the config file's generation section: max_tokens 256,
- * temperature 0, top_k 0, top_p 1, seed 0, no stop, priority normal. */
-void params_defaults(gen_params *p);
-
 /* Sets one key from its textual value (len bytes, need not be
  * NUL-terminated).  Keys: max_tokens temperature top_k top_p seed stop
- * priority.  For stop, the value replaces the list with one string (an
+ * priority cache.  For stop, the value replaces the list with one string (an
  * empty unquoted value clears it; a quoted
  * "" is refused).  Returns 0, -ENOENT for an unknown key (err
  * untouched), or -EINVAL with err = the reason without the key, e.g.
@@ -75,6 +52,8 @@ int params_check(const gen_params *p, char *err, size_t errlen);
 
 /* "high" / "normal" / "low"; NULL for an invalid value. */
 const char *params_priority_name(gen_priority prio);
+/* "on" / "refresh" / "off"; NULL for an invalid value. */
+const char *params_cache_name(gen_cache mode);
 
 /* Scalar parsers shared with config.c.  The text is len bytes; flags as
  * for params_set().  Integers are decimal with an optional sign; numbers

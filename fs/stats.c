@@ -130,14 +130,17 @@ static uint64_t span_us(int64_t a, int64_t b) {
     return b > a ? (uint64_t)((b - a) / 1000) : 0;
 }
 
-void stats_done(stats *st, const char *name, const sched_result *r) {
+void stats_done(stats *st, const char *name, const cache_result *res) {
+    const sched_result *r = &res->r;
+    /* tokens this request made the engine generate */
+    int engine = res->source == CACHE_MISS || res->source == CACHE_BYPASS;
     stats_row row;
     int ok = r->finish != FINISH_ERROR && !r->error;
     stats_row_init(&row, name, ok ? "done" : "error");
     row.prompt_tokens = r->prompt_tokens;
     row.cached_tokens = r->cached_tokens;
     row.generated_tokens = r->generated_tokens;
-    row.cache = "miss";
+    row.cache = cache_source_name(res->source);
     if (r->t_start_ns) {
         hist_record(st->h[STATS_QUEUE], span_us(r->t_submit_ns, r->t_start_ns));
         row.queue_ms = (r->t_start_ns - r->t_submit_ns) / 1e6;
@@ -146,7 +149,7 @@ void stats_done(stats *st, const char *name, const sched_result *r) {
         hist_record(st->h[STATS_TTFT], span_us(r->t_submit_ns, r->t_first_ns));
         row.ttft_ms = (r->t_first_ns - r->t_submit_ns) / 1e6;
     }
-    if (r->generated_tokens > 1 && r->t_first_ns && r->t_done_ns > r->t_first_ns)
+    if (engine && r->generated_tokens > 1 && r->t_first_ns && r->t_done_ns > r->t_first_ns)
         hist_record(st->h[STATS_TPOT],
                     span_us(r->t_first_ns, r->t_done_ns) / (uint64_t)(r->generated_tokens - 1));
     if (r->t_done_ns) {
@@ -157,7 +160,8 @@ void stats_done(stats *st, const char *name, const sched_result *r) {
                       r->error ? strerror(-r->error) : "generation failed");
     cadd(st, ok ? C_SUCCESS : C_FAILED, 1);
     cadd(st, C_PROMPT_TOKENS, (uint64_t)(r->prompt_tokens > 0 ? r->prompt_tokens : 0));
-    cadd(st, C_GEN_TOKENS, (uint64_t)(r->generated_tokens > 0 ? r->generated_tokens : 0));
+    if (engine)
+        cadd(st, C_GEN_TOKENS, (uint64_t)(r->generated_tokens > 0 ? r->generated_tokens : 0));
     cadd(st, C_CACHED_TOKENS, (uint64_t)(r->cached_tokens > 0 ? r->cached_tokens : 0));
     ring_add(st, &row);
 }
@@ -208,7 +212,8 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
 typedef struct {
     uint64_t c[C_N];
     sched_stats ss;
-    int have_sched;
+    rcache_stats cs;
+    int have_sched, have_cache;
     double uptime_s, tok_s;
 } snap;
 
@@ -241,6 +246,10 @@ static void take_snap(stats *st, const stats_env *env, snap *s) {
     if (env && env->s) {
         sched_get_stats(env->s, &s->ss);
         s->have_sched = 1;
+    }
+    if (env && env->c) {
+        rcache_get_stats(env->c, &s->cs);
+        s->have_cache = 1;
     }
     int64_t now = now_ns();
     s->uptime_s = (now - st->t0_ns) / 1e9;
@@ -300,15 +309,55 @@ static void render_latency(sbuf *b, hist_snap *hs) {
     }
 }
 
+static double ratio(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0.0; }
+
+/* The response cache's section of stats/cache. */
+static void render_response_cache(sbuf *b, const stats_env *env, const rcache_stats *cs) {
+    const llmfs_config *cfg = env->cfg;
+    sb_printf(b, "# response cache: L1 in memory, L2 on disk (cache.l1_mb, cache.l2_dir, "
+                 "cache.l2_mb)\n");
+    sb_printf(b, "policy %s\n", cfg ? config_policy_name(cfg->cache.policy) : "lru");
+    sb_printf(b, "l1_enabled %s\n", cs->l1_on ? "true" : "false");
+    sb_printf(b, "l1_lookups %llu\n", (unsigned long long)cs->l1.lookups);
+    sb_printf(b, "l1_hits %llu\n", (unsigned long long)cs->l1.hits);
+    sb_printf(b, "l1_hit_ratio %.4f\n", ratio(cs->l1.hits, cs->l1.lookups));
+    sb_printf(b, "l1_entries %llu\n", (unsigned long long)cs->l1.entries);
+    sb_printf(b, "l1_bytes %llu\n", (unsigned long long)cs->l1.bytes);
+    sb_printf(b, "l1_bytes_limit %llu\n", cfg ? (unsigned long long)cfg->cache.l1_mb << 20 : 0ull);
+    sb_printf(b, "l1_evictions %llu\n", (unsigned long long)cs->l1.evictions);
+    sb_printf(b, "l2_enabled %s\n", cs->l2_on ? "true" : "false");
+    sb_printf(b, "l2_lookups %llu\n", (unsigned long long)cs->l2.lookups);
+    sb_printf(b, "l2_hits %llu\n", (unsigned long long)cs->l2.hits);
+    sb_printf(b, "l2_hit_ratio %.4f\n", ratio(cs->l2.hits, cs->l2.lookups));
+    sb_printf(b, "l2_entries %llu\n", (unsigned long long)cs->l2.entries);
+    sb_printf(b, "l2_bytes %llu\n", (unsigned long long)cs->l2.bytes);
+    sb_printf(b, "l2_bytes_limit %llu\n",
+              cs->l2_on && cfg ? (unsigned long long)cfg->cache.l2_mb << 20 : 0ull);
+    sb_printf(b, "l2_evictions %llu\n", (unsigned long long)cs->l2.evictions);
+    sb_printf(b, "l2_compression_ratio %.3f\n", ratio(cs->l2_raw_bytes, cs->l2.bytes));
+    sb_printf(b, "l2_writes %llu\n", (unsigned long long)cs->l2_writes);
+    sb_printf(b, "l2_write_errors %llu\n", (unsigned long long)cs->l2_write_errors);
+    sb_printf(b, "l2_corrupt_dropped %llu\n", (unsigned long long)cs->l2_corrupt);
+    sb_printf(b, "l2_foreign_skipped %llu\n", (unsigned long long)cs->l2_foreign);
+    sb_printf(b, "misses %llu\n", (unsigned long long)cs->misses);
+    sb_printf(b, "joined %llu\n", (unsigned long long)cs->joined);
+    sb_printf(b, "bypassed %llu\n", (unsigned long long)cs->bypass);
+    sb_printf(b, "tokens_saved %llu\n", (unsigned long long)cs->tokens_saved);
+    sb_printf(b, "generation_ms_saved %.1f\n", cs->ms_saved);
+}
+
 static void render_cache(sbuf *b, const stats_env *env, const snap *s) {
     const sched_stats *ss = &s->ss;
-    sb_printf(b, "# KV prefix cache (the response cache is not built yet)\n");
+    if (s->have_cache) {
+        render_response_cache(b, env, &s->cs);
+        sb_printf(b, "\n");
+    }
+    sb_printf(b, "# KV prefix cache\n");
     sb_printf(b, "kv_prefix_enabled %s\n",
               env && env->cfg && env->cfg->cache.kv_prefix ? "true" : "false");
     sb_printf(b, "kv_prefix_lookups %llu\n", (unsigned long long)ss->prefix_queries);
     sb_printf(b, "kv_prefix_hits %llu\n", (unsigned long long)ss->prefix_hits);
-    sb_printf(b, "kv_prefix_hit_ratio %.4f\n",
-              ss->prefix_queries ? (double)ss->prefix_hits / ss->prefix_queries : 0.0);
+    sb_printf(b, "kv_prefix_hit_ratio %.4f\n", ratio(ss->prefix_hits, ss->prefix_queries));
     sb_printf(b, "kv_prefix_tokens_reused %llu\n", (unsigned long long)ss->prefix_tokens_reused);
     sb_printf(b, "kv_blocks_used %d\n", ss->kv_blocks_used);
     sb_printf(b, "kv_blocks_cached %d\n", ss->kv_blocks_cached);
@@ -430,6 +479,47 @@ static void prom_gauge(sbuf *b, const char *name, const char *help, double v) {
     sb_printf(b, "%s %.17g\n", name, v);
 }
 
+/* One sample per tier of a llmfs_response_cache_* family. */
+static void prom_tiers(sbuf *b, const char *name, const char *type, const char *help,
+                       uint64_t l1, uint64_t l2) {
+    prom_head(b, name, type, help);
+    sb_printf(b, "%s{tier=\"l1\"} %llu\n", name, (unsigned long long)l1);
+    sb_printf(b, "%s{tier=\"l2\"} %llu\n", name, (unsigned long long)l2);
+}
+
+static void render_prom_cache(sbuf *b, const rcache_stats *cs) {
+    prom_tiers(b, "llmfs_response_cache_lookups_total", "counter",
+               "Response cache lookups, by tier.", cs->l1.lookups, cs->l2.lookups);
+    prom_tiers(b, "llmfs_response_cache_hits_total", "counter",
+               "Requests served from the response cache, by tier.", cs->l1.hits, cs->l2.hits);
+    prom_tiers(b, "llmfs_response_cache_entries", "gauge",
+               "Entries in the response cache, by tier.", cs->l1.entries, cs->l2.entries);
+    prom_tiers(b, "llmfs_response_cache_bytes", "gauge",
+               "Bytes the response cache holds, by tier (L2: on disk, compressed).",
+               cs->l1.bytes, cs->l2.bytes);
+    prom_tiers(b, "llmfs_response_cache_evictions_total", "counter",
+               "Entries evicted to keep the byte bound, by tier.", cs->l1.evictions,
+               cs->l2.evictions);
+    prom_gauge(b, "llmfs_response_cache_l2_compression_ratio",
+               "Payload bytes before compression per byte stored on disk.",
+               ratio(cs->l2_raw_bytes, cs->l2.bytes));
+    prom_counter(b, "llmfs_response_cache_l2_corrupt_total",
+                 "Damaged L2 records found and dropped, never served.", cs->l2_corrupt);
+    prom_counter(b, "llmfs_response_cache_l2_foreign_total",
+                 "Files without the record magic skipped in the L2 directory.", cs->l2_foreign);
+    prom_counter(b, "llmfs_response_cache_l2_write_errors_total",
+                 "L2 record writes that failed (ENOSPC, EIO...).", cs->l2_write_errors);
+    prom_counter(b, "llmfs_response_cache_misses_total",
+                 "Requests generated because the cache could not serve them.", cs->misses);
+    prom_counter(b, "llmfs_response_cache_joined_total",
+                 "Requests that followed an identical request's generation.", cs->joined);
+    prom_counter(b, "llmfs_response_cache_tokens_saved_total",
+                 "Tokens served without generating them.", cs->tokens_saved);
+    prom_counter(b, "llmfs_response_cache_generation_seconds_saved_total",
+                 "Generation time those tokens took the first time.",
+                 (uint64_t)(cs->ms_saved / 1000.0));
+}
+
 static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist_snap *hs) {
     const sched_stats *ss = &s->ss;
     size_t nle = hist_default_le_count;
@@ -504,6 +594,7 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
     prom_counter(b, "llmfs_num_preemptions_total",
                  "Sequences that gave their KV cache back and recomputed it later.",
                  ss->preemptions);
+    if (s->have_cache) render_prom_cache(b, &s->cs);
     prom_counter(b, "llmfs_fuse_ops_total", "FUSE operations served.", s->c[C_FUSE_OPS]);
     if (env && env->m) {
         prom_head(b, "llmfs_model_info", "gauge", "The loaded model.");

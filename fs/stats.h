@@ -2,14 +2,14 @@
  * (hist.h) updated on the hot path, a ring of recent requests, and the
  * rendering of the stats/ files (metrics, latency, cache, engine,
  * requests CSV, prometheus).  Rendering takes one snapshot of everything a
- * file shows, so a file is never torn; it shows only figures that exist
- * (no response cache yet: stats/cache has the KV prefix cache only). */
+ * file shows, so a file is never torn. */
 #ifndef LLMFS_STATS_H
 #define LLMFS_STATS_H
 #include <stddef.h>
 #include <stdint.h>
 
 #include "engine/model.h"
+#include "cache/rcache.h"
 #include "engine/sched.h"
 #include "fs/config.h"
 
@@ -35,7 +35,7 @@ typedef struct stats_row {
     const char *state;       /* static string: waiting running done cancelled rejected error */
     int prompt_tokens, cached_tokens, generated_tokens;
     double queue_ms, ttft_ms, e2e_ms;
-    const char *cache;       /* "miss", or "" when the request never ran */
+    const char *cache;       /* cache_source_name(), or "" when the request never ran */
     char error[192];         /* reason, or "" */
 } stats_row;
 
@@ -44,6 +44,7 @@ typedef struct stats_env {
     const llmfs_config *cfg;
     const model *m;
     sched *s;                /* NULL: no scheduler (figures shown as 0) */
+    rcache *c;               /* NULL: no response cache (its figures left out) */
     int ctx;                 /* engine context, positions */
     int threads;
     int max_batch_tokens;
@@ -57,8 +58,9 @@ void stats_free(stats *st);           /* NULL is a no-op */
 void stats_op(stats *st, int64_t ns);
 /* A request was accepted by the scheduler. */
 void stats_submitted(stats *st);
-/* A request finished (on_done): histograms, counters and a row. */
-void stats_done(stats *st, const char *name, const sched_result *r);
+/* A request finished (on_done), generated or served from the cache:
+ * histograms, counters and a row. */
+void stats_done(stats *st, const char *name, const cache_result *res);
 /* A request was cancelled before it finished (row filled by the caller). */
 void stats_cancelled(stats *st, const stats_row *row);
 /* A prompt was refused (err: -EINVAL, -EFBIG, -EBUSY or other). */

@@ -118,8 +118,8 @@ static void engine_crowd(void) {
     static const char *prompts[] = { "Once upon a time", "The little dog", "Lily wanted to",
                                      "Tom had a red ball", "" };
     for (int temp = 0; temp < 2; temp++) {
-        seq_params p;
-        seq_params_default(&p);
+        gen_params p;
+        gen_params_default(&p);
         p.max_tokens = 80;
         p.temperature = temp ? 0.9f : 0.0f;
         p.top_p = temp ? 0.9f : 1.0f;
@@ -135,7 +135,7 @@ static void engine_crowd(void) {
         memset(lens, 0, sizeof lens);
         seq *many[16];
         for (int i = 0; i < 16; i++) {
-            seq_params q = p;
+            gen_params q = p;
             q.seed = i == 5 ? 42 : (uint64_t)i;
             const char *pr = i == 5 ? prompts[0] : prompts[i % 5];
             CHECK(seq_new(e, pr, strlen(pr), &q, collect, (void *)(long)i, &many[i]) == 0);

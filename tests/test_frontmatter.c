@@ -24,8 +24,8 @@ static void test_no_front_matter(void)
 {
     gen_params g, d;
     char err[256];
-    params_defaults(&g);
-    params_defaults(&d);
+    gen_params_default(&g);
+    gen_params_default(&d);
     CHECK(parse("X\n", &g, "X", err, sizeof err) == 0);
     CHECK(parse("X\n\n", &g, "X\n", err, sizeof err) == 0);
     CHECK(parse("X", &g, "X", err, sizeof err) == 0);
@@ -50,7 +50,7 @@ static void test_overrides(void)
 {
     gen_params g;
     char err[256];
-    params_defaults(&g);
+    gen_params_default(&g);
     g.max_tokens = 100;   /* from the config: kept unless overridden */
     const char *f = "---\n"
                     "temperature: 0.8      # 0 = greedy\n"
@@ -68,7 +68,7 @@ static void test_overrides(void)
     CHECK(g.priority == PRIO_HIGH);
 
     /* The trailing-newline rule applies to the body after front matter. */
-    params_defaults(&g);
+    gen_params_default(&g);
     CHECK(parse("---\nmax_tokens: 1\n---\nX\n\n", &g, "X\n", err, sizeof err) == 0);
     CHECK(g.max_tokens == 1);
     CHECK(parse("---\nmax_tokens: 2\n---\nX", &g, "X", err, sizeof err) == 0);
@@ -104,8 +104,8 @@ static void expect_error(const char *s, const char *msg)
 {
     gen_params g, d;
     char err[512];
-    params_defaults(&g);
-    params_defaults(&d);
+    gen_params_default(&g);
+    gen_params_default(&d);
     int rc = parse(s, &g, NULL, err, sizeof err);
     CHECKF(rc == -EINVAL, "rc %d for '%s'", rc, s);
     CHECKF(!strcmp(err, msg), "\n#     got  '%s'\n#     want '%s'", err, msg);
@@ -149,7 +149,7 @@ static void test_errors(void)
                  "front matter line 2: stop: a stop string is at most 64 bytes (got 65)");
     expect_error("---\ntemprature: 1\n---\n",
                  "front matter line 2: unknown key 'temprature' (known: max_tokens, "
-                 "temperature, top_k, top_p, seed, stop, priority)");
+                 "temperature, top_k, top_p, seed, stop, priority, cache)");
     expect_error("---\nseed: 1\nseed: 2\n---\n", "front matter line 3: duplicate key 'seed'");
     expect_error("---\njust a sentence\n---\n",
                  "front matter line 2: expected key: value lines, got a scalar");
@@ -171,7 +171,7 @@ static void test_crlf(void)
      * one "\n" is removed at its end. */
     gen_params g;
     char err[256];
-    params_defaults(&g);
+    gen_params_default(&g);
     CHECKF(parse("---\r\nmax_tokens: 9\r\ntop_k: 2\r\n---\r\nHi\r\n", &g, "Hi\r", err,
                  sizeof err) == 0, "%s", err);
     CHECK(g.max_tokens == 9 && g.top_k == 2);
@@ -185,7 +185,7 @@ static void test_xattr(void)
 {
     gen_params g, d;
     char err[256];
-    params_defaults(&g);
+    gen_params_default(&g);
     CHECK(params_set_xattr(&g, "temperature", "0.5", 3, err, sizeof err) == 0);
     CHECK(g.temperature == 0.5f);
     CHECK(params_set_xattr(&g, "max_tokens", "12\n", 3, err, sizeof err) == 0);

@@ -2,7 +2,8 @@
 # The libFuzzer harnesses build (make fuzz, with clang) and run for a few
 # seconds each from small real seeds without finding a crash: every parser
 # that reads untrusted bytes (GGUF, llama2.c checkpoints, tokenizer files,
-# llmfs.yaml, front matter) is fuzzed on every test run.  Longer campaigns:
+# llmfs.yaml, front matter, response cache records) is fuzzed on every
+# test run.  Longer campaigns:
 # build-fuzz/fuzz_gguf -max_total_time=600 DIR.
 set -u
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ seed() {   # seed NAME: a directory of seeds for that harness
     tokenizer) head -c 4096 "$S/models/tok512.bin" > "$d/a" ;;
     config) printf 'threads: 2\ngeneration: {max_tokens: 64, temperature: 0.7}\nscheduler:\n  queue: 8\n' > "$d/a" ;;
     frontmatter) printf -- '---\nmax_tokens: 16\nstop: ["\\n"]\npriority: high\n---\nOnce upon a time\n' > "$d/a" ;;
+    record) printf 'LLMFSRC\0' > "$d/a"   # and a valid payload: finish 1, one token, text "a"
+            { printf '\001\000\000\000\001\000\000\000'; head -c 24 /dev/zero
+              printf '\001\000\000\000\000\000\000\000\001\000\000\000a'; } > "$d/b" ;;
     esac
     echo "$d"
 }

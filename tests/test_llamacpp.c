@@ -141,8 +141,8 @@ static void check_model(void) {
     if (gf) fclose(gf);
     engine *e;
     CHECK(engine_new(m, 2, 0, 64, 0, &e, err, sizeof err) == 0);
-    seq_params gp;
-    seq_params_default(&gp);
+    gen_params gp;
+    gen_params_default(&gp);
     gp.max_tokens = NPOS;
     gp.ignore_eos = 1;
     seq *s;

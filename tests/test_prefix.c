@@ -29,8 +29,8 @@ static void make_prefix(void) {
 
 /* Runs prompt on e; returns the sequence's cached prompt positions. */
 static int run(engine *e, const char *prompt, int slot, float temp) {
-    seq_params p;
-    seq_params_default(&p);
+    gen_params p;
+    gen_params_default(&p);
     p.max_tokens = 40;
     p.temperature = temp;
     p.seed = 11;

@@ -31,7 +31,7 @@ static void sampling(void) {
     int best = sampler_argmax(logits, V);
     sampler s;
     /* top_k = 1 and a tiny top_p are greedy */
-    sampler_params p1 = { 1.0f, 1, 1.0f, 5 }, p2 = { 1.0f, 0, 1e-6f, 5 };
+    gen_params p1 = { .temperature = 1.0f, .top_k = 1, .top_p = 1.0f, .seed = 5 }, p2 = { .temperature = 1.0f, .top_k = 0, .top_p = 1e-6f, .seed = 5 };
     CHECK(sampler_init(&s, &p1, V) == 0);
     for (int i = 0; i < 50; i++) CHECK(sampler_sample(&s, logits) == best);
     sampler_release(&s);
@@ -39,7 +39,7 @@ static void sampling(void) {
     for (int i = 0; i < 50; i++) CHECK(sampler_sample(&s, logits) == best);
     sampler_release(&s);
     /* the same seed gives the same sequence; top_k = 3 stays in the top 3 */
-    sampler_params p3 = { 1.0f, 3, 1.0f, 99 };
+    gen_params p3 = { .temperature = 1.0f, .top_k = 3, .top_p = 1.0f, .seed = 99 };
     sampler a, b;
     sampler_init(&a, &p3, V);
     sampler_init(&b, &p3, V);
@@ -56,7 +56,7 @@ static void sampling(void) {
     sampler_release(&a);
     sampler_release(&b);
     /* temperature 1: frequencies follow the softmax (within 5 sigma) */
-    sampler_params p4 = { 1.0f, 0, 1.0f, 7 };
+    gen_params p4 = { .temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 7 };
     sampler_init(&s, &p4, V);
     static int count[V];
     const int N = 200000;

@@ -46,7 +46,7 @@ static void wait_done(sink *k) {
     pthread_mutex_unlock(&k->mu);
 }
 
-static const sched_cb cb = { on_text, on_done };
+static const sched_cb cb = { on_text, on_done, NULL };
 
 static int shared_prefix;   /* prompts share a long beginning */
 
@@ -58,8 +58,8 @@ static void prompt_of(int i, char *buf, size_t cap) {
         snprintf(buf, cap, "Once upon a time, child number %d went to the park", i);
 }
 
-static void params_of(int i, seq_params *p) {
-    seq_params_default(p);
+static void params_of(int i, gen_params *p) {
+    gen_params_default(p);
     p->max_tokens = 200;
     p->ignore_eos = 1;
     p->temperature = i % 2 ? 0.8f : 0.0f;
@@ -74,7 +74,7 @@ static void kv_pressure(void) {
     CHECK(engine_new(m, 1, 0, 64, 0, &e1, err, sizeof err) == 0);
     for (int i = 0; i < NREQ; i++) {
         char pr[256];
-        seq_params p;
+        gen_params p;
         prompt_of(i, pr, sizeof pr);
         params_of(i, &p);
         seq *s;
@@ -100,13 +100,13 @@ static void kv_pressure(void) {
     sched_req *rq[NREQ];
     for (int i = 0; i < NREQ; i++) {
         char pr[256];
-        seq_params p;
+        gen_params p;
         prompt_of(i, pr, sizeof pr);
         params_of(i, &p);
         memset(&got[i], 0, sizeof got[i]);
         pthread_mutex_init(&got[i].mu, NULL);
         pthread_cond_init(&got[i].cv, NULL);
-        CHECK(sched_submit(s, pr, strlen(pr), &p, SCHED_NORMAL, &cb, &got[i], &rq[i]) == 0);
+        CHECK(sched_submit(s, pr, strlen(pr), &p, &cb, &got[i], &rq[i]) == 0);
     }
     for (int i = 0; i < NREQ; i++) {
         wait_done(&got[i]);
@@ -135,8 +135,8 @@ static void busy_and_release(void) {
     sched_config cfg = { .max_batch = 1, .queue = 2, .tpot_target_ms = 50, .adaptive = 0 };
     sched *s;
     CHECK(sched_new(e, &cfg, &s) == 0);
-    seq_params p;
-    seq_params_default(&p);
+    gen_params p;
+    gen_params_default(&p);
     p.max_tokens = 100000;
     p.ignore_eos = 1;
     static sink k[4];
@@ -146,7 +146,7 @@ static void busy_and_release(void) {
         memset(&k[i], 0, sizeof k[i]);
         pthread_mutex_init(&k[i].mu, NULL);
         pthread_cond_init(&k[i].cv, NULL);
-        rc[i] = sched_submit(s, "Once", 4, &p, SCHED_NORMAL, &cb, &k[i], &rq[i]);
+        rc[i] = sched_submit(s, "Once", 4, &p, &cb, &k[i], &rq[i]);
         if (i == 0) usleep(20000);   /* let the first one start running */
     }
     CHECK(rc[0] == 0 && rc[1] == 0 && rc[2] == 0);

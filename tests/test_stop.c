@@ -27,8 +27,8 @@ static int generate(const char *prompt, const char *stop, int *finish) {
     char err[256];
     engine *e;
     if (engine_new(m, 1, 0, 64, 0, &e, err, sizeof err)) return -1;
-    seq_params p;
-    seq_params_default(&p);
+    gen_params p;
+    gen_params_default(&p);
     p.max_tokens = 200;
     if (stop) { snprintf(p.stop[0], sizeof p.stop[0], "%s", stop); p.n_stop = 1; }
     cur_stop = stop ? stop : "";

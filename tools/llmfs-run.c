@@ -85,8 +85,8 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL;
     long n_predict = -1, threads = 2, ctx = 0;
     int stats = 0, load_flags = 0;
-    seq_params gp;
-    seq_params_default(&gp);
+    gen_params gp;
+    gen_params_default(&gp);
     enum { O_TEMP = 256, O_SEED, O_TOPK, O_TOPP, O_IGNORE_EOS, O_STATS, O_MMAP };
     static const struct option opts[] = {
         { "model", required_argument, 0, 'm' },

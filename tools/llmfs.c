@@ -3,10 +3,14 @@
  *   llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE [--tokenizer FILE] MOUNTPOINT
  *
  * Order matters: the config and the model are loaded (and the engine tried
- * once) before mounting, so that every failure is a one-line reason and a
- * non-zero exit with nothing mounted; the scheduler and notifier threads
- * start after fuse_daemonize(), since fork() keeps only the calling
- * thread. */
+ * once) and the response cache opened (its disk directory locked and
+ * scanned, the model fingerprinted) before mounting, so that every failure
+ * is a one-line reason and a non-zero exit with nothing mounted; the
+ * scheduler, cache worker and notifier threads start after
+ * fuse_daemonize(), since fork() keeps only the calling thread.
+ *
+ * The layers: fs (ns, ops, stats) -> cache (rcache over a backend) ->
+ * engine (sched). */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -15,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/backend.h"
+#include "cache/fingerprint.h"
+#include "cache/rcache.h"
 #include "engine/engine.h"
 #include "engine/model.h"
 #include "engine/sched.h"
@@ -118,6 +125,49 @@ static int load_config(cli *c, llmfs_config *cfg) {
     return 0;
 }
 
+/* Opens the response cache and fingerprints the model's files (remembered
+ * in the disk directory when the cache has one).  Prints why on failure. */
+static int open_cache(const llmfs_config *cfg, rcache **out, uint8_t model_fp[16],
+                      uint8_t tok_fp[16]) {
+    char msg[512], err[512];
+    char *dir = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (cfg->cache.l2_mb && cfg->cache.l2_dir &&
+        (rc = config_expand_path(cfg->cache.l2_dir, &dir)) && rc != -ENOENT) {
+        fprintf(stderr, "llmfs: cache.l2_dir: %s\n", strerror(-rc));
+        return -1;
+    }
+    if (rc == -ENOENT)
+        fprintf(stderr, "llmfs: cache.l2_dir %s: HOME is not set: running without the disk "
+                "cache\n", cfg->cache.l2_dir);
+    cache_config cc = {
+        .l1_bytes = (size_t)cfg->cache.l1_mb << 20,
+        .l2_dir = dir,
+        .l2_bytes = (size_t)cfg->cache.l2_mb << 20,
+        .policy = POLICY_LRU,
+    };
+    rc = rcache_new(&cc, out, msg, sizeof msg);
+    if (rc) {
+        fprintf(stderr, "llmfs: response cache: %s\n", strerror(-rc));
+        free(dir);
+        return -1;
+    }
+    if (msg[0]) fprintf(stderr, "llmfs: %s\n", msg);
+    rcache_stats cs;
+    rcache_get_stats(*out, &cs);
+    const char *fpdir = cs.l2_on ? dir : NULL;
+    if ((rc = fingerprint_file(fpdir, cfg->model, model_fp, err, sizeof err)) ||
+        (cfg->tokenizer && (rc = fingerprint_file(fpdir, cfg->tokenizer, tok_fp, err,
+                                                  sizeof err)))) {
+        fprintf(stderr, "llmfs: %s\n", err);
+        rcache_free(*out);
+        *out = NULL;
+    }
+    free(dir);
+    return rc ? -1 : 0;
+}
+
 static size_t kv_bytes(const llmfs_config *cfg) {
     return (size_t)(cfg->cache.kv_mb > 0 ? cfg->cache.kv_mb : 256) << 20;
 }
@@ -130,6 +180,9 @@ int main(int argc, char **argv) {
     model *m = NULL;
     engine *eng = NULL;
     sched *sch = NULL;
+    rcache *rc_cache = NULL;
+    backend *be = NULL;
+    uint8_t model_fp[16] = {0}, tok_fp[16] = {0};
     stats *st = NULL;
     notify *nt = NULL;
     ns *n = NULL;
@@ -201,6 +254,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llmfs: out of memory\n");
         goto out_model;
     }
+    if (open_cache(&cfg, &rc_cache, model_fp, tok_fp)) goto out_model;
 
     /* ---- mount */
     se = fuse_session_new(&args, &ops_table, sizeof ops_table, &ctx);
@@ -224,18 +278,21 @@ int main(int argc, char **argv) {
     };
     engine_set_prefix_cache(eng, cfg.cache.kv_prefix);
     engine_set_prefill_chunk(eng, cfg.scheduler.prefill_chunk);
-    if ((rc = stats_new(&st)) || (rc = sched_new(eng, &sc, &sch)) || (rc = notify_new(&nt))) {
+    if ((rc = stats_new(&st)) || (rc = sched_new(eng, &sc, &sch)) ||
+        (rc = backend_local_new(sch, model_fp, cfg.tokenizer ? tok_fp : NULL, &be)) ||
+        (rc = rcache_start(rc_cache, be)) || (rc = notify_new(&nt))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
     }
-    ns_env env = {.s = sch, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len};
+    ns_env env = {.c = rc_cache, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len};
     if ((rc = ns_new(&env, &n))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
     }
     ctx.n = n;
     ctx.st = st;
-    ctx.env = (stats_env){.cfg = &cfg, .m = m, .s = sch, .ctx = ctx_len, .threads = cfg.threads,
+    ctx.env = (stats_env){.cfg = &cfg, .m = m, .s = sch, .c = rc_cache, .ctx = ctx_len,
+                          .threads = cfg.threads,
                           .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg)};
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
@@ -261,6 +318,9 @@ int main(int argc, char **argv) {
 out_threads:
     notify_free(nt);         /* runs the releases still queued */
     ns_free(n);
+    rcache_free(rc_cache);   /* writes what is queued for the disk; releases */
+    rc_cache = NULL;
+    backend_free(be);
     sched_free(sch);
     stats_free(st);
     engine_free(eng);
@@ -271,6 +331,7 @@ out_signals:
 out_session:
     fuse_session_destroy(se);
 out_model:
+    rcache_free(rc_cache);
     free(yaml);
     model_free(m);
 out_args:

@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gen_params g, d;
     char err[512];
     size_t off = 0, len = 0;
-    params_defaults(&g);
-    params_defaults(&d);
+    gen_params_default(&g);
+    gen_params_default(&d);
     err[0] = '\0';
     int rc = frontmatter_parse((const char *)data, size, &g, &off, &len, err, sizeof err);
     if (rc == 0) {

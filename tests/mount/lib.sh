@@ -9,6 +9,13 @@ MODEL=$LLMFS_SHARED/models/stories260K.gguf
 T=$(mktemp -d "${TMPDIR:-/tmp}/llmfs-test.XXXXXX")
 MOUNTS=()
 FAILS=0
+# Every daemon's default disk cache (~/.cache/llmfs) is the test's own.
+export HOME=$T/home
+mkdir -p "$HOME"
+# -o options that turn the response cache off, for tests of generation
+# itself (batching, streaming, scheduling), where a repeated prompt must
+# be generated again.
+NOCACHE=cache.l1_mb=0,cache.l2_mb=0
 # A daemonized llmfs has no stderr: sanitizer reports go to files, which
 # finish() turns into failures.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-log_path=$T/sanitizer}
@@ -69,6 +76,15 @@ slow_model() {
             mv "$f.tmp.$$" "$f" || { rm -f "$f.tmp.$$"; return 1; }
     fi
     echo "$f"
+}
+
+# row_cache MOUNT NAME: the cache column (miss, l1, l2, joined, off) of
+# the last stats/requests row of prompt NAME.
+row_cache() {
+    python3 -c '
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["name"] == sys.argv[2]]
+print(rows[-1]["cache"] if rows else "")' "$1/stats/requests" "$2"
 }
 
 # metric FILE NAME: the value of "NAME value" in a stats file.

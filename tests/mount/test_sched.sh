@@ -27,7 +27,7 @@ crowd() {
     check "$3 seeded sampling: same bytes alone and among 15 others" cmp -s "$T/s-alone" "$T/s-crowd"
 }
 M=$T/m1
-if ! mount_llmfs "$M" --model "$SM" -o scheduler.max_batch=16,scheduler.adaptive=false; then
+if ! mount_llmfs "$M" --model "$SM" -o scheduler.max_batch=16,scheduler.adaptive=false,$NOCACHE; then
     notok "mount"; finish
 fi
 crowd "$M" 120 "stories260K:"
@@ -68,7 +68,7 @@ check "clean unmount" umount_llmfs "$M"
 SLOW=$(slow_model) || { skip "slow-model tests" "no slow model"; finish; }
 # ---- a crowd on the slow model, where the companions surely overlap
 M=$T/m3
-if ! mount_llmfs "$M" --model "$SLOW" -o scheduler.max_batch=16,scheduler.adaptive=false,cache.kv_prefix=false; then
+if ! mount_llmfs "$M" --model "$SLOW" -o scheduler.max_batch=16,scheduler.adaptive=false,cache.kv_prefix=false,$NOCACHE; then
     notok "mount (slow model, crowd)"; finish
 fi
 crowd "$M" 16 "110M F32:"
@@ -79,7 +79,7 @@ check "clean unmount (slow model, crowd)" umount_llmfs "$M"
 
 # ---- priorities, under load, on the slow model, two at a time
 M=$T/m2
-if ! mount_llmfs "$M" --model "$SLOW" -o scheduler.max_batch=2,scheduler.adaptive=false,cache.kv_prefix=false; then
+if ! mount_llmfs "$M" --model "$SLOW" -o scheduler.max_batch=2,scheduler.adaptive=false,cache.kv_prefix=false,$NOCACHE; then
     notok "mount (slow model)"; finish
 fi
 for i in $(seq -w 1 30); do
@@ -106,7 +106,7 @@ check "clean unmount (slow model)" umount_llmfs "$M"
 # ---- the adaptive concurrency limit: AIMD against scheduler.tpot_target_ms
 aimd() {   # target_ms -> prints the limit after a burst of 16 requests
     local d=$T/aimd$1
-    mount_llmfs "$d" --model "$SLOW" -o scheduler.max_batch=8,scheduler.tpot_target_ms=$1 || return 1
+    mount_llmfs "$d" --model "$SLOW" -o scheduler.max_batch=8,scheduler.tpot_target_ms=$1,$NOCACHE || return 1
     for i in $(seq 1 16); do printf -- '---\nmax_tokens: 32\n---\nstory %d\n' "$i" > "$d/prompts/r$i"; done
     for i in $(seq 1 16); do cat "$d/completions/r$i" >/dev/null; done
     metric "$d/stats/metrics" concurrency_limit

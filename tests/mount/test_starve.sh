@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 SM=$(slow_model) || { skip "starvation" "no $BIN/llmfs-mkmodel"; finish; }
 M=$T/mnt
-if ! mount_llmfs "$M" --model "$SM" -o generation.max_tokens=500; then
+if ! mount_llmfs "$M" --model "$SM" -o generation.max_tokens=500,$NOCACHE; then
     notok "mount the slow model"; finish
 fi
 pids=()
@@ -53,7 +53,7 @@ check "clean unmount" umount_llmfs "$M"
 
 # a full queue: EBUSY on close, with the reason
 M2=$T/mnt2
-if mount_llmfs "$M2" --model "$SM" -o scheduler.queue=1,scheduler.max_batch=1; then
+if mount_llmfs "$M2" --model "$SM" -o scheduler.queue=1,scheduler.max_batch=1,$NOCACHE; then
     echo "one" > "$M2/prompts/a"; sleep 0.3
     echo "two" > "$M2/prompts/b"
     err=$( (/bin/echo "three" > "$M2/prompts/c") 2>&1 ); rc=$?   # checks close()

@@ -8,7 +8,7 @@
 SM=$(slow_model) || { skip "streaming" "no $BIN/llmfs-mkmodel"; finish; }
 M=$T/mnt
 # One request at a time, so that a second prompt waits in the queue.
-if ! mount_llmfs "$M" --model "$SM" -o generation.max_tokens=64,scheduler.max_batch=1; then
+if ! mount_llmfs "$M" --model "$SM" -o generation.max_tokens=64,scheduler.max_batch=1,$NOCACHE; then
     notok "mount the slow model"; finish
 fi
 
