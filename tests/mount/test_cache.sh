@@ -81,6 +81,29 @@ check "and identical bytes" eval 'for k in 2 3 4 5 6 7 8; do cmp -s "$T/same1" "
 "$BIN/llmfs-run" --model "$MODEL" -p "Lily and Ben went to the park with a red ball" --temp 0 -n 256 > "$T/same.run"
 check "which are llmfs-run's" cmp -s "$T/same.run" "$T/same1"
 
+# --- rewrites are never answered with stale bytes: each generation is its
+# own inode, so the page cache of a finished completion never shows
+# through the next one
+for j in 0 1 2; do
+    "$BIN/llmfs-run" --model "$MODEL" -p "Tom had a kite number $j" --temp 0 -n 48 > "$T/rw$j.run"
+done
+bad=0
+for i in $(seq 0 29); do
+    j=$((i * 7 % 3))
+    printf -- '---\nmax_tokens: 48\n---\nTom had a kite number %s\n' $j > "$M/prompts/rw"
+    cat "$M/completions/rw" > "$T/rw.fs"
+    cat "$M/completions/rw" > "$T/rw.fs2"
+    cmp -s "$T/rw$j.run" "$T/rw.fs" && cmp -s "$T/rw$j.run" "$T/rw.fs2" || bad=$((bad + 1))
+done
+check "30 rewrites and re-reads of one name: never a stale byte" [ "$bad" = 0 ]
+exec 7< "$M/completions/rw"
+printf -- '---\nmax_tokens: 48\n---\nTom had a kite number %s\n' 1 > "$M/prompts/rw"
+check "a descriptor opened before a rewrite keeps reading the old text" \
+    eval 'cat <&7 > "$T/rw.old"; cmp -s "$T/rw$j.run" "$T/rw.old"'
+exec 7<&-
+check "... and a new open reads the new one" \
+    eval 'cat "$M/completions/rw" > "$T/rw.new"; cmp -s "$T/rw1.run" "$T/rw.new"'
+
 # --- stats (cmp is never given a completion still growing: it compares
 # sizes first, and a growing file's size is what has been generated so far)
 check "stats/cache counts L1 hits" [ "$(cache_stat l1_hits)" -ge 10 ]
@@ -170,6 +193,25 @@ check "a second daemon on the same directory says it runs without the disk cache
 echo hi > "$M2/prompts/x"
 check "and answers" [ -n "$(cat "$M2/completions/x")" ]
 umount_llmfs "$M2"; umount_llmfs "$M"
+
+# --- the generation belongs to the cache: removing the first of two
+# identical prompts does not cut the second one short
+SM=$(slow_model)
+if [ -n "$SM" ]; then
+    mount_llmfs "$M" --model "$SM" -o generation.max_tokens=48
+    echo "Once upon a time" > "$M/prompts/first"
+    echo "Once upon a time" > "$M/prompts/second"
+    sleep 0.2
+    rm "$M/prompts/first"
+    cat "$M/completions/second" > "$T/second"
+    "$BIN/llmfs-run" --model "$SM" -p "Once upon a time" --temp 0 -n 48 > "$T/second.run"
+    check "rm of the first prompt: the joined second one is whole ($(row_cache "$M" second))" \
+        eval '[ "$(row_cache "$M" second)" = joined ] && cmp -s "$T/second.run" "$T/second"'
+    check "generated once" [ "$(gen_tokens)" = 48 ]
+    umount_llmfs "$M"
+else
+    skip "rm of a joined request's first" "no slow model"
+fi
 
 # --- a rebuilt model file (same path, new content) gets no stale hit
 cp "$MODEL" "$T/model.gguf"
