@@ -1008,11 +1008,30 @@ static int entry_submit(ns *n, ns_entry *e) {
     return 0;
 }
 
+/* Makes the kernel forget the name completions/NAME (it names another
+ * inode now, or nothing), before the operation that changed it is
+ * answered, so that no later open finds the old text.  Not from a
+ * callback; mu not held. */
+static void forget_completion(ns *n, const char *name) {
+    if (n->env.se)
+        fuse_lowlevel_notify_inval_entry(n->env.se, NS_INO_COMPLETIONS, name, strlen(name));
+}
+
+/* The id of e's current text, or UINT64_MAX (mu held). */
+static uint64_t text_id(const ns_entry *e) { return e->text ? e->text->id : UINT64_MAX; }
+
 int ns_flush(ns *n, ns_handle *h) {
     if (h->kind != NS_PROMPT) return 0;
     ns_entry *e = h->e;
     pthread_mutex_lock(&e->submit_mu);
+    pthread_mutex_lock(&n->mu);
+    uint64_t before = text_id(e);
+    pthread_mutex_unlock(&n->mu);
     int rc = entry_submit(n, e);
+    pthread_mutex_lock(&n->mu);
+    int moved = text_id(e) != before && before != UINT64_MAX;
+    pthread_mutex_unlock(&n->mu);
+    if (moved) forget_completion(n, e->name);
     pthread_mutex_unlock(&e->submit_mu);
     return rc;
 }
@@ -1030,6 +1049,7 @@ int ns_unlink(ns *n, fuse_ino_t parent, const char *name) {
     pthread_mutex_lock(&e->submit_mu);
     entry_cancel(n, e);
     pthread_mutex_unlock(&e->submit_mu);
+    forget_completion(n, e->name);
     pthread_mutex_lock(&n->mu);
     entry_unref(n, e);         /* the cancel's */
     entry_unref(n, e);         /* the link's */
@@ -1158,6 +1178,8 @@ int ns_removexattr(ns *n, fuse_ino_t ino, const char *name) {
 }
 
 /* ------------------------------------------------------- stats, setup */
+
+int ns_keeps_completion_names(const ns *n) { return n->env.se != NULL; }
 
 int ns_active_rows(ns *n, stats_row **rows, size_t *count) {
     *rows = NULL;

@@ -45,7 +45,15 @@ typedef struct ns_env {
     stats *st;                  /* not owned */
     notify *nt;                 /* not owned */
     size_t config_size;         /* bytes of the config file's YAML */
+    /* The session, for telling the kernel that completions/NAME names a
+     * new inode (rewrite, unlink); NULL when the kernel must not keep
+     * completion names (a single-threaded loop could not serve a lookup
+     * while it waits for the notification). */
+    struct fuse_session *se;
 } ns_env;
+
+/* Whether the kernel may keep the names under completions/. */
+int  ns_keeps_completion_names(const ns *n);
 
 int  ns_new(const ns_env *env, ns **out);
 /* Cancels every generation (rcache_release), answers every parked read

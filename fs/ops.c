@@ -4,8 +4,8 @@
  * serves every offset of that handle.  Timeouts are 0 for everything that
  * changes (so sizes, mtimes and completions/ appear at once), 1 s for the
  * fixed directories, and long for the attributes of a finished completion,
- * which never change: each generation is its own inode, and names are
- * looked up again on every open (entry timeout 0), so a rewritten prompt's
+ * which never change: each generation is its own inode, and the kernel is
+ * told to forget completions/NAME before a rewrite is answered, so the
  * new text is found at once.  A finished completion is read through the
  * page cache (kept across opens); one still growing, and the stats files,
  * with direct_io.  Read-only handles ask for no FLUSH. */
@@ -48,6 +48,19 @@ static double attr_timeout(fuse_ino_t ino, int stable) {
     return stable ? STABLE_TIMEOUT : ns_kind(ino) == NS_DIR ? 1.0 : 0.0;
 }
 
+/* How long the kernel may keep a name.  prompts/NAME changes only through
+ * the kernel's own create and unlink, which update its cache; the name
+ * completions/NAME moves to a new inode with every rewrite, which the
+ * namespace tells the kernel before the rewrite is answered (when it can:
+ * else the name is looked up on every open). */
+static double entry_timeout(ops_ctx *c, fuse_ino_t ino) {
+    switch (ns_kind(ino)) {
+    case NS_DIR: case NS_PROMPT: return 1.0;
+    case NS_COMPLETION: return ns_keeps_completion_names(c->n) ? STABLE_TIMEOUT : 0.0;
+    default: return 0.0;
+    }
+}
+
 static ofile *ofile_of(struct fuse_file_info *fi) {
     return fi ? (ofile *)(uintptr_t)fi->fh : NULL;
 }
@@ -78,7 +91,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
         e.ino = e.attr.st_ino;
         e.generation = 1;
         e.attr_timeout = attr_timeout(e.ino, stable);
-        e.entry_timeout = attr_timeout(e.ino, 0);
+        e.entry_timeout = entry_timeout(c, e.ino);
         fuse_reply_entry(req, &e);
     }
     op_done(c, t0);
@@ -215,6 +228,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     f->kind = NS_PROMPT;
     e.ino = e.attr.st_ino;
     e.generation = 1;
+    e.entry_timeout = entry_timeout(c, e.ino);
     fi->fh = (uint64_t)(uintptr_t)f;
     fi->direct_io = 0;
     fi->keep_cache = 0;
