@@ -345,7 +345,7 @@ static record *make_record(const flight *f, const uint8_t key[16], const sched_r
     rec->text = malloc(f->len ? f->len : 1);
     rec->cuts = malloc((size_t)(rec->n_gen ? rec->n_gen : 1) * sizeof *rec->cuts);
     if (!rec->text || !rec->cuts) { record_free(rec); return NULL; }
-    memcpy(rec->text, f->text, f->len);
+    if (f->len) memcpy(rec->text, f->text, f->len);
     for (int k = 0; k < rec->n_gen; k++) {
         uint32_t cut = k < f->n_cuts ? f->cuts[k] : RECORD_NO_CUT;
         /* a stop string found later may have cut the text shorter */

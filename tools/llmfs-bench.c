@@ -2,10 +2,10 @@
  * files, as real clients do (DESIGN.md section 3).
  *
  *   llmfs-bench -m MOUNT [-c CONCURRENCY] [-n REQUESTS] [--prompt TEXT | --prompts DIR]
- *               [--max-tokens N] [--rate R] [--seed S] [--priority P] [--csv]
+ *               [--max-tokens N] [--rate R] [--seed S] [--priority P] [--cache M] [--csv]
  *
  * Each request is one client: it writes prompts/bench-<pid>-<i> (YAML front
- * matter for max_tokens, priority, seed, temperature, then the prompt),
+ * matter for max_tokens, priority, cache, seed, temperature, then the prompt),
  * opens completions/<name> and reads it to EOF, timing the first byte
  * (TTFT), the gaps between reads that return bytes (inter-token latency)
  * and the end (e2e); then it reads its row of stats/requests for the
@@ -54,6 +54,7 @@ typedef struct {
     unsigned long long seed;
     int same_seed;
     const char *priority;    /* NULL = the daemon's default */
+    const char *cache;       /* front matter cache mode; NULL = the daemon's default */
     const char *temperature; /* NULL = the daemon's default */
     int csv, quiet, keep;
 } options;
@@ -255,6 +256,7 @@ static void run_one(int i, char *rbuf, size_t rcap) {
     int k = snprintf(fm, sizeof fm, "---\n");
     if (opt.max_tokens > 0) k += snprintf(fm + k, sizeof fm - (size_t)k, "max_tokens: %d\n", opt.max_tokens);
     if (opt.priority) k += snprintf(fm + k, sizeof fm - (size_t)k, "priority: %s\n", opt.priority);
+    if (opt.cache) k += snprintf(fm + k, sizeof fm - (size_t)k, "cache: %s\n", opt.cache);
     if (opt.temperature) k += snprintf(fm + k, sizeof fm - (size_t)k, "temperature: %s\n", opt.temperature);
     k += snprintf(fm + k, sizeof fm - (size_t)k, "seed: %llu\n---\n",
                   opt.same_seed ? opt.seed : opt.seed + (unsigned long long)i);
@@ -429,7 +431,8 @@ static void load_prompt_dir(const char *dir) {
 static void usage(FILE *f) {
     fprintf(f,
         "usage: llmfs-bench -m MOUNT [-c CONCURRENCY] [-n REQUESTS] [--prompt TEXT | --prompts DIR]\n"
-        "                   [--max-tokens N] [--rate R] [--seed S] [--priority P] [--csv]\n"
+        "                   [--max-tokens N] [--rate R] [--seed S] [--priority P] [--cache M]\n"
+        "                   [--csv]\n"
         "Drives a mounted llmfs through its files: each request writes\n"
         "prompts/bench-PID-I, reads completions/bench-PID-I to EOF, reads its row of\n"
         "stats/requests, and removes the prompt.\n"
@@ -441,10 +444,13 @@ static void usage(FILE *f) {
         "  -t, --max-tokens N     front matter max_tokens (default: the daemon's)\n"
         "  -r, --rate R           open loop: Poisson arrivals, R per second; latencies\n"
         "                         count from the scheduled arrival (0 = closed loop)\n"
-        "  -s, --seed S           front matter seed of request I is S+I, so that no two\n"
-        "                         requests share a response-cache key (default 0)\n"
+        "  -s, --seed S           front matter seed of request I is S+I (default 0): no\n"
+        "                         two sampled requests share a response-cache key;\n"
+        "                         greedy ones of one prompt do (see --cache)\n"
         "      --same-seed        every request uses seed S\n"
         "      --priority P       front matter priority: high, normal or low\n"
+        "      --cache MODE       front matter cache: on, refresh or off (off: every\n"
+        "                         request is generated; default: the daemon's)\n"
         "      --temperature T    front matter temperature (default: the daemon's)\n"
         "      --csv              one CSV row per request on stdout; summary on stderr\n"
         "      --keep             leave the prompts in place (do not rm them)\n"
@@ -478,6 +484,7 @@ int main(int argc, char **argv) {
         {"seed", required_argument, NULL, 's'},
         {"same-seed", no_argument, NULL, 'S'},
         {"priority", required_argument, NULL, 'R'},
+        {"cache", required_argument, NULL, 'A'},
         {"temperature", required_argument, NULL, 'T'},
         {"csv", no_argument, NULL, 'C'},
         {"keep", no_argument, NULL, 'K'},
@@ -517,6 +524,11 @@ int main(int argc, char **argv) {
             if (strcmp(optarg, "high") && strcmp(optarg, "normal") && strcmp(optarg, "low"))
                 die("--priority: expected high, normal or low, got \"%s\"", optarg);
             opt.priority = optarg;
+            break;
+        case 'A':
+            if (strcmp(optarg, "on") && strcmp(optarg, "refresh") && strcmp(optarg, "off"))
+                die("--cache: expected on, refresh or off, got \"%s\"", optarg);
+            opt.cache = optarg;
             break;
         case 'T': {
             char *end;
