@@ -515,9 +515,10 @@ static void render_prom_cache(sbuf *b, const rcache_stats *cs) {
                  "Requests that followed an identical request's generation.", cs->joined);
     prom_counter(b, "llmfs_response_cache_tokens_saved_total",
                  "Tokens served without generating them.", cs->tokens_saved);
-    prom_counter(b, "llmfs_response_cache_generation_seconds_saved_total",
-                 "Generation time those tokens took the first time.",
-                 (uint64_t)(cs->ms_saved / 1000.0));
+    prom_head(b, "llmfs_response_cache_generation_seconds_saved_total", "counter",
+              "Generation time those tokens took the first time.");
+    sb_printf(b, "llmfs_response_cache_generation_seconds_saved_total %.6f\n",
+              cs->ms_saved / 1000.0);
 }
 
 static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist_snap *hs) {

@@ -1,0 +1,292 @@
+/* This file implements the response path of the namespace (ns.h): a
+ * prompt's flush becomes a response cache request (cache/rcache.h) whose
+ * callbacks append to the completion's text and answer the reads parked
+ * on it; a rewrite cancels the old request, a refused one leaves its
+ * reason; and the rows of stats/requests for requests in flight.  The
+ * namespace's locking and ownership rules (ns.c) hold here. */
+#include "fs/ns.h"
+#include "fs/ns_int.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/frontmatter.h"
+#include "fs/params.h"
+
+static void gen_free(ns_gen *g) {
+    ns *n = g->n;
+    pthread_mutex_lock(&n->mu);
+    ns_text_unref(n, g->t);
+    ns_entry_unref(n, g->e);
+    pthread_mutex_unlock(&n->mu);
+    free(g);
+}
+
+/* The deferred release of a finished generation (notifier thread). */
+static void gen_retire(void *arg) {
+    ns_gen *g = arg;
+    rcache_release(g->n->env.c, g->req);
+    gen_free(g);
+}
+
+static void on_text(void *ud, const char *text, size_t len) {
+    ns_gen *g = ud;
+    ns *n = g->n;
+    outbox o = {0};
+    pthread_mutex_lock(&n->mu);
+    ns_text *t = g->t;
+    if (g->detached) { pthread_mutex_unlock(&n->mu); return; }
+    if (!g->got_text) {
+        g->got_text = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        g->t_first_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    if (t->len + len > t->cap) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (cap < t->len + len) cap *= 2;
+        char *b = realloc(t->buf, cap);
+        if (!b) len = 0;          /* out of memory: the bytes are lost, not the file */
+        else { t->buf = b; t->cap = cap; }
+    }
+    if (len) {
+        memcpy(t->buf + t->len, text, len);
+        t->len += len;
+        t->mtime = ns_now_rt();
+        ns_wake_text(n, t, &o);
+    }
+    pthread_mutex_unlock(&n->mu);
+    ns_out_flush(n, &o);
+}
+
+static void on_done(void *ud, const cache_result *res) {
+    const sched_result *r = &res->r;
+    ns_gen *g = ud;
+    ns *n = g->n;
+    outbox o = {0};
+    pthread_mutex_lock(&n->mu);
+    if (g->detached) { pthread_mutex_unlock(&n->mu); return; }
+    g->detached = 1;
+    ns_entry *e = g->e;
+    if (e->cur == g) e->cur = NULL;
+    g->t->done = 1;
+    g->t->mtime = ns_now_rt();
+    if (r->error) snprintf(e->err, sizeof e->err, "generation failed: %s", strerror(-r->error));
+    ns_wake_text(n, g->t, &o);
+    rcache_req *req = g->req;
+    pthread_mutex_unlock(&n->mu);
+    stats_done(n->env.st, e->name, res);
+    ns_out_flush(n, &o);
+    if (req) {
+        g->job.fn = gen_retire;
+        g->job.arg = g;
+        notify_call(n->env.nt, &g->job);
+    }
+}
+
+/* Cancels e's generation, if one is running: its readers get EOF after
+ * what was generated.  Call with submit_mu held or from unlink (mu not
+ * held). */
+void ns_entry_cancel(ns *n, ns_entry *e) {
+    outbox o = {0};
+    stats_row row;
+    pthread_mutex_lock(&n->mu);
+    ns_gen *g = e->cur;
+    if (!g) { pthread_mutex_unlock(&n->mu); return; }
+    e->cur = NULL;
+    g->detached = 1;
+    g->t->done = 1;
+    g->t->mtime = ns_now_rt();
+    ns_wake_text(n, g->t, &o);
+    rcache_req *req = g->req;
+    stats_row_init(&row, e->name, "cancelled");
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (g->got_text) row.ttft_ms = (g->t_first_ns - g->t_submit_ns) / 1e6;
+    row.e2e_ms = (now - g->t_submit_ns) / 1e6;
+    row.cache = cache_source_name(g->source);
+    pthread_mutex_unlock(&n->mu);
+    ns_out_flush(n, &o);
+    stats_cancelled(n->env.st, &row);
+    if (req) {
+        rcache_release(n->env.c, req);
+        gen_free(g);
+    }
+    /* else: the submitter releases it when sched_submit returns */
+}
+
+/* A submission was refused: e's completion (if it has one) becomes an
+ * empty finished text, and the reason goes to e->err and stats. */
+static int entry_reject(ns *n, ns_entry *e, int rc, const char *reason) {
+    outbox o = {0};
+    pthread_mutex_lock(&n->mu);
+    snprintf(e->err, sizeof e->err, "%s", reason);
+    if (e->text && (e->text->len || !e->text->done)) {
+        ns_text *t = ns_text_new(n, e);
+        if (t) {
+            t->done = 1;
+            ns_text_unref(n, e->text);
+            e->text = t;
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    ns_out_flush(n, &o);
+    stats_rejected(n->env.st, e->name, rc, reason);
+    return rc;
+}
+
+/* Submits e's prompt if it has new bytes (submit_mu held). */
+static int entry_submit(ns *n, ns_entry *e) {
+    char reason[256] = "";
+    gen_params gp = n->env.cfg->generation;
+    pthread_mutex_lock(&n->mu);
+    if (!e->dirty || !e->linked) { pthread_mutex_unlock(&n->mu); return 0; }
+    e->dirty = 0;
+    if (e->wfail) {
+        /* A write was refused (and counted): so is the prompt, or it would
+         * run with part of what was written. */
+        int wf = e->wfail;
+        pthread_mutex_unlock(&n->mu);
+        return wf;
+    }
+    size_t len = e->plen;
+    char *buf = malloc(len ? len : 1);
+    if (buf) memcpy(buf, e->pbuf, len);
+    int rc = buf ? 0 : -ENOMEM;
+    for (xattr *x = e->xattrs; x && !rc; x = x->next)
+        rc = params_set_xattr(&gp, x->name, x->value, x->len, reason, sizeof reason);
+    pthread_mutex_unlock(&n->mu);
+    if (rc) {
+        free(buf);
+        if (!reason[0]) snprintf(reason, sizeof reason, "%s", strerror(-rc));
+        ns_entry_cancel(n, e);
+        return entry_reject(n, e, rc, reason);
+    }
+    size_t boff = 0, blen = 0;
+    rc = frontmatter_parse(buf, len, &gp, &boff, &blen, reason, sizeof reason);
+    if (rc) {
+        free(buf);
+        if (!reason[0]) snprintf(reason, sizeof reason, "front matter: %s", strerror(-rc));
+        ns_entry_cancel(n, e);
+        return entry_reject(n, e, rc, reason);
+    }
+    ns_entry_cancel(n, e);      /* rewriting restarts the generation */
+
+    ns_gen *g = calloc(1, sizeof *g);
+    pthread_mutex_lock(&n->mu);
+    ns_text *t = g ? ns_text_new(n, e) : NULL;
+    if (!t) {
+        pthread_mutex_unlock(&n->mu);
+        free(g); free(buf);
+        return entry_reject(n, e, -ENOMEM, "out of memory");
+    }
+    g->n = n;
+    g->e = e;
+    g->t = t;
+    t->refs = 2;                              /* entry + generation */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    g->t_submit_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    e->refs++;                                /* the generation's */
+    ns_text_unref(n, e->text);
+    e->text = t;                              /* completions/NAME exists from here */
+    e->cur = g;
+    e->err[0] = 0;
+    pthread_mutex_unlock(&n->mu);
+
+    static const cache_cb cb = {on_text, on_done};
+    rcache_req *req = NULL;
+    rc = rcache_submit(n->env.c, buf + boff, blen, &gp, &cb, g, &req);
+    free(buf);
+    if (rc) {
+        outbox o = {0};
+        pthread_mutex_lock(&n->mu);
+        if (e->cur == g) e->cur = NULL;
+        g->detached = 1;
+        t->done = 1;
+        ns_wake_text(n, t, &o);
+        pthread_mutex_unlock(&n->mu);
+        ns_out_flush(n, &o);
+        gen_free(g);
+        if (rc == -EBUSY)
+            snprintf(reason, sizeof reason, "queue full (scheduler.queue = %d)",
+                     n->env.cfg->scheduler.queue);
+        else if (rc == -EFBIG)
+            snprintf(reason, sizeof reason, "prompt longer than the context");
+        else
+            snprintf(reason, sizeof reason, "submission failed: %s", strerror(-rc));
+        return entry_reject(n, e, rc, reason);
+    }
+    stats_submitted(n->env.st);
+    pthread_mutex_lock(&n->mu);
+    g->req = req;
+    g->source = rcache_req_source(req);
+    int detached = g->detached;
+    pthread_mutex_unlock(&n->mu);
+    if (detached) {          /* finished or cancelled before we knew req */
+        rcache_release(n->env.c, req);
+        gen_free(g);
+    }
+    return 0;
+}
+
+/* Makes the kernel forget the name completions/NAME (it names another
+ * inode now, or nothing), before the operation that changed it is
+ * answered, so that no later open finds the old text.  Not from a
+ * callback; mu not held. */
+void ns_forget_completion(ns *n, const char *name) {
+    if (n->env.se)
+        fuse_lowlevel_notify_inval_entry(n->env.se, NS_INO_COMPLETIONS, name, strlen(name));
+}
+
+/* The id of e's current text, or UINT64_MAX (mu held). */
+static uint64_t text_id(const ns_entry *e) { return e->text ? e->text->id : UINT64_MAX; }
+
+int ns_flush(ns *n, ns_handle *h) {
+    if (h->kind != NS_PROMPT) return 0;
+    ns_entry *e = h->e;
+    pthread_mutex_lock(&e->submit_mu);
+    pthread_mutex_lock(&n->mu);
+    uint64_t before = text_id(e);
+    pthread_mutex_unlock(&n->mu);
+    int rc = entry_submit(n, e);
+    pthread_mutex_lock(&n->mu);
+    int moved = text_id(e) != before && before != UINT64_MAX;
+    pthread_mutex_unlock(&n->mu);
+    if (moved) ns_forget_completion(n, e->name);
+    pthread_mutex_unlock(&e->submit_mu);
+    return rc;
+}
+
+int ns_active_rows(ns *n, stats_row **rows, size_t *count) {
+    *rows = NULL;
+    *count = 0;
+    pthread_mutex_lock(&n->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < n->n_ents; i++)
+        if (n->ents[i] && n->ents[i]->cur) k++;
+    stats_row *r = calloc(k ? k : 1, sizeof *r);
+    if (!r) { pthread_mutex_unlock(&n->mu); return -ENOMEM; }
+    k = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    for (size_t i = 0; i < n->n_ents; i++) {
+        ns_entry *e = n->ents[i];
+        if (!e || !e->cur) continue;
+        ns_gen *g = e->cur;
+        stats_row_init(&r[k], e->name, g->got_text ? "running" : "waiting");
+        if (g->got_text) r[k].ttft_ms = (g->t_first_ns - g->t_submit_ns) / 1e6;
+        r[k].e2e_ms = (now - g->t_submit_ns) / 1e6;
+        r[k].cache = cache_source_name(g->source);
+        k++;
+    }
+    pthread_mutex_unlock(&n->mu);
+    *rows = r;
+    *count = k;
+    return 0;
+}
