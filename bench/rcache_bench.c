@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     backend *b;
     rcache *c;
     sched_config sc = {.max_batch = 4, .queue = 64, .tpot_target_ms = 50, .adaptive = 0};
-    cache_config cc = {.l1_bytes = 64 << 20, .policy = POLICY_LRU};
+    cache_config cc = {.l1_bytes = 64 << 20, .policy = "lru"};
     uint8_t fp[16] = {0};
     if (model_load(argv[1], NULL, &m, err, sizeof err) ||
         engine_new(m, 1, 0, 64, 0, &e, err, sizeof err) || sched_new(e, &sc, &s) ||

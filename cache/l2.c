@@ -76,10 +76,11 @@ static uint64_t get_u64(const uint8_t *p) {
     return v;
 }
 
-/* Removes e from the index and frees it (mu held). */
-static void ent_drop(l2 *d, l2_ent *e) {
+/* Removes e from the index and frees it (mu held); evicted: for the
+ * bound, rather than replaced or found damaged. */
+static void ent_drop(l2 *d, l2_ent *e, int evicted) {
     keymap_del(&d->idx, &e->kn);
-    d->pol->ops->remove(d->pol, &e->pn);
+    d->pol->ops->remove(d->pol, &e->pn, evicted);
     d->raw_bytes -= e->raw;
     free(e);
 }
@@ -93,7 +94,7 @@ static void evict(l2 *d) {
         l2_ent *e = KM_CONTAINER(v, l2_ent, pn);
         rec_path(d, e->kn.key, path, sizeof path);
         unlink(path);
-        ent_drop(d, e);
+        ent_drop(d, e, 1);
         d->evictions++;
     }
 }
@@ -174,6 +175,7 @@ static void scan_one(l2 *d, int dfd, const char *name, l2_ent ***list, size_t *n
         *cap = c;
     }
     memcpy(e->kn.key, key, 16);
+    memcpy(&e->pn.key, key, sizeof e->pn.key);
     e->pn.bytes = (size_t)st.st_size;
     e->raw = get_u64(hdr + 32);
     e->mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -200,7 +202,7 @@ static void scan(l2 *d) {
     evict(d);
 }
 
-int l2_open(const char *dir, size_t max_bytes, enum policy_kind pk, l2 **out, char *msg,
+int l2_open(const char *dir, size_t max_bytes, const char *policy_name, l2 **out, char *msg,
             size_t msglen) {
     *out = NULL;
     msg[0] = 0;
@@ -211,7 +213,7 @@ int l2_open(const char *dir, size_t max_bytes, enum policy_kind pk, l2 **out, ch
         return rc == -ENOMEM ? rc : 0;
     }
     l2 *d = calloc(1, sizeof *d);
-    if (!d || !(d->dir = strdup(dir)) || keymap_init(&d->idx) || !(d->pol = policy_new(pk))) {
+    if (!d || !(d->dir = strdup(dir)) || keymap_init(&d->idx) || !(d->pol = policy_new(policy_name, max_bytes))) {
         if (d) { keymap_release(&d->idx); free(d->dir); free(d); }
         return -ENOMEM;
     }
@@ -240,7 +242,7 @@ void l2_close(l2 *d) {
     if (!d) return;
     if (d->pol) {
         pol_node *v;
-        while ((v = d->pol->ops->victim(d->pol))) ent_drop(d, KM_CONTAINER(v, l2_ent, pn));
+        while ((v = d->pol->ops->victim(d->pol))) ent_drop(d, KM_CONTAINER(v, l2_ent, pn), 0);
         policy_free(d->pol);
     }
     keymap_release(&d->idx);
@@ -301,7 +303,7 @@ int l2_get(l2 *d, const uint8_t key[16], record **out) {
          * of ours is deleted; a file that lost our magic is left alone. */
         if (rc == -EINVAL) { unlink(path); d->corrupt++; }
         else if (rc != -ENOENT || access(path, F_OK) == 0) d->corrupt++;
-        if ((k = keymap_get(&d->idx, key))) ent_drop(d, KM_CONTAINER(k, l2_ent, kn));
+        if ((k = keymap_get(&d->idx, key))) ent_drop(d, KM_CONTAINER(k, l2_ent, kn), 0);
         rc = -ENOENT;
     }
     pthread_mutex_unlock(&d->mu);
@@ -352,10 +354,12 @@ int l2_put(l2 *d, const record *r) {
     pthread_mutex_lock(&d->mu);
     if (rc && rc != -EFBIG) d->write_errors++;
     km_node *old = keymap_get(&d->idx, r->key);
-    if (old && !rc) ent_drop(d, KM_CONTAINER(old, l2_ent, kn));
+    if (old && !rc) ent_drop(d, KM_CONTAINER(old, l2_ent, kn), 0);
     if (e) {
         memcpy(e->kn.key, r->key, 16);
+        memcpy(&e->pn.key, r->key, sizeof e->pn.key);
         e->pn.bytes = len;
+        e->pn.cost = (double)r->gen_us;
         e->raw = raw;
         keymap_put(&d->idx, &e->kn);
         d->pol->ops->insert(d->pol, &e->pn);

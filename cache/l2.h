@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cache/policy.h"
+#include "engine/policy.h"
 #include "cache/record.h"
 
 typedef struct l2 l2;
@@ -27,10 +27,11 @@ typedef struct l2_stats {
 } l2_stats;
 
 /* Opens (creating it 0700 if needed) the directory dir for a disk tier of
- * at most max_bytes.  Returns 0 and the tier in *out; or 0 with *out NULL
+ * at most max_bytes, its eviction by the policy called policy_name
+ * (policy.h).  Returns 0 and the tier in *out; or 0 with *out NULL
  * and msg = a one-line reason when the daemon must run without a disk
  * tier (the directory cannot be made, or another daemon holds it). */
-int  l2_open(const char *dir, size_t max_bytes, enum policy_kind pk, l2 **out, char *msg,
+int  l2_open(const char *dir, size_t max_bytes, const char *policy_name, l2 **out, char *msg,
              size_t msglen);
 /* Flushes nothing (writes are synchronous), releases the lock.  NULL ok. */
 void l2_close(l2 *d);

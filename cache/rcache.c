@@ -147,9 +147,10 @@ static void make_key(const backend *b, const int *ids, int n, const gen_params *
 
 /* ----------------------------------------------------------------- L1 */
 
-static void l1_drop(rcache *c, l1_ent *e) {
+/* Removes e from L1 (mu held); evicted: for the bound. */
+static void l1_drop(rcache *c, l1_ent *e, int evicted) {
     keymap_del(&c->l1, &e->kn);
-    c->l1_pol->ops->remove(c->l1_pol, &e->pn);
+    c->l1_pol->ops->remove(c->l1_pol, &e->pn, evicted);
     record_free(e->rec);
     free(e);
 }
@@ -162,14 +163,18 @@ static void l1_put(rcache *c, record *rec, int keep_longer) {
     if (k) {
         l1_ent *old = KM_CONTAINER(k, l1_ent, kn);
         if (keep_longer && old->rec->n_gen > rec->n_gen) { record_free(rec); return; }
-        l1_drop(c, old);
+        l1_drop(c, old, 0);
     }
     size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
-    l1_ent *e = bytes <= c->cfg.l1_bytes ? calloc(1, sizeof *e) : NULL;
+    uint64_t pkey;
+    memcpy(&pkey, rec->key, sizeof pkey);
+    l1_ent *e = bytes <= c->cfg.l1_bytes &&
+                        c->l1_pol->ops->admit(c->l1_pol, pkey, bytes, (double)rec->gen_us)
+                    ? calloc(1, sizeof *e) : NULL;
     if (e) {
+        e->pn.key = pkey;
         e->pn.bytes = bytes;
         e->pn.cost = (double)rec->gen_us;
-        if (!c->l1_pol->ops->admit(c->l1_pol, &e->pn)) { free(e); e = NULL; }
     }
     if (!e) { record_free(rec); return; }
     memcpy(e->kn.key, rec->key, 16);
@@ -179,7 +184,7 @@ static void l1_put(rcache *c, record *rec, int keep_longer) {
     while (c->l1_pol->bytes > c->cfg.l1_bytes) {
         pol_node *v = c->l1_pol->ops->victim(c->l1_pol);
         if (!v) break;
-        l1_drop(c, KM_CONTAINER(v, l1_ent, pn));
+        l1_drop(c, KM_CONTAINER(v, l1_ent, pn), 1);
         c->l1_evictions++;
     }
 }
@@ -595,7 +600,7 @@ int rcache_new(const cache_config *cfg, rcache **out, char *msg, size_t msglen) 
     if (!c) return -ENOMEM;
     c->cfg = *cfg;
     c->cfg.l2_dir = NULL;
-    if (keymap_init(&c->l1) || keymap_init(&c->flights) || !(c->l1_pol = policy_new(cfg->policy))) {
+    if (keymap_init(&c->l1) || keymap_init(&c->flights) || !(c->l1_pol = policy_new(cfg->policy, cfg->l1_bytes))) {
         rcache_free(c);
         return -ENOMEM;
     }
@@ -629,7 +634,7 @@ void rcache_free(rcache *c) {
     }
     if (c->l1_pol) {
         pol_node *v;
-        while ((v = c->l1_pol->ops->victim(c->l1_pol))) l1_drop(c, KM_CONTAINER(v, l1_ent, pn));
+        while ((v = c->l1_pol->ops->victim(c->l1_pol))) l1_drop(c, KM_CONTAINER(v, l1_ent, pn), 0);
         policy_free(c->l1_pol);
         pthread_mutex_destroy(&c->mu);
         pthread_mutex_destroy(&c->jmu);

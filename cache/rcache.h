@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "cache/backend.h"
-#include "cache/policy.h"
+#include "engine/policy.h"
 
 typedef enum cache_source {
     CACHE_MISS,              /* generated for this request */
@@ -56,7 +56,7 @@ typedef struct cache_config {
     size_t l1_bytes;         /* 0: no memory tier */
     const char *l2_dir;      /* NULL: no disk tier (a path, ~ already expanded) */
     size_t l2_bytes;         /* 0: no disk tier */
-    enum policy_kind policy;
+    const char *policy;      /* a policy_new() name, for both tiers */
 } cache_config;
 
 typedef struct rcache_stats {

@@ -63,7 +63,7 @@ static int ask(rcache *c, const char *prompt, const gen_params *p, sink *k) {
 }
 
 static rcache *make_cache(size_t l1, size_t l2, const uint8_t fp[16], backend **b) {
-    cache_config cc = {.l1_bytes = l1, .l2_dir = dir, .l2_bytes = l2, .policy = POLICY_LRU};
+    cache_config cc = {.l1_bytes = l1, .l2_dir = dir, .l2_bytes = l2, .policy = "lru"};
     char msg[256];
     rcache *c = NULL;
     CHECK(rcache_new(&cc, &c, msg, sizeof msg) == 0 && c && !msg[0]);

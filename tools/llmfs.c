@@ -145,7 +145,7 @@ static int open_cache(const llmfs_config *cfg, rcache **out, uint8_t model_fp[16
         .l1_bytes = (size_t)cfg->cache.l1_mb << 20,
         .l2_dir = dir,
         .l2_bytes = (size_t)cfg->cache.l2_mb << 20,
-        .policy = POLICY_LRU,
+        .policy = config_policy_name(cfg->cache.policy),
     };
     rc = rcache_new(&cc, out, msg, sizeof msg);
     if (rc) {

@@ -1,0 +1,73 @@
+/* Cache replacement policies behind one table of functions, shared by the
+ * response cache's tiers (cache/) and the KV prefix cache (kv.c), and
+ * replayed on traces by llmfs-cachesim: the same code in all three.
+ *
+ * A cache embeds a pol_node in each of its objects and tells the policy
+ * about inserts, hits and removals; it asks whether to admit a new object
+ * and which one to evict next.  Objects have a key (for the policies that
+ * remember evicted keys), a size in bytes and a cost (what producing them
+ * again would take, in any unit the cache uses consistently).  The policy
+ * decides by its own state only; it never frees or touches the objects'
+ * payload.  Pure C: no I/O, no locks (the cache's lock covers it). */
+#ifndef LLMFS_POLICY_H
+#define LLMFS_POLICY_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pol_node {
+    /* set by the cache before insert; constant while inserted */
+    uint64_t key;
+    size_t bytes;
+    double cost;
+    /* the policy's own */
+    struct pol_node *prev, *next;
+    uint64_t t_insert, t_last;    /* policy clock at insert and last hit */
+    uint32_t freq;                /* hits since insert */
+    int queue;                    /* which list the node is on */
+    double prio;                  /* priority-ordered policies */
+    size_t heap;                  /* position in a heap */
+} pol_node;
+
+typedef struct policy policy;
+
+typedef struct policy_stats {
+    const char *name;
+    size_t bytes, count;          /* what is inserted now */
+    size_t probation_bytes, main_bytes;   /* policies with two areas (else 0) */
+    uint64_t ghost_hits;          /* inserts of keys it had evicted recently */
+} policy_stats;
+
+typedef struct policy_ops {
+    const char *name;
+    /* n (key, bytes, cost set; not inserted) joins the cache */
+    void      (*insert)(policy *p, pol_node *n);
+    /* n was used again */
+    void      (*hit)(policy *p, pol_node *n);
+    /* 1 if an object of this key, size and cost should be inserted now */
+    int       (*admit)(policy *p, uint64_t key, size_t bytes, double cost);
+    /* the object to evict next (the cache then removes it with evicted =
+     * 1), or NULL when empty; may reorder the policy's own lists */
+    pol_node *(*victim)(policy *p);
+    /* n leaves the cache: evicted (1) or dropped for another reason (0) */
+    void      (*remove)(policy *p, pol_node *n, int evicted);
+    void      (*get_stats)(const policy *p, policy_stats *out);
+    /* 0 if every internal invariant holds, else a negative number naming
+     * the first one broken (for tests) */
+    int       (*check)(const policy *p);
+    void      (*free)(policy *p);
+} policy_ops;
+
+struct policy {
+    const policy_ops *ops;
+    size_t capacity;              /* bytes the cache holds at most */
+    size_t bytes, count;          /* inserted now (kept by every policy) */
+    uint64_t clock;               /* policy time: one tick per insert or hit */
+};
+
+/* The policy called name ("lru", ...; policy_names() lists them) for a
+ * cache of capacity bytes, or NULL (unknown name, or out of memory). */
+policy *policy_new(const char *name, size_t capacity);
+/* The names policy_new() knows, NULL-terminated. */
+const char *const *policy_names(void);
+static inline void policy_free(policy *p) { if (p) p->ops->free(p); }
+#endif
