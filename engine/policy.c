@@ -90,14 +90,17 @@ static policy *lru_new(size_t capacity) {
 
 /* ------------------------------------------------------------- registry */
 
+policy *policy_adaptive_new(size_t capacity);    /* policy_adaptive.c */
+
 static const struct {
     const char *name;
     policy *(*make)(size_t capacity);
 } registry[] = {
+    {"adaptive", policy_adaptive_new},
     {"lru", lru_new},
 };
 
-static const char *const names[] = {"lru", NULL};
+static const char *const names[] = {"adaptive", "lru", NULL};
 
 const char *const *policy_names(void) { return names; }
 

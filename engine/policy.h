@@ -19,6 +19,7 @@ typedef struct pol_node {
     uint64_t key;
     size_t bytes;
     double cost;
+    unsigned hint;                /* POL_HINT_* the cache knows, or 0 */
     /* the policy's own */
     struct pol_node *prev, *next;
     uint64_t t_insert, t_last;    /* policy clock at insert and last hit */
@@ -28,6 +29,10 @@ typedef struct pol_node {
     size_t heap;                  /* position in a heap */
 } pol_node;
 
+/* What a cache may know about an object's future: a prefix's partial last
+ * KV block is almost never asked for again (its prompt goes on past it). */
+#define POL_HINT_ONCE 1u
+
 typedef struct policy policy;
 
 typedef struct policy_stats {
@@ -35,6 +40,11 @@ typedef struct policy_stats {
     size_t bytes, count;          /* what is inserted now */
     size_t probation_bytes, main_bytes;   /* policies with two areas (else 0) */
     uint64_t ghost_hits;          /* inserts of keys it had evicted recently */
+    /* how its decisions turned out (policies that track them, else 0): of
+     * the objects it kept (promoted to its main area) and that have left,
+     * how many were used again there; of those it evicted, how many came
+     * back while it still remembered them */
+    uint64_t kept, kept_used, dropped, dropped_returned;
 } policy_stats;
 
 typedef struct policy_ops {

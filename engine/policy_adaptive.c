@@ -1,0 +1,322 @@
+/* The adaptive policy ("adaptive" in policy.h's registry): what it keeps
+ * is what its own history says will be asked for again, weighed by what
+ * an object costs to produce per byte it occupies.
+ *
+ * The model.  On LLM traffic the best cheap predictor of reuse is whether
+ * an object was asked for before: on the Mooncake traces a KV block seen
+ * before is reused with probability .58 (conversation) and .77
+ * (synthetic), a new one with .26 and .45; a prompt's partial last block
+ * almost never (1%, 5%).  So the cache has two areas:
+ *
+ *  - probation (recency order): where a new object starts.  It is evicted
+ *    from there unless it is used again first.  An object the cache says
+ *    will not be reused (POL_HINT_ONCE) starts at probation's cold end.
+ *  - main (recency order), at most half the capacity: an object used
+ *    again in probation is promoted here; main's least recent objects
+ *    fall back to probation's warm end rather than out, so a popular
+ *    object that cools off gets one more chance.
+ *
+ * A ghost list remembers the keys of evicted objects (three times as many
+ * as the cache holds): a key that comes back was evicted too early, and
+ * goes straight to main, skipping probation.  That is the admission rule
+ * and what lets one scan of new objects pass through probation without
+ * flushing main.
+ *
+ * Eviction takes the coldest area's least recent objects as candidates
+ * (up to CANDIDATES of them) and evicts the one of least value per byte:
+ * (1 + uses) * cost / bytes, so that among objects equally cold a cheap,
+ * large, unused one goes first and an expensive small one stays (what
+ * GDSF does, inside recency order).  Aging needs no timer: an object that
+ * is not used drifts to the cold end of its area and then out, whatever
+ * its past.
+ *
+ * Learning: the ghost list's hits (keys evicted, then asked for again) and
+ * main's uses are the outcomes; kept/kept_used and dropped/dropped_returned
+ * in policy_stats report how the decisions turn out (stats/cache shows
+ * them as the predictor's accuracy).
+ *
+ * Every operation is O(1) but eviction, which looks at CANDIDATES
+ * objects. */
+#include "engine/policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CANDIDATES 4
+#define MAIN_SHARE 0.5         /* of the capacity */
+#define GHOST_FACTOR 3         /* ghost keys per object held */
+#define GHOST_MIN 64
+
+enum { Q_PROBATION, Q_MAIN };
+
+/* A ring of evicted keys (oldest overwritten first) with a chained hash
+ * over it; slot i of the ring is entry i. */
+typedef struct {
+    uint64_t *key;
+    int32_t *next;             /* chain, -1 ends */
+    uint8_t *live;
+    int32_t *bucket;           /* (nb) first entry, -1 none */
+    size_t cap, nb, head;      /* head: the next slot to write */
+} ghost;
+
+typedef struct {
+    policy p;
+    pol_node head[2];          /* sentinels: head[q].next is the most recent */
+    size_t qbytes[2], qcount[2];
+    ghost g;
+    uint64_t ghost_hits, kept, kept_used, dropped, dropped_returned;
+} adaptive;
+
+/* ---------------------------------------------------------------- lists */
+
+static void unlink_node(pol_node *n) {
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = NULL;
+}
+
+static void link_after(pol_node *at, pol_node *n) {
+    n->next = at->next;
+    n->prev = at;
+    at->next->prev = n;
+    at->next = n;
+}
+
+static void q_take(adaptive *a, pol_node *n) {
+    unlink_node(n);
+    a->qbytes[n->queue] -= n->bytes;
+    a->qcount[n->queue]--;
+}
+
+/* Puts n in queue q, at its warm end (most recent) or its cold end. */
+static void q_put(adaptive *a, pol_node *n, int q, int warm) {
+    n->queue = q;
+    link_after(warm ? &a->head[q] : a->head[q].prev, n);
+    a->qbytes[q] += n->bytes;
+    a->qcount[q]++;
+}
+
+/* ---------------------------------------------------------------- ghost */
+
+static size_t ghost_slot(const ghost *g, uint64_t key) {
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    return (size_t)(key & (g->nb - 1));
+}
+
+static void ghost_unchain(ghost *g, size_t i) {
+    int32_t *pp = &g->bucket[ghost_slot(g, g->key[i])];
+    while (*pp >= 0 && (size_t)*pp != i) pp = &g->next[*pp];
+    if (*pp >= 0) *pp = g->next[i];
+    g->live[i] = 0;
+}
+
+static long ghost_find(const ghost *g, uint64_t key) {
+    if (!g->cap) return -1;
+    for (int32_t i = g->bucket[ghost_slot(g, key)]; i >= 0; i = g->next[i])
+        if (g->key[i] == key) return i;
+    return -1;
+}
+
+static void ghost_release(ghost *g) {
+    free(g->key); free(g->next); free(g->live); free(g->bucket);
+    memset(g, 0, sizeof *g);
+}
+
+/* Remembers key, forgetting the oldest key when full. */
+static void ghost_add(ghost *g, uint64_t key) {
+    if (!g->cap) return;
+    if (ghost_find(g, key) >= 0) return;
+    size_t i = g->head;
+    if (g->live[i]) ghost_unchain(g, i);
+    g->key[i] = key;
+    g->live[i] = 1;
+    size_t b = ghost_slot(g, key);
+    g->next[i] = g->bucket[b];
+    g->bucket[b] = (int32_t)i;
+    g->head = (i + 1) % g->cap;
+}
+
+/* Grows the ring to hold cap keys, keeping the remembered ones in order.
+ * On failure the old ring stays. */
+static void ghost_grow(ghost *g, size_t cap) {
+    ghost n = {0};
+    n.cap = cap;
+    for (n.nb = 64; n.nb < cap; n.nb *= 2) {}
+    n.key = malloc(cap * sizeof *n.key);
+    n.next = malloc(cap * sizeof *n.next);
+    n.live = calloc(cap, 1);
+    n.bucket = malloc(n.nb * sizeof *n.bucket);
+    if (!n.key || !n.next || !n.live || !n.bucket || cap > INT32_MAX) {
+        ghost_release(&n);
+        return;
+    }
+    memset(n.bucket, 0xff, n.nb * sizeof *n.bucket);
+    for (size_t k = 0; k < g->cap; k++) {      /* oldest first */
+        size_t i = (g->head + k) % g->cap;
+        if (g->live[i]) ghost_add(&n, g->key[i]);
+    }
+    ghost_release(g);
+    *g = n;
+}
+
+/* ---------------------------------------------------------------- policy */
+
+static void fit_ghost(adaptive *a) {
+    size_t want = a->p.count * GHOST_FACTOR;
+    if (want < GHOST_MIN) want = GHOST_MIN;
+    if (want > a->g.cap) ghost_grow(&a->g, want * 2);
+}
+
+/* Main's least recent objects fall back to probation's warm end while
+ * main is over its share. */
+static void demote(adaptive *a) {
+    size_t share = (size_t)(a->p.capacity * MAIN_SHARE);
+    while (a->qbytes[Q_MAIN] > share && a->qcount[Q_MAIN] > 1) {
+        pol_node *n = a->head[Q_MAIN].prev;
+        q_take(a, n);
+        q_put(a, n, Q_PROBATION, 1);
+    }
+}
+
+static void ad_insert(policy *p, pol_node *n) {
+    adaptive *a = (adaptive *)p;
+    long gi = ghost_find(&a->g, n->key);
+    n->t_insert = n->t_last = ++p->clock;
+    n->freq = 0;
+    n->heap = 0;                               /* uses since it entered main */
+    p->bytes += n->bytes;
+    p->count++;
+    if (gi >= 0) {
+        ghost_unchain(&a->g, (size_t)gi);
+        a->ghost_hits++;
+        a->dropped_returned++;
+        q_put(a, n, Q_MAIN, 1);
+        demote(a);
+    } else {
+        q_put(a, n, Q_PROBATION, !(n->hint & POL_HINT_ONCE));
+    }
+    fit_ghost(a);
+}
+
+static void ad_hit(policy *p, pol_node *n) {
+    adaptive *a = (adaptive *)p;
+    n->t_last = ++p->clock;
+    n->freq++;
+    if (n->queue == Q_MAIN) n->heap++;
+    q_take(a, n);
+    q_put(a, n, Q_MAIN, 1);
+    demote(a);
+}
+
+static int ad_admit(policy *p, uint64_t key, size_t bytes, double cost) {
+    return bytes <= p->capacity;
+}
+
+/* What keeping n is worth, (1 + uses) * cost, and the bytes it takes:
+ * candidates are compared by worth per byte, cross-multiplied. */
+static double worth(const pol_node *n) {
+    return (1.0 + n->freq) * (n->cost > 0 ? n->cost : 1.0);
+}
+
+static double size_of(const pol_node *n) { return n->bytes ? (double)n->bytes : 1.0; }
+
+static pol_node *ad_victim(policy *p) {
+    adaptive *a = (adaptive *)p;
+    int q = a->qcount[Q_PROBATION] ? Q_PROBATION : Q_MAIN;
+    pol_node *n = a->head[q].prev;
+    if (n == &a->head[q]) return NULL;
+    pol_node *best = n;
+    double bw = worth(n), bs = size_of(n);
+    n = n->prev;
+    for (int k = 1; k < CANDIDATES && n != &a->head[q]; k++, n = n->prev) {
+        double w = worth(n), sz = size_of(n);
+        if (w * bs < bw * sz) { best = n; bw = w; bs = sz; }
+    }
+    return best;
+}
+
+static void ad_remove(policy *p, pol_node *n, int evicted) {
+    adaptive *a = (adaptive *)p;
+    if (n->queue == Q_MAIN || n->heap) {
+        a->kept++;
+        if (n->heap) a->kept_used++;
+    }
+    q_take(a, n);
+    p->bytes -= n->bytes;
+    p->count--;
+    if (evicted) {
+        a->dropped++;
+        ghost_add(&a->g, n->key);
+    }
+}
+
+static void ad_stats(const policy *p, policy_stats *o) {
+    const adaptive *a = (const adaptive *)p;
+    memset(o, 0, sizeof *o);
+    o->name = p->ops->name;
+    o->bytes = p->bytes;
+    o->count = p->count;
+    o->probation_bytes = a->qbytes[Q_PROBATION];
+    o->main_bytes = a->qbytes[Q_MAIN];
+    o->ghost_hits = a->ghost_hits;
+    o->kept = a->kept;
+    o->kept_used = a->kept_used;
+    o->dropped = a->dropped;
+    o->dropped_returned = a->dropped_returned;
+}
+
+static int ad_check(const policy *p) {
+    const adaptive *a = (const adaptive *)p;
+    size_t bytes = 0, count = 0;
+    for (int q = 0; q < 2; q++) {
+        size_t qb = 0, qc = 0;
+        for (const pol_node *n = a->head[q].next; n != &a->head[q]; n = n->next) {
+            if (n->next->prev != n || n->prev->next != n) return -1;
+            if (n->queue != q) return -2;
+            qb += n->bytes;
+            qc++;
+        }
+        if (qb != a->qbytes[q] || qc != a->qcount[q]) return -3;
+        bytes += qb;
+        count += qc;
+    }
+    if (bytes != p->bytes || count != p->count) return -4;
+    if (a->qcount[Q_MAIN] > 1 && a->qbytes[Q_MAIN] > (size_t)(p->capacity * MAIN_SHARE)) return -5;
+    const ghost *g = &a->g;
+    size_t live = 0;
+    for (size_t i = 0; i < g->cap; i++)
+        if (g->live[i]) {
+            live++;
+            if (ghost_find(g, g->key[i]) != (long)i) return -6;
+        }
+    size_t chained = 0;
+    for (size_t b = 0; b < g->nb; b++)
+        for (int32_t i = g->bucket[b]; i >= 0; i = g->next[i]) {
+            if (!g->live[i] || ghost_slot(g, g->key[i]) != b) return -7;
+            if (++chained > g->cap) return -8;
+        }
+    return chained == live ? 0 : -9;
+}
+
+static void ad_free(policy *p) {
+    adaptive *a = (adaptive *)p;
+    ghost_release(&a->g);
+    free(a);
+}
+
+static const policy_ops adaptive_ops = {
+    "adaptive", ad_insert, ad_hit, ad_admit, ad_victim, ad_remove, ad_stats, ad_check, ad_free,
+};
+
+policy *policy_adaptive_new(size_t capacity) {
+    adaptive *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->p.ops = &adaptive_ops;
+    a->p.capacity = capacity;
+    for (int q = 0; q < 2; q++) a->head[q].next = a->head[q].prev = &a->head[q];
+    ghost_grow(&a->g, GHOST_MIN * 2);
+    if (!a->g.cap) { free(a); return NULL; }
+    return &a->p;
+}
