@@ -55,6 +55,7 @@ int engine_ctx(const engine *e) { return e->ctx; }
 kv_cache *engine_kv(engine *e) { return &e->kv; }
 
 void engine_set_prefix_cache(engine *e, int on) { kv_enable_prefix(&e->kv, on); }
+int engine_set_prefix_policy(engine *e, const char *name) { return kv_set_policy(&e->kv, name); }
 
 void engine_set_prefill_chunk(engine *e, int tokens) {
     e->prefill_chunk = tokens < 1 ? 1 : tokens > e->max_batch ? e->max_batch : tokens;

@@ -81,6 +81,10 @@ kv_cache *engine_kv(engine *e);
 void engine_set_prefill_chunk(engine *e, int tokens);
 /* Prefix sharing between sequences (off by default). */
 void engine_set_prefix_cache(engine *e, int on);
+/* The replacement policy of the prefix cache's blocks, by name (policy.h;
+ * "lru" by default).  Call before any sequence ran.  Returns 0, -EINVAL
+ * for an unknown name, -EBUSY, -ENOMEM. */
+int  engine_set_prefix_policy(engine *e, const char *name);
 /* Prompt tokens looked up in the prefix cache, and found there. */
 void engine_prefix_stats(const engine *e, uint64_t *queries, uint64_t *hits);
 

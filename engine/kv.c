@@ -1,7 +1,8 @@
 /* This file implements the paged KV cache of kv.h: block allocation from a
  * free stack, reference counting, and the prefix cache (a hash table of
- * full blocks keyed by XXH3-128 chained over their tokens, with an LRU
- * list of cached blocks no sequence references). */
+ * full blocks keyed by XXH3-128 chained over their tokens, whose cached
+ * blocks no sequence references are kept and evicted by a policy.h
+ * policy). */
 #include "engine/kv.h"
 
 #include <errno.h>
@@ -31,18 +32,18 @@ int kv_init(kv_cache *kv, int n_layers, int kv_dim, size_t bytes, int min_tokens
     kv->free_ids = malloc(n * sizeof *kv->free_ids);
     kv->hash = calloc(n, sizeof *kv->hash);
     kv->registered = calloc(n, 1);
-    kv->lru_prev = malloc(n * sizeof(int));
-    kv->lru_next = malloc(n * sizeof(int));
+    kv->pn = calloc(n, sizeof *kv->pn);
+    kv->reused = calloc(n, 1);
+    kv->pol = policy_new("lru", n);
     kv->table = malloc((size_t)kv->table_size * sizeof(int));
     if (!kv->data || !kv->refs || !kv->free_ids || !kv->hash || !kv->registered ||
-        !kv->lru_prev || !kv->lru_next || !kv->table) {
+        !kv->pn || !kv->reused || !kv->pol || !kv->table) {
         kv_release(kv);
         return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) kv->free_ids[i] = (int)(n - 1 - i);
     kv->n_free = (int)n;
     for (int i = 0; i < kv->table_size; i++) kv->table[i] = -1;
-    kv->lru_head = kv->lru_tail = -1;
     return 0;
 }
 
@@ -52,31 +53,52 @@ void kv_release(kv_cache *kv) {
     free(kv->free_ids);
     free(kv->hash);
     free(kv->registered);
-    free(kv->lru_prev);
-    free(kv->lru_next);
+    free(kv->pn);
+    free(kv->reused);
+    policy_free(kv->pol);
     free(kv->table);
     memset(kv, 0, sizeof *kv);
 }
 
 void kv_enable_prefix(kv_cache *kv, int on) { kv->prefix = on; }
-int kv_available(const kv_cache *kv) { return kv->n_free + kv->n_lru; }
-int kv_in_use(const kv_cache *kv) { return kv->n_blocks - kv->n_free - kv->n_lru; }
+int kv_available(const kv_cache *kv) { return kv->n_free + kv->n_cached; }
+int kv_in_use(const kv_cache *kv) { return kv->n_blocks - kv->n_free - kv->n_cached; }
 
-/* ------------------------------------------------------------ LRU list */
-
-static void lru_remove(kv_cache *kv, int b) {
-    int p = kv->lru_prev[b], n = kv->lru_next[b];
-    if (p >= 0) kv->lru_next[p] = n; else kv->lru_head = n;
-    if (n >= 0) kv->lru_prev[n] = p; else kv->lru_tail = p;
-    kv->n_lru--;
+int kv_set_policy(kv_cache *kv, const char *name) {
+    if (kv->n_cached) return -EBUSY;
+    policy *p = policy_new(name, (size_t)kv->n_blocks);
+    if (!p) {
+        const char *const *n = policy_names();
+        while (*n && strcmp(*n, name)) n++;
+        return *n ? -ENOMEM : -EINVAL;
+    }
+    policy_free(kv->pol);
+    kv->pol = p;
+    return 0;
 }
 
-static void lru_push(kv_cache *kv, int b) {   /* most recently used at the tail */
-    kv->lru_prev[b] = kv->lru_tail;
-    kv->lru_next[b] = -1;
-    if (kv->lru_tail >= 0) kv->lru_next[kv->lru_tail] = b; else kv->lru_head = b;
-    kv->lru_tail = b;
-    kv->n_lru++;
+/* ------------------------------------------------------- cached blocks */
+
+/* b (registered, just unreferenced) joins the cached blocks.  Every block
+ * has the same cost: a deeper block takes longer to recompute (attention
+ * over a longer prefix), but evicting a block also strands every cached
+ * block after it, so a prefix's head is worth at least its leaves; the
+ * release order (leaves first) carries the rest. */
+static void cache_put(kv_cache *kv, int b) {
+    pol_node *n = &kv->pn[b];
+    memset(n, 0, sizeof *n);
+    n->key = kv->hash[b].lo;
+    n->bytes = 1;
+    n->cost = 1;
+    n->hint = kv->reused[b] ? POL_HINT_REUSED : 0;
+    kv->pol->ops->insert(kv->pol, n);
+    kv->n_cached++;
+}
+
+/* b leaves the cached blocks: taken by a sequence, or evicted. */
+static void cache_take(kv_cache *kv, int b, int evicted) {
+    kv->pol->ops->remove(kv->pol, &kv->pn[b], evicted);
+    kv->n_cached--;
 }
 
 /* ---------------------------------------------------------- hash table */
@@ -121,21 +143,23 @@ static void table_remove(kv_cache *kv, int b) {
 
 static int block_take(kv_cache *kv) {
     if (kv->n_free) return kv->free_ids[--kv->n_free];
-    if (kv->lru_head < 0) return -1;
-    int b = kv->lru_head;          /* evict the least recently used */
-    lru_remove(kv, b);
+    pol_node *v = kv->n_cached ? kv->pol->ops->victim(kv->pol) : NULL;
+    if (!v) return -1;
+    int b = (int)(v - kv->pn);     /* the policy's choice among the cached */
+    cache_take(kv, b, 1);
     table_remove(kv, b);
+    kv->reused[b] = 0;
     kv->evictions++;
     return b;
 }
 
 static void block_ref(kv_cache *kv, int b) {
-    if (kv->refs[b]++ == 0 && kv->registered[b]) lru_remove(kv, b);
+    if (kv->refs[b]++ == 0 && kv->registered[b]) cache_take(kv, b, 0);
 }
 
 static void block_unref(kv_cache *kv, int b) {
     if (--kv->refs[b]) return;
-    if (kv->registered[b]) lru_push(kv, b);
+    if (kv->registered[b]) cache_put(kv, b);
     else kv->free_ids[kv->n_free++] = b;
 }
 
@@ -205,6 +229,7 @@ int kv_seq_match(kv_cache *kv, kv_seq *s, const int *tokens, int max_tokens) {
         int b = table_find(kv, next);
         if (b < 0 || grow_table(s, s->n_blocks + 1)) break;
         block_ref(kv, b);
+        kv->reused[b] = 1;
         s->blocks[s->n_blocks++] = b;
         h = next;
     }

@@ -7,14 +7,20 @@
  * by a chained hash of all the tokens up to its end, and registered in a
  * table; a sequence whose tokens start the same way takes those blocks
  * read-only instead of computing them.  Blocks are reference-counted; an
- * unreferenced registered block stays cached on an LRU list and is
- * evicted only when a block is needed and none is free.  Invariants: a
- * block with refs > 0 is on no list; with refs == 0 it is on the free
- * stack if unregistered, on the LRU list if registered. */
+ * unreferenced registered block stays cached, in the replacement policy's
+ * care (policy.h: LRU unless kv_set_policy chose another), and is evicted
+ * only when a block is needed and none is free.  The policy sees a block
+ * when no sequence references it any more, with whether it was reused
+ * from the cache as a hint; a sequence releases its blocks last first, so
+ * a prefix's head is the most recent and its leaves go first.  Invariants: a block with refs > 0
+ * is in no list and not in the policy; with refs == 0 it is on the free
+ * stack if unregistered, in the policy if registered. */
 #ifndef LLMFS_KV_H
 #define LLMFS_KV_H
 #include <stddef.h>
 #include <stdint.h>
+
+#include "engine/policy.h"
 
 #define KV_BLOCK 16        /* positions per block */
 
@@ -33,8 +39,10 @@ typedef struct kv_cache {
     int prefix;            /* 1: share full blocks between sequences */
     kv_hash *hash;         /* (n_blocks) key of a registered block */
     uint8_t *registered;   /* (n_blocks) 1 if in the table */
-    int *lru_prev, *lru_next;  /* (n_blocks) LRU list of cached unreferenced blocks */
-    int lru_head, lru_tail, n_lru;
+    policy *pol;           /* the cached unreferenced blocks */
+    pol_node *pn;          /* (n_blocks) each block's place in it */
+    uint8_t *reused;       /* (n_blocks) taken from the cache since it was registered */
+    int n_cached;          /* registered blocks with refs == 0 (== pol->count) */
     int *table;            /* (table_size) open addressing: block id or -1 */
     int table_size;        /* a power of two, >= 2 * n_blocks */
     uint64_t evictions;
@@ -54,6 +62,10 @@ void kv_release(kv_cache *kv);
 size_t kv_block_bytes(const kv_cache *kv);
 /* Turns prefix sharing on (it is off after kv_init). */
 void kv_enable_prefix(kv_cache *kv, int on);
+/* Chooses the replacement policy of cached blocks by name (policy.h) while
+ * none is cached.  Returns 0, -EBUSY (blocks are cached), -EINVAL (no
+ * such policy) or -ENOMEM. */
+int  kv_set_policy(kv_cache *kv, const char *name);
 /* Blocks that could be handed out now: free plus evictable cached. */
 int  kv_available(const kv_cache *kv);
 /* Blocks referenced by some sequence. */

@@ -29,9 +29,12 @@ typedef struct pol_node {
     size_t heap;                  /* position in a heap */
 } pol_node;
 
-/* What a cache may know about an object's future: a prefix's partial last
- * KV block is almost never asked for again (its prompt goes on past it). */
+/* What a cache may know about an object: a prefix's partial last KV block
+ * is almost never asked for again (its prompt goes on past it). */
 #define POL_HINT_ONCE 1u
+/* An object that was used again while the cache held it (a KV block
+ * taken from the prefix cache, back after its sequence let it go). */
+#define POL_HINT_REUSED 2u
 
 typedef struct policy policy;
 

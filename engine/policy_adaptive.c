@@ -18,7 +18,9 @@
  *
  * A ghost list remembers the keys of evicted objects (three times as many
  * as the cache holds): a key that comes back was evicted too early, and
- * goes straight to main, skipping probation.  That is the admission rule
+ * goes straight to main, skipping probation; so does an object the cache
+ * says was used again while it held it (POL_HINT_REUSED: a KV block a
+ * sequence took from the prefix cache, back when the sequence ends).  That is the admission rule
  * and what lets one scan of new objects pass through probation without
  * flushing main.
  *
@@ -188,10 +190,12 @@ static void ad_insert(policy *p, pol_node *n) {
     n->heap = 0;                               /* uses since it entered main */
     p->bytes += n->bytes;
     p->count++;
-    if (gi >= 0) {
-        ghost_unchain(&a->g, (size_t)gi);
-        a->ghost_hits++;
-        a->dropped_returned++;
+    if (gi >= 0 || (n->hint & POL_HINT_REUSED)) {
+        if (gi >= 0) {
+            ghost_unchain(&a->g, (size_t)gi);
+            a->ghost_hits++;
+            a->dropped_returned++;
+        }
         q_put(a, n, Q_MAIN, 1);
         demote(a);
     } else {

@@ -157,7 +157,7 @@ static void kv_snapshot(sched *s) {
     kv_cache *kv = engine_kv(s->e);
     s->st.kv_blocks_total = kv->n_blocks;
     s->st.kv_blocks_used = kv_in_use(kv);
-    s->st.kv_blocks_cached = kv->n_lru;
+    s->st.kv_blocks_cached = kv->n_cached;
     s->st.kv_evictions = kv->evictions;
     s->st.kv_block_bytes = kv_block_bytes(kv);
 }

@@ -44,6 +44,8 @@ static int run(engine *e, const char *prompt, int slot, float temp) {
     return cached;
 }
 
+static const char *kv_policy = "lru";   /* the prefix cache's policy under test */
+
 static void shared_prefix(void) {
     char a[9000], b[9000];
     snprintf(a, sizeof a, "%sWhat did Tom do?", prefix);
@@ -55,6 +57,7 @@ static void shared_prefix(void) {
         CHECK(engine_new(m, 2, 0, 64, 0, &cold, err, sizeof err) == 0);
         CHECK(engine_new(m, 2, 0, 64, 0, &warm, err, sizeof err) == 0);
         engine_set_prefix_cache(warm, 1);
+        CHECK(engine_set_prefix_policy(warm, kv_policy) == 0);
         CHECK(run(cold, b, 0, t) == 0);
         CHECK(run(warm, a, 1, t) == 0);               /* nothing cached yet */
         int hit = run(warm, b, 2, t);
@@ -66,7 +69,7 @@ static void shared_prefix(void) {
         CHECK(h == (uint64_t)hit && q > h);
         CHECKF(kv_in_use(engine_kv(warm)) == 0, "%d blocks still referenced",
                kv_in_use(engine_kv(warm)));
-        CHECK(engine_kv(warm)->n_lru > 0);          /* cached, not freed */
+        CHECK(engine_kv(warm)->n_cached > 0);          /* cached, not freed */
         engine_free(cold);
         engine_free(warm);
     }
@@ -82,6 +85,7 @@ static void eviction(void) {
     CHECK(engine_new(m, 1, 0, 64, 0, &cold, err, sizeof err) == 0);
     CHECK(engine_new(m, 1, 0, 64, 0, &warm, err, sizeof err) == 0);
     engine_set_prefix_cache(warm, 1);
+    CHECK(engine_set_prefix_policy(warm, kv_policy) == 0);
     kv_cache *kv = engine_kv(warm);
     run(warm, a, 1, 0);
     CHECK(run(warm, b, 2, 0) == 0);
@@ -102,6 +106,7 @@ static void table_churn(void) {
     engine *e;
     CHECK(engine_new(m, 1, 0, 64, 0, &e, err, sizeof err) == 0);
     engine_set_prefix_cache(e, 1);
+    CHECK(engine_set_prefix_policy(e, kv_policy) == 0);
     int hits = 0;
     for (int i = 0; i < 60; i++) {
         snprintf(p, sizeof p, "Story %d: the cat and the dog ran to the big tree by the river, "
@@ -117,10 +122,20 @@ static void table_churn(void) {
 int main(void) {
     if (!(m = test_load_model("models/stories260K.gguf"))) return 1;
     make_prefix();
-    TEST("a shared 400-token prefix is reused; output equals a cold run (greedy, sampled)",
-         shared_prefix);
-    TEST("unused cached blocks are evicted LRU when the budget is needed", eviction);
-    TEST("repeated short prompts hit; table survives churn", table_churn);
+    static const char *const policies[] = {"lru", "adaptive"};
+    char name[160];
+    for (int i = 0; i < 2; i++) {
+        kv_policy = policies[i];
+        snprintf(name, sizeof name, "%s: a shared 400-token prefix is reused; output equals a "
+                 "cold run (greedy, sampled)", kv_policy);
+        TEST(name, shared_prefix);
+        snprintf(name, sizeof name, "%s: unused cached blocks are evicted when the budget is "
+                 "needed", kv_policy);
+        TEST(name, eviction);
+        snprintf(name, sizeof name, "%s: repeated short prompts hit; table survives churn",
+                 kv_policy);
+        TEST(name, table_churn);
+    }
     model_free(m);
     TEST_EXIT();
 }

@@ -58,6 +58,8 @@ static void prompt_of(int i, char *buf, size_t cap) {
         snprintf(buf, cap, "Once upon a time, child number %d went to the park", i);
 }
 
+static const char *kv_policy = "lru";   /* the prefix cache's policy */
+
 static void params_of(int i, gen_params *p) {
     gen_params_default(p);
     p->max_tokens = 200;
@@ -95,6 +97,7 @@ static void kv_pressure(void) {
     sched_config cfg = { .max_batch = 12, .queue = 64, .tpot_target_ms = 50, .adaptive = 0 };
     sched *s;
     engine_set_prefix_cache(e, shared_prefix);
+    CHECK(engine_set_prefix_policy(e, kv_policy) == 0);
     CHECK(sched_new(e, &cfg, &s) == 0);
     static sink got[NREQ];
     sched_req *rq[NREQ];
@@ -169,7 +172,9 @@ int main(void) {
     if (!(m = test_load_model("models/stories260K.gguf"))) return 1;
     TEST("12 requests in a KV cache for 4: all complete, each equal to its solo run", kv_pressure);
     shared_prefix = 1;
-    TEST("... with shared prefixes, the prefix cache and its evictions", kv_pressure);
+    TEST("... with shared prefixes, the prefix cache (LRU) and its evictions", kv_pressure);
+    kv_policy = "adaptive";
+    TEST("... with shared prefixes, the prefix cache (adaptive) and its evictions", kv_pressure);
     TEST("a full queue gives EBUSY; release cancels running and queued, frees KV", busy_and_release);
     model_free(m);
     TEST_EXIT();
