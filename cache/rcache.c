@@ -568,6 +568,7 @@ void rcache_get_stats(rcache *c, rcache_stats *o) {
     o->l1.evictions = c->l1_evictions;
     o->l1.entries = c->l1_pol->count;
     o->l1.bytes = c->l1_pol->bytes;
+    c->l1_pol->ops->get_stats(c->l1_pol, &o->l1_policy);
     o->misses = c->misses;
     o->joined = c->joined;
     o->bypass = c->bypass;

@@ -65,6 +65,7 @@ typedef struct rcache_stats {
     } l1, l2;
     uint64_t l2_raw_bytes, l2_writes, l2_write_errors, l2_corrupt, l2_foreign;
     int l1_on, l2_on;
+    policy_stats l1_policy;
     uint64_t misses, joined, bypass;
     uint64_t tokens_saved;   /* tokens served without generating them */
     double ms_saved;         /* generation time those tokens took first */

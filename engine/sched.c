@@ -160,6 +160,7 @@ static void kv_snapshot(sched *s) {
     s->st.kv_blocks_cached = kv->n_cached;
     s->st.kv_evictions = kv->evictions;
     s->st.kv_block_bytes = kv_block_bytes(kv);
+    kv->pol->ops->get_stats(kv->pol, &s->st.kv_policy);
 }
 
 

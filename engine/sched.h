@@ -57,6 +57,7 @@ typedef struct {
     uint64_t kv_evictions;   /* cached blocks reclaimed for new ones */
     size_t kv_block_bytes;
     uint64_t prefix_queries, prefix_hits, prefix_tokens_reused;  /* in tokens */
+    policy_stats kv_policy;  /* the prefix cache's policy (blocks as unit bytes) */
 } sched_stats;
 
 /* Starts the scheduler thread over e (not owned; must outlive it). */

@@ -5,6 +5,7 @@
  * value is judged the same way wherever it comes from.  Loading works on a
  * copy and commits only a fully valid document. */
 #include "fs/config.h"
+#include "engine/policy.h"
 #include "engine/errbuf.h"
 
 #include <errno.h>
@@ -75,9 +76,24 @@ static int is_section(const char *name)
     return 0;
 }
 
+/* "expected adaptive, lru or ..." from the policies there are. */
+static void policy_expect(char *out, size_t cap)
+{
+    const char *const *names = policy_names();
+    size_t n = 0;
+    while (names[n]) n++;
+    int k = snprintf(out, cap, "expected");
+    for (size_t i = 0; i < n && k >= 0 && (size_t)k < cap; i++)
+        k += snprintf(out + k, cap - (size_t)k, "%s%s", i == 0 ? " " : i + 1 == n ? " or " : ", ",
+                      names[i]);
+}
+
 const char *config_policy_name(cache_policy p)
 {
-    return p == CACHE_POLICY_LRU ? "lru" : NULL;
+    const char *const *names = policy_names();
+    for (int i = 0; names[i]; i++)
+        if (i == p) return names[i];
+    return NULL;
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -98,7 +114,7 @@ void config_defaults(llmfs_config *c)
     c->cache.l1_mb = 64;
     c->cache.l2_dir = strdup(CONFIG_DEFAULT_L2_DIR);
     c->cache.l2_mb = 1024;
-    c->cache.policy = CACHE_POLICY_LRU;
+    c->cache.policy = CACHE_POLICY_DEFAULT;
     c->cache.kv_prefix = true;
     c->cache.kv_mb = 256;
     c->limits.max_prompt_bytes = 1048576;
@@ -260,14 +276,14 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
         *(bool *)(base + k->off) = b != 0;
         return 0;
     case K_POLICY:
-        for (int p = 0; p < CACHE_POLICY_N; p++) {
-            const char *n = config_policy_name((cache_policy)p);
+        for (int p = 0; config_policy_name(p); p++) {
+            const char *n = config_policy_name(p);
             if (len == strlen(n) && !memcmp(v, n, len)) {
-                *(cache_policy *)(base + k->off) = (cache_policy)p;
+                *(cache_policy *)(base + k->off) = p;
                 return 0;
             }
         }
-        errbuf_set(err, errlen, 0, "expected lru");
+        policy_expect(err, errlen);
         return -EINVAL;
     case K_GEN: {
         const char *sub = k->name + strlen("generation.");
@@ -385,7 +401,7 @@ static void expect_text(const struct keydef *k, char *out, size_t cap)
     case K_INT:
     case K_LL: snprintf(out, cap, "expected an integer in [%lld, %lld]", k->lo, k->hi); return;
     case K_BOOL: snprintf(out, cap, "expected true or false"); return;
-    case K_POLICY: snprintf(out, cap, "expected lru"); return;
+    case K_POLICY: policy_expect(out, cap); return;
     case K_GEN: params_expect(k->name + strlen("generation."), out, cap); return;
     }
     snprintf(out, cap, "invalid value");
@@ -819,7 +835,7 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
     sb_string_or_null(&b, c->cache.l2_dir);
     const char *pol = config_policy_name(c->cache.policy);
     sb_printf(&b, "\n  l2_mb: %d\n  policy: %s\n  kv_prefix: %s\n  kv_mb: %d\n", c->cache.l2_mb,
-              pol ? pol : "lru", c->cache.kv_prefix ? "true" : "false", c->cache.kv_mb);
+              pol ? pol : "adaptive", c->cache.kv_prefix ? "true" : "false", c->cache.kv_mb);
     sb_printf(&b, "limits:\n  max_prompt_bytes: %lld\n", c->limits.max_prompt_bytes);
     if (b.oom) {
         free(b.p);

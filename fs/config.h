@@ -12,11 +12,10 @@
 
 #define CONFIG_DEFAULT_L2_DIR "~/.cache/llmfs"
 
-/* The response cache's replacement policy (cache/policy.h). */
-typedef enum cache_policy {
-    CACHE_POLICY_LRU = 0,    /* least recently used, by bytes */
-    CACHE_POLICY_N
-} cache_policy;
+/* The caches' replacement policy: an index into policy_names()
+ * (engine/policy.h), whose first name, "adaptive", is the default. */
+typedef int cache_policy;
+#define CACHE_POLICY_DEFAULT 0
 
 typedef struct llmfs_config {
     char *model;              /* model file; NULL = not set (owned) */
@@ -35,7 +34,7 @@ typedef struct llmfs_config {
         int l1_mb;            /* [0, 1048576], default 64; 0 = no L1 */
         char *l2_dir;         /* default "~/.cache/llmfs", unexpanded (owned) */
         int l2_mb;            /* [0, 1048576], default 1024; 0 = no L2 */
-        cache_policy policy;  /* default lru */
+        cache_policy policy;  /* default adaptive */
         bool kv_prefix;       /* default true */
         int kv_mb;            /* [0, 1048576], default 256 */
     } cache;
@@ -82,7 +81,7 @@ int config_set_option(llmfs_config *c, const char *key, const char *value, char 
  * *len bytes without the NUL; caller frees).  Returns 0 or -ENOMEM. */
 int config_render_yaml(const llmfs_config *c, char **out, size_t *len);
 
-/* "lru"; NULL if invalid. */
+/* The policy's name ("adaptive", "lru", ...); NULL if invalid. */
 const char *config_policy_name(cache_policy p);
 
 /* Expands a leading "~/" (or a lone "~") with $HOME into a new string

@@ -311,12 +311,26 @@ static void render_latency(sbuf *b, hist_snap *hs) {
 
 static double ratio(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0.0; }
 
+/* A policy's state and how its decisions turned out: of the objects it
+ * kept (promoted to its main area) and that left, the share used again
+ * there; of those it evicted, the share that came back while remembered. */
+static void render_policy(sbuf *b, const char *pre, const char *unit, const policy_stats *p) {
+    sb_printf(b, "%spolicy %s\n", pre, p->name ? p->name : "");
+    sb_printf(b, "%spolicy_probation_%s %zu\n", pre, unit, p->probation_bytes);
+    sb_printf(b, "%spolicy_main_%s %zu\n", pre, unit, p->main_bytes);
+    sb_printf(b, "%spolicy_ghost_hits %llu\n", pre, (unsigned long long)p->ghost_hits);
+    sb_printf(b, "%spolicy_kept %llu\n", pre, (unsigned long long)p->kept);
+    sb_printf(b, "%spolicy_kept_used_ratio %.4f\n", pre, ratio(p->kept_used, p->kept));
+    sb_printf(b, "%spolicy_evicted %llu\n", pre, (unsigned long long)p->dropped);
+    sb_printf(b, "%spolicy_evicted_returned_ratio %.4f\n", pre,
+              ratio(p->dropped_returned, p->dropped));
+}
+
 /* The response cache's section of stats/cache. */
 static void render_response_cache(sbuf *b, const stats_env *env, const rcache_stats *cs) {
     const llmfs_config *cfg = env->cfg;
     sb_printf(b, "# response cache: L1 in memory, L2 on disk (cache.l1_mb, cache.l2_dir, "
                  "cache.l2_mb)\n");
-    sb_printf(b, "policy %s\n", cfg ? config_policy_name(cfg->cache.policy) : "lru");
     sb_printf(b, "l1_enabled %s\n", cs->l1_on ? "true" : "false");
     sb_printf(b, "l1_lookups %llu\n", (unsigned long long)cs->l1.lookups);
     sb_printf(b, "l1_hits %llu\n", (unsigned long long)cs->l1.hits);
@@ -344,6 +358,7 @@ static void render_response_cache(sbuf *b, const stats_env *env, const rcache_st
     sb_printf(b, "bypassed %llu\n", (unsigned long long)cs->bypass);
     sb_printf(b, "tokens_saved %llu\n", (unsigned long long)cs->tokens_saved);
     sb_printf(b, "generation_ms_saved %.1f\n", cs->ms_saved);
+    render_policy(b, "l1_", "bytes", &cs->l1_policy);
 }
 
 static void render_cache(sbuf *b, const stats_env *env, const snap *s) {
@@ -366,6 +381,7 @@ static void render_cache(sbuf *b, const stats_env *env, const snap *s) {
     sb_printf(b, "kv_prefix_evictions %llu\n", (unsigned long long)ss->kv_evictions);
     sb_printf(b, "kv_bytes_used %llu\n",
               (unsigned long long)ss->kv_blocks_used * (unsigned long long)ss->kv_block_bytes);
+    render_policy(b, "kv_", "blocks", &ss->kv_policy);
 }
 
 static void render_engine(sbuf *b, const stats_env *env, const snap *s) {

@@ -36,7 +36,7 @@ static void test_defaults(void)
     CHECK(c.cache.l1_mb == 64);
     CHECK(c.cache.l2_dir && !strcmp(c.cache.l2_dir, "~/.cache/llmfs"));
     CHECK(c.cache.l2_mb == 1024);
-    CHECK(c.cache.policy == CACHE_POLICY_LRU);
+    CHECK(!strcmp(config_policy_name(c.cache.policy), "adaptive"));
     CHECK(c.cache.kv_prefix == true);
     CHECK(c.cache.kv_mb == 256);
     CHECK(c.limits.max_prompt_bytes == 1048576);
@@ -88,7 +88,8 @@ static void test_load_values(void)
     CHECK(c.scheduler.max_batch == 4 && c.scheduler.queue == 10 &&
           c.scheduler.tpot_target_ms == 25);
     CHECK(c.cache.l1_mb == 0 && !strcmp(c.cache.l2_dir, "/var/cache/llmfs"));
-    CHECK(c.cache.l2_mb == 2048 && c.cache.policy == CACHE_POLICY_LRU);
+    CHECK(c.cache.l2_mb == 2048 &&
+          !strcmp(config_policy_name(c.cache.policy), "lru"));
     CHECK(c.cache.kv_prefix == false && c.cache.kv_mb == 16);
     CHECK(c.limits.max_prompt_bytes == 4096);
     /* A later file overrides only what it names; model: ~ unsets. */
@@ -261,7 +262,7 @@ static void test_errors(void)
                  "t.yaml:2:9: generation.stop: a stop string cannot contain a NUL byte");
     expect_error("scheduler: {queue: 0}\n", "t.yaml:1:20: scheduler.queue: expected an integer in [1, 1048576]");
     expect_error("scheduler: {max_batch: 0}\n", "t.yaml:1:24: scheduler.max_batch: expected an integer in [1, 4096]");
-    expect_error("cache:\n  policy: fifo\n", "t.yaml:2:11: cache.policy: expected lru");
+    expect_error("cache:\n  policy: fifo\n", "t.yaml:2:11: cache.policy: expected adaptive, lru, arc, s3fifo or gdsf");
     expect_error("cache:\n  l2_dir: ~\n", "t.yaml:2:11: cache.l2_dir: expected a directory path");
     expect_error("cache:\n  l1_mb: -1\n", "t.yaml:2:10: cache.l1_mb: expected an integer in [0, 1048576]");
     expect_error("limits: {max_prompt_bytes: 0}\n",
@@ -319,8 +320,9 @@ static void test_options(void)
     CHECK(config_set_option(&c, "model", "/m.gguf", err, sizeof err) == 0);
     CHECK(!strcmp(c.model, "/m.gguf"));
     CHECK(config_set_option(&c, "cache.policy", "lru", err, sizeof err) == 0);
-    CHECK(c.cache.policy == CACHE_POLICY_LRU);
-    CHECK(config_set_option(&c, "cache.policy", "adaptive", err, sizeof err) == -EINVAL);
+    CHECK(!strcmp(config_policy_name(c.cache.policy), "lru"));
+    CHECK(config_set_option(&c, "cache.policy", "adaptive", err, sizeof err) == 0);
+    CHECK(config_set_option(&c, "cache.policy", "fifo", err, sizeof err) == -EINVAL);
     CHECK(config_set_option(&c, "generation.cache", "refresh", err, sizeof err) == 0);
     CHECK(c.generation.cache == GEN_CACHE_REFRESH);
     CHECK(config_set_option(&c, "generation.cache", "sometimes", err, sizeof err) == -EINVAL);
@@ -366,7 +368,7 @@ static void test_render(void)
     config_defaults(&c);
     CHECK(config_render_yaml(&c, &y, &n) == 0);
     CHECK(strstr(y, "\nthreads: 2\n") != NULL);
-    CHECK(strstr(y, "\n  policy: lru\n") != NULL);
+    CHECK(strstr(y, "\n  policy: adaptive\n") != NULL);
     CHECK(strstr(y, "\n  l2_dir: \"~/.cache/llmfs\"\n") != NULL);
     CHECK(strstr(y, "\n  temperature: 0\n") != NULL);
     CHECK(strstr(y, "\n  top_p: 1\n") != NULL);

@@ -277,6 +277,10 @@ int main(int argc, char **argv) {
         .adaptive = cfg.scheduler.adaptive,
     };
     engine_set_prefix_cache(eng, cfg.cache.kv_prefix);
+    if ((rc = engine_set_prefix_policy(eng, config_policy_name(cfg.cache.policy)))) {
+        fprintf(stderr, "llmfs: cache.policy: %s\n", strerror(-rc));
+        goto out_threads;
+    }
     engine_set_prefill_chunk(eng, cfg.scheduler.prefill_chunk);
     if ((rc = stats_new(&st)) || (rc = sched_new(eng, &sc, &sch)) ||
         (rc = backend_local_new(sch, model_fp, cfg.tokenizer ? tok_fp : NULL, &be)) ||
