@@ -148,7 +148,7 @@ fusermount3 -u "$M"
 
 # ---- (b) L2 hits: no L1, so every hit reads the record from disk
 "$BIN/llmfs" --model "$LONG" -o cache.l1_mb=0 "$M"
-for size in 4k:700 64k:11000; do
+for size in 4k:1170 64k:18500; do
     name=${size%%:*}; toks=${size#*:}
     P="---
 max_tokens: $toks

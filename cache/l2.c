@@ -310,7 +310,8 @@ int l2_get(l2 *d, const uint8_t key[16], record **out) {
     return rc;
 }
 
-/* Writes all of buf to a new file path (0600) and fsyncs it. */
+/* Writes all of buf to a new file path (0600); returns its open
+ * descriptor (to fsync) or a negative errno (nothing left behind). */
 static int write_file(const char *path, const uint8_t *buf, size_t len) {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return -errno;
@@ -321,56 +322,85 @@ static int write_file(const char *path, const uint8_t *buf, size_t len) {
         if (w < 0) rc = -errno;
         else off += (size_t)w;
     }
-    if (!rc && fsync(fd)) rc = -errno;
-    if (close(fd) && !rc) rc = -errno;
-    if (rc) unlink(path);
-    return rc;
+    if (rc) { close(fd); unlink(path); return rc; }
+    return fd;
 }
 
-int l2_put(l2 *d, const record *r) {
-    uint8_t *buf;
+/* One record of a batch on its way to disk. */
+typedef struct {
+    const record *r;
+    uint8_t *buf;              /* its encoding */
     size_t len;
-    int rc = record_encode(r, ZSTD_LEVEL, &buf, &len);
-    if (rc) {
-        pthread_mutex_lock(&d->mu);
-        d->write_errors++;
-        pthread_mutex_unlock(&d->mu);
-        return rc;
-    }
-    char tmp[4096], path[4096];
-    pthread_mutex_lock(&d->mu);
-    unsigned seq = d->tmp_seq++;
-    pthread_mutex_unlock(&d->mu);
-    snprintf(tmp, sizeof tmp, "%s/" TMP_PREFIX "%ld-%u", d->dir, (long)getpid(), seq);
-    rec_path(d, r->key, path, sizeof path);
-    if (len > d->max_bytes) rc = -EFBIG;             /* would evict everything */
-    else if (!(rc = write_file(tmp, buf, len)) && rename(tmp, path)) {
-        rc = -errno;
-        unlink(tmp);
-    }
-    uint64_t raw = get_u64(buf + 32);
-    free(buf);
-    l2_ent *e = rc ? NULL : calloc(1, sizeof *e);
-    pthread_mutex_lock(&d->mu);
-    if (rc && rc != -EFBIG) d->write_errors++;
+    int fd;                    /* its temporary file, open; -1 none */
+    int rc;
+    char tmp[4096];
+} pending;
+
+/* Indexes a record that reached its name (mu held). */
+static int index_put(l2 *d, const record *r, size_t len, uint64_t raw) {
     km_node *old = keymap_get(&d->idx, r->key);
-    if (old && !rc) ent_drop(d, KM_CONTAINER(old, l2_ent, kn), 0);
-    if (e) {
-        memcpy(e->kn.key, r->key, 16);
-        memcpy(&e->pn.key, r->key, sizeof e->pn.key);
-        e->pn.bytes = len;
-        e->pn.cost = (double)r->gen_us;
-        e->raw = raw;
-        keymap_put(&d->idx, &e->kn);
-        d->pol->ops->insert(d->pol, &e->pn);
-        d->raw_bytes += raw;
-        d->writes++;
-        evict(d);
-    } else if (!rc) {
-        rc = -ENOMEM;        /* written but not indexed: found again at the next scan */
+    if (old) ent_drop(d, KM_CONTAINER(old, l2_ent, kn), 0);
+    l2_ent *e = calloc(1, sizeof *e);
+    if (!e) return -ENOMEM;    /* written but not indexed: found again at the next scan */
+    memcpy(e->kn.key, r->key, 16);
+    memcpy(&e->pn.key, r->key, sizeof e->pn.key);
+    e->pn.bytes = len;
+    e->pn.cost = (double)r->gen_us;
+    e->raw = raw;
+    keymap_put(&d->idx, &e->kn);
+    d->pol->ops->insert(d->pol, &e->pn);
+    d->raw_bytes += raw;
+    d->writes++;
+    evict(d);
+    return 0;
+}
+
+int l2_put(l2 *d, const record *const *recs, int n) {
+    pending *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+    if (!p) return n;
+    pthread_mutex_lock(&d->mu);
+    unsigned seq = d->tmp_seq;
+    d->tmp_seq += (unsigned)n;
+    pthread_mutex_unlock(&d->mu);
+    /* every file written, then every one made durable (the first fsync
+     * commits the others' journal too), then every one renamed */
+    for (int i = 0; i < n; i++) {
+        pending *q = &p[i];
+        q->r = recs[i];
+        q->fd = -1;
+        snprintf(q->tmp, sizeof q->tmp, "%s/" TMP_PREFIX "%ld-%u", d->dir, (long)getpid(),
+                 seq + (unsigned)i);
+        q->rc = record_encode(q->r, ZSTD_LEVEL, &q->buf, &q->len);
+        if (!q->rc && q->len > d->max_bytes) q->rc = -EFBIG;   /* would evict everything */
+        if (!q->rc) {
+            int fd = write_file(q->tmp, q->buf, q->len);
+            if (fd < 0) q->rc = fd;
+            else q->fd = fd;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        pending *q = &p[i];
+        if (q->fd < 0) continue;
+        if (fsync(q->fd) && !q->rc) q->rc = -errno;
+        if (close(q->fd) && !q->rc) q->rc = -errno;
+        q->fd = -1;
+        char path[4096];
+        rec_path(d, q->r->key, path, sizeof path);
+        if (!q->rc && rename(q->tmp, path)) q->rc = -errno;
+        if (q->rc) unlink(q->tmp);
+    }
+    int failed = 0;
+    pthread_mutex_lock(&d->mu);
+    for (int i = 0; i < n; i++) {
+        pending *q = &p[i];
+        if (!q->rc) q->rc = index_put(d, q->r, q->len, get_u64(q->buf + 32));
+        if (q->rc && q->rc != -EFBIG && q->rc != -ENOMEM) d->write_errors++;
+        failed += q->rc != 0;
+        free(q->buf);
     }
     pthread_mutex_unlock(&d->mu);
-    return rc;
+    free(p);
+    return failed;
 }
 
 void l2_get_stats(l2 *d, l2_stats *o) {

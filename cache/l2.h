@@ -40,10 +40,11 @@ void l2_close(l2 *d);
  * -ENOENT when there is none (or it was damaged: dropped and counted),
  * -ENOMEM. */
 int  l2_get(l2 *d, const uint8_t key[16], record **out);
-/* Stores r (replacing an older record of its key), then evicts down to
- * the bound.  Returns 0 or the negative errno of a failed write (the tier
- * keeps working; the failure is counted). */
-int  l2_put(l2 *d, const record *r);
+/* Stores recs[0..n) (each replacing an older record of its key), then
+ * evicts down to the bound.  The batch shares its trip to the disk: every
+ * file is written, then all are fsynced, then renamed.  Returns how many
+ * failed (the tier keeps working; the failures are counted). */
+int  l2_put(l2 *d, const record *const *recs, int n);
 
 void l2_get_stats(l2 *d, l2_stats *out);
 #endif

@@ -32,6 +32,9 @@
 
 typedef struct flight flight;
 
+#define WRITE_BATCH 64         /* records per trip to the disk, at most */
+#define WRITE_DELAY_MS 100     /* how long a record may wait for others */
+
 /* Work for the worker thread: a finished flight to release, or a record
  * to write to the disk tier. */
 typedef struct job {
@@ -215,28 +218,70 @@ static void flight_free(flight *f) {
     free(f);
 }
 
+/* Writes the records batched in jobs (a list) to the disk tier and frees
+ * them. */
+static void write_batch(rcache *c, job *list) {
+    const record *recs[WRITE_BATCH];
+    int n = 0;
+    for (job *j = list; j; j = j->next) recs[n++] = j->rec;
+    if (c->disk && n) l2_put(c->disk, recs, n);
+    while (list) {
+        job *nx = list->next;
+        record_free(list->rec);
+        free(list);
+        list = nx;
+    }
+}
+
+/* The worker: releases finished flights at once; gathers records for the
+ * disk for up to WRITE_DELAY_MS (or WRITE_BATCH of them) so that a busy
+ * cache pays one trip to the disk per batch rather than per answer; at
+ * the stop it writes everything queued. */
 static void *worker(void *arg) {
     rcache *c = arg;
+    job *batch = NULL, **tail = &batch;
+    int n = 0;
+    struct timespec due = {0, 0};
     pthread_mutex_lock(&c->jmu);
     for (;;) {
         job *j = c->jhead;
-        if (!j) {
-            if (c->stop) break;
-            pthread_cond_wait(&c->jcv, &c->jmu);
+        if (j) {
+            c->jhead = j->next;
+            if (!c->jhead) c->jtail = NULL;
+            j->next = NULL;
+            if (!j->f) {             /* a record: into the batch */
+                if (!n) {
+                    clock_gettime(CLOCK_REALTIME, &due);
+                    due.tv_nsec += WRITE_DELAY_MS * 1000000L;
+                    if (due.tv_nsec >= 1000000000L) { due.tv_sec++; due.tv_nsec -= 1000000000L; }
+                }
+                *tail = j;
+                tail = &j->next;
+                n++;
+                if (n < WRITE_BATCH) continue;
+            } else {                 /* a flight to release: embedded in it */
+                pthread_mutex_unlock(&c->jmu);
+                c->b->ops->release(c->b, j->f->breq);
+                flight_free(j->f);
+                pthread_mutex_lock(&c->jmu);
+                continue;
+            }
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int late = now.tv_sec > due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec);
+        if (n && (n >= WRITE_BATCH || c->stop || late)) {
+            pthread_mutex_unlock(&c->jmu);
+            write_batch(c, batch);
+            batch = NULL;
+            tail = &batch;
+            n = 0;
+            pthread_mutex_lock(&c->jmu);
             continue;
         }
-        c->jhead = j->next;
-        if (!c->jhead) c->jtail = NULL;
-        pthread_mutex_unlock(&c->jmu);
-        if (j->f) {          /* embedded in the flight */
-            c->b->ops->release(c->b, j->f->breq);
-            flight_free(j->f);
-        } else {
-            if (c->disk) l2_put(c->disk, j->rec);
-            record_free(j->rec);
-            free(j);
-        }
-        pthread_mutex_lock(&c->jmu);
+        if (c->stop && !c->jhead) break;
+        if (n) pthread_cond_timedwait(&c->jcv, &c->jmu, &due);
+        else pthread_cond_wait(&c->jcv, &c->jmu);
     }
     pthread_mutex_unlock(&c->jmu);
     return NULL;
