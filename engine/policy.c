@@ -90,6 +90,11 @@ static policy *lru_new(size_t capacity) {
 
 /* ------------------------------------------------------------- registry */
 
+/* policy_classic.c */
+policy *policy_arc_new(size_t capacity);
+policy *policy_s3fifo_new(size_t capacity);
+policy *policy_gdsf_new(size_t capacity);
+
 policy *policy_adaptive_new(size_t capacity);    /* policy_adaptive.c */
 
 static const struct {
@@ -98,9 +103,12 @@ static const struct {
 } registry[] = {
     {"adaptive", policy_adaptive_new},
     {"lru", lru_new},
+    {"arc", policy_arc_new},
+    {"s3fifo", policy_s3fifo_new},
+    {"gdsf", policy_gdsf_new},
 };
 
-static const char *const names[] = {"adaptive", "lru", NULL};
+static const char *const names[] = {"adaptive", "lru", "arc", "s3fifo", "gdsf", NULL};
 
 const char *const *policy_names(void) { return names; }
 

@@ -405,14 +405,15 @@ policy *policy_arc_new(size_t capacity) {
 /* New objects enter the small FIFO (10% of the capacity), keys seen in the
  * ghost go straight to the main FIFO (the rest).  Each object has a 2-bit
  * access counter (hits, at most 3; kept in pol_node.heap, which S3-FIFO
- * has no other use for).  Evicting from small: an object accessed since
- * it came in moves to main with its counter reset, one that was not is
+ * has no other use for).  Evicting from small: an object accessed
+ * S3_MOVE_FREQ times since it came in moves to main with its counter
+ * reset, one that was not is
  * evicted and its key enters the ghost FIFO (bytes bounded by main's
  * size).  Evicting from main: CLOCK, an object with a non-zero counter is
  * reinserted with the counter decreased.  Main is evicted from when it is
  * over its size or small is empty, else small (libCacheSim's S3FIFO). */
 #define S3_MAX_FREQ 3
-#define S3_MOVE_FREQ 1            /* accesses in small that earn main */
+#define S3_MOVE_FREQ 2            /* accesses in small that earn main (libCacheSim's default) */
 #define S3_CTR(n) ((n)->heap)
 
 typedef struct {
@@ -499,7 +500,7 @@ static void s3_stats(const policy *p, policy_stats *o) {
  * -20 small + main differ from the policy's totals, -21 a counter over 3,
  * -22 the ghost FIFO broken, -23 the ghost index, -24 the ghost over
  * main's size, -25 the pending victim not the tail of its queue with a
- * zero counter, -26 the sizes of small and main not the split of the
+ * counter that lets it go, -26 the sizes of small and main not the split of the
  * capacity. */
 static int s3_check(const policy *p) {
     const s3fifo *s = (const s3fifo *)p;
@@ -517,7 +518,7 @@ static int s3_check(const policy *p) {
     if (glist_check(&s->g, &s->gq)) return -22;
     if (ghost_check(&s->g) || s->g.live != s->gq.count) return -23;
     if (s->gq.bytes > s->main_cap) return -24;
-    if (s->pending && (S3_CTR(s->pending) ||
+    if (s->pending && (S3_CTR(s->pending) >= (s->pending->queue == 1 ? S3_MOVE_FREQ : 1) ||
                        s->pending != plist_tail(s->pending->queue == 1 ? &s->small : &s->main)))
         return -25;
     if (s->small_cap != p->capacity / 10 || s->small_cap + s->main_cap != p->capacity) return -26;

@@ -177,7 +177,8 @@ run_page() {
     fi
 }
 
-for page in man/llmfs.1 man/llmfs-run.1 man/llmfs-mkmodel.1 man/llmfs-bench.1 man/llmfs.yaml.5; do
+for page in man/llmfs.1 man/llmfs-run.1 man/llmfs-mkmodel.1 man/llmfs-bench.1 man/llmfs-cachesim.1 \
+            man/llmfs.yaml.5; do
     if [ -f "$page" ]; then run_page "$page"; else notok "$page exists"; fi
 done
 
