@@ -2,6 +2,7 @@
  * list with the most recently used object at the head; it admits
  * everything and evicts from the tail. */
 #include "engine/policy.h"
+#include "engine/policy_list.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,46 +11,27 @@
 
 typedef struct {
     policy p;
-    pol_node head;           /* sentinel: head.next is the most recent */
+    plist l;                 /* head.next is the most recent */
 } lru;
 
-static void unlink_node(pol_node *n) {
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = NULL;
-}
-
-static void push_front(pol_node *head, pol_node *n) {
-    n->next = head->next;
-    n->prev = head;
-    head->next->prev = n;
-    head->next = n;
-}
-
 static void lru_insert(policy *p, pol_node *n) {
-    push_front(&((lru *)p)->head, n);
-    n->t_insert = n->t_last = ++p->clock;
-    n->freq = 0;
-    p->bytes += n->bytes;
-    p->count++;
+    plist_push(&((lru *)p)->l, n);
+    node_inserted(p, n, 0);
 }
 
 static void lru_hit(policy *p, pol_node *n) {
-    unlink_node(n);
-    push_front(&((lru *)p)->head, n);
-    n->t_last = ++p->clock;
-    n->freq++;
+    lru *l = (lru *)p;
+    plist_del(&l->l, n);
+    plist_push(&l->l, n);
+    node_hit(p, n);
 }
 
 static int lru_admit(policy *p, uint64_t key, size_t bytes, double cost) { return 1; }
 
-static pol_node *lru_victim(policy *p) {
-    lru *l = (lru *)p;
-    return l->head.prev == &l->head ? NULL : l->head.prev;
-}
+static pol_node *lru_victim(policy *p) { return plist_tail(&((lru *)p)->l); }
 
 static void lru_remove(policy *p, pol_node *n, int evicted) {
-    unlink_node(n);
+    plist_del(&((lru *)p)->l, n);
     p->bytes -= n->bytes;
     p->count--;
 }
@@ -63,14 +45,9 @@ static void lru_stats(const policy *p, policy_stats *o) {
 
 static int lru_check(const policy *p) {
     const lru *l = (const lru *)p;
-    size_t count = 0, bytes = 0;
-    for (const pol_node *n = l->head.next; n != &l->head; n = n->next) {
-        if (n->next->prev != n || n->prev->next != n) return -1;
-        if (n != l->head.next && n->t_last > n->prev->t_last) return -2;   /* recency order */
-        count++;
-        bytes += n->bytes;
-    }
-    return count == p->count && bytes == p->bytes ? 0 : -3;
+    int rc = plist_check(&l->l, 0, 1);        /* recency order */
+    if (rc) return rc;
+    return l->l.count == p->count && l->l.bytes == p->bytes ? 0 : -5;
 }
 
 static void lru_free(policy *p) { free(p); }
@@ -84,7 +61,7 @@ static policy *lru_new(size_t capacity) {
     if (!l) return NULL;
     l->p.ops = &lru_ops;
     l->p.capacity = capacity;
-    l->head.next = l->head.prev = &l->head;
+    plist_init(&l->l);
     return &l->p;
 }
 

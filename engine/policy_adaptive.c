@@ -40,6 +40,7 @@
  * Every operation is O(1) but eviction, which looks at CANDIDATES
  * objects. */
 #include "engine/policy.h"
+#include "engine/policy_list.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,39 +64,20 @@ typedef struct {
 
 typedef struct {
     policy p;
-    pol_node head[2];          /* sentinels: head[q].next is the most recent */
-    size_t qbytes[2], qcount[2];
+    plist q[2];                /* probation, main: head.next the most recent */
     ghost g;
     uint64_t ghost_hits, kept, kept_used, dropped, dropped_returned;
 } adaptive;
 
 /* ---------------------------------------------------------------- lists */
 
-static void unlink_node(pol_node *n) {
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = NULL;
-}
-
-static void link_after(pol_node *at, pol_node *n) {
-    n->next = at->next;
-    n->prev = at;
-    at->next->prev = n;
-    at->next = n;
-}
-
-static void q_take(adaptive *a, pol_node *n) {
-    unlink_node(n);
-    a->qbytes[n->queue] -= n->bytes;
-    a->qcount[n->queue]--;
-}
+static void q_take(adaptive *a, pol_node *n) { plist_del(&a->q[n->queue], n); }
 
 /* Puts n in queue q, at its warm end (most recent) or its cold end. */
 static void q_put(adaptive *a, pol_node *n, int q, int warm) {
     n->queue = q;
-    link_after(warm ? &a->head[q] : a->head[q].prev, n);
-    a->qbytes[q] += n->bytes;
-    a->qcount[q]++;
+    if (warm) plist_push(&a->q[q], n);
+    else plist_push_tail(&a->q[q], n);
 }
 
 /* ---------------------------------------------------------------- ghost */
@@ -175,8 +157,8 @@ static void fit_ghost(adaptive *a) {
  * main is over its share. */
 static void demote(adaptive *a) {
     size_t share = (size_t)(a->p.capacity * MAIN_SHARE);
-    while (a->qbytes[Q_MAIN] > share && a->qcount[Q_MAIN] > 1) {
-        pol_node *n = a->head[Q_MAIN].prev;
+    while (a->q[Q_MAIN].bytes > share && a->q[Q_MAIN].count > 1) {
+        pol_node *n = plist_tail(&a->q[Q_MAIN]);
         q_take(a, n);
         q_put(a, n, Q_PROBATION, 1);
     }
@@ -185,11 +167,8 @@ static void demote(adaptive *a) {
 static void ad_insert(policy *p, pol_node *n) {
     adaptive *a = (adaptive *)p;
     long gi = ghost_find(&a->g, n->key);
-    n->t_insert = n->t_last = ++p->clock;
-    n->freq = 0;
+    node_inserted(p, n, Q_PROBATION);
     n->heap = 0;                               /* uses since it entered main */
-    p->bytes += n->bytes;
-    p->count++;
     if (gi >= 0 || (n->hint & POL_HINT_REUSED)) {
         if (gi >= 0) {
             ghost_unchain(&a->g, (size_t)gi);
@@ -206,8 +185,7 @@ static void ad_insert(policy *p, pol_node *n) {
 
 static void ad_hit(policy *p, pol_node *n) {
     adaptive *a = (adaptive *)p;
-    n->t_last = ++p->clock;
-    n->freq++;
+    node_hit(p, n);
     if (n->queue == Q_MAIN) n->heap++;
     q_take(a, n);
     q_put(a, n, Q_MAIN, 1);
@@ -228,13 +206,13 @@ static double size_of(const pol_node *n) { return n->bytes ? (double)n->bytes : 
 
 static pol_node *ad_victim(policy *p) {
     adaptive *a = (adaptive *)p;
-    int q = a->qcount[Q_PROBATION] ? Q_PROBATION : Q_MAIN;
-    pol_node *n = a->head[q].prev;
-    if (n == &a->head[q]) return NULL;
+    const plist *l = &a->q[a->q[Q_PROBATION].count ? Q_PROBATION : Q_MAIN];
+    pol_node *n = plist_tail(l);
+    if (!n) return NULL;
     pol_node *best = n;
     double bw = worth(n), bs = size_of(n);
     n = n->prev;
-    for (int k = 1; k < CANDIDATES && n != &a->head[q]; k++, n = n->prev) {
+    for (int k = 1; k < CANDIDATES && n != &l->head; k++, n = n->prev) {
         double w = worth(n), sz = size_of(n);
         if (w * bs < bw * sz) { best = n; bw = w; bs = sz; }
     }
@@ -262,8 +240,8 @@ static void ad_stats(const policy *p, policy_stats *o) {
     o->name = p->ops->name;
     o->bytes = p->bytes;
     o->count = p->count;
-    o->probation_bytes = a->qbytes[Q_PROBATION];
-    o->main_bytes = a->qbytes[Q_MAIN];
+    o->probation_bytes = a->q[Q_PROBATION].bytes;
+    o->main_bytes = a->q[Q_MAIN].bytes;
     o->ghost_hits = a->ghost_hits;
     o->kept = a->kept;
     o->kept_used = a->kept_used;
@@ -273,21 +251,13 @@ static void ad_stats(const policy *p, policy_stats *o) {
 
 static int ad_check(const policy *p) {
     const adaptive *a = (const adaptive *)p;
-    size_t bytes = 0, count = 0;
     for (int q = 0; q < 2; q++) {
-        size_t qb = 0, qc = 0;
-        for (const pol_node *n = a->head[q].next; n != &a->head[q]; n = n->next) {
-            if (n->next->prev != n || n->prev->next != n) return -1;
-            if (n->queue != q) return -2;
-            qb += n->bytes;
-            qc++;
-        }
-        if (qb != a->qbytes[q] || qc != a->qcount[q]) return -3;
-        bytes += qb;
-        count += qc;
+        int rc = plist_check(&a->q[q], q, 0);
+        if (rc) return rc;
     }
-    if (bytes != p->bytes || count != p->count) return -4;
-    if (a->qcount[Q_MAIN] > 1 && a->qbytes[Q_MAIN] > (size_t)(p->capacity * MAIN_SHARE)) return -5;
+    if (a->q[0].bytes + a->q[1].bytes != p->bytes || a->q[0].count + a->q[1].count != p->count)
+        return -4;
+    if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > (size_t)(p->capacity * MAIN_SHARE)) return -5;
     const ghost *g = &a->g;
     size_t live = 0;
     for (size_t i = 0; i < g->cap; i++)
@@ -319,7 +289,7 @@ policy *policy_adaptive_new(size_t capacity) {
     if (!a) return NULL;
     a->p.ops = &adaptive_ops;
     a->p.capacity = capacity;
-    for (int q = 0; q < 2; q++) a->head[q].next = a->head[q].prev = &a->head[q];
+    for (int q = 0; q < 2; q++) plist_init(&a->q[q]);
     ghost_grow(&a->g, GHOST_MIN * 2);
     if (!a->g.cap) { free(a); return NULL; }
     return &a->p;
