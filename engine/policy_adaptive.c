@@ -11,10 +11,11 @@
  *  - probation (recency order): where a new object starts.  It is evicted
  *    from there unless it is used again first.  An object the cache says
  *    will not be reused (POL_HINT_ONCE) starts at probation's cold end.
- *  - main (recency order), at most half the capacity: an object used
- *    again in probation is promoted here; main's least recent objects
- *    fall back to probation's warm end rather than out, so a popular
- *    object that cools off gets one more chance.
+ *  - main (recency order), at most a learned share of the capacity (half
+ *    at the start, between 10% and 90%): an object used again in
+ *    probation is promoted here; main's least recent objects fall back to
+ *    probation's warm end rather than out, so a popular object that cools
+ *    off gets one more chance.
  *
  * A ghost list remembers the keys of evicted objects (three times as many
  * as the cache holds): a key that comes back was evicted too early, and
@@ -32,10 +33,13 @@
  * is not used drifts to the cold end of its area and then out, whatever
  * its past.
  *
- * Learning: the ghost list's hits (keys evicted, then asked for again) and
- * main's uses are the outcomes; kept/kept_used and dropped/dropped_returned
- * in policy_stats report how the decisions turn out (stats/cache shows
- * them as the predictor's accuracy).
+ * Learning: the split between the two areas follows their margins (see
+ * learn()): on Mooncake prefix traffic, whose reuse distances are near
+ * the cache's size, probation grows; on re-read-heavy response traffic,
+ * main does.  The ghost list's hits and main's uses are the outcomes;
+ * kept/kept_used and dropped/dropped_returned in policy_stats report how
+ * the decisions turn out (stats/cache shows them as the predictor's
+ * accuracy).
  *
  * Every operation is O(1) but eviction, which looks at CANDIDATES
  * objects. */
@@ -46,7 +50,11 @@
 #include <string.h>
 
 #define CANDIDATES 4
-#define MAIN_SHARE 0.5         /* of the capacity */
+#define MAIN_SHARE 0.5         /* main's share of the capacity at the start */
+#define SHARE_MIN 0.1
+#define SHARE_MAX 0.9
+#define SHARE_STEP 0.02        /* how far the share moves per window */
+#define EDGE 0.1               /* the margin an area would gain or lose */
 #define GHOST_FACTOR 3         /* ghost keys per object held */
 #define GHOST_MIN 64
 
@@ -67,6 +75,9 @@ typedef struct {
     plist q[2];                /* probation, main: head.next the most recent */
     ghost g;
     uint64_t ghost_hits, kept, kept_used, dropped, dropped_returned;
+    double share;              /* main's share of the capacity, learned */
+    double gain_p, gain_m;     /* this window's margins, in cost: see learn() */
+    uint64_t since;            /* inserts and hits in this window */
 } adaptive;
 
 /* ---------------------------------------------------------------- lists */
@@ -156,7 +167,7 @@ static void fit_ghost(adaptive *a) {
 /* Main's least recent objects fall back to probation's warm end while
  * main is over its share. */
 static void demote(adaptive *a) {
-    size_t share = (size_t)(a->p.capacity * MAIN_SHARE);
+    size_t share = (size_t)(a->p.capacity * a->share);
     while (a->q[Q_MAIN].bytes > share && a->q[Q_MAIN].count > 1) {
         pol_node *n = plist_tail(&a->q[Q_MAIN]);
         q_take(a, n);
@@ -164,13 +175,35 @@ static void demote(adaptive *a) {
     }
 }
 
+/* The split between the areas learns from their margins: a key that comes
+ * back from the ghost list soon after it left probation (fewer evictions
+ * ago than EDGE of probation's size) is a hit a slightly larger probation
+ * would have had; a hit in main's coldest EDGE (by recency) is one a
+ * slightly smaller main would have lost.  Each window (as many events as
+ * objects held, at least 1024) the share moves SHARE_STEP toward the area
+ * whose margin earned more, weighed by cost. */
+static void learn(adaptive *a) {
+    size_t win = a->p.count > 1024 ? a->p.count : 1024;
+    if (++a->since < win) return;
+    if (a->gain_p > a->gain_m) a->share -= SHARE_STEP;
+    else if (a->gain_m > a->gain_p) a->share += SHARE_STEP;
+    if (a->share < SHARE_MIN) a->share = SHARE_MIN;
+    if (a->share > SHARE_MAX) a->share = SHARE_MAX;
+    a->gain_p = a->gain_m = 0;
+    a->since = 0;
+    demote(a);
+}
+
 static void ad_insert(policy *p, pol_node *n) {
     adaptive *a = (adaptive *)p;
     long gi = ghost_find(&a->g, n->key);
     node_inserted(p, n, Q_PROBATION);
     n->heap = 0;                               /* uses since it entered main */
+    learn(a);
     if (gi >= 0 || (n->hint & POL_HINT_REUSED)) {
         if (gi >= 0) {
+            size_t age = (a->g.head + a->g.cap - (size_t)gi - 1) % a->g.cap;
+            if ((double)age < EDGE * (double)a->q[Q_PROBATION].count) a->gain_p += n->cost > 0 ? n->cost : 1;
             ghost_unchain(&a->g, (size_t)gi);
             a->ghost_hits++;
             a->dropped_returned++;
@@ -185,7 +218,13 @@ static void ad_insert(policy *p, pol_node *n) {
 
 static void ad_hit(policy *p, pol_node *n) {
     adaptive *a = (adaptive *)p;
+    if (n->queue == Q_MAIN) {
+        pol_node *t = plist_tail(&a->q[Q_MAIN]);
+        if (t && (double)(p->clock - n->t_last) >= (1 - EDGE) * (double)(p->clock - t->t_last))
+            a->gain_m += n->cost > 0 ? n->cost : 1;
+    }
     node_hit(p, n);
+    learn(a);
     if (n->queue == Q_MAIN) n->heap++;
     q_take(a, n);
     q_put(a, n, Q_MAIN, 1);
@@ -257,7 +296,7 @@ static int ad_check(const policy *p) {
     }
     if (a->q[0].bytes + a->q[1].bytes != p->bytes || a->q[0].count + a->q[1].count != p->count)
         return -4;
-    if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > (size_t)(p->capacity * MAIN_SHARE)) return -5;
+    if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > (size_t)(p->capacity * a->share)) return -5;
     const ghost *g = &a->g;
     size_t live = 0;
     for (size_t i = 0; i < g->cap; i++)
@@ -289,6 +328,7 @@ policy *policy_adaptive_new(size_t capacity) {
     if (!a) return NULL;
     a->p.ops = &adaptive_ops;
     a->p.capacity = capacity;
+    a->share = MAIN_SHARE;
     for (int q = 0; q < 2; q++) plist_init(&a->q[q]);
     ghost_grow(&a->g, GHOST_MIN * 2);
     if (!a->g.cap) { free(a); return NULL; }
