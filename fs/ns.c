@@ -481,6 +481,7 @@ static void handle_free(ns *n, ns_handle *h) {
 }
 
 int ns_handle_kind(const ns_handle *h) { return h->kind; }
+const char *ns_handle_name(const ns_handle *h) { return h->e->name; }
 
 void ns_release(ns *n, ns_handle *h) {
     if (!h) return;
@@ -523,7 +524,10 @@ int ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable) {
     pthread_mutex_lock(&n->mu);
     ns_entry *e = entry_of(n, ino);
     ns_text *t = text_of(n, ino);
-    if (!e || !e->linked || (kind == NS_COMPLETION && !t)) rc = -ENOENT;
+    /* The kernel may still name a removed prompt or a replaced text (it
+     * keeps names): ESTALE makes it look the name up again, so that an
+     * open with O_CREAT creates the prompt anew. */
+    if (!e || !e->linked || (kind == NS_COMPLETION && !t)) rc = -ESTALE;
     else if (kind == NS_COMPLETION && acc != O_RDONLY) rc = -EACCES;
     else if (kind == NS_PROMPT && (flags & O_TRUNC) && acc != O_RDONLY)
         rc = prompt_resize(n, e, 0);
@@ -695,7 +699,6 @@ int ns_unlink(ns *n, fuse_ino_t parent, const char *name) {
     pthread_mutex_lock(&e->submit_mu);
     ns_entry_cancel(n, e);
     pthread_mutex_unlock(&e->submit_mu);
-    ns_forget_completion(n, e->name);
     pthread_mutex_lock(&n->mu);
     ns_entry_unref(n, e);         /* the cancel's */
     ns_entry_unref(n, e);         /* the link's */

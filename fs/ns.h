@@ -86,16 +86,29 @@ int  ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud);
 int  ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, struct stat *st,
                ns_handle **out);
 /* *cacheable is set to 1 for a finished completion: its bytes never
- * change, so the kernel may keep its pages. */
+ * change, so the kernel may keep its pages.  -ESTALE for an inode whose
+ * prompt was removed (the kernel then looks the name up again). */
 int  ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable);
 void ns_release(ns *n, ns_handle *h);
 int  ns_handle_kind(const ns_handle *h);
+/* The prompt's name (valid while the handle is). */
+const char *ns_handle_name(const ns_handle *h);
 ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off);
 /* Copies prompt bytes at off into buf; returns the count. */
 ssize_t ns_read_prompt(ns *n, ns_handle *h, char *buf, size_t size, off_t off);
 int  ns_truncate(ns *n, fuse_ino_t ino, off_t size);
-int  ns_flush(ns *n, ns_handle *h);
+/* ns_flush sets *moved when completions/NAME now names another inode (a
+ * new generation, or a refused prompt's empty text); after ns_unlink of a
+ * prompt it names nothing.  Either way the kernel must forget the name
+ * (ns_forget_completion) before the operation is answered. */
+int  ns_flush(ns *n, ns_handle *h, int *moved);
 int  ns_unlink(ns *n, fuse_ino_t parent, const char *name);
+/* Tells the kernel to forget completions/NAME.  It may wait for the
+ * completions/ directory's lock, which a lookup waiting for a FUSE thread
+ * can hold: never call it on a FUSE worker thread (ops.c calls it on the
+ * notifier's), nor with a namespace lock held.  A no-op when the kernel
+ * does not keep completion names. */
+void ns_forget_completion(ns *n, const char *name);
 
 /* Reads a completion: replies now when bytes at off exist or generation
  * has ended (EOF), else parks req until one of those happens or the

@@ -135,6 +135,4 @@ void ns_wake_text(ns *n, ns_text *t, outbox *o);
 /* Cancels e's generation, if one runs: readers get EOF after what was
  * generated (submit_mu held, mu not). */
 void ns_entry_cancel(ns *n, ns_entry *e);
-/* Tells the kernel to forget the name completions/NAME (mu not held). */
-void ns_forget_completion(ns *n, const char *name);
 #endif

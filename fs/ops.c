@@ -278,12 +278,52 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     op_done(c, t0);
 }
 
+/* An answer that waits until the kernel has forgotten completions/NAME. */
+typedef struct {
+    notify_job job;
+    ns *n;
+    fuse_req_t req;
+    int err;
+    char name[];
+} forget_reply;
+
+static void forget_then_reply(void *arg) {
+    forget_reply *f = arg;
+    ns_forget_completion(f->n, f->name);
+    fuse_reply_err(f->req, f->err);
+    free(f);
+}
+
+/* Answers req with err once the kernel forgot completions/NAME.  The
+ * forgetting runs on the notifier thread: on a FUSE worker it could wait
+ * for the completions/ directory's lock held by a lookup that waits for a
+ * worker, and with every worker doing the same the mount would hang. */
+static void reply_after_forget(ops_ctx *c, fuse_req_t req, int err, const char *name) {
+    size_t len = strlen(name);
+    forget_reply *f = c->nt && ns_keeps_completion_names(c->n) ? malloc(sizeof *f + len + 1)
+                                                                : NULL;
+    if (!f) {   /* nothing to forget (the kernel keeps no names), or no memory */
+        ns_forget_completion(c->n, name);
+        fuse_reply_err(req, err);
+        return;
+    }
+    f->n = c->n;
+    f->req = req;
+    f->err = err;
+    memcpy(f->name, name, len + 1);
+    f->job.fn = forget_then_reply;
+    f->job.arg = f;
+    notify_call(c->nt, &f->job);
+}
+
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
     int64_t t0 = mono_ns();
     ofile *f = ofile_of(fi);
-    int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h) : 0;
-    fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
+    int moved = 0;
+    int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h, &moved) : 0;
+    if (moved) reply_after_forget(c, req, rc ? fuse_errno(rc) : 0, ns_handle_name(f->h));
+    else fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
     op_done(c, t0);
 }
 
@@ -303,7 +343,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
     ops_ctx *c = ctx_of(req);
     int64_t t0 = mono_ns();
     int rc = ns_unlink(c->n, parent, name);
-    fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
+    if (!rc && parent == NS_INO_PROMPTS) reply_after_forget(c, req, 0, name);
+    else fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
     op_done(c, t0);
 }
 

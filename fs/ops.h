@@ -19,6 +19,7 @@
 typedef struct ops_ctx {
     ns *n;
     stats *st;
+    notify *nt;                 /* answers operations that must wait for the kernel */
     stats_env env;              /* for rendering stats/ */
     const char *config_yaml;    /* the config file's content (not owned) */
     size_t config_len;

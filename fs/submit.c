@@ -234,10 +234,6 @@ static int entry_submit(ns *n, ns_entry *e) {
     return 0;
 }
 
-/* Makes the kernel forget the name completions/NAME (it names another
- * inode now, or nothing), before the operation that changed it is
- * answered, so that no later open finds the old text.  Not from a
- * callback; mu not held. */
 void ns_forget_completion(ns *n, const char *name) {
     if (n->env.se)
         fuse_lowlevel_notify_inval_entry(n->env.se, NS_INO_COMPLETIONS, name, strlen(name));
@@ -246,7 +242,8 @@ void ns_forget_completion(ns *n, const char *name) {
 /* The id of e's current text, or UINT64_MAX (mu held). */
 static uint64_t text_id(const ns_entry *e) { return e->text ? e->text->id : UINT64_MAX; }
 
-int ns_flush(ns *n, ns_handle *h) {
+int ns_flush(ns *n, ns_handle *h, int *moved) {
+    *moved = 0;
     if (h->kind != NS_PROMPT) return 0;
     ns_entry *e = h->e;
     pthread_mutex_lock(&e->submit_mu);
@@ -255,9 +252,8 @@ int ns_flush(ns *n, ns_handle *h) {
     pthread_mutex_unlock(&n->mu);
     int rc = entry_submit(n, e);
     pthread_mutex_lock(&n->mu);
-    int moved = text_id(e) != before && before != UINT64_MAX;
+    *moved = text_id(e) != before && before != UINT64_MAX;
     pthread_mutex_unlock(&n->mu);
-    if (moved) ns_forget_completion(n, e->name);
     pthread_mutex_unlock(&e->submit_mu);
     return rc;
 }

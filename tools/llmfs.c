@@ -296,6 +296,7 @@ int main(int argc, char **argv) {
     }
     ctx.n = n;
     ctx.st = st;
+    ctx.nt = nt;
     ctx.env = (stats_env){.cfg = &cfg, .m = m, .s = sch, .c = rc_cache, .ctx = ctx_len,
                           .threads = cfg.threads,
                           .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg)};
