@@ -1,6 +1,7 @@
 /* This file implements the local backend of backend.h: the in-process
  * scheduler, whose requests are the backend's. */
 #include "cache/backend.h"
+#include "cache/le.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,10 +32,6 @@ static void local_free(backend *b) { free(b); }
 static const backend_ops local_ops = {
     local_tokenize, local_submit, local_release, local_free,
 };
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 int backend_local_new(sched *s, const uint8_t model_fp[16], const uint8_t tok_fp[16],
                       backend **out) {

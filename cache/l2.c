@@ -18,6 +18,7 @@
 
 #include "cache/fingerprint.h"
 #include "cache/keymap.h"
+#include "cache/le.h"
 
 #define LOCK_NAME "lock"
 #define TMP_PREFIX ".tmp-"
@@ -68,12 +69,6 @@ static void rec_path(const l2 *d, const uint8_t key[16], char *out, size_t cap) 
     char hex[33];
     hex16(key, hex);
     snprintf(out, cap, "%s/%s.rec", d->dir, hex);
-}
-
-static uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
 }
 
 /* Removes e from the index and frees it (mu held); evicted: for the

@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "cache/keymap.h"
+#include "cache/le.h"
 #include "cache/l2.h"
 #include "cache/record.h"
 #include "engine/engine.h"
@@ -100,10 +101,6 @@ const char *cache_source_name(cache_source s) {
 }
 
 /* ---------------------------------------------------------------- key */
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static uint32_t float_bits(float f) {
     uint32_t u;

@@ -4,6 +4,7 @@
  * refuses exactly the records the decoder would refuse, so a record that
  * encodes always decodes back to itself. */
 #include "cache/record.h"
+#include "cache/le.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,19 +18,6 @@
 #define SUM_BYTES 48        /* the header bytes the checksum covers */
 #define FIXED 40            /* the payload's fixed part, before cuts[] */
 #define RAW_MAX (FIXED + 4ull * RECORD_MAX_TOKENS + RECORD_MAX_TEXT)
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const uint8_t *p) {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
 
 void record_free(record *r) {
     if (!r) return;

@@ -5,6 +5,7 @@
 #include "tests/harness.h"
 #include "cache/fingerprint.h"
 #include "cache/record.h"
+#include "tests/record_util.h"
 #include "engine/engine.h"
 
 #include <errno.h>
@@ -18,10 +19,6 @@
 
 static const char TEXT[] = "Once upon a time, h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac!";
 
-static void le(uint8_t *p, uint64_t v, int n) {
-    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* A record with every field set, cuts with RECORD_NO_CUT among them. */
 static record sample(uint32_t *cuts) {
     static const uint32_t c[6] = { 4, RECORD_NO_CUT, 9, 9, RECORD_NO_CUT, sizeof TEXT - 1 };
@@ -31,38 +28,6 @@ static record sample(uint32_t *cuts) {
                  .cuts = cuts, .text = (char *)TEXT, .text_len = sizeof TEXT - 1 };
     for (int i = 0; i < 16; i++) r.key[i] = (uint8_t)(0xa0 + i);
     return r;
-}
-
-static int same(const record *a, const record *b) {
-    return !memcmp(a->key, b->key, 16) && a->finish == b->finish && a->n_gen == b->n_gen &&
-           a->prompt_tokens == b->prompt_tokens && a->gen_us == b->gen_us &&
-           a->created == b->created && a->text_len == b->text_len &&
-           !memcmp(a->cuts, b->cuts, (size_t)a->n_gen * 4) &&
-           (!a->text_len || !memcmp(a->text, b->text, a->text_len));
-}
-
-/* A file image around an arbitrary payload, with a valid checksum: what
- * the payload checks see once the checksum no longer protects them.
- * rawlen is what the header claims.  Caller frees. */
-static uint8_t *wrap(const uint8_t *pay, size_t n, uint64_t rawlen, size_t *len) {
-    size_t bound = ZSTD_compressBound(n);
-    uint8_t *f = malloc(RECORD_HEADER_BYTES + bound);
-    size_t z = ZSTD_compress(f + RECORD_HEADER_BYTES, bound, pay, n, 1);
-    memcpy(f, RECORD_MAGIC, 8);
-    le(f + 8, RECORD_VERSION, 4);
-    le(f + 12, RECORD_HEADER_BYTES, 4);
-    memset(f + 16, 0x5a, 16);
-    le(f + 32, rawlen, 8);
-    le(f + 40, z, 8);
-    XXH3_state_t *st = XXH3_createState();
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, f, 48);
-    XXH3_64bits_update(st, f + RECORD_HEADER_BYTES, z);
-    le(f + 48, XXH3_64bits_digest(st), 8);
-    XXH3_freeState(st);
-    le(f + 56, 0, 8);
-    *len = RECORD_HEADER_BYTES + z;
-    return f;
 }
 
 /* A payload: the fixed part, n_gen cuts, then text.  Returns its length. */
@@ -81,7 +46,7 @@ static size_t payload(uint8_t *p, uint32_t finish, uint32_t n_gen, uint64_t text
 /* Decodes a wrapped payload whose header tells the truth about its size. */
 static int decode_payload(const uint8_t *p, size_t n) {
     size_t len;
-    uint8_t *f = wrap(p, n, n, &len);
+    uint8_t *f = record_wrap(p, n, n, &len);
     record *r = NULL;
     int rc = record_decode(f, len, NULL, &r);
     record_free(r);
@@ -96,13 +61,13 @@ static void round_trip(void) {
     size_t len = 0, len2 = 0;
     CHECK(record_encode(&r, 3, &buf, &len) == 0);
     CHECK(len > RECORD_HEADER_BYTES && !memcmp(buf, "LLMFSRC\0", 8));
-    CHECK(record_decode(buf, len, NULL, &d) == 0 && d && same(&r, d));
+    CHECK(record_decode(buf, len, NULL, &d) == 0 && d && record_same(&r, d));
     /* the decoded record encodes to the same bytes */
     CHECK(d && record_encode(d, 3, &buf2, &len2) == 0 && len2 == len && !memcmp(buf, buf2, len));
     CHECK(d && record_mem_bytes(d) == sizeof(record) + 6 * 4 + sizeof TEXT - 1);
     record_free(d);
     d = NULL;
-    CHECK(record_decode(buf, len, r.key, &d) == 0 && d && same(&r, d));
+    CHECK(record_decode(buf, len, r.key, &d) == 0 && d && record_same(&r, d));
     record_free(d);
     uint8_t other[16];
     memcpy(other, r.key, 16);
@@ -272,7 +237,7 @@ static void payload_checks(void) {
     size_t len;
     record *d = NULL;
     for (int delta = -1; delta <= 1; delta += 2) {
-        uint8_t *f = wrap(p, n, n + (size_t)delta, &len);
+        uint8_t *f = record_wrap(p, n, n + (size_t)delta, &len);
         CHECK(record_decode(f, len, NULL, &d) == -EINVAL && !d);
         free(f);
     }
@@ -282,16 +247,10 @@ static void payload_checks(void) {
     {
         ZSTD_CCtx *cc = ZSTD_createCCtx();
         ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
-        uint8_t *f = wrap(p, n, n, &len);
+        uint8_t *f = record_wrap(p, n, n, &len);
         size_t z = ZSTD_compress2(cc, f + RECORD_HEADER_BYTES, ZSTD_compressBound(n), p, n);
         CHECK(!ZSTD_isError(z) && ZSTD_getFrameContentSize(f + 64, z) == ZSTD_CONTENTSIZE_UNKNOWN);
-        le(f + 40, z, 8);
-        XXH3_state_t *st = XXH3_createState();
-        XXH3_64bits_reset(st);
-        XXH3_64bits_update(st, f, 48);
-        XXH3_64bits_update(st, f + RECORD_HEADER_BYTES, z);
-        le(f + 48, XXH3_64bits_digest(st), 8);
-        XXH3_freeState(st);
+        CHECK(record_seal(f, z) == 0);
         CHECK(record_decode(f, RECORD_HEADER_BYTES + z, NULL, &d) == -EINVAL && !d);
         free(f);
         ZSTD_freeCCtx(cc);
