@@ -147,6 +147,24 @@ def loguniform_int(rng, lo, hi):
     return int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1))))
 
 
+def working_arrivals(c, per_day):
+    """(index, time) of a class's jobs: Poisson arrivals at per_day jobs a
+    working day (activity integrates to ~10.8 h a weekday: the peak rate
+    per second is per_day / 10.8 h), thinned by the daily activity curve."""
+    rate = per_day / (10.8 * HOUR)
+    arng = c.rng("arrivals")
+    t = 0.0
+    j = 0
+    while True:
+        t += arng.expovariate(rate)
+        if t >= c.end:
+            return
+        if arng.random() >= activity(t):
+            continue
+        yield j, t
+        j += 1
+
+
 def next_working(rng, t, mean_wait=HOUR, shift=0.0):
     """Advance t until a person is at work (thinning by activity)."""
     while rng.random() >= activity(t, shift):
@@ -359,17 +377,7 @@ def xargs(c, rng, t, keys, lanes):
 
 def gen_batch(c, mult, scale):
     per_day = 4.0 * mult * scale        # directories per working day
-    # activity integrates to ~10.8 h a weekday: peak rate per second
-    rate = per_day / (10.8 * HOUR)
-    arng = c.rng("arrivals")
-    t = 0.0
-    j = 0
-    while True:
-        t += arng.expovariate(rate)
-        if t >= c.end:
-            break
-        if arng.random() >= activity(t):
-            continue
+    for j, t in working_arrivals(c, per_day):
         rng = c.rng("b%d" % j)
         n = loguniform_int(rng, 100, 2000)
         lanes = rng.choice([2, 4, 4, 8, 8, 16])
@@ -391,7 +399,6 @@ def gen_batch(c, mult, scale):
                 c.key(rng, k)
                 keys2.append(k)
             xargs(c, rng, t2, keys2, lanes)
-        j += 1
 
 
 # --------------------------------------------------------------------------
@@ -399,23 +406,13 @@ def gen_batch(c, mult, scale):
 
 def gen_scan(c, mult, scale):
     per_day = 0.6 * mult * scale
-    rate = per_day / (10.8 * HOUR)
-    arng = c.rng("arrivals")
-    t = 0.0
-    j = 0
-    while True:
-        t += arng.expovariate(rate)
-        if t >= c.end:
-            break
-        if arng.random() >= activity(t):
-            continue
+    for j, t in working_arrivals(c, per_day):
         rng = c.rng("s%d" % j)
         n = loguniform_int(rng, 1000, 20000)
         keys = ["scan-%d-%d" % (j, i) for i in range(n)]
         for k in keys:
             c.key(rng, k)
         xargs(c, rng, t, keys, rng.choice([4, 8, 16, 32]))
-        j += 1
 
 
 # --------------------------------------------------------------------------
