@@ -532,10 +532,8 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
         keymap_put(&c->flights, &f->kn);
         f->keyed = 1;
         q->source = CACHE_MISS;
-        c->misses++;
     } else {
         q->source = CACHE_BYPASS;
-        c->bypass++;
     }
     q->f = f;
     f->subs = q;
@@ -558,13 +556,14 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
             res.r.t_done_ns = now_ns();
             if (s->cb.on_done) s->cb.on_done(s->ud, &res);
         }
-        if (q->source == CACHE_MISS) c->misses--;
         pthread_mutex_unlock(&c->mu);
         flight_free(f);
         free(q);
         return rc;
     }
     f->breq = breq;
+    if (q->source == CACHE_MISS) c->misses++;   /* counted once the backend took it */
+    else c->bypass++;
     int ended = f->done || f->orphan;
     pthread_mutex_unlock(&c->mu);
     if (ended) {             /* it finished before we knew its handle */
