@@ -17,12 +17,13 @@
  *    probation's warm end rather than out, so a popular object that cools
  *    off gets one more chance.
  *
- * A ghost list remembers the keys of evicted objects (three times as many
- * as the cache holds): a key that comes back was evicted too early, and
+ * A ghost remembers the keys of evicted objects (three times as many as
+ * the cache holds, in policy_ghost.h's recent-keys filter: one cache line
+ * per lookup, and how many evictions ago it left): a key that comes back was evicted too early, and
  * goes straight to main, skipping probation; so does an object the cache
  * says was used again while it held it (POL_HINT_REUSED: a KV block a
- * sequence took from the prefix cache, back when the sequence ends).  That is the admission rule
- * and what lets one scan of new objects pass through probation without
+ * sequence took from the prefix cache, back when the sequence ends).
+ * That is the admission rule and what lets one scan of new objects pass through probation without
  * flushing main.
  *
  * Eviction takes the coldest area's least recent objects as candidates
@@ -36,7 +37,7 @@
  * Learning: the split between the two areas follows their margins (see
  * learn()): on Mooncake prefix traffic, whose reuse distances are near
  * the cache's size, probation grows; on re-read-heavy response traffic,
- * main does.  The ghost list's hits and main's uses are the outcomes;
+ * main does.  The ghost's hits and main's uses are the outcomes;
  * kept/kept_used and dropped/dropped_returned in policy_stats report how
  * the decisions turn out (stats/cache shows them as the predictor's
  * accuracy).
@@ -44,6 +45,7 @@
  * Every operation is O(1) but eviction, which looks at CANDIDATES
  * objects. */
 #include "engine/policy.h"
+#include "engine/policy_ghost.h"
 #include "engine/policy_list.h"
 
 #include <stdlib.h>
@@ -60,20 +62,10 @@
 
 enum { Q_PROBATION, Q_MAIN };
 
-/* A ring of evicted keys (oldest overwritten first) with a chained hash
- * over it; slot i of the ring is entry i. */
-typedef struct {
-    uint64_t *key;
-    int32_t *next;             /* chain, -1 ends */
-    uint8_t *live;
-    int32_t *bucket;           /* (nb) first entry, -1 none */
-    size_t cap, nb, head;      /* head: the next slot to write */
-} ghost;
-
 typedef struct {
     policy p;
     plist q[2];                /* probation, main: head.next the most recent */
-    ghost g;
+    gfilter g;                 /* the keys it evicted lately */
     uint64_t ghost_hits, kept, kept_used, dropped, dropped_returned;
     double share;              /* main's share of the capacity, learned */
     double gain_p, gain_m;     /* this window's margins, in cost: see learn() */
@@ -91,77 +83,13 @@ static void q_put(adaptive *a, pol_node *n, int q, int warm) {
     else plist_push_tail(&a->q[q], n);
 }
 
-/* ---------------------------------------------------------------- ghost */
-
-static size_t ghost_slot(const ghost *g, uint64_t key) {
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdull;
-    key ^= key >> 33;
-    return (size_t)(key & (g->nb - 1));
-}
-
-static void ghost_unchain(ghost *g, size_t i) {
-    int32_t *pp = &g->bucket[ghost_slot(g, g->key[i])];
-    while (*pp >= 0 && (size_t)*pp != i) pp = &g->next[*pp];
-    if (*pp >= 0) *pp = g->next[i];
-    g->live[i] = 0;
-}
-
-static long ghost_find(const ghost *g, uint64_t key) {
-    if (!g->cap) return -1;
-    for (int32_t i = g->bucket[ghost_slot(g, key)]; i >= 0; i = g->next[i])
-        if (g->key[i] == key) return i;
-    return -1;
-}
-
-static void ghost_release(ghost *g) {
-    free(g->key); free(g->next); free(g->live); free(g->bucket);
-    memset(g, 0, sizeof *g);
-}
-
-/* Remembers key, forgetting the oldest key when full. */
-static void ghost_add(ghost *g, uint64_t key) {
-    if (!g->cap) return;
-    if (ghost_find(g, key) >= 0) return;
-    size_t i = g->head;
-    if (g->live[i]) ghost_unchain(g, i);
-    g->key[i] = key;
-    g->live[i] = 1;
-    size_t b = ghost_slot(g, key);
-    g->next[i] = g->bucket[b];
-    g->bucket[b] = (int32_t)i;
-    g->head = (i + 1) % g->cap;
-}
-
-/* Grows the ring to hold cap keys, keeping the remembered ones in order.
- * On failure the old ring stays. */
-static void ghost_grow(ghost *g, size_t cap) {
-    ghost n = {0};
-    n.cap = cap;
-    for (n.nb = 64; n.nb < cap; n.nb *= 2) {}
-    n.key = malloc(cap * sizeof *n.key);
-    n.next = malloc(cap * sizeof *n.next);
-    n.live = calloc(cap, 1);
-    n.bucket = malloc(n.nb * sizeof *n.bucket);
-    if (!n.key || !n.next || !n.live || !n.bucket || cap > INT32_MAX) {
-        ghost_release(&n);
-        return;
-    }
-    memset(n.bucket, 0xff, n.nb * sizeof *n.bucket);
-    for (size_t k = 0; k < g->cap; k++) {      /* oldest first */
-        size_t i = (g->head + k) % g->cap;
-        if (g->live[i]) ghost_add(&n, g->key[i]);
-    }
-    ghost_release(g);
-    *g = n;
-}
-
 /* ---------------------------------------------------------------- policy */
 
+/* The ghost remembers GHOST_FACTOR evicted keys per object held. */
 static void fit_ghost(adaptive *a) {
     size_t want = a->p.count * GHOST_FACTOR;
     if (want < GHOST_MIN) want = GHOST_MIN;
-    if (want > a->g.cap) ghost_grow(&a->g, want * 2);
+    if (want != a->g.keep) gfilter_keep(&a->g, want);
 }
 
 /* Main's least recent objects fall back to probation's warm end while
@@ -176,7 +104,7 @@ static void demote(adaptive *a) {
 }
 
 /* The split between the areas learns from their margins: a key that comes
- * back from the ghost list soon after it left probation (fewer evictions
+ * back from the ghost soon after it left probation (fewer evictions
  * ago than EDGE of probation's size) is a hit a slightly larger probation
  * would have had; a hit in main's coldest EDGE (by recency) is one a
  * slightly smaller main would have lost.  Each window (as many events as
@@ -196,15 +124,14 @@ static void learn(adaptive *a) {
 
 static void ad_insert(policy *p, pol_node *n) {
     adaptive *a = (adaptive *)p;
-    long gi = ghost_find(&a->g, n->key);
+    long age = gfilter_find(&a->g, n->key, 1);
     node_inserted(p, n, Q_PROBATION);
     n->heap = 0;                               /* uses since it entered main */
     learn(a);
-    if (gi >= 0 || (n->hint & POL_HINT_REUSED)) {
-        if (gi >= 0) {
-            size_t age = (a->g.head + a->g.cap - (size_t)gi - 1) % a->g.cap;
-            if ((double)age < EDGE * (double)a->q[Q_PROBATION].count) a->gain_p += n->cost > 0 ? n->cost : 1;
-            ghost_unchain(&a->g, (size_t)gi);
+    if (age >= 0 || (n->hint & POL_HINT_REUSED)) {
+        if (age >= 0) {
+            if ((double)age < EDGE * (double)a->q[Q_PROBATION].count)
+                a->gain_p += n->cost > 0 ? n->cost : 1;
             a->ghost_hits++;
             a->dropped_returned++;
         }
@@ -213,7 +140,6 @@ static void ad_insert(policy *p, pol_node *n) {
     } else {
         q_put(a, n, Q_PROBATION, !(n->hint & POL_HINT_ONCE));
     }
-    fit_ghost(a);
 }
 
 static void ad_hit(policy *p, pol_node *n) {
@@ -269,7 +195,8 @@ static void ad_remove(policy *p, pol_node *n, int evicted) {
     p->count--;
     if (evicted) {
         a->dropped++;
-        ghost_add(&a->g, n->key);
+        fit_ghost(a);
+        gfilter_add(&a->g, n->key);
     }
 }
 
@@ -297,25 +224,13 @@ static int ad_check(const policy *p) {
     if (a->q[0].bytes + a->q[1].bytes != p->bytes || a->q[0].count + a->q[1].count != p->count)
         return -4;
     if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > (size_t)(p->capacity * a->share)) return -5;
-    const ghost *g = &a->g;
-    size_t live = 0;
-    for (size_t i = 0; i < g->cap; i++)
-        if (g->live[i]) {
-            live++;
-            if (ghost_find(g, g->key[i]) != (long)i) return -6;
-        }
-    size_t chained = 0;
-    for (size_t b = 0; b < g->nb; b++)
-        for (int32_t i = g->bucket[b]; i >= 0; i = g->next[i]) {
-            if (!g->live[i] || ghost_slot(g, g->key[i]) != b) return -7;
-            if (++chained > g->cap) return -8;
-        }
-    return chained == live ? 0 : -9;
+    if (a->g.b && a->g.keep < GHOST_MIN) return -6;
+    return 0;
 }
 
 static void ad_free(policy *p) {
     adaptive *a = (adaptive *)p;
-    ghost_release(&a->g);
+    gfilter_release(&a->g);
     free(a);
 }
 
@@ -330,7 +245,6 @@ policy *policy_adaptive_new(size_t capacity) {
     a->p.capacity = capacity;
     a->share = MAIN_SHARE;
     for (int q = 0; q < 2; q++) plist_init(&a->q[q]);
-    ghost_grow(&a->g, GHOST_MIN * 2);
-    if (!a->g.cap) { free(a); return NULL; }
+    if (gfilter_keep(&a->g, GHOST_MIN)) { free(a); return NULL; }
     return &a->p;
 }

@@ -4,207 +4,20 @@
  * sum of its objects' pol_node.bytes and the paper's "c pages" is the
  * policy's capacity in bytes, so that unit-size objects give the papers'
  * algorithms exactly.  ARC and S3-FIFO remember the keys (and sizes) of
- * objects they evicted in a bounded ghost store owned by the policy. */
+ * objects they evicted in a ghost store (policy_ghost.h) owned by the policy. */
 #include "engine/policy.h"
+#include "engine/policy_ghost.h"
 #include "engine/policy_list.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-
 static void stats_base(const policy *p, policy_stats *o) {
     memset(o, 0, sizeof *o);
     o->name = p->ops->name;
     o->bytes = p->bytes;
     o->count = p->count;
-}
-
-/* ------------------------------------------------------------ ghost store */
-
-/* Keys of evicted objects, with their sizes, on one or more FIFO/LRU
- * lists, found by key through an open-addressing index (linear probing,
- * deletion by backward shift).  Entries live in one array that grows;
- * freed ones are chained for reuse.  When memory runs out a key is simply
- * not remembered: a ghost is advice, never needed for correctness. */
-#define GNIL UINT32_MAX
-
-typedef struct {
-    uint64_t key;
-    size_t bytes;
-    uint32_t prev, next;          /* list links (GNIL ends); next chains free entries */
-    int list;                     /* the glist id it is on, 0 when free */
-} gentry;
-
-typedef struct {
-    uint32_t head, tail;          /* head: the most recently added */
-    size_t bytes, count;
-    int id;                       /* > 0, stored in the entries */
-} glist;
-
-typedef struct {
-    gentry *e;                    /* (cap) entries; [0, n) ever used */
-    uint32_t n, cap, free;        /* free: first free entry, GNIL if none */
-    uint32_t *slot;               /* (mask + 1) entry index + 1, 0 empty */
-    size_t mask, live;            /* live: entries on some list */
-} ghost;
-
-static size_t ghost_home(const ghost *g, uint64_t key) {
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdull;
-    key ^= key >> 33;
-    key *= 0xc4ceb9fe1a85ec53ull;
-    key ^= key >> 33;
-    return (size_t)key & g->mask;
-}
-
-static void glist_init(glist *l, int id) {
-    l->head = l->tail = GNIL;
-    l->bytes = l->count = 0;
-    l->id = id;
-}
-
-static void ghost_release(ghost *g) {
-    free(g->e);
-    free(g->slot);
-    memset(g, 0, sizeof *g);
-}
-
-static uint32_t ghost_find(const ghost *g, uint64_t key) {
-    if (!g->slot) return GNIL;
-    for (size_t i = ghost_home(g, key);; i = (i + 1) & g->mask) {
-        uint32_t s = g->slot[i];
-        if (!s) return GNIL;
-        if (g->e[s - 1].key == key) return s - 1;
-    }
-}
-
-static void ghost_place(ghost *g, uint32_t idx) {
-    size_t i = ghost_home(g, g->e[idx].key);
-    while (g->slot[i]) i = (i + 1) & g->mask;
-    g->slot[i] = idx + 1;
-}
-
-/* Room for one more live entry in the index and the entry array; 0 or -1. */
-static int ghost_reserve(ghost *g) {
-    if ((g->live + 1) * 2 > g->mask + 1 || !g->slot) {
-        size_t nsl = g->slot ? (g->mask + 1) * 2 : 64;
-        uint32_t *s = calloc(nsl, sizeof *s);
-        if (!s) return -1;
-        free(g->slot);
-        g->slot = s;
-        g->mask = nsl - 1;
-        for (uint32_t i = 0; i < g->n; i++)
-            if (g->e[i].list) ghost_place(g, i);
-    }
-    if (g->free == GNIL && g->n == g->cap) {
-        if (g->cap >= GNIL / 2) return -1;
-        uint32_t nc = g->cap ? g->cap * 2 : 64;
-        gentry *e = realloc(g->e, (size_t)nc * sizeof *e);
-        if (!e) return -1;
-        g->e = e;
-        g->cap = nc;
-    }
-    return 0;
-}
-
-static void ghost_init(ghost *g) {
-    memset(g, 0, sizeof *g);
-    g->free = GNIL;
-}
-
-static void ghost_unindex(ghost *g, uint32_t idx) {
-    size_t i = ghost_home(g, g->e[idx].key);
-    while (g->slot[i] != idx + 1) i = (i + 1) & g->mask;
-    for (size_t j = i;;) {
-        j = (j + 1) & g->mask;
-        if (!g->slot[j]) break;
-        size_t k = ghost_home(g, g->e[g->slot[j] - 1].key);
-        /* the entry at j may move to i if its home is not in (i, j] */
-        if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
-            g->slot[i] = g->slot[j];
-            i = j;
-        }
-    }
-    g->slot[i] = 0;
-}
-
-/* Takes entry idx off list l and frees it. */
-static void ghost_del(ghost *g, glist *l, uint32_t idx) {
-    gentry *e = &g->e[idx];
-    if (e->prev != GNIL) g->e[e->prev].next = e->next;
-    else l->head = e->next;
-    if (e->next != GNIL) g->e[e->next].prev = e->prev;
-    else l->tail = e->prev;
-    l->bytes -= e->bytes;
-    l->count--;
-    ghost_unindex(g, idx);
-    e->list = 0;
-    e->next = g->free;
-    g->free = idx;
-    g->live--;
-}
-
-/* Remembers key at the head of l (forgetting an older entry of the same
- * key first).  Silently remembers nothing without memory. */
-static void ghost_add(ghost *g, glist *l, glist *others[], uint64_t key, size_t bytes) {
-    uint32_t old = ghost_find(g, key);
-    if (old != GNIL) {
-        glist *ol = l;
-        for (int i = 0; others[i]; i++)
-            if (others[i]->id == g->e[old].list) ol = others[i];
-        ghost_del(g, ol, old);
-    }
-    if (ghost_reserve(g)) return;
-    uint32_t idx;
-    if (g->free != GNIL) {
-        idx = g->free;
-        g->free = g->e[idx].next;
-    } else {
-        idx = g->n++;
-    }
-    gentry *e = &g->e[idx];
-    e->key = key;
-    e->bytes = bytes;
-    e->list = l->id;
-    e->prev = GNIL;
-    e->next = l->head;
-    if (l->head != GNIL) g->e[l->head].prev = idx;
-    else l->tail = idx;
-    l->head = idx;
-    l->bytes += bytes;
-    l->count++;
-    g->live++;
-    ghost_place(g, idx);
-}
-
-/* 0 if list l is consistent and every entry is found by its key; -1 if
- * not. */
-static int glist_check(const ghost *g, const glist *l) {
-    size_t bytes = 0, count = 0;
-    uint32_t prev = GNIL;
-    for (uint32_t i = l->head; i != GNIL; prev = i, i = g->e[i].next) {
-        if (i >= g->n || g->e[i].list != l->id || g->e[i].prev != prev) return -1;
-        if (ghost_find(g, g->e[i].key) != i) return -1;
-        bytes += g->e[i].bytes;
-        if (++count > l->count) return -1;
-    }
-    return prev == l->tail && bytes == l->bytes && count == l->count ? 0 : -1;
-}
-
-/* 0 if the index holds exactly the live entries; -1 if not. */
-static int ghost_check(const ghost *g) {
-    size_t in_index = 0, free_n = 0;
-    for (size_t i = 0; g->slot && i <= g->mask; i++)
-        if (g->slot[i]) {
-            uint32_t idx = g->slot[i] - 1;
-            if (idx >= g->n || !g->e[idx].list) return -1;
-            in_index++;
-        }
-    for (uint32_t i = g->free; i != GNIL; i = g->e[i].next) {
-        if (i >= g->n || g->e[i].list || ++free_n > g->n) return -1;
-    }
-    return in_index == g->live && free_n + g->live == g->n ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------- ARC */

@@ -4,6 +4,7 @@
  * flush LRU; GDSF keeps what is expensive per byte. */
 #include "tests/harness.h"
 #include "engine/policy.h"
+#include "engine/policy_ghost.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -262,8 +263,8 @@ static void scans(void) {
 /* Keys evicted come back as ghost hits; keys removed for other reasons do
  * not. */
 static void ghosts(void) {
-    const char *names[] = {"arc", "s3fifo"};
-    for (int k = 0; k < 2; k++) {
+    const char *names[] = {"arc", "s3fifo", "adaptive"};
+    for (int k = 0; k < 3; k++) {
         policy *p = policy_new(names[k], 20);
         obj o[40];
         memset(o, 0, sizeof o);
@@ -305,6 +306,36 @@ static void ghosts(void) {
         CHECK(p->ops->check(p) == 0);
         policy_free(p);
     }
+}
+
+/* The recent-keys filter remembers the last `keep` keys with their ages
+ * (adds since), forgets the older ones and a found key when asked, and
+ * starts empty when it grows. */
+static void recent_keys(void) {
+    gfilter f = {0};
+    CHECK(gfilter_keep(&f, 1000) == 0);
+    for (uint64_t k = 1; k <= 3000; k++) gfilter_add(&f, k * 7919);
+    long found = 0, wrong_age = 0;
+    for (uint64_t k = 1; k <= 3000; k++) {
+        long age = gfilter_find(&f, k * 7919, 0);
+        if (k <= 2000) { found += age >= 0; continue; }
+        if (age < 0) continue;
+        found++;
+        wrong_age += age != (long)(3000 - k);
+    }
+    /* the last 1000 all found at their age but for a full bucket's early
+     * forgetting (a few); none of the first 2000 */
+    CHECKF(found >= 990 && found <= 1000 && wrong_age == 0, "found %ld, wrong ages %ld", found, wrong_age);
+    CHECK(gfilter_find(&f, 2999 * 7919ull, 1) == 1);
+    CHECK(gfilter_find(&f, 2999 * 7919ull, 0) == -1);
+    long strangers = 0;
+    for (uint64_t k = 1; k <= 100000; k++) strangers += gfilter_find(&f, k * 7919 + 1, 0) >= 0;
+    CHECKF(strangers == 0, "%ld keys never added were found", strangers);
+    CHECK(gfilter_keep(&f, 100000) == 0);
+    CHECK(gfilter_find(&f, 3000 * 7919ull, 0) == -1);
+    gfilter_add(&f, 42);
+    CHECK(gfilter_find(&f, 42, 0) == 0);
+    gfilter_release(&f);
 }
 
 /* ------------------------------------------------------------------ GDSF */
@@ -374,7 +405,8 @@ int main(void) {
     TEST("every policy: random operations keep check() and the byte bound", every_policy_random);
     TEST("lru: the reference order", lru_reference);
     TEST("arc, s3fifo: a hot set survives scans that flush lru", scans);
-    TEST("arc, s3fifo: ghost hits count evictions, not removals", ghosts);
+    TEST("arc, s3fifo, adaptive: ghost hits count evictions, not removals", ghosts);
+    TEST("the recent-keys filter: ages, forgetting, no strangers", recent_keys);
     TEST("gdsf: keeps high cost per byte", gdsf_cost);
     TEST_EXIT();
 }
