@@ -338,7 +338,9 @@ int engine_step(engine *e, seq **seqs, int n) {
             if (!s->t_prefill_ns) s->t_prefill_ns = engine_now_ns();
         }
         int id = sampler_sample(&s->smp, e->logits + (size_t)r * e->m->c.vocab);
-        accept_token(e, s, id);
+        /* an id outside the vocabulary would index the embedding table */
+        if (id < 0 || id >= e->m->c.vocab) finish(s, FINISH_ERROR);
+        else accept_token(e, s, id);
     }
     return nb;
 }

@@ -8,6 +8,8 @@
 #define GEN_MAX_STOP     4    /* stop strings per request */
 #define GEN_STOP_MAX     64   /* bytes per stop string, without the NUL */
 #define GEN_MAX_TOKENS_LIMIT 1048576   /* upper bound for max_tokens */
+/* The hottest temperature accepted (llmfs-run and the daemon alike). */
+#define GEN_TEMPERATURE_MAX 100
 
 typedef enum gen_priority {
     PRIO_HIGH = 0,

@@ -59,7 +59,8 @@ int sampler_sample(sampler *s, const float *logits) {
     if (s->temperature <= 0.0f) return sampler_argmax(logits, V);
     tl_logits = logits;
     double coin = (double)(sampler_rand(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
-    float mx = logits[sampler_argmax(logits, V)];
+    int top = sampler_argmax(logits, V);
+    float mx = logits[top];
     double invt = 1.0 / (double)s->temperature;
     int n = V;
     for (int i = 0; i < V; i++) s->idx[i] = i;
@@ -68,13 +69,15 @@ int sampler_sample(sampler *s, const float *logits) {
     if (s->top_p < 1.0f && !k) {
         /* A token whose probability is below (1 - top_p) / (V - 1) can
          * never be inside the nucleus (llama2.c's cut): drop those before
-         * sorting.  Compared as unnormalized weights against cut * sum. */
+         * sorting.  Compared as unnormalized weights against cut * sum.
+         * The most likely token always stays: with top_p under 1/V on a
+         * flat distribution every token is under the cut. */
         double sum = 0;
         for (int i = 0; i < V; i++) sum += exp_det(((double)logits[i] - mx) * invt);
         double cut = (1.0 - (double)s->top_p) / (double)(V - 1) * sum;
         n = 0;
         for (int i = 0; i < V; i++)
-            if (exp_det(((double)logits[i] - mx) * invt) >= cut) s->idx[n++] = i;
+            if (i == top || exp_det(((double)logits[i] - mx) * invt) >= cut) s->idx[n++] = i;
     }
     if (k || s->top_p < 1.0f) {
         qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);

@@ -5,6 +5,7 @@
  * value is judged the same way wherever it comes from.  Loading works on a
  * copy and commits only a fully valid document. */
 #include "fs/config.h"
+#include "fs/yamlx.h"
 #include "engine/policy.h"
 #include "engine/errbuf.h"
 
@@ -207,11 +208,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
 
 static int is_null_scalar(const char *v, size_t len, unsigned flags)
 {
-    if (flags & PARAMS_QUOTED)
-        return 0;
-    return len == 0 || (len == 1 && v[0] == '~') || (len == 4 && (!memcmp(v, "null", 4) ||
-                                                                  !memcmp(v, "Null", 4) ||
-                                                                  !memcmp(v, "NULL", 4)));
+    return !(flags & PARAMS_QUOTED) && yamlx_null_text(v, len);
 }
 
 /* Applies one scalar to c.  On failure c is unchanged, returns -EINVAL
@@ -330,15 +327,6 @@ static void key_show(char *out, size_t cap, const char *s, size_t n)
     out[j] = '\0';
 }
 
-static const char *node_kind(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_MAPPING_NODE: return "a mapping";
-    case YAML_SEQUENCE_NODE: return "a sequence";
-    default: return "a scalar";
-    }
-}
-
 static unsigned scalar_flags(const yaml_node_t *n)
 {
     return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : PARAMS_QUOTED;
@@ -350,7 +338,7 @@ static int read_key(loader *L, const yaml_node_t *kn, char *buf, size_t cap)
 {
     if (!kn || kn->type != YAML_SCALAR_NODE)
         return fail_at(L, kn ? kn->start_mark : (yaml_mark_t){0}, "expected a key name, got %s",
-                       kn ? node_kind(kn) : "nothing");
+                       kn ? yamlx_kind(kn) : "nothing");
     size_t n = kn->data.scalar.length;
     const char *s = (const char *)kn->data.scalar.value;
     if (n == 0 || n >= cap || memchr(s, '\0', n)) {
@@ -422,7 +410,7 @@ static int load_value(loader *L, const struct keydef *k, yaml_node_t *vn)
                 continue;
             if (in->type != YAML_SCALAR_NODE)
                 return fail_at(L, in->start_mark, "%s: expected a string, got %s", k->name,
-                               node_kind(in));
+                               yamlx_kind(in));
             if (params_stop_add(&g, (const char *)in->data.scalar.value, in->data.scalar.length,
                                 reason, sizeof reason))
                 return fail_at(L, in->start_mark, "%s: %s", k->name, reason);
@@ -432,7 +420,7 @@ static int load_value(loader *L, const struct keydef *k, yaml_node_t *vn)
     }
     if (vn->type != YAML_SCALAR_NODE) {
         expect_text(k, reason, sizeof reason);
-        return fail_at(L, vn->start_mark, "%s: %s, got %s", k->name, reason, node_kind(vn));
+        return fail_at(L, vn->start_mark, "%s: %s, got %s", k->name, reason, yamlx_kind(vn));
     }
     rc = apply_scalar(L->c, k, (const char *)vn->data.scalar.value, vn->data.scalar.length,
                       scalar_flags(vn), reason, sizeof reason);
@@ -469,7 +457,7 @@ static int load_mapping(loader *L, yaml_node_t *map, const char *section)
                 continue;   /* "cache:" with nothing under it */
             if (vn->type != YAML_MAPPING_NODE)
                 return fail_at(L, vn->start_mark, "%s: expected a mapping of keys, got %s",
-                               key, node_kind(vn));
+                               key, yamlx_kind(vn));
             rc = load_mapping(L, vn, key);
             if (rc)
                 return rc;
@@ -489,41 +477,6 @@ static int load_mapping(loader *L, yaml_node_t *map, const char *section)
     return 0;
 }
 
-/* Line and column (1-based, in characters) of a byte offset. */
-static void offset_mark(const char *buf, size_t len, size_t off, size_t *line, size_t *col)
-{
-    *line = 1, *col = 1;
-    for (size_t i = 0; i < off && i < len; i++) {
-        if (buf[i] == '\n')
-            (*line)++, *col = 1;
-        else if (((unsigned char)buf[i] & 0xc0) != 0x80)
-            (*col)++;
-    }
-}
-
-static int parser_fail(yaml_parser_t *P, const char *buf, size_t len, const char *name,
-                       char *err, size_t errlen)
-{
-    if (P->error == YAML_MEMORY_ERROR) {
-        errbuf_set(err, errlen, 0, "%s: out of memory", name);
-        return -ENOMEM;
-    }
-    size_t line, col;
-    if (P->error == YAML_READER_ERROR) {
-        offset_mark(buf, len, P->problem_offset, &line, &col);
-    } else {
-        line = P->problem_mark.line + 1;
-        col = P->problem_mark.column + 1;
-    }
-    const char *problem = P->problem ? P->problem : "invalid YAML";
-    if (P->context)
-        errbuf_set(err, errlen, 0, "%s:%zu:%zu: %s (%s at line %zu)", name, line, col, problem,
-               P->context, (size_t)P->context_mark.line + 1);
-    else
-        errbuf_set(err, errlen, 0, "%s:%zu:%zu: %s", name, line, col, problem);
-    return -EINVAL;
-}
-
 int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *name, char *err,
                     size_t errlen)
 {
@@ -533,18 +486,21 @@ int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *na
         errbuf_set(err, errlen, 0, "%s: out of memory", name);
         return -ENOMEM;
     }
-    yaml_parser_t P;
-    yaml_document_t doc, doc2;
+    yaml_document_t doc;
     llmfs_config tmp;
-    int rc;
-    if (!yaml_parser_initialize(&P)) {
+    yamlx_error ye;
+    int rc = yamlx_load(buf, len, &doc, &ye);
+    if (rc == -ENOMEM) {
         errbuf_set(err, errlen, 0, "%s: out of memory", name);
-        return -ENOMEM;
+        return rc;
     }
-    yaml_parser_set_input_string(&P, (const unsigned char *)buf, len);
-    if (!yaml_parser_load(&P, &doc)) {
-        rc = parser_fail(&P, buf, len, name, err, errlen);
-        goto out_parser;
+    if (rc) {
+        if (ye.context[0])
+            errbuf_set(err, errlen, 0, "%s:%zu:%zu: %s (%s at line %zu)", name, ye.line, ye.col,
+                       ye.problem, ye.context, ye.context_line);
+        else
+            errbuf_set(err, errlen, 0, "%s:%zu:%zu: %s", name, ye.line, ye.col, ye.problem);
+        return rc;
     }
     if (config_copy(&tmp, c)) {
         errbuf_set(err, errlen, 0, "%s: out of memory", name);
@@ -560,18 +516,7 @@ int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *na
                          is_null_scalar((const char *)root->data.scalar.value,
                                         root->data.scalar.length, scalar_flags(root)))) {
         rc = fail_at(&L, root->start_mark, "expected a mapping of keys, got %s",
-                     node_kind(root));
-    }
-    if (rc == 0 && root) {
-        /* A second document would be silently ignored: refuse it. */
-        if (!yaml_parser_load(&P, &doc2)) {
-            rc = parser_fail(&P, buf, len, name, err, errlen);
-        } else {
-            yaml_node_t *r2 = yaml_document_get_root_node(&doc2);
-            if (r2)
-                rc = fail_at(&L, r2->start_mark, "only one YAML document is allowed");
-            yaml_document_delete(&doc2);
-        }
+                     yamlx_kind(root));
     }
     if (rc == 0) {
         config_release(c);
@@ -581,8 +526,6 @@ int config_load_buf(llmfs_config *c, const char *buf, size_t len, const char *na
     }
 out_doc:
     yaml_document_delete(&doc);
-out_parser:
-    yaml_parser_delete(&P);
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * front matter is valid. */
 #include "fs/frontmatter.h"
 #include "engine/errbuf.h"
+#include "fs/yamlx.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -40,26 +41,6 @@ static void trailing_newline(size_t off, size_t len, const char *buf, size_t *bo
     *body_len = len;
 }
 
-static int is_null_scalar(const yaml_node_t *n)
-{
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
-    const char *v = (const char *)n->data.scalar.value;
-    size_t len = n->data.scalar.length;
-    return len == 0 || (len == 1 && v[0] == '~') ||
-           (len == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) ||
-                         !memcmp(v, "NULL", 4)));
-}
-
-static const char *node_kind(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_MAPPING_NODE: return "a mapping";
-    case YAML_SEQUENCE_NODE: return "a list";
-    default: return "a scalar";
-    }
-}
-
 static int fail_line(char *err, size_t errlen, yaml_mark_t m, const char *fmt, ...)
 {
     char reason[256];
@@ -71,23 +52,6 @@ static int fail_line(char *err, size_t errlen, yaml_mark_t m, const char *fmt, .
     return -EINVAL;
 }
 
-static int parser_fail(yaml_parser_t *P, const char *y, size_t ylen, char *err, size_t errlen)
-{
-    if (P->error == YAML_MEMORY_ERROR) {
-        errbuf_set(err, errlen, 0, "front matter: out of memory");
-        return -ENOMEM;
-    }
-    size_t line = P->problem_mark.line;
-    if (P->error == YAML_READER_ERROR) {
-        line = 0;
-        for (size_t i = 0; i < P->problem_offset && i < ylen; i++)
-            line += y[i] == '\n';
-    }
-    errbuf_set(err, errlen, 0, "front matter line %zu: %s", line + FM_LINE0,
-           P->problem ? P->problem : "invalid YAML");
-    return -EINVAL;
-}
-
 /* Applies one key: value pair to g. */
 static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, gen_params *g,
                       char *err, size_t errlen)
@@ -95,7 +59,7 @@ static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, ge
     char key[32], reason[192];
     if (kn->type != YAML_SCALAR_NODE)
         return fail_line(err, errlen, kn->start_mark, "expected a key name, got %s",
-                         node_kind(kn));
+                         yamlx_kind(kn));
     size_t kl = kn->data.scalar.length;
     const char *ks = (const char *)kn->data.scalar.value;
     if (kl >= sizeof key || memchr(ks, '\0', kl) || (memcpy(key, ks, kl), key[kl] = '\0',
@@ -118,21 +82,21 @@ static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, ge
                 continue;
             if (in->type != YAML_SCALAR_NODE)
                 return fail_line(err, errlen, in->start_mark, "stop: expected a string, got %s",
-                                 node_kind(in));
+                                 yamlx_kind(in));
             if (params_stop_add(g, (const char *)in->data.scalar.value, in->data.scalar.length,
                                 reason, sizeof reason))
                 return fail_line(err, errlen, in->start_mark, "stop: %s", reason);
         }
         return 0;
     }
-    if (!strcmp(key, "stop") && is_null_scalar(vn)) {
+    if (!strcmp(key, "stop") && yamlx_is_null(vn)) {
         params_stop_clear(g);
         return 0;
     }
     if (vn->type != YAML_SCALAR_NODE) {
         params_expect(key, reason, sizeof reason);
         return fail_line(err, errlen, vn->start_mark, "%s: %s, got %s", key, reason,
-                         node_kind(vn));
+                         yamlx_kind(vn));
     }
     unsigned flags = vn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : PARAMS_QUOTED;
     if (params_set(g, key, (const char *)vn->data.scalar.value, vn->data.scalar.length, flags,
@@ -143,25 +107,25 @@ static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, ge
 
 static int parse_yaml(const char *y, size_t ylen, gen_params *g, char *err, size_t errlen)
 {
-    yaml_parser_t P;
-    yaml_document_t doc, doc2;
-    int rc = 0;
-    if (!yaml_parser_initialize(&P)) {
+    yaml_document_t doc;
+    yamlx_error ye;
+    int rc = yamlx_load(y, ylen, &doc, &ye);
+    if (rc == -ENOMEM) {
         errbuf_set(err, errlen, 0, "front matter: out of memory");
-        return -ENOMEM;
+        return rc;
     }
-    yaml_parser_set_input_string(&P, (const unsigned char *)y, ylen);
-    if (!yaml_parser_load(&P, &doc)) {
-        rc = parser_fail(&P, y, ylen, err, errlen);
-        goto out_parser;
+    if (rc) {
+        errbuf_set(err, errlen, 0, "front matter line %zu: %s", ye.line - 1 + FM_LINE0,
+                   ye.problem);
+        return rc;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root || is_null_scalar(root))
-        goto out_doc;   /* empty front matter */
+    if (!root || yamlx_is_null(root))
+        goto out;   /* empty front matter */
     if (root->type != YAML_MAPPING_NODE) {
         rc = fail_line(err, errlen, root->start_mark, "expected key: value lines, got %s",
-                       node_kind(root));
-        goto out_doc;
+                       yamlx_kind(root));
+        goto out;
     }
     yaml_node_pair_t *start = root->data.mapping.pairs.start;
     for (yaml_node_pair_t *p = start; rc == 0 && p < root->data.mapping.pairs.top; p++) {
@@ -186,20 +150,8 @@ static int parse_yaml(const char *y, size_t ylen, gen_params *g, char *err, size
         if (rc == 0)
             rc = apply_pair(&doc, kn, vn, g, err, errlen);
     }
-    if (rc == 0) {
-        if (!yaml_parser_load(&P, &doc2)) {
-            rc = parser_fail(&P, y, ylen, err, errlen);
-        } else {
-            yaml_node_t *r2 = yaml_document_get_root_node(&doc2);
-            if (r2)
-                rc = fail_line(err, errlen, r2->start_mark, "only one YAML document is allowed");
-            yaml_document_delete(&doc2);
-        }
-    }
-out_doc:
+out:
     yaml_document_delete(&doc);
-out_parser:
-    yaml_parser_delete(&P);
     return rc;
 }
 

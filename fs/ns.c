@@ -7,8 +7,10 @@
  * read and generation field marked (mu).  It is never held while calling
  * rcache_submit, rcache_release, fuse_reply_* or fuse_req_interrupt_func:
  * replies and poll handles are collected under mu and sent after it is
- * dropped.  entry.submit_mu serializes flushes of one prompt (it is held
- * across rcache_submit and rcache_release; no callback takes it).
+ * dropped.  entry.submit_mu serializes flushes, writes and truncates of
+ * one prompt (it is held across rcache_submit and rcache_release and
+ * across a front matter's parse, which runs without mu; no callback takes
+ * it; it is taken before mu).
  *
  * Ownership of a generation (ns_gen): whoever detaches it (sets
  * g->detached, under mu) releases its request: on_done queues the release
@@ -360,6 +362,8 @@ void ns_wake_text(ns *n, ns_text *t, outbox *o) {
         char *data = NULL;
         if (cnt && !(data = malloc(cnt))) {
             ns_out_reply(o, p->req, NULL, 0, ENOMEM);
+        } else if (!cnt && t->error) {
+            ns_out_reply(o, p->req, NULL, 0, t->error);
         } else {
             if (cnt) memcpy(data, t->buf + off, cnt);
             if (off + cnt > p->h->pos) p->h->pos = off + cnt;
@@ -410,6 +414,7 @@ void ns_read_completion(ns *n, ns_handle *h, fuse_req_t req, size_t size, off_t 
         if (cnt > size) cnt = size;
         if (cnt && !(data = malloc(cnt))) err = ENOMEM;
         else if (cnt) memcpy(data, t->buf + o, cnt);
+        else if (t->done) err = t->error;
         if (!err && o + cnt > h->pos) h->pos = o + cnt;
     } else if (fuse_req_interrupted(req)) {
         err = EINTR;
@@ -603,19 +608,48 @@ static size_t fm_end(const char *buf, size_t len) {
     return 0;
 }
 
-ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off) {
+/* Checks the front matter of e's prompt after a write changed it (the
+ * first fe bytes): parsed from a copy with mu not held (a hostile front
+ * matter costs its writer, not the mount), then the write is undone if it
+ * broke it.  Called with submit_mu held, which keeps other writers and
+ * truncates of this prompt out; mu not held.  0 or the error, with the
+ * reason in reason. */
+static int check_front_matter(ns *n, ns_entry *e, size_t fe, char *reason, size_t cap) {
+    pthread_mutex_lock(&n->mu);
+    char *fm = malloc(fe);
+    if (fm) memcpy(fm, e->pbuf, fe);
+    pthread_mutex_unlock(&n->mu);
+    if (!fm) {
+        snprintf(reason, cap, "front matter: out of memory");
+        return -ENOMEM;
+    }
+    gen_params scratch = n->env.cfg->generation;
+    size_t bo, bl;
+    reason[0] = 0;
+    int rc = frontmatter_parse(fm, fe, &scratch, &bo, &bl, reason, cap);
+    free(fm);
+    if (rc && !reason[0]) snprintf(reason, cap, "front matter: %s", strerror(-rc));
+    return rc;
+}
+
+ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off, uint64_t owner) {
     if (h->kind != NS_PROMPT) return -EBADF;
     if (off < 0) return -EINVAL;
     ns_entry *e = h->e;
     unsigned long long end = (unsigned long long)off + size;
     char reason[sizeof e->err];
+    pthread_mutex_lock(&e->submit_mu);
     pthread_mutex_lock(&n->mu);
     if (end > (unsigned long long)max_prompt(n)) {
+        /* one refused prompt is one rejection, however many writes it
+         * took: counted on its first refused write */
+        int counted = e->wfail == -EFBIG;
         too_large(n, e, end);
         e->wfail = -EFBIG;
         memcpy(reason, e->err, sizeof reason);
         pthread_mutex_unlock(&n->mu);
-        stats_rejected(n->env.st, e->name, -EFBIG, reason);
+        pthread_mutex_unlock(&e->submit_mu);
+        if (!counted) stats_rejected(n->env.st, e->name, -EFBIG, reason);
         return -EFBIG;
     }
     /* What the write replaces, to undo it if it breaks the front matter. */
@@ -626,33 +660,35 @@ ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off) {
     int rc = keep && !saved ? -ENOMEM : 0;
     if (!rc && saved) memcpy(saved, e->pbuf + off, keep);
     if (!rc && end > e->plen) rc = prompt_resize(n, e, (size_t)end);
+    size_t fe = 0;
     if (!rc) {
         memcpy(e->pbuf + off, buf, size);
         /* A write that completes or changes a front matter block is checked
          * now, so that even a writer that ignores close() errors (bash's
          * echo) sees a malformed one fail. */
-        size_t fe = fm_end(e->pbuf, e->plen);
-        if (fe && (size_t)off < fe) {
-            gen_params scratch = n->env.cfg->generation;
-            size_t bo, bl;
-            reason[0] = 0;
-            rc = frontmatter_parse(e->pbuf, fe, &scratch, &bo, &bl, reason, sizeof reason);
-            if (rc) {
-                if (saved) memcpy(e->pbuf + off, saved, keep);
-                e->plen = old_len;
-                e->wfail = rc;
-                if (!reason[0]) snprintf(reason, sizeof reason, "front matter: %s", strerror(-rc));
-                snprintf(e->err, sizeof e->err, "%s", reason);
-            }
-        }
+        fe = fm_end(e->pbuf, e->plen);
+        if ((size_t)off >= fe) fe = 0;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (fe) rc = check_front_matter(n, e, fe, reason, sizeof reason);
+    pthread_mutex_lock(&n->mu);
+    int counted = e->wfail != 0;
+    if (fe && rc) {
+        if (saved) memcpy(e->pbuf + off, saved, keep);
+        e->plen = old_len;
+        e->wfail = rc;
+        snprintf(e->err, sizeof e->err, "%s", reason);
     }
     if (!rc) {
         e->dirty = 1;
+        h->wrote = 1;
+        h->writer = owner;
         e->pmtime = e->pctime = ns_now_rt();
     }
     pthread_mutex_unlock(&n->mu);
+    pthread_mutex_unlock(&e->submit_mu);
     free(saved);
-    if (rc == -EINVAL) stats_rejected(n->env.st, e->name, rc, reason);
+    if (rc == -EINVAL && !counted) stats_rejected(n->env.st, e->name, rc, reason);
     return rc ? rc : (ssize_t)size;
 }
 
@@ -677,11 +713,19 @@ int ns_truncate(ns *n, fuse_ino_t ino, off_t size) {
     int rc = 0;
     pthread_mutex_lock(&n->mu);
     ns_entry *e = entry_of(n, ino);
-    if (!e) rc = -ENOENT;
-    else if ((unsigned long long)size > (unsigned long long)max_prompt(n)) {
+    if (!e) { pthread_mutex_unlock(&n->mu); return -ENOENT; }
+    e->refs++;                 /* held across the wait for submit_mu */
+    pthread_mutex_unlock(&n->mu);
+    pthread_mutex_lock(&e->submit_mu);   /* not in the middle of a write */
+    pthread_mutex_lock(&n->mu);
+    if ((unsigned long long)size > (unsigned long long)max_prompt(n)) {
         too_large(n, e, (unsigned long long)size);
         rc = -EFBIG;
     } else rc = prompt_resize(n, e, (size_t)size);
+    pthread_mutex_unlock(&n->mu);
+    pthread_mutex_unlock(&e->submit_mu);
+    pthread_mutex_lock(&n->mu);
+    ns_entry_unref(n, e);
     pthread_mutex_unlock(&n->mu);
     return rc;
 }

@@ -93,15 +93,20 @@ void ns_release(ns *n, ns_handle *h);
 int  ns_handle_kind(const ns_handle *h);
 /* The prompt's name (valid while the handle is). */
 const char *ns_handle_name(const ns_handle *h);
-ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off);
+/* owner: the writing process's lock owner (FUSE's, from its descriptor
+ * table), or 0 if unknown. */
+ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off, uint64_t owner);
 /* Copies prompt bytes at off into buf; returns the count. */
 ssize_t ns_read_prompt(ns *n, ns_handle *h, char *buf, size_t size, off_t off);
 int  ns_truncate(ns *n, fuse_ino_t ino, off_t size);
-/* ns_flush sets *moved when completions/NAME now names another inode (a
+/* ns_flush submits the prompt if it changed and h was written to by the
+ * process whose descriptor is being closed (owner, as in ns_write): not
+ * on a reader's close, nor when a child that inherited the writer's
+ * descriptor exits.  It sets *moved when completions/NAME now names another inode (a
  * new generation, or a refused prompt's empty text); after ns_unlink of a
  * prompt it names nothing.  Either way the kernel must forget the name
  * (ns_forget_completion) before the operation is answered. */
-int  ns_flush(ns *n, ns_handle *h, int *moved);
+int  ns_flush(ns *n, ns_handle *h, uint64_t owner, int *moved);
 int  ns_unlink(ns *n, fuse_ino_t parent, const char *name);
 /* Tells the kernel to forget completions/NAME.  It may wait for the
  * completions/ directory's lock, which a lookup waiting for a FUSE thread

@@ -204,9 +204,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     fi->fh = (uint64_t)(uintptr_t)f;
     /* Generated files go through the page cache only once finished: a
      * read at a stale size would be cut short. */
-    fi->direct_io = kind != NS_PROMPT && !cacheable;
+    fi->direct_io = kind == NS_PROMPT || !cacheable;
     fi->keep_cache = cacheable;
-    fi->noflush = kind != NS_PROMPT;
+    /* only a prompt handle that may write has a flush to do */
+    fi->noflush = kind != NS_PROMPT || (fi->flags & O_ACCMODE) == O_RDONLY;
     if (fuse_reply_open(req, fi)) ofile_free(c, f);   /* the opener is gone */
     op_done(c, t0);
 }
@@ -230,7 +231,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     e.generation = 1;
     e.entry_timeout = entry_timeout(c, e.ino);
     fi->fh = (uint64_t)(uintptr_t)f;
-    fi->direct_io = 0;
+    fi->direct_io = 1;               /* a prompt: see op_write */
     fi->keep_cache = 0;
     if (fuse_reply_create(req, &e, fi)) ofile_free(c, f);
     op_done(c, t0);
@@ -272,7 +273,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     ops_ctx *c = ctx_of(req);
     int64_t t0 = mono_ns();
     ofile *f = ofile_of(fi);
-    ssize_t n = f->h ? ns_write(c->n, f->h, buf, size, off) : -EBADF;
+    /* a prompt is opened direct_io so that writes carry their process's
+     * lock owner (its descriptor table), which flush compares */
+    ssize_t n = f->h ? ns_write(c->n, f->h, buf, size, off, fi->lock_owner) : -EBADF;
     if (n < 0) fuse_reply_err(req, fuse_errno(n));
     else fuse_reply_write(req, (size_t)n);
     op_done(c, t0);
@@ -321,7 +324,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
     int64_t t0 = mono_ns();
     ofile *f = ofile_of(fi);
     int moved = 0;
-    int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h, &moved) : 0;
+    int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h, fi->lock_owner, &moved) : 0;
     if (moved) reply_after_forget(c, req, rc ? fuse_errno(rc) : 0, ns_handle_name(f->h));
     else fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
     op_done(c, t0);

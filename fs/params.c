@@ -156,8 +156,9 @@ static int set_temperature(gen_params *p, const char *v, size_t len, unsigned fl
                            size_t errlen)
 {
     float x;
-    if (params_parse_float(v, len, flags, &x) || x < 0.0f) {
-        errbuf_set(err, errlen, 0, "expected a number >= 0%s", quoted_hint(flags));
+    if (params_parse_float(v, len, flags, &x) || !(x >= 0.0f && x <= GEN_TEMPERATURE_MAX)) {
+        errbuf_set(err, errlen, 0, "expected a number from 0 to %d%s", GEN_TEMPERATURE_MAX,
+                   quoted_hint(flags));
         return -EINVAL;
     }
     p->temperature = x;
@@ -381,8 +382,8 @@ int params_check(const gen_params *p, char *err, size_t errlen)
         errbuf_set(err, errlen, 0, "max_tokens: expected an integer in [1, %d]", GEN_MAX_TOKENS_LIMIT);
         return -EINVAL;
     }
-    if (!isfinite(p->temperature) || p->temperature < 0.0f) {
-        errbuf_set(err, errlen, 0, "temperature: expected a number >= 0");
+    if (!(p->temperature >= 0.0f && p->temperature <= GEN_TEMPERATURE_MAX)) {
+        errbuf_set(err, errlen, 0, "temperature: expected a number from 0 to %d", GEN_TEMPERATURE_MAX);
         return -EINVAL;
     }
     if (p->top_k < 0) {

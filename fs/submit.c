@@ -74,7 +74,10 @@ static void on_done(void *ud, const cache_result *res) {
     if (e->cur == g) e->cur = NULL;
     g->t->done = 1;
     g->t->mtime = ns_now_rt();
-    if (r->error) snprintf(e->err, sizeof e->err, "generation failed: %s", strerror(-r->error));
+    if (r->error) {
+        snprintf(e->err, sizeof e->err, "generation failed: %s", strerror(-r->error));
+        g->t->error = EIO;       /* a cut answer must not read as a whole one */
+    }
     ns_wake_text(n, g->t, &o);
     rcache_req *req = g->req;
     pthread_mutex_unlock(&n->mu);
@@ -119,22 +122,17 @@ void ns_entry_cancel(ns *n, ns_entry *e) {
     /* else: the submitter releases it when sched_submit returns */
 }
 
-/* A submission was refused: e's completion (if it has one) becomes an
- * empty finished text, and the reason goes to e->err and stats. */
+/* A submission was refused: e has no completion any more (completions/NAME
+ * goes away; a reader of an earlier one keeps reading it), and the reason
+ * goes to e->err and stats. */
 static int entry_reject(ns *n, ns_entry *e, int rc, const char *reason) {
-    outbox o = {0};
     pthread_mutex_lock(&n->mu);
     snprintf(e->err, sizeof e->err, "%s", reason);
-    if (e->text && (e->text->len || !e->text->done)) {
-        ns_text *t = ns_text_new(n, e);
-        if (t) {
-            t->done = 1;
-            ns_text_unref(n, e->text);
-            e->text = t;
-        }
+    if (e->text) {
+        ns_text_unref(n, e->text);
+        e->text = NULL;
     }
     pthread_mutex_unlock(&n->mu);
-    ns_out_flush(n, &o);
     stats_rejected(n->env.st, e->name, rc, reason);
     return rc;
 }
@@ -208,6 +206,7 @@ static int entry_submit(ns *n, ns_entry *e) {
         if (e->cur == g) e->cur = NULL;
         g->detached = 1;
         t->done = 1;
+        t->error = EIO;          /* a reader that opened it already: no answer */
         ns_wake_text(n, t, &o);
         pthread_mutex_unlock(&n->mu);
         ns_out_flush(n, &o);
@@ -242,15 +241,19 @@ void ns_forget_completion(ns *n, const char *name) {
 /* The id of e's current text, or UINT64_MAX (mu held). */
 static uint64_t text_id(const ns_entry *e) { return e->text ? e->text->id : UINT64_MAX; }
 
-int ns_flush(ns *n, ns_handle *h, int *moved) {
+int ns_flush(ns *n, ns_handle *h, uint64_t owner, int *moved) {
     *moved = 0;
     if (h->kind != NS_PROMPT) return 0;
     ns_entry *e = h->e;
     pthread_mutex_lock(&e->submit_mu);
     pthread_mutex_lock(&n->mu);
     uint64_t before = text_id(e);
+    int wrote = h->wrote && (!h->writer || !owner || h->writer == owner);
     pthread_mutex_unlock(&n->mu);
-    int rc = entry_submit(n, e);
+    /* only the writer's close submits: a reader's, or that of a child
+     * that inherited the writer's descriptor, must not send a
+     * half-written prompt */
+    int rc = wrote ? entry_submit(n, e) : 0;
     pthread_mutex_lock(&n->mu);
     *moved = text_id(e) != before && before != UINT64_MAX;
     pthread_mutex_unlock(&n->mu);

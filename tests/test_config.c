@@ -204,7 +204,7 @@ static void test_errors(void)
     expect_error("threads: 2\nfoo: 1\n", "t.yaml:2:1: unknown key 'foo' (known: model,");
     expect_error("cache:\n  polcy: lru\n", "t.yaml:2:3: unknown key 'cache.polcy' (known: l1_mb,");
     expect_error("generation:\n    top_n: 3\n", "t.yaml:2:5: unknown key 'generation.top_n'");
-    expect_error("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a sequence");
+    expect_error("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a list");
     expect_error("threads: 1\nthreads: 2\n", "t.yaml:2:1: duplicate key 'threads'");
     /* wrong types */
     expect_error("threads: two\n", "t.yaml:1:10: threads: expected an integer in [1, 256]");
@@ -214,7 +214,7 @@ static void test_errors(void)
     expect_error("threads:\n", "t.yaml:1:9: threads: expected an integer in [1, 256]");
     expect_error("threads: {a: 1}\n",
                  "t.yaml:1:10: threads: expected an integer in [1, 256], got a mapping");
-    expect_error("model: [a, b]\n", "t.yaml:1:8: model: expected a string, got a sequence");
+    expect_error("model: [a, b]\n", "t.yaml:1:8: model: expected a string, got a list");
     expect_error("cache:\n  kv_prefix: maybe\n",
                  "t.yaml:2:14: cache.kv_prefix: expected true or false");
     expect_error("cache:\n  kv_prefix: 1\n", "t.yaml:2:14: cache.kv_prefix: expected true or false");
@@ -222,16 +222,16 @@ static void test_errors(void)
                  "t.yaml:2:14: cache.kv_prefix: expected true or false (got a quoted string)");
     expect_error("cache: 5\n", "t.yaml:1:8: cache: expected a mapping of keys, got a scalar");
     expect_error("generation: [1]\n",
-                 "t.yaml:1:13: generation: expected a mapping of keys, got a sequence");
-    expect_error("- a\n", "t.yaml:1:1: expected a mapping of keys, got a sequence");
+                 "t.yaml:1:13: generation: expected a mapping of keys, got a list");
+    expect_error("- a\n", "t.yaml:1:1: expected a mapping of keys, got a list");
     expect_error("generation:\n  temperature: hot\n",
-                 "t.yaml:2:16: generation.temperature: expected a number >= 0");
+                 "t.yaml:2:16: generation.temperature: expected a number from 0 to 100");
     expect_error("generation:\n  temperature: .inf\n",
-                 "t.yaml:2:16: generation.temperature: expected a number >= 0");
+                 "t.yaml:2:16: generation.temperature: expected a number from 0 to 100");
     expect_error("generation:\n  temperature: [1]\n",
-                 "t.yaml:2:16: generation.temperature: expected a number >= 0, got a sequence");
+                 "t.yaml:2:16: generation.temperature: expected a number from 0 to 100, got a list");
     expect_error("generation:\n  stop: [[1]]\n",
-                 "t.yaml:2:10: generation.stop: expected a string, got a sequence");
+                 "t.yaml:2:10: generation.stop: expected a string, got a list");
     expect_error("generation:\n  stop: {a: 1}\n",
                  "t.yaml:2:9: generation.stop: expected a string or a list of strings, got a mapping");
     expect_error("generation:\n  seed: -1\n", "t.yaml:2:9: generation.seed: expected an integer");
@@ -243,7 +243,7 @@ static void test_errors(void)
     expect_error("threads: 99999999999999999999\n", "t.yaml:1:10: threads: expected an integer");
     expect_error("context: -1\n", "t.yaml:1:10: context: expected an integer in [0, 16777216]");
     expect_error("generation:\n  temperature: -0.5\n",
-                 "t.yaml:2:16: generation.temperature: expected a number >= 0");
+                 "t.yaml:2:16: generation.temperature: expected a number from 0 to 100");
     expect_error("generation:\n  top_p: 0\n", "t.yaml:2:10: generation.top_p: expected a number in (0, 1]");
     expect_error("generation:\n  top_p: 1.01\n", "t.yaml:2:10: generation.top_p: expected a number in (0, 1]");
     expect_error("generation:\n  max_tokens: 0\n",
@@ -277,8 +277,20 @@ static void test_errors(void)
     expect_error("key: @\n", "t.yaml:1:6: found character that cannot start any token");
     expect_error("threads: 2\nmodel: \"x\x01\"\n", "t.yaml:2:10: control characters are not allowed");
     expect_error("threads: 2\nmodel: \xff\n", "t.yaml:2:8: invalid leading UTF-8 octet");
-    expect_error("threads: 1\n---\nthreads: 2\n", "t.yaml:3:1: only one YAML document is allowed");
+    expect_error("threads: 1\n---\nthreads: 2\n", "t.yaml:2:1: only one YAML document is allowed");
     expect_error("threads: *nope\n", "t.yaml:1:10: found undefined alias");
+    /* nesting and aliases are bounded before the document is built */
+    {
+        char deep[200000];
+        size_t k = (size_t)sprintf(deep, "x: ");
+        for (int i = 0; i < 90000; i++) deep[k++] = '[';
+        deep[k] = 0;
+        expect_error(deep, "t.yaml:1:35: nested deeper than 32 levels");
+        k = (size_t)sprintf(deep, "a: &x 1\nb: [");
+        for (int i = 0; i < 33; i++) k += (size_t)sprintf(deep + k, "*x, ");
+        sprintf(deep + k, "]\n");
+        expect_error(deep, "t.yaml:2:133: more than 32 aliases");
+    }
     /* A bad value after good ones leaves the config as it was. */
     expect_error("threads: 5\nmodel: /x\ncontext: -3\n", "t.yaml:3:10: context:");
 }

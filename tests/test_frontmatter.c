@@ -1,11 +1,22 @@
 /* Tests for fs/frontmatter.c and the xattr route of fs/params.c: no front
  * matter, the trailing-newline rule, overrides, stop as string and list,
- * every error (EINVAL with its reason), unterminated front matter, CRLF. */
+ * every error (EINVAL with its reason), unterminated front matter, CRLF,
+ * bounded nesting and aliases. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "fs/frontmatter.h"
 #include "fs/params.h"
 #include "tests/harness.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* Parses s; on success checks the body is want_body. */
 static int parse(const char *s, gen_params *g, const char *want_body, char *err, size_t errlen)
@@ -118,7 +129,7 @@ static void test_errors(void)
     expect_error("---\n", "front matter: no closing '---' line");
     expect_error("---\nmax_tokens: 5\n--- \nx\n", "front matter: no closing '---' line");
     expect_error("---\nmax_tokens: 5\ntemperature: -1\n---\nx\n",
-                 "front matter line 3: temperature: expected a number >= 0");
+                 "front matter line 3: temperature: expected a number from 0 to 100");
     expect_error("---\nseed: 1\nmax_tokens: 0\n---\nx\n",
                  "front matter line 3: max_tokens: expected an integer in [1, 1048576]");
     expect_error("---\nmax_tokens: lots\n---\n",
@@ -136,7 +147,7 @@ static void test_errors(void)
     expect_error("---\npriority: urgent\n---\n",
                  "front matter line 2: priority: expected high, normal or low");
     expect_error("---\ntemperature: [1]\n---\n",
-                 "front matter line 2: temperature: expected a number >= 0, got a list");
+                 "front matter line 2: temperature: expected a number from 0 to 100, got a list");
     expect_error("---\n\nstop: [a, b, c, d, e]\n---\n",
                  "front matter line 3: stop: at most 4 stop strings");
     expect_error("---\nstop:\n  - ok\n  - {a: 1}\n---\n",
@@ -202,7 +213,7 @@ static void test_xattr(void)
     CHECK(g.n_stop == 0);
     d = g;
     CHECK(params_set_xattr(&g, "temperature", "-1", 2, err, sizeof err) == -EINVAL);
-    CHECKF(!strcmp(err, "temperature: expected a number >= 0"), "%s", err);
+    CHECKF(!strcmp(err, "temperature: expected a number from 0 to 100"), "%s", err);
     CHECK(params_set_xattr(&g, "top_p", "2", 1, err, sizeof err) == -EINVAL);
     CHECKF(!strcmp(err, "top_p: expected a number in (0, 1]"), "%s", err);
     CHECK(params_set_xattr(&g, "max_tokens", "1\0002", 3, err, sizeof err) == -EINVAL);
@@ -219,12 +230,42 @@ static void test_xattr(void)
     CHECKF(!strcmp(err, "top_p: expected a number in (0, 1]"), "%s", err);
 }
 
+/* Nesting and aliases are bounded before libyaml builds the document:
+ * a 100,000-deep front matter (seconds of libyaml time unbounded) and a
+ * list of 33 aliases are refused with the line they cross the bound on. */
+static void test_bounds(void)
+{
+    size_t depth = 100000;
+    char *deep = malloc(depth * 2 + 64);
+    size_t k = (size_t)sprintf(deep, "---\nstop: ");
+    memset(deep + k, '[', depth), k += depth;
+    memset(deep + k, ']', depth), k += depth;
+    k += (size_t)sprintf(deep + k, "\n---\nhi\n");
+    double t0 = now_s();
+    expect_error(deep, "front matter line 2: nested deeper than 32 levels");
+    CHECKF(now_s() - t0 < 1.0, "refusing took %.2f s", now_s() - t0);
+    free(deep);
+    char al[1024];
+    k = (size_t)sprintf(al, "---\nstop: &s x\nmax_tokens: [");
+    for (int i = 0; i < 33; i++) k += (size_t)sprintf(al + k, "*s, ");
+    sprintf(al + k, "]\n---\nhi\n");
+    expect_error(al, "front matter line 3: more than 32 aliases");
+    /* 32 levels are still read (and refused for what they are) */
+    char ok[256];
+    k = (size_t)sprintf(ok, "---\nstop: ");
+    for (int i = 0; i < 31; i++) ok[k++] = '[';
+    for (int i = 0; i < 31; i++) ok[k++] = ']';
+    sprintf(ok + k, "\n---\nhi\n");
+    expect_error(ok, "front matter line 2: stop: expected a string, got a list");
+}
+
 int main(void)
 {
     TEST("frontmatter: none", test_no_front_matter);
     TEST("frontmatter: overrides and trailing newline", test_overrides);
     TEST("frontmatter: errors are EINVAL with a reason", test_errors);
     TEST("frontmatter: CRLF", test_crlf);
+    TEST("frontmatter: nesting and aliases are bounded", test_bounds);
     TEST("params: xattr route", test_xattr);
     TEST_EXIT();
 }

@@ -76,6 +76,25 @@ static void sampling(void) {
     CHECK(sampler_rand(&st) == 0x6e789e6aa1b965f4ull);
 }
 
+/* top_p under 1/V on a flat distribution (every token under the nucleus
+ * cut) still keeps the most likely token: a valid id, never a read before
+ * the candidate array. */
+static void top_p_flat(void) {
+    enum { V = 512 };
+    float logits[V];
+    for (int i = 0; i < V; i++) logits[i] = 1.0f + (float)(i % 3) * 1e-7f;
+    sampler s;
+    gen_params p = { .temperature = 1e6f, .top_k = 0, .top_p = 0.001f, .seed = 1 };
+    CHECK(sampler_init(&s, &p, V) == 0);
+    int best = sampler_argmax(logits, V), bad = 0;
+    for (int i = 0; i < 30; i++) {
+        int id = sampler_sample(&s, logits);
+        bad += id < 0 || id >= V || logits[id] != logits[best];
+    }
+    CHECKF(bad == 0, "%d of 30 draws outside the most likely tokens", bad);
+    sampler_release(&s);
+}
+
 static void utf8(void) {
     utf8_stream u = { {0}, 0 };
     char out[64];
@@ -108,6 +127,7 @@ static void utf8(void) {
 int main(void) {
     TEST("exp_det and expf_det are accurate", exps);
     TEST("sampler: greedy limits, seeds, top-k, softmax frequencies, splitmix64", sampling);
+    TEST("sampler: a top_p below 1/vocab on a flat distribution keeps one token", top_p_flat);
     TEST("utf8: boundaries, replacement, validity of any output", utf8);
     TEST_EXIT();
 }

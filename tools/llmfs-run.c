@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
         case 'n': if (parse_int("-n", optarg, -1, 1 << 30, &n_predict)) return 2; break;
         case 't': if (parse_int("--threads", optarg, 1, 256, &threads)) return 2; break;
         case 'c': if (parse_int("--ctx", optarg, 0, 1 << 20, &ctx)) return 2; break;
-        case O_TEMP: if (parse_float("--temp", optarg, 0, 100, &dv)) return 2;
+        case O_TEMP: if (parse_float("--temp", optarg, 0, GEN_TEMPERATURE_MAX, &dv)) return 2;
             gp.temperature = (float)dv; break;
         case O_SEED:
             errno = 0;

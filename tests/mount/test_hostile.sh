@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Trials of a hostile or careless client through the mount: a deeply
+# nested front matter is refused at once and does not hold up another
+# client's write; sampling parameters outside the limits are refused and
+# a nucleus smaller than one token still answers; a reader's close does
+# not submit another writer's half-written prompt; a refused prompt
+# leaves no completion that reads as an empty success; a prompt refused
+# over many writes counts as one rejection.
+. "$(dirname "$0")/lib.sh"
+M=$T/mnt
+if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,limits.max_prompt_bytes=1048576"; then
+    notok "mount"; finish
+fi
+
+# --- a 100,000-deep front matter
+(printf -- '---\nstop: '; head -c 100000 /dev/zero | tr '\0' '['; printf '\n---\nhi\n') > "$T/deep"
+( cat "$T/deep" > "$M/prompts/deep" ) 2>/dev/null &
+deep_pid=$!
+sleep 0.5                  # unbounded, libyaml would be seconds into it
+t0=$(now_ms)
+echo "Once upon a time" > "$M/prompts/victim"
+victim_ms=$(( $(now_ms) - t0 ))
+echo "# the other client's write took $victim_ms ms"
+check "another client's write completes while a deep front matter is refused" [ "$victim_ms" -lt 3000 ]
+wait "$deep_pid"; deep_rc=$?
+check "the deep front matter's write fails" [ "$deep_rc" -ne 0 ]
+check "... saying why" eval '[[ "$(xattr_get "$M/prompts/deep" user.llmfs.error)" == *"nested deeper than 32 levels"* ]]'
+check "the other client's prompt is answered" [ -s "$M/completions/victim" ]
+
+# --- sampling limits
+err=$( (printf -- '---\ntemperature: 1e6\ntop_p: 0.001\nmax_tokens: 30\n---\nOnce upon a time\n' > "$M/prompts/hot") 2>&1 ); rc=$?
+check "temperature 1e6 is refused as llmfs-run refuses it" eval '[ $rc -ne 0 ] && [[ "$(xattr_get "$M/prompts/hot" user.llmfs.error)" == *"from 0 to 100"* ]]'
+printf -- '---\ntemperature: 100\ntop_p: 0.001\nmax_tokens: 30\n---\nOnce upon a time\n' > "$M/prompts/flat"
+check "the hottest temperature with a nucleus under one token answers" [ -s "$M/completions/flat" ]
+
+# --- a reader's close does not submit a half-written prompt (python
+# holds the writer's descriptor: a shell's redirected builtin closes a copy)
+python3 - "$M/prompts/half" "$M/completions/half" > "$T/half.out" <<'EOF'
+import os, subprocess, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.write(fd, b"Once upon")
+subprocess.run(["cat", sys.argv[1]], stdout=subprocess.DEVNULL, check=True)
+time.sleep(0.3)
+print("submitted" if os.path.exists(sys.argv[2]) else "not submitted")
+os.write(fd, b" a time\n")
+os.close(fd)
+EOF
+check "reading a half-written prompt does not submit it" grep -qx "not submitted" "$T/half.out"
+run_text=$("$BIN/llmfs-run" --model "$MODEL" --temp 0 -n 256 -p "Once upon a time")
+check "the writer's close submits the whole prompt" [ "$(cat "$M/completions/half")" = "$run_text" ]
+check "... once" [ "$(grep -c '^half,' "$M/stats/requests")" -eq 1 ]
+
+# --- a refused prompt leaves no completion
+long=$(for i in $(seq 1500); do printf 'Once upon a time '; done)
+echo "Lily" > "$M/prompts/long"
+cat "$M/completions/long" > /dev/null
+python3 - "$M/prompts/long" "$long" <<'EOF'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, sys.argv[2].encode() + b"\n")
+try:
+    os.close(fd)
+    print("# close succeeded")
+except OSError as e:
+    print("# close:", errno.errorcode[e.errno])
+EOF
+check "a prompt longer than the context is refused" eval '[[ "$(xattr_get "$M/prompts/long" user.llmfs.error)" == *"longer than the context"* ]]'
+check "... and leaves no completions/NAME (not an empty success)" eval '! [ -e "$M/completions/long" ] && ! cat "$M/completions/long" 2>/dev/null'
+
+# --- one refused prompt, one rejection, however many writes
+before=$(metric "$M/stats/metrics" requests_rejected)
+python3 - "$M/prompts/big" <<'EOF'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+refused = 0
+for i in range(300):    # 1.2 MB against a 1 MB limit
+    try:
+        os.write(fd, b"x" * 4000)
+    except OSError as e:
+        assert e.errno == errno.EFBIG, e
+        refused += 1
+try:
+    os.close(fd)
+except OSError:
+    pass
+print("# %d of 300 writes refused" % refused)
+EOF
+after=$(metric "$M/stats/metrics" requests_rejected)
+check "a prompt refused over hundreds of writes is one rejection" [ "$((after - before))" -eq 1 ]
+check "... and one row of stats/requests" [ "$(grep -c '^big,' "$M/stats/requests")" -eq 1 ]
+
+finish
