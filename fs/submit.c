@@ -137,13 +137,23 @@ static int entry_reject(ns *n, ns_entry *e, int rc, const char *reason) {
     return rc;
 }
 
-/* Submits e's prompt if it has new bytes (submit_mu held). */
+/* Editors' side files are not prompts: a name that starts with "." (vim's
+ * .x.swp) or ends with "~" (backups) is kept as a plain file. */
+static int side_file(const char *name) {
+    size_t l = strlen(name);
+    return name[0] == '.' || (l && name[l - 1] == '~');
+}
+
+/* Submits e's prompt if it has new bytes (submit_mu held).  An empty
+ * prompt (vim's 4913 probe, a touch) and a side file are never
+ * submitted. */
 static int entry_submit(ns *n, ns_entry *e) {
     char reason[256] = "";
     gen_params gp = n->env.cfg->generation;
     pthread_mutex_lock(&n->mu);
     if (!e->dirty || !e->linked) { pthread_mutex_unlock(&n->mu); return 0; }
     e->dirty = 0;
+    if (!e->plen || side_file(e->name)) { pthread_mutex_unlock(&n->mu); return 0; }
     if (e->wfail) {
         /* A write was refused (and counted): so is the prompt, or it would
          * run with part of what was written. */

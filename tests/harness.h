@@ -1,5 +1,5 @@
 /* A tiny assert harness.  Each check that fails prints "not ok - file:line:
- * expr" and the test binary's exit status is the number of failures; each
+ * expr" and the test binary exits with status 1 if any failed (0 if none); each
  * TEST() block prints "ok - name" or "not ok - name".  tests/run.sh counts
  * those lines. */
 #ifndef LLMFS_TEST_HARNESS_H

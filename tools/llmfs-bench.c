@@ -14,6 +14,8 @@
  * scheduled arrival (so a client that starts late is not excused: no
  * coordinated omission).  Only the C library and pthreads. */
 #define _GNU_SOURCE
+#include "engine/version.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -489,6 +491,7 @@ int main(int argc, char **argv) {
         {"csv", no_argument, NULL, 'C'},
         {"keep", no_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
+        { "version", no_argument, 0, 'V' },
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -496,7 +499,7 @@ int main(int argc, char **argv) {
     opt.concurrency = 1;
     opt.requests = -1;
     int c;
-    while ((c = getopt_long(argc, argv, "m:c:n:p:P:t:r:s:qh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:c:n:p:P:t:r:s:qhV", lo, NULL)) != -1) {
         switch (c) {
         case 'm': opt.mount = optarg; break;
         case 'c': opt.concurrency = (int)parse_long("--concurrency", optarg, 1, 4096); break;
@@ -541,6 +544,7 @@ int main(int argc, char **argv) {
         case 'C': opt.csv = 1; break;
         case 'K': opt.keep = 1; break;
         case 'q': opt.quiet = 1; break;
+        case 'V': printf("llmfs-bench %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "llmfs-bench: see llmfs-bench --help\n");

@@ -14,6 +14,7 @@
  * simulated objects are a hash table from key to a struct embedding the
  * pol_node, drawn from a pool sized by the most objects the cache can hold. */
 #define _GNU_SOURCE
+#include "engine/version.h"
 #include "engine/errbuf.h"
 #include "engine/policy.h"
 
@@ -754,13 +755,14 @@ int main(int argc, char **argv) {
         {"size", required_argument, NULL, 's'},
         {"format", required_argument, NULL, 'f'},
         {"check", no_argument, NULL, 'c'},
+        { "version", no_argument, 0, 'V' },
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char *pol_arg = NULL, *size_arg = NULL;
     int fmt = FMT_AUTO, check = 0, c;
     opterr = 0;              /* one line of our own instead */
-    while ((c = getopt_long(argc, argv, ":p:s:f:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:s:f:hV", lo, NULL)) != -1) {
         switch (c) {
         case 'p': pol_arg = optarg; break;
         case 's': size_arg = optarg; break;
@@ -770,6 +772,7 @@ int main(int argc, char **argv) {
             else die(2, "--format: expected mooncake or csv, got \"%s\"", optarg);
             break;
         case 'c': check = 1; break;
+        case 'V': printf("llmfs-cachesim %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default:
             die(2, "%s: %s (see %s --help)", argv[optind - 1],

@@ -3,6 +3,7 @@
  * and tests.  The same arguments give the same file, byte for byte, on
  * every machine: the random numbers come from our own splitmix64 and are
  * turned into floats with exact arithmetic only. */
+#include "engine/version.h"
 #include "engine/gguf_write.h"
 #include "engine/quant.h"
 
@@ -255,12 +256,13 @@ int main(int argc, char **argv) {
         { "ctx", required_argument, 0, O_CTX },
         { "type", required_argument, 0, O_TYPE },
         { "seed", required_argument, 0, O_SEED },
+        { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case O_DIM: dim = parse_int("--dim", optarg, 1, 1 << 16); break;
@@ -272,6 +274,7 @@ int main(int argc, char **argv) {
         case O_CTX: ctx = parse_int("--ctx", optarg, 1, 1 << 20); break;
         case O_TYPE: tname = optarg; break;
         case O_SEED: seed = (uint64_t)parse_int("--seed", optarg, 0, LONG_MAX); break;
+        case 'V': printf("llmfs-mkmodel %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         case ':': die("option '%s' needs a value", argv[optind - 1]);
         default:

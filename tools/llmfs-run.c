@@ -1,6 +1,7 @@
 /* llmfs-run: generation without FUSE, for scripts, tests and benchmarks.
  * Prints only the generated text to stdout, as it is produced; --stats
  * adds figures on stderr, one "name value" per line. */
+#include "engine/version.h"
 #include "engine/engine.h"
 #include "engine/quant.h"
 
@@ -103,13 +104,14 @@ int main(int argc, char **argv) {
         { "ignore-eos", no_argument, 0, O_IGNORE_EOS },
         { "stats", no_argument, 0, O_STATS },
         { "mmap", no_argument, 0, O_MMAP },
+        { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
     int c;
     long lv;
     double dv;
-    while ((c = getopt_long(argc, argv, "m:z:p:f:n:t:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:z:p:f:n:t:c:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'z': tok_path = optarg; break;
@@ -132,6 +134,7 @@ int main(int argc, char **argv) {
         case O_IGNORE_EOS: gp.ignore_eos = 1; break;
         case O_STATS: stats = 1; break;
         case O_MMAP: load_flags |= MODEL_LOAD_MMAP; break;
+        case 'V': printf("llmfs-run %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -22,6 +22,7 @@
 #include "cache/backend.h"
 #include "cache/fingerprint.h"
 #include "cache/rcache.h"
+#include "engine/version.h"
 #include "engine/engine.h"
 #include "engine/model.h"
 #include "engine/sched.h"
@@ -211,7 +212,7 @@ int main(int argc, char **argv) {
         goto out_args;
     }
     if (fo.show_version) {
-        printf("llmfs (libfuse %s)\n", fuse_pkgversion());
+        printf("llmfs %s (libfuse %s)\n", LLMFS_VERSION, fuse_pkgversion());
         ret = 0;
         goto out_args;
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tested documentation (issue 3, must show 6): runs the EXAMPLES of every
+# Tested documentation: runs the EXAMPLES of every
 # man page, the README quickstart and every script of examples/ against
 # real mounts of the small model, and checks what they print.
 #

@@ -5,11 +5,21 @@
 # a nucleus smaller than one token still answers; a reader's close does
 # not submit another writer's half-written prompt; a refused prompt
 # leaves no completion that reads as an empty success; a prompt refused
-# over many writes counts as one rejection.
+# over many writes counts as one rejection; editors' side files and empty
+# files are not submitted.
 . "$(dirname "$0")/lib.sh"
 M=$T/mnt
 if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,limits.max_prompt_bytes=1048576"; then
-    notok "mount"; finish
+    notok "mount"; # --- editors' side files and empty files are not prompts
+echo "Once upon a time" > "$M/prompts/.story.swp"
+echo "Once upon a time" > "$M/prompts/story~"
+: > "$M/prompts/4913"
+printf '' > "$M/prompts/empty"
+check "a dot file, a ~ backup and empty files are kept as plain files" \
+    eval '[ "$(cat "$M/prompts/.story.swp")" = "Once upon a time" ] && [ -e "$M/prompts/4913" ]'
+check "... and never submitted" eval '! ls "$M/completions" | grep -qE "swp|~|4913|empty" && ! grep -qE "^(\.story\.swp|story~|4913|empty)," "$M/stats/requests"'
+
+finish
 fi
 
 # --- a 100,000-deep front matter
@@ -88,5 +98,14 @@ EOF
 after=$(metric "$M/stats/metrics" requests_rejected)
 check "a prompt refused over hundreds of writes is one rejection" [ "$((after - before))" -eq 1 ]
 check "... and one row of stats/requests" [ "$(grep -c '^big,' "$M/stats/requests")" -eq 1 ]
+
+# --- editors' side files and empty files are not prompts
+echo "Once upon a time" > "$M/prompts/.story.swp"
+echo "Once upon a time" > "$M/prompts/story~"
+: > "$M/prompts/4913"
+printf '' > "$M/prompts/empty"
+check "a dot file, a ~ backup and empty files are kept as plain files" \
+    eval '[ "$(cat "$M/prompts/.story.swp")" = "Once upon a time" ] && [ -e "$M/prompts/4913" ]'
+check "... and never submitted" eval '! ls "$M/completions" | grep -qE "swp|~|4913|empty" && ! grep -qE "^(\.story\.swp|story~|4913|empty)," "$M/stats/requests"'
 
 finish

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Must show 1: for every reference case, `echo "$(cat sN.prompt)" >
+# Reference outputs: for every reference case, `echo "$(cat sN.prompt)" >
 # prompts/x; cat completions/x` prints what llmfs-run prints with the
 # same (default) parameters, and so the reference completion.
 . "$(dirname "$0")/lib.sh"

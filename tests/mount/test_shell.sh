@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Must show 4 and 5 on the fast model: redirection to a file equals a
+# Shell use on the fast model: redirection to a file equals a
 # pipe, head -c, front matter and xattr parameters, >> and truncation,
 # rewriting restarts, errors (EINVAL with a readable reason, EFBIG), the
 # stats files (promtool, snapshot readers), config, and how mounting

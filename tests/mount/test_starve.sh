@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Must show 3 and the cancellation and backpressure parts of 4, on a slow
+# Starvation, cancellation and backpressure, on a slow
 # model: with 64 readers blocked on unfinished completions, a new prompt,
 # stats/metrics and ls all answer within a second; rm prompts/x cancels
 # (stats count it) and removes completions/x; rewriting a prompt cancels

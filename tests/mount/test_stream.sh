@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Must show 2 and part of 4, on a slow model (110M shape, F32): cat gets
+# Streaming, on a slow model (110M shape, F32): cat gets
 # its first bytes long before generation ends; tail -f follows a
 # completion to its end; ls -l shows the size (and mtime) growing; poll()
 # wakes up when tokens arrive; a signal interrupts a waiting read (EINTR)
