@@ -31,8 +31,10 @@ check "the other client's prompt is answered" [ -s "$M/completions/victim" ]
 # --- sampling limits
 err=$( (printf -- '---\ntemperature: 1e6\ntop_p: 0.001\nmax_tokens: 30\n---\nOnce upon a time\n' > "$M/prompts/hot") 2>&1 ); rc=$?
 check "temperature 1e6 is refused as llmfs-run refuses it" eval '[ $rc -ne 0 ] && [[ "$(xattr_get "$M/prompts/hot" user.llmfs.error)" == *"from 0 to 100"* ]]'
-printf -- '---\ntemperature: 100\ntop_p: 0.001\nmax_tokens: 30\n---\nOnce upon a time\n' > "$M/prompts/flat"
-check "the hottest temperature with a nucleus under one token answers" [ -s "$M/completions/flat" ]
+printf -- '---\ntemperature: 100\ntop_p: 0.001\nseed: 3\nmax_tokens: 30\n---\nOnce upon a time\n' > "$M/prompts/flat"
+check "the hottest temperature with a nucleus under one token answers" eval '[ -n "$(cat "$M/completions/flat")" ]'
+check "... with the tokens llmfs-run samples" eval '[ "$(cat "$M/completions/flat")" = "$("$BIN/llmfs-run" --model "$MODEL" --temp 100 --top-p 0.001 --seed 3 -n 30 -p "Once upon a time")" ]'
+
 
 # --- a reader's close does not submit a half-written prompt (python
 # holds the writer's descriptor: a shell's redirected builtin closes a copy)
