@@ -73,7 +73,16 @@ void ns_out_reply(outbox *o, fuse_req_t req, char *data, size_t n, int err) {
         o->r = r;
         o->cap = cap;
     }
-    o->r[o->n++] = (reply){req, data, n, err};
+    o->r[o->n++] = (reply){req, data, n, err, NULL, NULL};
+}
+
+/* Queues the answer of a parked open (mu held). */
+static void out_ready(outbox *o, parked *p, int err) {
+    ns_out_reply(o, p->req, NULL, 0, err);
+    if (o->n && o->r[o->n - 1].req == p->req) {
+        o->r[o->n - 1].ready = p->ready;
+        o->r[o->n - 1].ud = p->ud;
+    }
 }
 
 static void out_poll(outbox *o, struct fuse_pollhandle *ph) {
@@ -91,7 +100,8 @@ static void out_poll(outbox *o, struct fuse_pollhandle *ph) {
 void ns_out_flush(ns *n, outbox *o) {
     for (size_t i = 0; i < o->n; i++) {
         reply *r = &o->r[i];
-        if (r->err) fuse_reply_err(r->req, r->err);
+        if (r->ready) r->ready(r->ud, r->err);
+        else if (r->err) fuse_reply_err(r->req, r->err);
         else fuse_reply_buf(r->req, r->data, r->n);
         free(r->data);
     }
@@ -349,6 +359,20 @@ int ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud) {
 
 /* ------------------------------------------------------ reads and polls */
 
+/* The list of parked requests (mu held). */
+static void park(ns *n, parked *p) {
+    p->prev = NULL;
+    p->next = n->parked;
+    if (n->parked) n->parked->prev = p;
+    n->parked = p;
+}
+
+static void unpark(ns *n, parked *p) {
+    if (p->prev) p->prev->next = p->next;
+    else n->parked = p->next;
+    if (p->next) p->next->prev = p->prev;
+}
+
 /* Answers the parked reads of t that can be answered now, and collects
  * the poll handles of t's readable handles (mu held). */
 void ns_wake_text(ns *n, ns_text *t, outbox *o) {
@@ -360,7 +384,9 @@ void ns_wake_text(ns *n, ns_text *t, outbox *o) {
         size_t cnt = off < t->len ? t->len - off : 0;
         if (cnt > p->size) cnt = p->size;
         char *data = NULL;
-        if (cnt && !(data = malloc(cnt))) {
+        if (p->ready) {
+            out_ready(o, p, 0);
+        } else if (cnt && !(data = malloc(cnt))) {
             ns_out_reply(o, p->req, NULL, 0, ENOMEM);
         } else if (!cnt && t->error) {
             ns_out_reply(o, p->req, NULL, 0, t->error);
@@ -369,9 +395,7 @@ void ns_wake_text(ns *n, ns_text *t, outbox *o) {
             if (off + cnt > p->h->pos) p->h->pos = off + cnt;
             ns_out_reply(o, p->req, data, cnt, 0);
         }
-        if (p->prev) p->prev->next = p->next;
-        else n->parked = p->next;
-        if (p->next) p->next->prev = p->prev;
+        unpark(n, p);
         free(p);
     }
     for (ns_handle *h = n->handles; h; h = h->next)
@@ -386,16 +410,35 @@ static void read_interrupted(fuse_req_t req, void *data) {
     parked *p;
     pthread_mutex_lock(&n->mu);
     for (p = n->parked; p && p->req != req; p = p->next) {}
-    if (p) {
-        if (p->prev) p->prev->next = p->next;
-        else n->parked = p->next;
-        if (p->next) p->next->prev = p->prev;
-    }
+    if (p) unpark(n, p);
     pthread_mutex_unlock(&n->mu);
     if (p) {
-        fuse_reply_err(req, EINTR);
+        if (p->ready) p->ready(p->ud, EINTR);
+        else fuse_reply_err(req, EINTR);
         free(p);
     }
+}
+
+int ns_open_wait(ns *n, ns_handle *h, fuse_req_t req, void (*ready)(void *ud, int err),
+                 void *ud) {
+    if (h->kind != NS_COMPLETION) return 0;
+    fuse_req_interrupt_func(req, read_interrupted, n);
+    int parked_it = 0;
+    pthread_mutex_lock(&n->mu);
+    ns_text *t = h->t;
+    if (!t->len && !t->done && !n->shut && !fuse_req_interrupted(req)) {
+        parked *p = calloc(1, sizeof *p);
+        if (p) {
+            p->req = req;
+            p->h = h;
+            p->ready = ready;
+            p->ud = ud;
+            park(n, p);
+            parked_it = 1;
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    return parked_it;
 }
 
 void ns_read_completion(ns *n, ns_handle *h, fuse_req_t req, size_t size, off_t off) {
@@ -427,9 +470,7 @@ void ns_read_completion(ns *n, ns_handle *h, fuse_req_t req, size_t size, off_t 
             p->h = h;
             p->off = off;
             p->size = size;
-            p->next = n->parked;
-            if (n->parked) n->parked->prev = p;
-            n->parked = p;
+            park(n, p);
             pthread_mutex_unlock(&n->mu);
             return;
         }
@@ -891,8 +932,7 @@ int ns_new(const ns_env *env, ns **out) {
     return 0;
 }
 
-void ns_shutdown(ns *n) {
-    outbox o = {0};
+void ns_stop_generations(ns *n) {
     pthread_mutex_lock(&n->mu);
     n->shut = 1;
     pthread_mutex_unlock(&n->mu);
@@ -905,17 +945,31 @@ void ns_shutdown(ns *n) {
         pthread_mutex_unlock(&n->mu);
         if (!busy) continue;
         pthread_mutex_lock(&e->submit_mu);
-        ns_entry_cancel(n, e);
+        ns_entry_abort(n, e, EIO, "cut short: the daemon was stopped");
         pthread_mutex_unlock(&e->submit_mu);
         pthread_mutex_lock(&n->mu);
         ns_entry_unref(n, e);
         pthread_mutex_unlock(&n->mu);
     }
+}
+
+size_t ns_open_files(ns *n) {
+    size_t k = 0;
     pthread_mutex_lock(&n->mu);
-    while (n->parked) {
+    for (ns_handle *h = n->handles; h; h = h->next) k++;
+    pthread_mutex_unlock(&n->mu);
+    return k;
+}
+
+void ns_shutdown(ns *n) {
+    outbox o = {0};
+    ns_stop_generations(n);
+    pthread_mutex_lock(&n->mu);
+    while (n->parked) {     /* only reads and opens of texts that ended */
         parked *p = n->parked;
-        n->parked = p->next;
-        ns_out_reply(&o, p->req, NULL, 0, EINTR);
+        unpark(n, p);
+        if (p->ready) out_ready(&o, p, 0);
+        else ns_out_reply(&o, p->req, NULL, 0, EINTR);
         free(p);
     }
     for (ns_handle *h = n->handles; h; h = h->next)

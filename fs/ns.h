@@ -56,9 +56,14 @@ typedef struct ns_env {
 int  ns_keeps_completion_names(const ns *n);
 
 int  ns_new(const ns_env *env, ns **out);
-/* Cancels every generation (rcache_release), answers every parked read
- * with EINTR and drops poll handles.  Call after the FUSE loop has ended
- * and before the session and the scheduler go. */
+/* Refuses new submissions and cuts every running generation: its readers
+ * get the bytes so far, then EIO, with the reason in user.llmfs.error. */
+void ns_stop_generations(ns *n);
+/* How many prompt and completion files are open. */
+size_t ns_open_files(ns *n);
+/* ns_stop_generations, then answers every parked read with EINTR and
+ * drops poll handles.  Call after the FUSE loop has ended and before the
+ * session and the scheduler go. */
 void ns_shutdown(ns *n);
 /* Frees everything, open handles included.  NULL is a no-op. */
 void ns_free(ns *n);
@@ -106,6 +111,12 @@ int  ns_truncate(ns *n, fuse_ino_t ino, off_t size);
  * new generation, or a refused prompt's empty text); after ns_unlink of a
  * prompt it names nothing.  Either way the kernel must forget the name
  * (ns_forget_completion) before the operation is answered. */
+/* An open of a completion with no bytes yet waits for its first byte or
+ * its end (GNU tail -f treats an empty regular file like a pipe): returns
+ * 1 when parked, and ready(ud, err) answers it later from another thread
+ * (err 0: reply the open; EINTR: interrupted); 0 to answer now. */
+int  ns_open_wait(ns *n, ns_handle *h, fuse_req_t req, void (*ready)(void *ud, int err),
+                  void *ud);
 int  ns_flush(ns *n, ns_handle *h, uint64_t owner, int *moved);
 int  ns_unlink(ns *n, fuse_ino_t parent, const char *name);
 /* Tells the kernel to forget completions/NAME.  It may wait for the

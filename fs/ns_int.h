@@ -80,11 +80,14 @@ struct ns_handle {
     ns_handle *prev, *next;     /* in ns.handles (mu) */
 };
 
+/* A read, or an open (ready set), waiting for its text's bytes. */
 typedef struct parked {
     fuse_req_t req;
     ns_handle *h;
     off_t off;
     size_t size;
+    void (*ready)(void *ud, int err);   /* an open: answers it */
+    void *ud;
     struct parked *prev, *next; /* in ns.parked (mu) */
 } parked;
 
@@ -111,6 +114,8 @@ typedef struct {
     char *data;                 /* owned copy; NULL with n == 0 means EOF */
     size_t n;
     int err;                    /* nonzero: fuse_reply_err */
+    void (*ready)(void *ud, int err);   /* set: call it instead of replying */
+    void *ud;
 } reply;
 
 typedef struct {
@@ -136,6 +141,8 @@ void ns_entry_unref(ns *n, ns_entry *e);
  * handles of its readable handles (mu held). */
 void ns_wake_text(ns *n, ns_text *t, outbox *o);
 /* Cancels e's generation, if one runs: readers get EOF after what was
- * generated (submit_mu held, mu not). */
+ * generated, or err (an errno, with reason in e's error) if err is
+ * nonzero (submit_mu held, mu not). */
 void ns_entry_cancel(ns *n, ns_entry *e);
+void ns_entry_abort(ns *n, ns_entry *e, int err, const char *reason);
 #endif

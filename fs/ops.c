@@ -181,6 +181,25 @@ static int snapshot(ops_ctx *c, fuse_ino_t ino, ofile *f) {
     return rc;
 }
 
+/* An open of a completion waiting for its first byte (ns_open_wait). */
+typedef struct {
+    ops_ctx *c;
+    fuse_req_t req;
+    struct fuse_file_info fi;
+    ofile *f;
+} pending_open;
+
+static void open_ready(void *ud, int err) {
+    pending_open *po = ud;
+    if (err) {
+        ofile_free(po->c, po->f);
+        fuse_reply_err(po->req, err);
+    } else if (fuse_reply_open(po->req, &po->fi)) {
+        ofile_free(po->c, po->f);      /* the opener is gone */
+    }
+    free(po);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
     int64_t t0 = mono_ns();
@@ -208,6 +227,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     fi->keep_cache = cacheable;
     /* only a prompt handle that may write has a flush to do */
     fi->noflush = kind != NS_PROMPT || (fi->flags & O_ACCMODE) == O_RDONLY;
+    /* an empty completion answers its open at its first byte: GNU tail
+     * reads an empty regular file to EOF like a pipe */
+    pending_open *po = kind == NS_COMPLETION && !(fi->flags & O_NONBLOCK) && !cacheable
+                       ? malloc(sizeof *po) : NULL;
+    if (po) {
+        *po = (pending_open){c, req, *fi, f};
+        if (ns_open_wait(c->n, f->h, req, open_ready, po)) {
+            op_done(c, t0);
+            return;
+        }
+        free(po);
+    }
     if (fuse_reply_open(req, fi)) ofile_free(c, f);   /* the opener is gone */
     op_done(c, t0);
 }

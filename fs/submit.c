@@ -93,7 +93,9 @@ static void on_done(void *ud, const cache_result *res) {
 /* Cancels e's generation, if one is running: its readers get EOF after
  * what was generated.  Call with submit_mu held or from unlink (mu not
  * held). */
-void ns_entry_cancel(ns *n, ns_entry *e) {
+void ns_entry_cancel(ns *n, ns_entry *e) { ns_entry_abort(n, e, 0, NULL); }
+
+void ns_entry_abort(ns *n, ns_entry *e, int err, const char *reason) {
     outbox o = {0};
     stats_row row;
     pthread_mutex_lock(&n->mu);
@@ -102,6 +104,8 @@ void ns_entry_cancel(ns *n, ns_entry *e) {
     e->cur = NULL;
     g->detached = 1;
     g->t->done = 1;
+    g->t->error = err;
+    if (reason) snprintf(e->err, sizeof e->err, "%s", reason);
     g->t->mtime = ns_now_rt();
     ns_wake_text(n, g->t, &o);
     rcache_req *req = g->req;
@@ -154,6 +158,10 @@ static int entry_submit(ns *n, ns_entry *e) {
     if (!e->dirty || !e->linked) { pthread_mutex_unlock(&n->mu); return 0; }
     e->dirty = 0;
     if (!e->plen || side_file(e->name)) { pthread_mutex_unlock(&n->mu); return 0; }
+    if (n->shut) {
+        pthread_mutex_unlock(&n->mu);
+        return entry_reject(n, e, -EIO, "the daemon is stopping");
+    }
     if (e->wfail) {
         /* A write was refused (and counted): so is the prompt, or it would
          * run with part of what was written. */

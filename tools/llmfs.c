@@ -31,6 +31,7 @@
 #include "fs/ns.h"
 #include "fs/ops.h"
 #include "fs/stats.h"
+#include "fs/stop.h"
 
 #define BATCH_TOKENS 256
 
@@ -304,6 +305,8 @@ int main(int argc, char **argv) {
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
 
+    stopper *stop = stopper_start(se, n);
+    if (!stop) fprintf(stderr, "llmfs: cannot start the stopper: a signal ends the mount at once\n");
     if (fo.singlethread) {
         rc = fuse_session_loop(se);
     } else {
@@ -320,6 +323,7 @@ int main(int argc, char **argv) {
     }
     /* A signal ends the loop with its number: that is a clean unmount. */
     ret = rc < 0 ? 1 : 0;
+    stopper_free(stop);
 
     ns_shutdown(n);          /* no callbacks after this; parked reads answered */
 out_threads:

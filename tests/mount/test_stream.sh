@@ -2,8 +2,9 @@
 # Streaming, on a slow model (110M shape, F32): cat gets
 # its first bytes long before generation ends; tail -f follows a
 # completion to its end; ls -l shows the size (and mtime) growing; poll()
-# wakes up when tokens arrive; a signal interrupts a waiting read (EINTR)
-# but not the generation.
+# wakes up when tokens arrive; tail -f started at once streams; a signal
+# interrupts a waiting open (EINTR) but not the generation; SIGTERM stops
+# in order.
 . "$(dirname "$0")/lib.sh"
 SM=$(slow_model) || { skip "streaming" "no $BIN/llmfs-mkmodel"; finish; }
 M=$T/mnt
@@ -41,7 +42,20 @@ check "final size is the exact byte count" \
     [ "$(stat -c %s "$M/completions/s")" -eq "$(wc -c < "$T/s.full")" ]
 check "mtime grows as tokens arrive" [ "$(sort -u "$T/mtimes" | wc -l)" -ge 3 ]
 
-# --- a read waiting in the queue is interrupted by a signal; generation goes on
+# --- tail -f started right after the write streams (GNU tail reads an
+# empty regular file to EOF like a pipe: the open waits for a first byte)
+printf -- '---\nmax_tokens: 200\n---\nOnce upon a time\n' > "$M/prompts/tf"
+t0=$(now_ms)
+tail -f "$M/completions/tf" > "$T/tf.out" 2>/dev/null &
+tfpid=$!
+wait_for 30 test -s "$T/tf.out"; tf_first=$(( $(now_ms) - t0 ))
+cat "$M/completions/tf" > /dev/null; tf_end=$(( $(now_ms) - t0 ))
+kill $tfpid 2>/dev/null; wait $tfpid 2>/dev/null
+echo "# tail -f printed after ${tf_first} ms, generation ended after ${tf_end} ms"
+check "tail -f started right after the write prints before generation ends" \
+    [ "$tf_first" -lt $(( tf_end * 2 / 3 )) ]
+
+# --- an open waiting in the queue is interrupted by a signal; generation goes on
 echo "The sun" > "$M/prompts/a"
 echo "A dog" > "$M/prompts/b"          # waits behind a (max_batch 1)
 python3 - "$M/completions/b" > "$T/intr" <<'PY'
@@ -49,19 +63,19 @@ import os, signal, sys, time
 class Alarm(Exception): pass
 def on_alarm(sig, frame): raise Alarm()
 signal.signal(signal.SIGALRM, on_alarm)
-fd = os.open(sys.argv[1], os.O_RDONLY)
 t = time.monotonic()
 signal.setitimer(signal.ITIMER_REAL, 0.3)
-try:
+try:   # the open waits for the first byte, then the read would not
+    fd = os.open(sys.argv[1], os.O_RDONLY)
     data = os.read(fd, 4096)
     print("read", len(data), "bytes")
 except Alarm:
     print("interrupted after %.0f ms" % ((time.monotonic() - t) * 1000))
 PY
 cat "$T/intr" | sed 's/^/# /'
-check "a signal interrupts a waiting read" grep -q '^interrupted after' "$T/intr"
+check "a signal interrupts a waiting open" grep -q '^interrupted after' "$T/intr"
 wait_ms=$(awk '/^interrupted/ {print $3}' "$T/intr")
-check "the interrupted read returned promptly" [ "${wait_ms:-9999}" -lt 1500 ]
+check "the interrupted open returned promptly" [ "${wait_ms:-9999}" -lt 1500 ]
 
 # --- poll(): sleeps until tokens arrive, then reads to EOF
 python3 - "$M/completions/b" > "$T/poll" <<'PY'
@@ -83,4 +97,56 @@ cat "$M/completions/b" > "$T/b.full"
 check "poll() then read gives the whole completion" cmp -s "$T/poll" "$T/b.full"
 check "the interrupted request still generated its text" [ -s "$T/b.full" ]
 check "clean unmount" umount_llmfs "$M"
+
+# --- SIGTERM stops in order: a finished completion reads to EOF, an
+# unfinished one gives its bytes so far and then EIO with the reason, and
+# close() succeeds for both; tail -f (never closing) only delays the end
+M2=$T/mnt2
+if ! mount_llmfs "$M2" --model "$SM" -o "$NOCACHE"; then notok "mount for SIGTERM"; finish; fi
+pid=$(pgrep -f -- "llmfs .*$M2\$" | head -1)
+printf -- '---\nmax_tokens: 20\n---\nOnce upon a time\n' > "$M2/prompts/done"
+cat "$M2/completions/done" > "$T/done.full"
+printf -- '---\nmax_tokens: 1000\n---\nOnce upon a time\n' > "$M2/prompts/cut"
+tail -f "$M2/completions/done" > /dev/null 2>&1 &
+t0=$(now_ms)
+python3 - "$M2" "$pid" > "$T/term.out" <<'PY'
+import errno, os, signal, sys, time
+m, pid = sys.argv[1], int(sys.argv[2])
+fd_done = os.open(m + "/completions/done", os.O_RDONLY)
+fd_cut = os.open(m + "/completions/cut", os.O_RDONLY)
+first = os.read(fd_cut, 1)
+os.kill(pid, signal.SIGTERM)
+time.sleep(0.2)
+done = b""
+while True:
+    b = os.read(fd_done, 65536)
+    if not b: break
+    done += b
+print("done_bytes", len(done))
+cut, err = first, "EOF"
+try:
+    while True:
+        b = os.read(fd_cut, 65536)
+        if not b: break
+        cut += b
+except OSError as e:
+    err = errno.errorcode[e.errno]
+    print("reason", os.getxattr(fd_cut, "user.llmfs.error").decode())
+print("cut_bytes", len(cut), "then", err)
+for name, fd in (("done", fd_done), ("cut", fd_cut)):
+    try:
+        os.close(fd); print("close", name, "ok")
+    except OSError as e:
+        print("close", name, errno.errorcode[e.errno])
+PY
+sed 's/^/# /' "$T/term.out"
+check "after SIGTERM a finished completion reads whole" grep -qx "done_bytes $(wc -c < "$T/done.full")" "$T/term.out"
+check "... an unfinished one gives its bytes, then EIO" grep -q "^cut_bytes [1-9][0-9]* then EIO" "$T/term.out"
+check "... with the reason in user.llmfs.error" grep -q "^reason .*daemon was stopped" "$T/term.out"
+check "... and close() succeeds on both" eval '[ "$(grep -c "^close .* ok" "$T/term.out")" -eq 2 ]'
+wait_for 10 eval '! kill -0 '"$pid"' 2>/dev/null'
+end_ms=$(( $(now_ms) - t0 ))
+echo "# the daemon exited ${end_ms} ms after SIGTERM with tail -f still open"
+check "tail -f delays the end by at most the deadline" eval '! kill -0 '"$pid"' 2>/dev/null && [ "$end_ms" -lt 6000 ] && ! mountpoint -q "$M2"'
+
 finish
