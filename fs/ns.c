@@ -38,7 +38,6 @@
 #include "fs/params.h"
 
 #define XATTR_PREFIX "user.llmfs."
-#define NAME_MAX_LEN 255
 
 
 static const char *const stats_names[STATS_NFILES] = {
@@ -161,6 +160,8 @@ void ns_entry_unref(ns *n, ns_entry *e) {
     pthread_mutex_destroy(&e->submit_mu);
     free(e->pbuf);
     free(e->name);
+    for (size_t i = 0; i < e->n_old_names; i++) free(e->old_names[i]);
+    free(e->old_names);
     free(e);
 }
 
@@ -527,7 +528,11 @@ static void handle_free(ns *n, ns_handle *h) {
 }
 
 int ns_handle_kind(const ns_handle *h) { return h->kind; }
-const char *ns_handle_name(const ns_handle *h) { return h->e->name; }
+void ns_handle_name(ns *n, const ns_handle *h, char *buf, size_t cap) {
+    pthread_mutex_lock(&n->mu);
+    snprintf(buf, cap, "%s", h->e->name);
+    pthread_mutex_unlock(&n->mu);
+}
 
 void ns_release(ns *n, ns_handle *h) {
     if (!h) return;
@@ -789,6 +794,67 @@ int ns_unlink(ns *n, fuse_ino_t parent, const char *name) {
     ns_entry_unref(n, e);         /* the link's */
     pthread_mutex_unlock(&n->mu);
     return 0;
+}
+
+/* Takes the submit_mu of a and b (either may be NULL) in a fixed order. */
+static void lock_two(ns_entry *a, ns_entry *b) {
+    if (a && b && b->id < a->id) { ns_entry *x = a; a = b; b = x; }
+    if (a) pthread_mutex_lock(&a->submit_mu);
+    if (b && b != a) pthread_mutex_lock(&b->submit_mu);
+}
+
+static void unlock_two(ns_entry *a, ns_entry *b) {
+    if (a) pthread_mutex_unlock(&a->submit_mu);
+    if (b && b != a) pthread_mutex_unlock(&b->submit_mu);
+}
+
+int ns_rename(ns *n, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+              const char *newname, unsigned flags) {
+    if (flags & ~(unsigned)RENAME_NOREPLACE) return -EINVAL;
+    if (parent != NS_INO_PROMPTS || newparent != NS_INO_PROMPTS) {
+        if (ns_kind(parent) != NS_DIR || ns_kind(newparent) != NS_DIR) return -ENOTDIR;
+        return parent == newparent ? -EPERM : -EXDEV;
+    }
+    if (!name_ok(newname)) return strlen(newname) > NAME_MAX_LEN ? -ENAMETOOLONG : -EINVAL;
+    char *nn = strdup(newname);
+    if (!nn) return -ENOMEM;
+    for (;;) {
+        pthread_mutex_lock(&n->mu);
+        ns_entry *e = hash_find(n, name), *t = hash_find(n, newname);
+        if (!e) { pthread_mutex_unlock(&n->mu); free(nn); return -ENOENT; }
+        if (t == e) { pthread_mutex_unlock(&n->mu); free(nn); return 0; }
+        if (t && (flags & RENAME_NOREPLACE)) { pthread_mutex_unlock(&n->mu); free(nn); return -EEXIST; }
+        e->refs++;
+        if (t) t->refs++;
+        pthread_mutex_unlock(&n->mu);
+        lock_two(e, t);
+        pthread_mutex_lock(&n->mu);
+        int same = hash_find(n, name) == e && hash_find(n, newname) == t;
+        char **on = same ? realloc(e->old_names, (e->n_old_names + 1) * sizeof *on) : NULL;
+        if (same && on) {
+            e->old_names = on;
+            if (t) {                   /* replaced: gone like an rm */
+                hash_remove(n, t);
+                t->linked = 0;
+            }
+            hash_remove(n, e);
+            e->old_names[e->n_old_names++] = e->name;
+            e->name = nn;
+            hash_insert(n, e);
+            e->pctime = ns_now_rt();
+        }
+        pthread_mutex_unlock(&n->mu);
+        if (same && on && t) ns_entry_cancel(n, t);
+        unlock_two(e, t);
+        pthread_mutex_lock(&n->mu);
+        if (same && on && t) ns_entry_unref(n, t);   /* the link's */
+        if (t) ns_entry_unref(n, t);
+        ns_entry_unref(n, e);
+        pthread_mutex_unlock(&n->mu);
+        if (same && !on) { free(nn); return -ENOMEM; }
+        if (same) return 0;
+        /* a name changed while the locks were taken: look again */
+    }
 }
 
 /* ------------------------------------------------------------- xattrs */

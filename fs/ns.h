@@ -97,7 +97,14 @@ int  ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable);
 void ns_release(ns *n, ns_handle *h);
 int  ns_handle_kind(const ns_handle *h);
 /* The prompt's name (valid while the handle is). */
-const char *ns_handle_name(const ns_handle *h);
+/* Copies the name of h's prompt (as renamed so far) into buf. */
+void ns_handle_name(ns *n, const ns_handle *h, char *buf, size_t cap);
+/* rename(2) within prompts/: the prompt, its completion and its
+ * generation (running or finished) take the new name; a prompt that had
+ * it goes as with rm.  flags: 0 or RENAME_NOREPLACE.  Both completion
+ * names must then be forgotten by the kernel (ns_forget_completion). */
+int ns_rename(ns *n, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+              const char *newname, unsigned flags);
 /* owner: the writing process's lock owner (FUSE's, from its descriptor
  * table), or 0 if unknown. */
 ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off, uint64_t owner);

@@ -10,6 +10,11 @@
 
 #include "fs/ns.h"
 
+#define NAME_MAX_LEN 255         /* longest prompt name */
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
 typedef struct ns_text ns_text;
 typedef struct ns_entry ns_entry;
 typedef struct ns_gen ns_gen;
@@ -39,7 +44,11 @@ typedef struct xattr {
 } xattr;
 
 struct ns_entry {
-    char *name;                 /* immutable */
+    char *name;                 /* (mu; changed by rename, which also holds
+                                   submit_mu: holders of either may read it) */
+    char **old_names;           /* names before renames, freed with the entry:
+                                   a pointer read before a rename stays valid (mu) */
+    size_t n_old_names;         /* (mu) */
     uint64_t id;                /* immutable: inode numbers */
     int refs;                   /* linked + handles + generations + flushes (mu) */
     int linked;                 /* prompts/NAME exists (mu) */

@@ -312,18 +312,21 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     op_done(c, t0);
 }
 
-/* An answer that waits until the kernel has forgotten completions/NAME. */
+/* An answer that waits until the kernel has forgotten completions/NAME
+ * (and completions/NAME2, for a rename). */
 typedef struct {
     notify_job job;
     ns *n;
     fuse_req_t req;
     int err;
+    char *name2;                /* in names, or NULL */
     char name[];
 } forget_reply;
 
 static void forget_then_reply(void *arg) {
     forget_reply *f = arg;
     ns_forget_completion(f->n, f->name);
+    if (f->name2) ns_forget_completion(f->n, f->name2);
     fuse_reply_err(f->req, f->err);
     free(f);
 }
@@ -332,12 +335,14 @@ static void forget_then_reply(void *arg) {
  * forgetting runs on the notifier thread: on a FUSE worker it could wait
  * for the completions/ directory's lock held by a lookup that waits for a
  * worker, and with every worker doing the same the mount would hang. */
-static void reply_after_forget(ops_ctx *c, fuse_req_t req, int err, const char *name) {
-    size_t len = strlen(name);
-    forget_reply *f = c->nt && ns_keeps_completion_names(c->n) ? malloc(sizeof *f + len + 1)
-                                                                : NULL;
+static void reply_after_forget(ops_ctx *c, fuse_req_t req, int err, const char *name,
+                               const char *name2) {
+    size_t len = strlen(name), len2 = name2 ? strlen(name2) + 1 : 0;
+    forget_reply *f = c->nt && ns_keeps_completion_names(c->n)
+                      ? malloc(sizeof *f + len + 1 + len2) : NULL;
     if (!f) {   /* nothing to forget (the kernel keeps no names), or no memory */
         ns_forget_completion(c->n, name);
+        if (name2) ns_forget_completion(c->n, name2);
         fuse_reply_err(req, err);
         return;
     }
@@ -345,6 +350,7 @@ static void reply_after_forget(ops_ctx *c, fuse_req_t req, int err, const char *
     f->req = req;
     f->err = err;
     memcpy(f->name, name, len + 1);
+    f->name2 = name2 ? memcpy(f->name + len + 1, name2, len2) : NULL;
     f->job.fn = forget_then_reply;
     f->job.arg = f;
     notify_call(c->nt, &f->job);
@@ -356,7 +362,11 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
     ofile *f = ofile_of(fi);
     int moved = 0;
     int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h, fi->lock_owner, &moved) : 0;
-    if (moved) reply_after_forget(c, req, rc ? fuse_errno(rc) : 0, ns_handle_name(f->h));
+    if (moved) {
+        char name[256];
+        ns_handle_name(c->n, f->h, name, sizeof name);
+        reply_after_forget(c, req, rc ? fuse_errno(rc) : 0, name, NULL);
+    }
     else fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
     op_done(c, t0);
 }
@@ -377,8 +387,19 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
     ops_ctx *c = ctx_of(req);
     int64_t t0 = mono_ns();
     int rc = ns_unlink(c->n, parent, name);
-    if (!rc && parent == NS_INO_PROMPTS) reply_after_forget(c, req, 0, name);
+    if (!rc && parent == NS_INO_PROMPTS) reply_after_forget(c, req, 0, name, NULL);
     else fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
+    op_done(c, t0);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags) {
+    ops_ctx *c = ctx_of(req);
+    int64_t t0 = mono_ns();
+    int rc = ns_rename(c->n, parent, name, newparent, newname, flags);
+    /* both completion names now name something else (or nothing) */
+    if (!rc) reply_after_forget(c, req, 0, name, newname);
+    else fuse_reply_err(req, fuse_errno(rc));
     op_done(c, t0);
 }
 
@@ -452,6 +473,7 @@ const struct fuse_lowlevel_ops ops_table = {
     .read = op_read,
     .write = op_write,
     .flush = op_flush,
+    .rename = op_rename,
     .release = op_release,
     .fsync = op_fsync,
     .unlink = op_unlink,

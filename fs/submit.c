@@ -80,8 +80,10 @@ static void on_done(void *ud, const cache_result *res) {
     }
     ns_wake_text(n, g->t, &o);
     rcache_req *req = g->req;
+    char name[NAME_MAX_LEN + 1];
+    snprintf(name, sizeof name, "%s", e->name);   /* a rename may change it */
     pthread_mutex_unlock(&n->mu);
-    stats_done(n->env.st, e->name, res);
+    stats_done(n->env.st, name, res);
     ns_out_flush(n, &o);
     if (req) {
         g->job.fn = gen_retire;

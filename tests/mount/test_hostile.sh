@@ -6,7 +6,8 @@
 # not submit another writer's half-written prompt; a refused prompt
 # leaves no completion that reads as an empty success; a prompt refused
 # over many writes counts as one rejection; editors' side files and empty
-# files are not submitted.
+# files are not submitted; an open completion keeps its text; sed -i,
+# vim's :w and mv save by rename.
 . "$(dirname "$0")/lib.sh"
 M=$T/mnt
 if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,limits.max_prompt_bytes=1048576"; then
@@ -91,6 +92,53 @@ EOF
 after=$(metric "$M/stats/metrics" requests_rejected)
 check "a prompt refused over hundreds of writes is one rejection" [ "$((after - before))" -eq 1 ]
 check "... and one row of stats/requests" [ "$(grep -c '^big,' "$M/stats/requests")" -eq 1 ]
+
+# --- an open completion keeps its generation's text and attributes
+echo "Once upon a time" > "$M/prompts/fs"
+cat "$M/completions/fs" > "$T/fs.full"
+python3 - "$M" > "$T/fstat.out" <<'EOF'
+import os, sys
+m = sys.argv[1]
+fd = os.open(m + "/completions/fs", os.O_RDONLY)
+size = os.fstat(fd).st_size
+with open(m + "/prompts/fs", "w") as f:
+    f.write("Lily\n")
+after_rewrite = os.fstat(fd).st_size
+os.unlink(m + "/prompts/fs")
+after_rm = os.fstat(fd).st_size
+data = b""
+while True:
+    b = os.read(fd, 65536)
+    if not b: break
+    data += b
+print(size, after_rewrite, after_rm, len(data))
+EOF
+n=$(wc -c < "$T/fs.full")
+check "fstat and read of an open completion keep its text after a rewrite and rm" grep -qx "$n $n $n $n" "$T/fstat.out"
+
+# --- rename within prompts/: sed -i and vim's :w save by rename
+run256() { "$BIN/llmfs-run" --model "$MODEL" --temp 0 -n 256 -p "$1"; }
+echo "Once upon a time" > "$M/prompts/ed"
+cat "$M/completions/ed" > /dev/null
+sed -i 's/Once upon a time/The cat/' "$M/prompts/ed"; rc=$?
+check "sed -i on a prompt succeeds" [ "$rc" -eq 0 ]
+check "... the prompt has the new text" [ "$(cat "$M/prompts/ed")" = "The cat" ]
+check "... and its completion answers it" [ "$(cat "$M/completions/ed")" = "$(run256 "The cat")" ]
+check "... and sed's temporary file is gone from prompts/ and completions/" \
+    eval '[ "$(ls -A "$M/prompts" | grep -c "^sed")" -eq 0 ] && [ "$(ls -A "$M/completions" | grep -c "^sed")" -eq 0 ]'
+if command -v vim > /dev/null; then
+    HOME=$T/home vim -u NONE -N -n -es -c 'set backupcopy=no' -c 's/cat/dog/' -c 'wq' "$M/prompts/ed"; rc=$?
+    check "vim :w (backupcopy=no) on a prompt succeeds" [ "$rc" -eq 0 ]
+    check "... its completion answers the new text" [ "$(cat "$M/completions/ed")" = "$(run256 "The dog")" ]
+    check "... and no backup or probe file is left" eval '[ "$(ls -A "$M/prompts" | grep -cE "~$|^4913$|\.swp$")" -eq 0 ]'
+else
+    skip "vim :w on a prompt" "vim is not installed"
+fi
+echo "Lily" > "$M/prompts/mv1"
+cat "$M/completions/mv1" > "$T/mv1.full"
+mv "$M/prompts/mv1" "$M/prompts/mv2"
+check "mv within prompts/ moves the completion" eval '! [ -e "$M/completions/mv1" ] && cmp -s "$M/completions/mv2" "$T/mv1.full"'
+check "mv into completions/ is refused" eval '! mv "$M/prompts/mv2" "$M/completions/mv3" 2>/dev/null && [ -e "$M/prompts/mv2" ]'
 
 # --- editors' side files and empty files are not prompts
 echo "Once upon a time" > "$M/prompts/.story.swp"
