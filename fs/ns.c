@@ -247,7 +247,9 @@ static void stat_base(ns *n, struct stat *st, fuse_ino_t ino, mode_t mode, struc
 }
 
 static void stat_prompt(ns *n, const ns_entry *e, struct stat *st) {
-    stat_base(n, st, prompt_ino(e), S_IFREG | 0644, e->pmtime);
+    stat_base(n, st, prompt_ino(e), S_IFREG | e->mode, e->pmtime);
+    st->st_uid = e->uid;
+    st->st_gid = e->gid;
     st->st_ctim = e->pctime;
     st->st_nlink = e->linked ? 1 : 0;
     st->st_size = (off_t)e->plen;
@@ -255,7 +257,9 @@ static void stat_prompt(ns *n, const ns_entry *e, struct stat *st) {
 }
 
 static void stat_completion(ns *n, const ns_entry *e, const ns_text *t, struct stat *st) {
-    stat_base(n, st, completion_ino(t), S_IFREG | 0444, t->mtime);
+    stat_base(n, st, completion_ino(t), S_IFREG | (e->mode & 0444), t->mtime);
+    st->st_uid = e->uid;
+    st->st_gid = e->gid;
     st->st_nlink = e->linked && e->text == t ? 1 : 0;
     st->st_size = (off_t)t->len;
     st->st_blocks = (blkcnt_t)((t->len + 511) / 512);
@@ -265,7 +269,8 @@ static void stat_completion(ns *n, const ns_entry *e, const ns_text *t, struct s
 static int stat_static(ns *n, fuse_ino_t ino, struct stat *st) {
     switch (ns_kind(ino)) {
     case NS_DIR:
-        stat_base(n, st, ino, S_IFDIR | (ino == NS_INO_PROMPTS ? 0755 : 0555), n->t0);
+        stat_base(n, st, ino,
+                  S_IFDIR | (ino != NS_INO_PROMPTS ? 0555 : n->env.shared ? 01777 : 0755), n->t0);
         return 0;
     case NS_CONFIG:
         stat_base(n, st, ino, S_IFREG | 0444, n->t0);
@@ -595,7 +600,8 @@ static int name_ok(const char *name) {
            !strchr(name, '/');
 }
 
-int ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, struct stat *st,
+int ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, const ns_owner *who,
+              struct stat *st,
               ns_handle **out) {
     *out = NULL;
     if (parent != NS_INO_PROMPTS) return ns_kind(parent) == NS_DIR ? -EACCES : -ENOTDIR;
@@ -625,6 +631,9 @@ int ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, struct stat
         n->ents[n->n_ents++] = e;
         e->refs = 1;
         e->linked = 1;
+        e->uid = who->uid;
+        e->gid = who->gid;
+        e->mode = who->mode & 07777;
         e->pmtime = e->pctime = ns_now_rt();
         hash_insert(n, e);
     }
@@ -774,6 +783,21 @@ int ns_truncate(ns *n, fuse_ino_t ino, off_t size) {
     ns_entry_unref(n, e);
     pthread_mutex_unlock(&n->mu);
     return rc;
+}
+
+int ns_set_owner(ns *n, fuse_ino_t ino, int to_set, const struct stat *attr) {
+    if (!(to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) return 0;
+    if (ns_kind(ino) != NS_PROMPT) return -EPERM;
+    pthread_mutex_lock(&n->mu);
+    ns_entry *e = entry_of(n, ino);
+    if (e) {
+        if (to_set & FUSE_SET_ATTR_MODE) e->mode = attr->st_mode & 07777;
+        if (to_set & FUSE_SET_ATTR_UID) e->uid = attr->st_uid;
+        if (to_set & FUSE_SET_ATTR_GID) e->gid = attr->st_gid;
+        e->pctime = ns_now_rt();
+    }
+    pthread_mutex_unlock(&n->mu);
+    return e ? 0 : -ENOENT;
 }
 
 int ns_unlink(ns *n, fuse_ino_t parent, const char *name) {

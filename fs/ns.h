@@ -50,7 +50,17 @@ typedef struct ns_env {
      * completion names (a single-threaded loop could not serve a lookup
      * while it waits for the notification). */
     struct fuse_session *se;
+    /* Other users may use the mount (-o allow_other): prompts/ is then
+     * writable by all and sticky, like /tmp. */
+    int shared;
 } ns_env;
+
+/* Who creates a prompt: it and its completion belong to them. */
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;                /* permission bits, umask applied */
+} ns_owner;
 
 /* Whether the kernel may keep the names under completions/. */
 int  ns_keeps_completion_names(const ns *n);
@@ -88,7 +98,8 @@ int  ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud);
 
 /* prompts/NAME: create (or open, if it exists), open, write, read,
  * truncate, flush (submits when there are new bytes), unlink. */
-int  ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, struct stat *st,
+int  ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, const ns_owner *who,
+                struct stat *st,
                ns_handle **out);
 /* *cacheable is set to 1 for a finished completion: its bytes never
  * change, so the kernel may keep its pages.  -ESTALE for an inode whose
@@ -110,6 +121,10 @@ int ns_rename(ns *n, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off, uint64_t owner);
 /* Copies prompt bytes at off into buf; returns the count. */
 ssize_t ns_read_prompt(ns *n, ns_handle *h, char *buf, size_t size, off_t off);
+/* chmod and chown of a prompt (the kernel checked the caller's right,
+ * default_permissions); to_set: FUSE_SET_ATTR_MODE/UID/GID.  A completion
+ * follows its prompt: its mode is the prompt's read bits. */
+int  ns_set_owner(ns *n, fuse_ino_t ino, int to_set, const struct stat *attr);
 int  ns_truncate(ns *n, fuse_ino_t ino, off_t size);
 /* ns_flush submits the prompt if it changed and h was written to by the
  * process whose descriptor is being closed (owner, as in ns_write): not

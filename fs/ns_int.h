@@ -49,6 +49,9 @@ struct ns_entry {
     char **old_names;           /* names before renames, freed with the entry:
                                    a pointer read before a rename stays valid (mu) */
     size_t n_old_names;         /* (mu) */
+    uid_t uid;                  /* owner of the prompt and its completions (mu) */
+    gid_t gid;                  /* (mu) */
+    mode_t mode;                /* the prompt's permission bits (mu) */
     uint64_t id;                /* immutable: inode numbers */
     int refs;                   /* linked + handles + generations + flushes (mu) */
     int linked;                 /* prompts/NAME exists (mu) */

@@ -124,7 +124,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     ofile *f = ofile_of(fi);
     int rc = 0;
     if (to_set & FUSE_SET_ATTR_SIZE) rc = ns_truncate(c->n, ino, attr->st_size);
-    /* mode, owner and times are not kept: the reply shows what is */
+    if (!rc) rc = ns_set_owner(c->n, ino, to_set, attr);
+    /* times are not kept: the reply shows what is */
     struct stat st;
     int stable;
     if (!rc) rc = ns_getattr(c->n, ino, f ? f->h : NULL, &st, &stable);
@@ -250,7 +251,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     ofile *f = calloc(1, sizeof *f);
-    int rc = f ? ns_create(c->n, parent, name, fi->flags, &e.attr, &f->h) : -ENOMEM;
+    const struct fuse_ctx *fc = fuse_req_ctx(req);
+    ns_owner who = {fc->uid, fc->gid, mode & ~fc->umask};
+    int rc = f ? ns_create(c->n, parent, name, fi->flags, &who, &e.attr, &f->h) : -ENOMEM;
     if (rc) {
         ofile_free(c, f);
         fuse_reply_err(req, fuse_errno(rc));

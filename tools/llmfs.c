@@ -40,6 +40,7 @@ typedef struct {
     char **set;                 /* key=value config overrides from -o, in order */
     int n_set;
     int bad;                    /* out of memory while parsing */
+    int allow_other;            /* -o allow_other: other users may use the mount */
 } cli;
 
 enum { KEY_VERSION };
@@ -81,6 +82,7 @@ static int is_config_key(const char *arg) {
 
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs) {
     cli *c = data;
+    if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "allow_other")) c->allow_other = 1;
     if (key != FUSE_OPT_KEY_OPT || !is_config_key(arg)) return 1;   /* FUSE's */
     char **s = realloc(c->set, (size_t)(c->n_set + 1) * sizeof *s);
     if (!s || !(s[c->n_set] = strdup(arg))) { c->bad = 1; if (s) c->set = s; return 0; }
@@ -203,6 +205,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llmfs: cannot parse the options\n");
         goto out_args;
     }
+    /* ownership and modes are enforced by the kernel */
+    if (fuse_opt_add_arg(&args, "-odefault_permissions")) goto out_args;
     if (fuse_parse_cmdline(&args, &fo)) goto out_args;
     if (fo.show_help) {
         usage(stdout);
@@ -291,7 +295,7 @@ int main(int argc, char **argv) {
         goto out_threads;
     }
     ns_env env = {.c = rc_cache, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len,
-                  .se = fo.singlethread ? NULL : se};
+                  .se = fo.singlethread ? NULL : se, .shared = c.allow_other};
     if ((rc = ns_new(&env, &n))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;

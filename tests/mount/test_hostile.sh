@@ -7,7 +7,7 @@
 # leaves no completion that reads as an empty success; a prompt refused
 # over many writes counts as one rejection; editors' side files and empty
 # files are not submitted; an open completion keeps its text; sed -i,
-# vim's :w and mv save by rename.
+# vim's :w and mv save by rename; ownership and modes are enforced.
 . "$(dirname "$0")/lib.sh"
 M=$T/mnt
 if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,limits.max_prompt_bytes=1048576"; then
@@ -148,5 +148,37 @@ printf '' > "$M/prompts/empty"
 check "a dot file, a ~ backup and empty files are kept as plain files" \
     eval '[ "$(cat "$M/prompts/.story.swp")" = "Once upon a time" ] && [ -e "$M/prompts/4913" ]'
 check "... and never submitted" eval '! ls "$M/completions" | grep -qE "swp|~|4913|empty" && ! grep -qE "^(\.story\.swp|story~|4913|empty)," "$M/stats/requests"'
+
+# --- ownership and modes are real (default_permissions), on a mount shared
+# with -o allow_other: another user (nobody) cannot read a 0600 prompt or
+# its completion, overwrite a 0644 one or remove it (prompts/ is sticky);
+# chmod changes what they may do; their own prompt is theirs
+M3=$T/shared
+if ! command -v setpriv > /dev/null; then
+    skip "ownership and modes" "setpriv is not installed"
+elif [ "$(id -u)" -ne 0 ]; then
+    skip "ownership and modes" "needs root, to act as another user"
+elif ! mount_llmfs "$M3" --model "$MODEL" -o "allow_other,$NOCACHE"; then
+    notok "mount with allow_other"
+else
+    other() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@" 2>/dev/null; }
+    chmod 711 "$T"             # the other user must reach the mount point
+    check "another user reaches the shared mount" other ls "$M3/prompts"
+    ( umask 022; echo "Once upon a time" > "$M3/prompts/mine" )
+    cat "$M3/completions/mine" > "$T/mine.full"
+    chmod 600 "$M3/prompts/mine"
+    check "chmod 600 on a prompt shows in its mode and its completion's" \
+        eval '[ "$(stat -c %a "$M3/prompts/mine")" = 600 ] && [ "$(stat -c %a "$M3/completions/mine")" = 400 ]'
+    check "another user cannot read a 0600 prompt" eval '! other cat "$M3/prompts/mine" > /dev/null'
+    check "... nor its completion" eval '! other cat "$M3/completions/mine" > /dev/null'
+    chmod 644 "$M3/prompts/mine"
+    check "after chmod 644 they can read the completion" eval '[ "$(other cat "$M3/completions/mine")" = "$(cat "$T/mine.full")" ]'
+    check "... but not overwrite the prompt" eval '! other sh -c "echo evil > \"$M3/prompts/mine\"" && [ "$(cat "$M3/prompts/mine")" = "Once upon a time" ]'
+    check "... nor remove it (prompts/ is sticky)" eval '! other rm -f "$M3/prompts/mine" && [ -e "$M3/prompts/mine" ]'
+    check "... nor chown it" eval '! other chown 65534 "$M3/prompts/mine"'
+    other sh -c "echo 'The cat' > \"$M3/prompts/theirs\""
+    check "a prompt belongs to its creator" [ "$(stat -c %u "$M3/prompts/theirs")" = 65534 ]
+    check "prompts/ of a shared mount is writable by all and sticky" [ "$(stat -c %a "$M3/prompts")" = 1777 ]
+fi
 
 finish
