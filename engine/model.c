@@ -329,11 +329,26 @@ int model_load_flags(const char *path, const char *tokenizer_path, int flags, mo
         if (!m) { munmap(map, size); return -ENOMEM; }
         m->map = map;
         m->map_size = size;
-        if (size >= 4 && !memcmp(map, "24ka", 4))   /* uint32 0x616b3432 "ak42", little-endian */
+        const unsigned char *u = map;
+        uint64_t hl = 0;
+        for (int i = 7; size >= 9 && i >= 0; i--) hl = hl << 8 | u[i];
+        if (size >= 4 && !memcmp(map, "24ka", 4)) {  /* uint32 0x616b3432 "ak42", little-endian */
             rc = errbuf_set(why, sizeof why, -EINVAL,
                       "llama2.c quantized (ak42) checkpoints are not supported; use GGUF");
-        else
-            rc = load_llama2c(m, map, size, why, sizeof why);
+        } else if (size >= 9 && u[8] == '{' && hl >= 2 && hl <= size - 8) {
+            /* safetensors: a little-endian header length, then JSON */
+            rc = errbuf_set(why, sizeof why, -EINVAL,
+                      "a safetensors file: llmfs reads GGUF (convert it with llama.cpp's "
+                      "convert_hf_to_gguf.py) or llama2.c checkpoints");
+        } else {
+            char how[256];
+            rc = load_llama2c(m, map, size, how, sizeof how);
+            if (rc == -EINVAL)
+                errbuf_set(why, sizeof why, rc, "not a GGUF or llama2.c checkpoint (as llama2.c: %s)",
+                           how);
+            else if (rc)
+                snprintf(why, sizeof why, "%s", how);
+        }
         if (!rc) {
             if (!tokenizer_path)
                 rc = errbuf_set(why, sizeof why, -EINVAL,

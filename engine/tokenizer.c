@@ -781,7 +781,8 @@ int tokenizer_from_llama2c_buf(const void *buf, size_t size, int n_vocab, tokeni
     size_t arena = 0;
     for (int i = 0; i < n_vocab; i++) {
         if ((size_t)(end - p) < 8)
-            return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: truncated at token %d of %d (byte %zu)",
+            return errbuf_set(err, errlen, -EINVAL, "tokenizer.bin: truncated at token %d of the model's %d "
+                           "(byte %zu; a tokenizer of another model?)",
                            i, n_vocab, (size_t)(p - (const unsigned char *)buf));
         int32_t len = (int32_t)rd_u32(p + 4);
         if (len < 0 || len > TOK_MAX_LEN)
@@ -796,6 +797,10 @@ int tokenizer_from_llama2c_buf(const void *buf, size_t size, int n_vocab, tokeni
         arena += (size_t)len + 2 * spaces + 1;
         p += 8 + (size_t)len;
     }
+    if (p != end)
+        return errbuf_set(err, errlen, -EINVAL,
+                          "tokenizer.bin: more tokens than the model's vocabulary of %d "
+                          "(a tokenizer of another model?)", n_vocab);
     tokenizer *t = tok_alloc(n_vocab, arena);
     if (!t) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
     t->kind = KIND_SPM;

@@ -69,6 +69,16 @@ static const struct keydef *key_find(const char *name)
     return NULL;
 }
 
+const char *config_dotted_key(const char *leaf, size_t len)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const char *dot = strchr(keys[i].name, '.');
+        if (dot && strlen(dot + 1) == len && !strncmp(dot + 1, leaf, len))
+            return keys[i].name;
+    }
+    return NULL;
+}
+
 static int is_section(const char *name)
 {
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)

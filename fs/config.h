@@ -74,6 +74,9 @@ int config_load_file(llmfs_config *c, const char *path, char *err, size_t errlen
  * "model", ...); value is taken as an unquoted YAML scalar (for
  * generation.stop: one stop string, empty = none).  "config" itself is the
  * caller's.  Returns 0, or -EINVAL with err = "KEY: reason" (c unchanged). */
+/* The dotted config key whose last part is leaf[0..len) ("max_tokens" ->
+ * "generation.max_tokens"), or NULL. */
+const char *config_dotted_key(const char *leaf, size_t len);
 int config_set_option(llmfs_config *c, const char *key, const char *value, char *err,
                       size_t errlen);
 

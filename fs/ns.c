@@ -293,10 +293,13 @@ int ns_getattr(ns *n, fuse_ino_t ino, ns_handle *h, struct stat *st, int *stable
     pthread_mutex_lock(&n->mu);
     ns_entry *e = h ? h->e : entry_of(n, ino);
     ns_text *t = h && h->t ? h->t : text_of(n, ino);
-    if (!e) rc = -ENOENT;
+    /* A node that is gone is ESTALE, not ENOENT: the kernel then looks its
+     * name up again (a permission check of a cached name asks for the
+     * attributes first, and ENOENT would fail an O_CREAT open) */
+    if (!e) rc = -ESTALE;
     else if (ns_kind(ino) == NS_PROMPT) stat_prompt(n, e, st);
     else if (t) { stat_completion(n, e, t, st); *stable = t->done; }
-    else rc = -ENOENT;
+    else rc = -ESTALE;
     pthread_mutex_unlock(&n->mu);
     return rc;
 }

@@ -4,6 +4,7 @@
  * every figure it shows (counters, histogram snapshots, sched_get_stats,
  * the ring), then formats the copy. */
 #include "fs/stats.h"
+#include "fs/log.h"
 
 #include <errno.h>
 #include <math.h>
@@ -178,6 +179,7 @@ void stats_rejected(stats *st, const char *name, int err, const char *reason) {
     cadd(st, err == -EINVAL ? C_REJ_INVALID : err == -EFBIG ? C_REJ_TOO_LARGE
              : err == -EBUSY ? C_REJ_BUSY : C_REJ_OTHER, 1);
     ring_add(st, &row);
+    log_msg(LOG_NOTICE, "prompts/%s refused: %s", name, row.error);
 }
 
 /* ------------------------------------------------------------ rendering */

@@ -2,7 +2,8 @@
 # The other real models in ../shared/models/more: every llama2.c float
 # checkpoint generates valid UTF-8; zh_poem, sampled, writes Chinese; the
 # quantized llama2.c format is refused with one clear line.  Bad files
-# give one line on stderr and a non-zero exit from llmfs-run.
+# give one line on stderr and a non-zero exit from llmfs-run, saying what
+# they are: text, safetensors, a tokenizer of another vocabulary.
 set -u
 BIN=${BIN:-bin}
 S=${LLMFS_SHARED:-../shared}
@@ -55,3 +56,21 @@ one_line_error "missing model file" --model "$tmp/none.gguf"
 one_line_error "llama2.c checkpoint without a tokenizer" --model "$M/stories260K.bin"
 printf 'GGUF\003\0\0\0' >"$tmp/tiny.gguf"
 one_line_error "an 8-byte GGUF" --model "$tmp/tiny.gguf"
+
+# what the one line says, for files a new user tries
+error_says() {   # name pattern args...
+    local name=$1 pat=$2; shift 2
+    "$BIN/llmfs-run" "$@" -p hi -n 4 >"$tmp/o" 2>"$tmp/e"; local rc=$?
+    if [ $rc -ne 0 ] && grep -q -- "$pat" "$tmp/e"; then ok "$name: $(cat "$tmp/e")"
+    else no "$name: exit $rc, stderr: $(head -c 300 "$tmp/e")"; fi
+}
+printf 'Once upon a time there was a model file that was really a text file.\n%.0s' $(seq 50) >"$tmp/text.gguf"
+error_says "a text file is not a model" "not a GGUF or llama2.c checkpoint" --model "$tmp/text.gguf"
+python3 - "$tmp/x.safetensors" <<'PY'
+import json, struct, sys
+h = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"\0" * 16)
+PY
+error_says "a safetensors file is named as one" "a safetensors file" --model "$tmp/x.safetensors"
+error_says "a tokenizer of another vocabulary is refused" "another model" \
+    --model "$M/stories260K.bin" --tokenizer "$M/more/zh_poem/poem_tok.bin"

@@ -13,11 +13,13 @@
  * engine (sched). */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
+#include <limits.h>
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache/backend.h"
 #include "cache/fingerprint.h"
@@ -25,8 +27,10 @@
 #include "engine/version.h"
 #include "engine/engine.h"
 #include "engine/model.h"
+#include "engine/quant.h"
 #include "engine/sched.h"
 #include "fs/config.h"
+#include "fs/log.h"
 #include "fs/notify.h"
 #include "fs/ns.h"
 #include "fs/ops.h"
@@ -39,7 +43,7 @@ typedef struct {
     char *model, *config, *tokenizer;
     char **set;                 /* key=value config overrides from -o, in order */
     int n_set;
-    int bad;                    /* out of memory while parsing */
+    int bad;                    /* 1: out of memory while parsing; 2: a bad option, said */
     int allow_other;            /* -o allow_other: other users may use the mount */
 } cli;
 
@@ -83,6 +87,13 @@ static int is_config_key(const char *arg) {
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs) {
     cli *c = data;
     if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "allow_other")) c->allow_other = 1;
+    const char *eq = key == FUSE_OPT_KEY_OPT ? strchr(arg, '=') : NULL;
+    const char *full = eq ? config_dotted_key(arg, (size_t)(eq - arg)) : NULL;
+    if (full && !is_config_key(arg)) {  /* libfuse would say "unknown option" */
+        fprintf(stderr, "llmfs: -o %s: unknown option; did you mean -o %s%s?\n", arg, full, eq);
+        c->bad = 2;
+        return 0;
+    }
     if (key != FUSE_OPT_KEY_OPT || !is_config_key(arg)) return 1;   /* FUSE's */
     char **s = realloc(c->set, (size_t)(c->n_set + 1) * sizeof *s);
     if (!s || !(s[c->n_set] = strdup(arg))) { c->bad = 1; if (s) c->set = s; return 0; }
@@ -97,6 +108,24 @@ static void cli_release(cli *c) {
     free(c->tokenizer);
     for (int i = 0; i < c->n_set; i++) free(c->set[i]);
     free(c->set);
+}
+
+/* Makes a relative path absolute against the working directory (the
+ * daemon runs in /, and stats' config must hold wherever it is saved). */
+static int absolute(char **path) {
+    if (!*path || (*path)[0] == '/' || (*path)[0] == '~') return 0;
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd) return -errno;
+    size_t a = strlen(cwd), b = strlen(*path);
+    char *s = malloc(a + b + 2);
+    if (!s) { free(cwd); return -ENOMEM; }
+    memcpy(s, cwd, a);
+    s[a] = '/';
+    memcpy(s + a + 1, *path, b + 1);
+    free(cwd);
+    free(*path);
+    *path = s;
+    return 0;
 }
 
 /* Builds the effective config: defaults, the file, -o keys, then the
@@ -124,6 +153,12 @@ static int load_config(cli *c, llmfs_config *cfg) {
     }
     if (c->tokenizer && config_set_option(cfg, "tokenizer", c->tokenizer, err, sizeof err)) {
         fprintf(stderr, "llmfs: --tokenizer: %s\n", err);
+        return -1;
+    }
+    int rc;
+    if ((rc = absolute(&cfg->model)) || (rc = absolute(&cfg->tokenizer)) ||
+        (rc = absolute(&cfg->cache.l2_dir))) {
+        fprintf(stderr, "llmfs: cannot resolve a relative path: %s\n", strerror(-rc));
         return -1;
     }
     return 0;
@@ -202,7 +237,7 @@ int main(int argc, char **argv) {
     memset(&cfg, 0, sizeof cfg);
     memset(&ctx, 0, sizeof ctx);
     if (fuse_opt_parse(&args, &c, cli_spec, cli_proc) || c.bad) {
-        fprintf(stderr, "llmfs: cannot parse the options\n");
+        if (c.bad != 2) fprintf(stderr, "llmfs: cannot parse the options\n");
         goto out_args;
     }
     /* ownership and modes are enforced by the kernel */
@@ -268,6 +303,7 @@ int main(int argc, char **argv) {
     if (fuse_set_signal_handlers(se)) goto out_session;
     if (fuse_session_mount(se, fo.mountpoint)) goto out_signals;
     if (fuse_daemonize(fo.foreground)) goto out_unmount;
+    log_to_stderr(fo.foreground);
 
     /* ---- threads, after the fork */
     rc = engine_new(m, cfg.threads, kv_bytes(&cfg), BATCH_TOKENS, cfg.context, &eng, err,
@@ -309,6 +345,12 @@ int main(int argc, char **argv) {
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
 
+    const model_config *mc = &m->c;
+    log_msg(LOG_INFO, "llmfs %s mounted on %s: model %s (%s, dim %d, %d layers, %d heads, "
+            "%d kv heads, vocab %d, context %d), %d threads, cache L1 %d MB, L2 %s (%d MB)",
+            LLMFS_VERSION, fo.mountpoint, cfg.model, quant_name(m->wtype), mc->dim,
+            mc->n_layers, mc->n_heads, mc->n_kv_heads, mc->vocab, ctx_len, cfg.threads,
+            cfg.cache.l1_mb, cfg.cache.l2_mb ? cfg.cache.l2_dir : "off", cfg.cache.l2_mb);
     stopper *stop = stopper_start(se, n);
     if (!stop) fprintf(stderr, "llmfs: cannot start the stopper: a signal ends the mount at once\n");
     if (fo.singlethread) {
@@ -319,8 +361,8 @@ int main(int argc, char **argv) {
             rc = -ENOMEM;
         } else {
             fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo.clone_fd);
-            fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
-            fuse_loop_cfg_set_max_threads(lc, fo.max_threads);
+            if (fo.max_idle_threads != UINT_MAX) fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
+            if (fo.max_threads != UINT_MAX) fuse_loop_cfg_set_max_threads(lc, fo.max_threads);
             rc = fuse_session_loop_mt(se, lc);
             fuse_loop_cfg_destroy(lc);
         }
@@ -328,6 +370,7 @@ int main(int argc, char **argv) {
     /* A signal ends the loop with its number: that is a clean unmount. */
     ret = rc < 0 ? 1 : 0;
     stopper_free(stop);
+    log_msg(LOG_INFO, "unmounted %s%s", fo.mountpoint, rc < 0 ? " after an error" : "");
 
     ns_shutdown(n);          /* no callbacks after this; parked reads answered */
 out_threads:

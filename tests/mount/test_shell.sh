@@ -117,6 +117,10 @@ err=$(mount_llmfs "$M3" --model "$T/bad.yaml" 2>&1); rc=$?
 echo "# $err"
 check "a model that cannot be loaded fails the mount with one line" \
     eval '[ $rc -ne 0 ] && [ "$(printf "%s\n" "$err" | wc -l)" -eq 1 ] && ! mountpoint -q "$M3"'
+err=$(mount_llmfs "$M3" --model "$MODEL" -o max_tokens=64 2>&1); rc=$?
+echo "# $err"
+check "-o max_tokens=64 names the full key" \
+    eval '[ $rc -ne 0 ] && [[ "$err" == *"did you mean -o generation.max_tokens=64"* ]] && ! mountpoint -q "$M3"'
 
 # --- -o model=..., foreground, SIGTERM
 M4=$T/mnt4
@@ -127,7 +131,20 @@ wait_for 10 mountpoint -q "$M4"
 echo "Once upon a time" > "$M4/prompts/a"
 run -p "Once upon a time" -n 3 > "$T/o.run"
 check "-o model=...,generation.max_tokens=3" same "$M4/completions/a" "$T/o.run"
+printf -- '---\ntemperature: hot\n---\nhi\n' > "$M4/prompts/bad" 2>/dev/null
 kill -TERM $fgpid
 wait $fgpid; rc=$?
 check "SIGTERM unmounts cleanly (exit $rc)" eval '[ $rc -eq 0 ] && ! mountpoint -q "$M4"'
+sed 's/^/# /' "$T/fg.err"
+check "-f logs the start: model, shape, threads, mount point" \
+    eval 'grep -q "^llmfs: llmfs .* mounted on $M4: model .*stories260K.gguf (F32, dim 64, 5 layers" "$T/fg.err"'
+check "... a refused prompt" grep -q "^llmfs: prompts/bad refused: front matter line 2: temperature" "$T/fg.err"
+check "... and the exit" grep -q "^llmfs: unmounted $M4" "$T/fg.err"
+
+# --- a relative model path is resolved at mount, so a saved config works elsewhere
+M5=$T/mnt5
+rel=$(realpath --relative-to=. "$MODEL")
+mount_llmfs "$M5" --model "$rel" -o "$NOCACHE" || notok "mount with a relative model path"
+check "config shows the model's absolute path" grep -q "^model: \"/.*stories260K.gguf\"$" "$M5/config"
+check "clean unmount" umount_llmfs "$M5"
 finish
