@@ -66,6 +66,7 @@ struct flight {
     size_t len, cap;
     uint32_t *cuts;             /* (cap_cuts) token boundaries so far (mu) */
     int n_cuts, cap_cuts;
+    int prompt_tokens, n_gen;   /* (mu) */
     rcache_req *subs;           /* followers (mu) */
     job release;                /* its release, queued without allocating */
 };
@@ -362,6 +363,7 @@ static void flight_token(void *ud, int n_gen, size_t cut) {
     flight *f = ud;
     rcache *c = f->c;
     pthread_mutex_lock(&c->mu);
+    f->n_gen = n_gen;
     if (!f->done && !f->orphan && f->store) {
         if (f->n_cuts == f->cap_cuts) {
             int cap = f->cap_cuts ? f->cap_cuts * 2 : 64;
@@ -524,6 +526,7 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
     if (!f) { pthread_mutex_unlock(&c->mu); free(ids); free(q); return -ENOMEM; }
     f->c = c;
     f->p = *p;
+    f->prompt_tokens = n;
     f->store = p->cache != GEN_CACHE_OFF && (c->cfg.l1_bytes || c->disk);
     memcpy(f->kn.key, key, 16);
     if (p->cache != GEN_CACHE_OFF) {
@@ -598,6 +601,13 @@ void rcache_release(rcache *c, rcache_req *q) {
         flight_free(f);
     }
     free(q);
+}
+
+void rcache_req_progress(rcache *c, const rcache_req *q, int *prompt_tokens, int *generated) {
+    pthread_mutex_lock(&c->mu);
+    *prompt_tokens = q->f ? q->f->prompt_tokens : -1;
+    *generated = q->f ? q->f->n_gen : -1;
+    pthread_mutex_unlock(&c->mu);
 }
 
 void rcache_get_stats(rcache *c, rcache_stats *o) {

@@ -92,6 +92,9 @@ int  rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *
                    const cache_cb *cb, void *ud, rcache_req **out);
 /* Where the request's bytes come from (known once rcache_submit returned). */
 cache_source rcache_req_source(const rcache_req *q);
+/* What q's generation did so far: its prompt's tokens and the tokens
+ * generated; -1 each when not known (served from a record, or ended). */
+void rcache_req_progress(rcache *c, const rcache_req *q, int *prompt_tokens, int *generated);
 /* The caller is done with q: no callback for it runs once this returns.
  * A generation nobody follows any more is cancelled.  Not from a
  * callback. */

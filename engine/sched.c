@@ -41,6 +41,8 @@ struct sched {
     double limit;             /* adaptive concurrency limit */
     int stop;
     sched_stats st;
+    uint64_t tok_sec[SCHED_RATE_S + 1];   /* tokens generated in second tok_at[i] */
+    int64_t tok_at[SCHED_RATE_S + 1];
     /* scheduler thread only */
     seq **batch;              /* (cfg.max_batch) */
     int steps_since_adjust;
@@ -140,9 +142,22 @@ void sched_release(sched *s, sched_req *q) {
     req_free(s, q);
 }
 
+/* Adds tokens generated at now_ns to the per-second counts (mu held). */
+static void rate_add(sched *s, int64_t now_ns, uint64_t tokens) {
+    int64_t sec = now_ns / 1000000000;
+    size_t i = (size_t)(sec % (SCHED_RATE_S + 1));
+    if (s->tok_at[i] != sec) { s->tok_at[i] = sec; s->tok_sec[i] = 0; }
+    s->tok_sec[i] += tokens;
+}
+
 void sched_get_stats(sched *s, sched_stats *out) {
+    int64_t sec = engine_now_ns() / 1000000000;
     pthread_mutex_lock(&s->mu);
     *out = s->st;
+    uint64_t sum = 0;
+    for (size_t i = 0; i <= SCHED_RATE_S; i++)
+        if (s->tok_at[i] < sec && s->tok_at[i] >= sec - SCHED_RATE_S) sum += s->tok_sec[i];
+    out->tokens_per_s = (double)sum / SCHED_RATE_S;
     out->running = s->n_running;
     out->waiting = s->n_waiting;
     out->limit = (int)s->limit;
@@ -302,8 +317,8 @@ static void *sched_main(void *arg) {
             while (k < SCHED_BATCH_BUCKETS - 1 && n > (1 << k)) k++;
             s->st.batch_hist[k]++;
             s->st.generated_tokens += gen1 - gen0;
+            rate_add(s, t1, gen1 - gen0);
             engine_prefix_stats(s->e, &s->st.prefix_queries, &s->st.prefix_hits);
-            s->st.prefix_tokens_reused = s->st.prefix_hits;
             adapt(s, (t1 - t0) / 1e6, all_decode);
         }
     }

@@ -44,6 +44,9 @@ typedef struct sched_req sched_req;
 /* Steps by batch size: bucket k counts steps of at most 2^k sequences
  * (k < SCHED_BATCH_BUCKETS - 1); the last bucket counts the rest. */
 #define SCHED_BATCH_BUCKETS 10
+/* tokens_per_s is an average over this many whole seconds, the current
+ * one not included */
+#define SCHED_RATE_S 10
 
 typedef struct {
     uint64_t submitted, rejected_busy, finished, cancelled;
@@ -56,7 +59,8 @@ typedef struct {
     int kv_blocks_cached;    /* unreferenced blocks kept for the prefix cache */
     uint64_t kv_evictions;   /* cached blocks reclaimed for new ones */
     size_t kv_block_bytes;
-    uint64_t prefix_queries, prefix_hits, prefix_tokens_reused;  /* in tokens */
+    uint64_t prefix_queries, prefix_hits;   /* prompt tokens looked up / found */
+    double tokens_per_s;     /* generated over the last SCHED_RATE_S whole seconds */
     policy_stats kv_policy;  /* the prefix cache's policy (blocks as unit bytes) */
 } sched_stats;
 

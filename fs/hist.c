@@ -264,3 +264,17 @@ int hist_cumulative_le(const hist_snap *s, const double *le, size_t n, uint64_t 
     }
     return 0;
 }
+
+void hist_snap_add(hist_snap *into, const hist_snap *s)
+{
+    if (!s->count)
+        return;
+    for (size_t i = 0; i < HIST_BUCKETS; i++)
+        into->counts[i] += s->counts[i];
+    if (!into->count || s->min < into->min)
+        into->min = s->min;
+    if (s->max > into->max)
+        into->max = s->max;
+    into->count += s->count;
+    into->sum += s->sum;
+}

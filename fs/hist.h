@@ -60,6 +60,8 @@ void hist_bucket_range(size_t index, uint64_t *lo, uint64_t *hi);
  * the recorded max: never below the true value and at most 1/128 above it.
  * 0 when empty.  p is clamped to [0, 100]; p = 0 gives min. */
 uint64_t hist_snap_percentile(const hist_snap *s, double p);
+/* Adds the values of s to into (an empty into: all zero). */
+void hist_snap_add(hist_snap *into, const hist_snap *s);
 double hist_snap_mean(const hist_snap *s);   /* 0 when empty */
 
 /* The same on a live histogram (each call reads the atomics once; use a

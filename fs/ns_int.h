@@ -78,6 +78,7 @@ struct ns_gen {
     int detached;               /* no longer e->cur; see the ownership rule (mu) */
     int got_text;               /* (mu) */
     int64_t t_submit_ns, t_first_ns;   /* (mu) */
+    stats_meta meta;            /* id, submit time, temperature, seed; immutable */
     notify_job job;             /* the deferred release */
 };
 
@@ -115,6 +116,7 @@ struct ns {
     ns_handle *handles;         /* every open prompt/completion (mu) */
     parked *parked;             /* every parked read (mu) */
     int shut;                   /* ns_shutdown ran: no more parking (mu) */
+    uint64_t next_id;           /* the last request id given (mu) */
     uid_t uid;
     gid_t gid;
     struct timespec t0;         /* the static nodes' times */

@@ -14,13 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/quant.h"
+#include "engine/version.h"
 #include "fs/hist.h"
 
 #define RING_ROWS 1024
-#define RATE_SAMPLES 16
+/* The last minute's latencies: request histograms also go to one of
+ * WIN_SLOTS histograms of WIN_SLOT_S seconds each, and stats/latency
+ * merges the slots of the last WIN_SLOTS * WIN_SLOT_S seconds. */
+#define WIN_SLOTS 6
+#define WIN_SLOT_S 10
+#define WIN_HISTS STATS_FUSE_OP           /* the request histograms come first */
 
 enum {
     C_SUBMITTED, C_SUCCESS, C_FAILED, C_CANCELLED, C_REJ_INVALID, C_REJ_TOO_LARGE,
@@ -32,13 +40,13 @@ struct stats {
     _Atomic uint64_t c[C_N];
     hist *h[STATS_NHIST];
     int64_t t0_ns;                     /* creation, CLOCK_MONOTONIC */
+    time_t start_time;                 /* creation, seconds since the epoch */
     pthread_mutex_t ring_mu;           /* protects ring, ring_next, ring_n */
     stats_row *ring;                   /* (RING_ROWS) recent finished requests */
     size_t ring_next, ring_n;
-    pthread_mutex_t rate_mu;           /* protects rate_t, rate_v, rate_n */
-    int64_t rate_t[RATE_SAMPLES];      /* sample times, oldest first */
-    uint64_t rate_v[RATE_SAMPLES];     /* generated tokens at that time */
-    int rate_n;
+    pthread_mutex_t win_mu;            /* protects win, win_epoch */
+    hist *win[WIN_SLOTS][WIN_HISTS];
+    int64_t win_epoch[WIN_SLOTS];      /* which WIN_SLOT_S-second interval a slot holds */
 };
 
 static const struct {
@@ -74,22 +82,23 @@ int stats_new(stats **out) {
     *out = NULL;
     stats *st = calloc(1, sizeof *st);
     if (!st) return -ENOMEM;
+    pthread_mutex_init(&st->ring_mu, NULL);
+    pthread_mutex_init(&st->win_mu, NULL);
     st->ring = calloc(RING_ROWS, sizeof *st->ring);
     int ok = st->ring != NULL;
     for (int i = 0; i < STATS_NHIST; i++)
         if (!(st->h[i] = hist_new())) ok = 0;
+    for (int k = 0; k < WIN_SLOTS; k++) {
+        st->win_epoch[k] = -1;
+        for (int i = 0; i < WIN_HISTS; i++)
+            if (!(st->win[k][i] = hist_new())) ok = 0;
+    }
     if (!ok) {
-        for (int i = 0; i < STATS_NHIST; i++) hist_free(st->h[i]);
-        free(st->ring);
-        free(st);
+        stats_free(st);
         return -ENOMEM;
     }
-    pthread_mutex_init(&st->ring_mu, NULL);
-    pthread_mutex_init(&st->rate_mu, NULL);
     st->t0_ns = now_ns();
-    st->rate_t[0] = st->t0_ns;
-    st->rate_v[0] = 0;
-    st->rate_n = 1;
+    st->start_time = time(NULL);
     *out = st;
     return 0;
 }
@@ -97,8 +106,10 @@ int stats_new(stats **out) {
 void stats_free(stats *st) {
     if (!st) return;
     for (int i = 0; i < STATS_NHIST; i++) hist_free(st->h[i]);
+    for (int k = 0; k < WIN_SLOTS; k++)
+        for (int i = 0; i < WIN_HISTS; i++) hist_free(st->win[k][i]);
     pthread_mutex_destroy(&st->ring_mu);
-    pthread_mutex_destroy(&st->rate_mu);
+    pthread_mutex_destroy(&st->win_mu);
     free(st->ring);
     free(st);
 }
@@ -110,6 +121,21 @@ void stats_row_init(stats_row *row, const char *name, const char *state) {
     row->prompt_tokens = row->cached_tokens = row->generated_tokens = -1;
     row->queue_ms = row->ttft_ms = row->e2e_ms = -1;
     row->cache = "";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    row->meta.submit_time = ts.tv_sec + ts.tv_nsec / 1e9;
+    row->meta.temperature = -1;
+    row->finish = "";
+}
+
+static const char *finish_name(int finish) {
+    switch (finish) {
+    case FINISH_EOS: return "eos";
+    case FINISH_LENGTH: return "max_tokens";
+    case FINISH_STOP: return "stop";
+    case FINISH_CONTEXT: return "context";
+    default: return "error";
+    }
 }
 
 static void ring_add(stats *st, const stats_row *row) {
@@ -127,34 +153,64 @@ void stats_op(stats *st, int64_t ns) {
 
 void stats_submitted(stats *st) { cadd(st, C_SUBMITTED, 1); }
 
+/* Records a request latency in its histogram and in the current slot of
+ * the last minute's. */
+static void record(stats *st, int h, uint64_t us) {
+    hist_record(st->h[h], us);
+    int64_t epoch = now_ns() / 1000000000 / WIN_SLOT_S;
+    int k = (int)(epoch % WIN_SLOTS);
+    pthread_mutex_lock(&st->win_mu);
+    if (st->win_epoch[k] != epoch) {
+        for (int i = 0; i < WIN_HISTS; i++) hist_init(st->win[k][i]);
+        st->win_epoch[k] = epoch;
+    }
+    hist_record(st->win[k][h], us);
+    pthread_mutex_unlock(&st->win_mu);
+}
+
+/* The last minute's values of request histogram h. */
+static void window_snapshot(stats *st, int h, hist_snap *out, hist_snap *tmp) {
+    int64_t epoch = now_ns() / 1000000000 / WIN_SLOT_S;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&st->win_mu);
+    for (int k = 0; k < WIN_SLOTS; k++)
+        if (st->win_epoch[k] > epoch - WIN_SLOTS) {
+            hist_snapshot(st->win[k][h], tmp);
+            hist_snap_add(out, tmp);
+        }
+    pthread_mutex_unlock(&st->win_mu);
+}
+
 static uint64_t span_us(int64_t a, int64_t b) {
     return b > a ? (uint64_t)((b - a) / 1000) : 0;
 }
 
-void stats_done(stats *st, const char *name, const cache_result *res) {
+void stats_done(stats *st, const char *name, const stats_meta *meta, const cache_result *res) {
     const sched_result *r = &res->r;
     /* tokens this request made the engine generate */
     int engine = res->source == CACHE_MISS || res->source == CACHE_BYPASS;
     stats_row row;
     int ok = r->finish != FINISH_ERROR && !r->error;
     stats_row_init(&row, name, ok ? "done" : "error");
+    if (meta) row.meta = *meta;
+    row.finish = ok ? finish_name(r->finish) : "error";
     row.prompt_tokens = r->prompt_tokens;
     row.cached_tokens = r->cached_tokens;
     row.generated_tokens = r->generated_tokens;
     row.cache = cache_source_name(res->source);
     if (r->t_start_ns) {
-        hist_record(st->h[STATS_QUEUE], span_us(r->t_submit_ns, r->t_start_ns));
+        record(st, STATS_QUEUE, span_us(r->t_submit_ns, r->t_start_ns));
         row.queue_ms = (r->t_start_ns - r->t_submit_ns) / 1e6;
     }
     if (r->generated_tokens > 0 && r->t_first_ns) {
-        hist_record(st->h[STATS_TTFT], span_us(r->t_submit_ns, r->t_first_ns));
+        record(st, STATS_TTFT, span_us(r->t_submit_ns, r->t_first_ns));
         row.ttft_ms = (r->t_first_ns - r->t_submit_ns) / 1e6;
     }
     if (engine && r->generated_tokens > 1 && r->t_first_ns && r->t_done_ns > r->t_first_ns)
-        hist_record(st->h[STATS_TPOT],
+        record(st, STATS_TPOT,
                     span_us(r->t_first_ns, r->t_done_ns) / (uint64_t)(r->generated_tokens - 1));
     if (r->t_done_ns) {
-        hist_record(st->h[STATS_E2E], span_us(r->t_submit_ns, r->t_done_ns));
+        record(st, STATS_E2E, span_us(r->t_submit_ns, r->t_done_ns));
         row.e2e_ms = (r->t_done_ns - r->t_submit_ns) / 1e6;
     }
     if (!ok) snprintf(row.error, sizeof row.error, "%s",
@@ -217,30 +273,10 @@ typedef struct {
     rcache_stats cs;
     int have_sched, have_cache;
     double uptime_s, tok_s;
+    double cpu_s;                /* the daemon's user + system CPU time */
+    time_t start_time;           /* when the daemon started (stats_new) */
+    long rss_kb;                 /* and its peak resident set */
 } snap;
-
-/* Tokens per second over the last few seconds: against the newest sample
- * that is at least one second old (or the oldest one). */
-static double rate_update(stats *st, int64_t now, uint64_t total) {
-    pthread_mutex_lock(&st->rate_mu);
-    int pick = 0;
-    for (int i = st->rate_n - 1; i >= 0; i--)
-        if (now - st->rate_t[i] >= 1000000000) { pick = i; break; }
-    double dt = (now - st->rate_t[pick]) / 1e9;
-    double r = dt > 0 && total >= st->rate_v[pick] ? (total - st->rate_v[pick]) / dt : 0;
-    if (now - st->rate_t[st->rate_n - 1] >= 1000000000) {
-        if (st->rate_n == RATE_SAMPLES) {
-            memmove(st->rate_t, st->rate_t + 1, (RATE_SAMPLES - 1) * sizeof st->rate_t[0]);
-            memmove(st->rate_v, st->rate_v + 1, (RATE_SAMPLES - 1) * sizeof st->rate_v[0]);
-            st->rate_n--;
-        }
-        st->rate_t[st->rate_n] = now;
-        st->rate_v[st->rate_n] = total;
-        st->rate_n++;
-    }
-    pthread_mutex_unlock(&st->rate_mu);
-    return r;
-}
 
 static void take_snap(stats *st, const stats_env *env, snap *s) {
     memset(s, 0, sizeof *s);
@@ -255,8 +291,14 @@ static void take_snap(stats *st, const stats_env *env, snap *s) {
     }
     int64_t now = now_ns();
     s->uptime_s = (now - st->t0_ns) / 1e9;
-    uint64_t gen = s->have_sched ? s->ss.generated_tokens : s->c[C_GEN_TOKENS];
-    s->tok_s = rate_update(st, now, gen);
+    s->start_time = st->start_time;
+    struct rusage ru;
+    if (!getrusage(RUSAGE_SELF, &ru)) {
+        s->cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+                   (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+        s->rss_kb = ru.ru_maxrss;
+    }
+    s->tok_s = s->have_sched ? s->ss.tokens_per_s : 0;
 }
 
 static uint64_t rejected(const snap *s) {
@@ -281,19 +323,22 @@ static void render_metrics(sbuf *b, const snap *s) {
                                                                  : s->c[C_PROMPT_TOKENS]));
     sb_printf(b, "generated_tokens %llu\n",
               (unsigned long long)(s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS]));
-    sb_printf(b, "prefix_cached_tokens %llu\n", (unsigned long long)ss->prefix_tokens_reused);
+    sb_printf(b, "prefix_cached_tokens %llu\n", (unsigned long long)ss->prefix_hits);
     sb_printf(b, "engine_steps %llu\n", (unsigned long long)ss->steps);
     sb_printf(b, "preemptions %llu\n", (unsigned long long)ss->preemptions);
     sb_printf(b, "batch_tokens %llu\n", (unsigned long long)ss->batch_tokens);
     sb_printf(b, "tokens_per_s %.2f\n", s->tok_s);
     sb_printf(b, "fuse_ops %llu\n", (unsigned long long)s->c[C_FUSE_OPS]);
     sb_printf(b, "uptime_s %.3f\n", s->uptime_s);
+    sb_printf(b, "cpu_s %.3f\n", s->cpu_s);
+    sb_printf(b, "max_rss_kb %ld\n", s->rss_kb);
 }
 
 static void render_latency(sbuf *b, hist_snap *hs) {
     static const double pct[] = {50, 90, 95, 99, 99.9};
     static const char *pname[] = {"p50", "p90", "p95", "p99", "p99.9"};
-    sb_printf(b, "# one section per histogram; times in milliseconds;\n"
+    sb_printf(b, "# one section per histogram; times in milliseconds, since the mount;\n"
+                 "# STAT_60s lines: the same over the last minute (requests only);\n"
                  "# bucket lines: NAME bucket LOW_MS HIGH_MS COUNT (non-empty buckets)\n");
     for (int i = 0; i < STATS_NHIST; i++) {
         const hist_snap *s = &hs[i];
@@ -304,6 +349,14 @@ static void render_latency(sbuf *b, hist_snap *hs) {
         for (size_t k = 0; k < sizeof pct / sizeof pct[0]; k++)
             sb_printf(b, "%s %s %.3f\n", n, pname[k], hist_snap_percentile(s, pct[k]) / 1e3);
         sb_printf(b, "%s max %.3f\n", n, (s->count ? s->max : 0) / 1e3);
+        if (i < WIN_HISTS) {
+            const hist_snap *w = &hs[STATS_NHIST + i];
+            sb_printf(b, "%s count_60s %llu\n", n, (unsigned long long)w->count);
+            for (size_t k = 0; k < sizeof pct / sizeof pct[0]; k++)
+                sb_printf(b, "%s %s_60s %.3f\n", n, pname[k],
+                          hist_snap_percentile(w, pct[k]) / 1e3);
+            sb_printf(b, "%s max_60s %.3f\n", n, (w->count ? w->max : 0) / 1e3);
+        }
         hist_iter it = {0};
         while (hist_iter_next(s, &it))
             sb_printf(b, "%s bucket %.3f %.3f %llu\n", n, it.lo / 1e3, it.hi / 1e3,
@@ -375,7 +428,6 @@ static void render_cache(sbuf *b, const stats_env *env, const snap *s) {
     sb_printf(b, "kv_prefix_lookups %llu\n", (unsigned long long)ss->prefix_queries);
     sb_printf(b, "kv_prefix_hits %llu\n", (unsigned long long)ss->prefix_hits);
     sb_printf(b, "kv_prefix_hit_ratio %.4f\n", ratio(ss->prefix_hits, ss->prefix_queries));
-    sb_printf(b, "kv_prefix_tokens_reused %llu\n", (unsigned long long)ss->prefix_tokens_reused);
     sb_printf(b, "kv_blocks_used %d\n", ss->kv_blocks_used);
     sb_printf(b, "kv_blocks_cached %d\n", ss->kv_blocks_cached);
     sb_printf(b, "kv_blocks_total %d\n", ss->kv_blocks_total);
@@ -389,6 +441,9 @@ static void render_cache(sbuf *b, const stats_env *env, const snap *s) {
 static void render_engine(sbuf *b, const stats_env *env, const snap *s) {
     const sched_stats *ss = &s->ss;
     const model *m = env ? env->m : NULL;
+    sb_printf(b, "version %s\n", LLMFS_VERSION);
+    sb_printf(b, "pid %ld\n", (long)getpid());
+    sb_printf(b, "start_time %lld\n", (long long)s->start_time);
     if (m) {
         const char *wt = quant_name(m->wtype);
         sb_printf(b, "model %s\n", m->name);
@@ -465,12 +520,20 @@ static void csv_row(sbuf *b, const stats_row *r) {
     csv_ms(b, r->e2e_ms);
     sb_printf(b, ",%s,", r->cache ? r->cache : "");
     csv_field(b, r->error);
+    if (r->meta.id) sb_printf(b, ",%llu", (unsigned long long)r->meta.id);
+    else sb_printf(b, ",");
+    if (r->meta.submit_time >= 0) sb_printf(b, ",%.3f", r->meta.submit_time);
+    else sb_printf(b, ",");
+    sb_printf(b, ",%s", r->finish ? r->finish : "");
+    if (r->meta.temperature >= 0)
+        sb_printf(b, ",%g,%llu", r->meta.temperature, (unsigned long long)r->meta.seed);
+    else sb_printf(b, ",,");
     sb_printf(b, "\n");
 }
 
 static void render_requests(sbuf *b, stats *st, const stats_row *active, size_t n_active) {
     sb_printf(b, "name,state,prompt_tokens,cached_tokens,generated_tokens,queue_ms,ttft_ms,"
-                 "e2e_ms,cache,error\n");
+                 "e2e_ms,cache,error,id,submit_time,finish,temperature,seed\n");
     pthread_mutex_lock(&st->ring_mu);
     size_t n = st->ring_n, start = (st->ring_next + RING_ROWS - n) % RING_ROWS;
     stats_row *rows = malloc((n ? n : 1) * sizeof *rows);
@@ -490,6 +553,11 @@ static void prom_head(sbuf *b, const char *name, const char *type, const char *h
 static void prom_counter(sbuf *b, const char *name, const char *help, uint64_t v) {
     prom_head(b, name, "counter", help);
     sb_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void prom_counter_f(sbuf *b, const char *name, const char *help, double v) {
+    prom_head(b, name, "counter", help);
+    sb_printf(b, "%s %.3f\n", name, v);
 }
 
 static void prom_gauge(sbuf *b, const char *name, const char *help, double v) {
@@ -605,9 +673,6 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
                "Unreferenced KV blocks kept for prefix reuse.", ss->kv_blocks_cached);
     prom_counter(b, "llmfs_prefix_cache_evictions_total",
                  "Cached KV blocks reclaimed for new ones.", ss->kv_evictions);
-    prom_counter(b, "llmfs_prefix_cache_reused_tokens_total",
-                 "Prompt tokens whose KV entries came from the prefix cache.",
-                 ss->prefix_tokens_reused);
     prom_counter(b, "llmfs_engine_steps_total", "Engine iterations (forward passes).",
                  ss->steps);
     prom_counter(b, "llmfs_num_preemptions_total",
@@ -626,6 +691,12 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
         sb_printf(b, "\",arch=\"%s\"} 1\n", env->m->arch);
     }
     prom_gauge(b, "llmfs_uptime_seconds", "Seconds since the mount.", s->uptime_s);
+    prom_head(b, "llmfs_build_info", "gauge", "The llmfs version.");
+    sb_printf(b, "llmfs_build_info{version=\"%s\"} 1\n", LLMFS_VERSION);
+    prom_counter_f(b, "process_cpu_seconds_total", "User and system CPU time of the daemon.",
+                   s->cpu_s);
+    prom_gauge(b, "process_start_time_seconds", "Start of the daemon, in seconds since the epoch.",
+               (double)s->start_time);
 }
 
 int stats_render(stats *st, int file, const stats_env *env, const stats_row *active,
@@ -636,9 +707,12 @@ int stats_render(stats *st, int file, const stats_env *env, const stats_row *act
     snap s;
     hist_snap *hs = NULL;
     if (file == STATS_LATENCY || file == STATS_PROMETHEUS) {
-        hs = malloc(STATS_NHIST * sizeof *hs);
+        /* lifetime snapshots, then the last minute's, then a scratch one */
+        hs = malloc((STATS_NHIST + WIN_HISTS + 1) * sizeof *hs);
         if (!hs) return -ENOMEM;
         for (int i = 0; i < STATS_NHIST; i++) hist_snapshot(st->h[i], &hs[i]);
+        for (int i = 0; i < WIN_HISTS; i++)
+            window_snapshot(st, i, &hs[STATS_NHIST + i], &hs[STATS_NHIST + WIN_HISTS]);
     }
     take_snap(st, env, &s);
     switch (file) {

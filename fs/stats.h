@@ -29,6 +29,15 @@ enum stats_file {
     STATS_PROMETHEUS, STATS_NFILES
 };
 
+/* What identifies a request in stats/requests: a rewritten prompt gives
+ * rows of the same name, told apart by id and submit time. */
+typedef struct stats_meta {
+    uint64_t id;             /* 1, 2, ... in submission order; 0 unknown */
+    double submit_time;      /* seconds since the epoch; < 0 unknown */
+    double temperature;      /* < 0 unknown */
+    uint64_t seed;           /* meaningful when temperature >= 0 */
+} stats_meta;
+
 /* One row of stats/requests.  Negative numbers are unknown (left empty). */
 typedef struct stats_row {
     char name[128];          /* prompt name, truncated */
@@ -37,6 +46,8 @@ typedef struct stats_row {
     double queue_ms, ttft_ms, e2e_ms;
     const char *cache;       /* cache_source_name(), or "" when the request never ran */
     char error[192];         /* reason, or "" */
+    stats_meta meta;
+    const char *finish;      /* eos max_tokens stop context cancelled error, or "" */
 } stats_row;
 
 /* What rendering reads besides the counters; pointers are not owned. */
@@ -60,13 +71,13 @@ void stats_op(stats *st, int64_t ns);
 void stats_submitted(stats *st);
 /* A request finished (on_done), generated or served from the cache:
  * histograms, counters and a row. */
-void stats_done(stats *st, const char *name, const cache_result *res);
+void stats_done(stats *st, const char *name, const stats_meta *meta, const cache_result *res);
 /* A request was cancelled before it finished (row filled by the caller). */
 void stats_cancelled(stats *st, const stats_row *row);
 /* A prompt was refused (err: -EINVAL, -EFBIG, -EBUSY or other). */
 void stats_rejected(stats *st, const char *name, int err, const char *reason);
 
-/* Fills row with the name and unknown figures. */
+/* Fills row with the name and unknown figures (submit time: now). */
 void stats_row_init(stats_row *row, const char *name, const char *state);
 
 /* Renders one stats/ file into *out (NUL-terminated; *len without the NUL;

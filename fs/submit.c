@@ -83,7 +83,7 @@ static void on_done(void *ud, const cache_result *res) {
     char name[NAME_MAX_LEN + 1];
     snprintf(name, sizeof name, "%s", e->name);   /* a rename may change it */
     pthread_mutex_unlock(&n->mu);
-    stats_done(n->env.st, name, res);
+    stats_done(n->env.st, name, &g->meta, res);
     ns_out_flush(n, &o);
     if (req) {
         g->job.fn = gen_retire;
@@ -112,6 +112,9 @@ void ns_entry_abort(ns *n, ns_entry *e, int err, const char *reason) {
     ns_wake_text(n, g->t, &o);
     rcache_req *req = g->req;
     stats_row_init(&row, e->name, "cancelled");
+    row.meta = g->meta;
+    row.finish = "cancelled";
+    if (reason) snprintf(row.error, sizeof row.error, "%s", reason);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -120,6 +123,9 @@ void ns_entry_abort(ns *n, ns_entry *e, int err, const char *reason) {
     row.cache = cache_source_name(g->source);
     pthread_mutex_unlock(&n->mu);
     ns_out_flush(n, &o);
+    /* what it did before it was cut (the cache's lock is taken after
+     * ours, never inside it) */
+    if (req) rcache_req_progress(n->env.c, req, &row.prompt_tokens, &row.generated_tokens);
     stats_cancelled(n->env.st, &row);
     if (req) {
         rcache_release(n->env.c, req);
@@ -209,6 +215,8 @@ static int entry_submit(ns *n, ns_entry *e) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     g->t_submit_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    g->meta = (stats_meta){++n->next_id, ts.tv_sec + ts.tv_nsec / 1e9, gp.temperature, gp.seed};
     e->refs++;                                /* the generation's */
     ns_text_unref(n, e->text);
     e->text = t;                              /* completions/NAME exists from here */
@@ -299,6 +307,7 @@ int ns_active_rows(ns *n, stats_row **rows, size_t *count) {
         if (!e || !e->cur) continue;
         ns_gen *g = e->cur;
         stats_row_init(&r[k], e->name, g->got_text ? "running" : "waiting");
+        r[k].meta = g->meta;
         if (g->got_text) r[k].ttft_ms = (g->t_first_ns - g->t_submit_ns) / 1e6;
         r[k].e2e_ms = (now - g->t_submit_ns) / 1e6;
         r[k].cache = cache_source_name(g->source);

@@ -304,6 +304,8 @@ else
     skip "promtool check metrics < llmfs.prom" "promtool not installed"
 fi
 check "clean unmount" umount_llmfs "$M"
+check "examples/node-exporter.sh without DIR prints its usage and writes nothing" eval \
+    '! examples/node-exporter.sh "$M" 2>/dev/null && [ "$(examples/node-exporter.sh "$M" 2>&1 | grep -c usage)" -eq 1 ]'
 check "examples/node-exporter.sh removes the file when the mount is gone" eval \
     '! examples/node-exporter.sh "$M" "$T/prom" 2>/dev/null && [ ! -e "$T/prom/llmfs.prom" ]'
 finish

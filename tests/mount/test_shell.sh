@@ -98,8 +98,21 @@ for f in metrics latency cache engine requests prometheus; do
 done
 check "grep stats/metrics" grep -q '^requests_finished [1-9]' "$M/stats/metrics"
 check "stats/latency has the percentiles" eval 'grep -q "^ttft p99.9 " "$M/stats/latency" && grep -q "^fuse_op count " "$M/stats/latency" && grep -q "^e2e bucket " "$M/stats/latency"'
-check "stats/requests has its header" [ "$(head -n 1 "$M/stats/requests")" = "name,state,prompt_tokens,cached_tokens,generated_tokens,queue_ms,ttft_ms,e2e_ms,cache,error" ]
+check "stats/requests has its header" [ "$(head -n 1 "$M/stats/requests")" = "name,state,prompt_tokens,cached_tokens,generated_tokens,queue_ms,ttft_ms,e2e_ms,cache,error,id,submit_time,finish,temperature,seed" ]
 check "stats/engine names the model shape" grep -q '^layers 5$' "$M/stats/engine"
+check "stats/requests rows carry id, submit time, finish, temperature and seed" python3 - "$M/stats/requests" <<'EOF'
+import csv, sys, time
+rows = list(csv.DictReader(open(sys.argv[1])))
+r = [r for r in rows if r["name"] == "xa"][-1]
+ok = (int(r["id"]) > 0 and abs(float(r["submit_time"]) - time.time()) < 600 and
+      r["finish"] == "max_tokens" and float(r["temperature"]) == 0 and r["seed"] == "0")
+ids = [int(r["id"]) for r in rows if r["id"]]
+sys.exit(0 if ok and len(ids) == len(set(ids)) else 1)
+EOF
+check "stats/latency has the last minute's percentiles" eval 'grep -q "^ttft p95_60s " "$M/stats/latency" && [ "$(awk "\$1 == \"e2e\" && \$2 == \"count_60s\" {print \$3}" "$M/stats/latency")" -gt 0 ]'
+check "stats/engine shows the version, pid and start time" eval 'grep -q "^version $("$BIN/llmfs" --version | cut -d" " -f2)$" "$M/stats/engine" && kill -0 "$(metric "$M/stats/engine" pid)" && [ "$(metric "$M/stats/engine" start_time)" -gt 1000000000 ]'
+check "stats/metrics shows the daemon's CPU seconds" eval '[ -n "$(metric "$M/stats/metrics" cpu_s)" ]'
+check "stats/prometheus has llmfs_build_info" grep -q '^llmfs_build_info{version="' "$M/stats/prometheus"
 check "stats/cache shows both tiers of the response cache" eval 'grep -q "^l1_hits [0-9]" "$M/stats/cache" && grep -q "^l2_enabled true" "$M/stats/cache"'
 check "config shows the effective configuration" grep -q 'max_prompt_bytes: 4096' "$M/config"
 check "rm prompts/x removes completions/x" eval 'rm "$M/prompts/x" && [ ! -e "$M/completions/x" ]'

@@ -55,6 +55,15 @@ echo "# tail -f printed after ${tf_first} ms, generation ended after ${tf_end} m
 check "tail -f started right after the write prints before generation ends" \
     [ "$tf_first" -lt $(( tf_end * 2 / 3 )) ]
 
+# --- a generation cut by a rewrite keeps its token counts in stats/requests
+printf -- '---\nmax_tokens: 200\n---\nOnce upon a time\n' > "$M/prompts/rc"
+head -c 20 "$M/completions/rc" > /dev/null
+echo "The end" > "$M/prompts/rc"
+cut_gen=$(python3 -c 'import csv,sys; r=[r for r in csv.DictReader(open(sys.argv[1])) if r["name"]=="rc" and r["state"]=="cancelled"]; print(r[-1]["generated_tokens"] + " " + r[-1]["finish"] if r else "")' "$M/stats/requests")
+echo "# cancelled row: $cut_gen"
+check "a cancelled row keeps the tokens it generated" eval '[ "${cut_gen% *}" -gt 0 ] && [ "${cut_gen#* }" = cancelled ]'
+cat "$M/completions/rc" > /dev/null
+
 # --- an open waiting in the queue is interrupted by a signal; generation goes on
 echo "The sun" > "$M/prompts/a"
 echo "A dog" > "$M/prompts/b"          # waits behind a (max_batch 1)
