@@ -135,6 +135,17 @@ static void make_key(const backend *b, const int *ids, int n, const gen_params *
         XXH3_128bits_update(&st, buf, 4);
         XXH3_128bits_update(&st, p->stop[i], l);
     }
+    /* parameters added later enter the key only when set, so that the
+     * keys of requests without them (and the records on disk) stay */
+    float min_p = greedy ? 0.0f : p->min_p;
+    int penalty = p->repeat_penalty != 1.0f && p->repeat_last_n > 0;
+    if (min_p > 0.0f || penalty) {
+        XXH3_128bits_update(&st, "sampling-2", 10);
+        put_u32(buf, float_bits(min_p));
+        put_u32(buf + 4, float_bits(penalty ? p->repeat_penalty : 1.0f));
+        put_u32(buf + 8, (uint32_t)(penalty ? p->repeat_last_n : 0));
+        XXH3_128bits_update(&st, buf, 12);
+    }
     put_u32(buf, (uint32_t)n);
     XXH3_128bits_update(&st, buf, 4);
     for (int i = 0; i < n; i++) {

@@ -36,6 +36,8 @@ void gen_params_default(gen_params *p) {
     p->max_tokens = 256;
     p->temperature = 0.0f;
     p->top_p = 1.0f;
+    p->repeat_penalty = 1.0f;
+    p->repeat_last_n = 64;
     p->priority = PRIO_NORMAL;
     p->cache = GEN_CACHE_ON;
 }
@@ -112,7 +114,9 @@ int seq_new_tokens(engine *e, const int *ids, int n, const gen_params *p, seq_em
     s->cap = n + (p->max_tokens > 0 ? p->max_tokens : 0) + 1;
     if (s->cap > e->ctx + 1) s->cap = e->ctx + 1;
     s->tokens = malloc((size_t)s->cap * sizeof *s->tokens);
-    if (!s->tokens || sampler_init(&s->smp, p, e->m->c.vocab)) {
+    int penalize = p->repeat_penalty != 1.0f && p->repeat_last_n > 0;
+    if (penalize) s->recent = malloc((size_t)p->repeat_last_n * sizeof *s->recent);
+    if (!s->tokens || (penalize && !s->recent) || sampler_init(&s->smp, p, e->m->c.vocab)) {
         seq_free(e, s);
         return -ENOMEM;
     }
@@ -158,6 +162,7 @@ void seq_free(engine *e, seq *s) {
     kv_seq_release(&e->kv, &s->kv);
     sampler_release(&s->smp);
     free(s->tokens);
+    free(s->recent);
     free(s->text);
     free(s);
 }
@@ -273,6 +278,27 @@ void engine_preempt(engine *e, seq *s) {
 
 /* ---------------------------------------------------------------- step */
 
+static int by_id(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* llama.cpp's repeat penalty: each distinct token among the sequence's
+ * last repeat_last_n (prompt included) has its logit divided by the
+ * penalty, or multiplied when negative.  It reads only the sequence's own
+ * tokens, so a batch changes nothing. */
+static void penalize_recent(seq *s, float *logits) {
+    int n = s->params.repeat_last_n < s->n_tokens ? s->params.repeat_last_n : s->n_tokens;
+    memcpy(s->recent, s->tokens + s->n_tokens - n, (size_t)n * sizeof *s->recent);
+    qsort(s->recent, (size_t)n, sizeof *s->recent, by_id);
+    float pen = s->params.repeat_penalty;
+    for (int i = 0; i < n; i++) {
+        if (i && s->recent[i] == s->recent[i - 1]) continue;
+        float *l = &logits[s->recent[i]];
+        *l = *l > 0 ? *l / pen : *l * pen;
+    }
+}
+
 int engine_step(engine *e, seq **seqs, int n) {
     int nb = 0, nout = 0, nospace = 0, budget = e->max_batch;
     /* decode tokens first, so that running streams never wait on a
@@ -337,7 +363,9 @@ int engine_step(engine *e, seq **seqs, int n) {
             s->state = SEQ_DECODE;
             if (!s->t_prefill_ns) s->t_prefill_ns = engine_now_ns();
         }
-        int id = sampler_sample(&s->smp, e->logits + (size_t)r * e->m->c.vocab);
+        float *row = e->logits + (size_t)r * e->m->c.vocab;
+        if (s->recent) penalize_recent(s, row);
+        int id = sampler_sample(&s->smp, row);
         /* an id outside the vocabulary would index the embedding table */
         if (id < 0 || id >= e->m->c.vocab) finish(s, FINISH_ERROR);
         else accept_token(e, s, id);

@@ -56,6 +56,7 @@ struct seq {
     int state, finish;
     gen_params params;
     sampler smp;
+    int *recent;             /* (params.repeat_last_n) scratch of the repeat penalty, or NULL */
     kv_seq kv;
     utf8_stream u8;
     char *text;              /* (text_cap) generated text, valid UTF-8 */

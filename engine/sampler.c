@@ -21,6 +21,7 @@ int sampler_init(sampler *s, const gen_params *p, int vocab) {
     s->temperature = p->temperature;
     s->top_k = p->top_k;
     s->top_p = p->top_p;
+    s->min_p = p->min_p;
     s->rng = p->seed;
     s->vocab = vocab;
     s->idx = malloc((size_t)vocab * sizeof *s->idx);
@@ -62,22 +63,29 @@ int sampler_sample(sampler *s, const float *logits) {
     int top = sampler_argmax(logits, V);
     float mx = logits[top];
     double invt = 1.0 / (double)s->temperature;
-    int n = V;
-    for (int i = 0; i < V; i++) s->idx[i] = i;
-    int k = s->top_k > 0 && s->top_k < V ? s->top_k : 0;
+    /* min_p first, on the logits (llama.cpp applies it before the
+     * temperature): p_i / p_max >= min_p <=> l_i - l_max >= ln(min_p) */
+    double lmin = s->min_p > 0.0f ? log((double)s->min_p) : -INFINITY;
+    int n = 0;
+    for (int i = 0; i < V; i++)
+        if ((double)logits[i] - mx >= lmin) s->idx[n++] = i;
+    int k = s->top_k > 0 && s->top_k < n ? s->top_k : 0;
     int sorted = 0;
     if (s->top_p < 1.0f && !k) {
-        /* A token whose probability is below (1 - top_p) / (V - 1) can
+        /* A token whose probability is below (1 - top_p) / (n - 1) can
          * never be inside the nucleus (llama2.c's cut): drop those before
          * sorting.  Compared as unnormalized weights against cut * sum.
-         * The most likely token always stays: with top_p under 1/V on a
+         * The most likely token always stays: with top_p under 1/n on a
          * flat distribution every token is under the cut. */
         double sum = 0;
-        for (int i = 0; i < V; i++) sum += exp_det(((double)logits[i] - mx) * invt);
-        double cut = (1.0 - (double)s->top_p) / (double)(V - 1) * sum;
-        n = 0;
-        for (int i = 0; i < V; i++)
-            if (i == top || exp_det(((double)logits[i] - mx) * invt) >= cut) s->idx[n++] = i;
+        for (int j = 0; j < n; j++) sum += exp_det(((double)logits[s->idx[j]] - mx) * invt);
+        double cut = n > 1 ? (1.0 - (double)s->top_p) / (double)(n - 1) * sum : 0;
+        int m = 0;
+        for (int j = 0; j < n; j++) {
+            int i = s->idx[j];
+            if (i == top || exp_det(((double)logits[i] - mx) * invt) >= cut) s->idx[m++] = i;
+        }
+        n = m;
     }
     if (k || s->top_p < 1.0f) {
         qsort(s->idx, (size_t)n, sizeof *s->idx, by_logit);

@@ -10,13 +10,14 @@ typedef struct {
     float temperature;   /* 0: greedy */
     int top_k;           /* 0: off */
     float top_p;         /* 1: off */
+    float min_p;         /* 0: off */
     uint64_t rng;        /* splitmix64 state */
     int vocab;
     int *idx;            /* (vocab) candidate ids */
     double *prob;        /* (vocab) candidate probabilities */
 } sampler;
 
-/* Takes temperature, top_k, top_p and seed from p.  0 or -ENOMEM. */
+/* Takes temperature, top_k, top_p, min_p and seed from p.  0 or -ENOMEM. */
 int  sampler_init(sampler *s, const gen_params *p, int vocab);
 void sampler_release(sampler *s);
 /* Picks a token from logits[0..vocab).  Does not modify logits. */

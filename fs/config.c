@@ -37,6 +37,9 @@ static const struct keydef {
     {"generation.temperature", K_GEN, 0, 0, 0},
     {"generation.top_k", K_GEN, 0, 0, 0},
     {"generation.top_p", K_GEN, 0, 0, 0},
+    {"generation.min_p", K_GEN, 0, 0, 0},
+    {"generation.repeat_penalty", K_GEN, 0, 0, 0},
+    {"generation.repeat_last_n", K_GEN, 0, 0, 0},
     {"generation.seed", K_GEN, 0, 0, 0},
     {"generation.stop", K_GEN, 0, 0, 0},
     {"generation.priority", K_GEN, 0, 0, 0},
@@ -770,6 +773,11 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
     sb_float(&b, g->temperature);
     sb_printf(&b, "\n  top_k: %d\n  top_p: ", g->top_k);
     sb_float(&b, g->top_p);
+    sb_put(&b, "\n  min_p: ", 10);
+    sb_float(&b, g->min_p);
+    sb_put(&b, "\n  repeat_penalty: ", 19);
+    sb_float(&b, g->repeat_penalty);
+    sb_printf(&b, "\n  repeat_last_n: %d", g->repeat_last_n);
     sb_printf(&b, "\n  seed: %llu\n  stop: [", (unsigned long long)g->seed);
     for (int i = 0; i < g->n_stop && i < GEN_MAX_STOP; i++) {
         if (i)

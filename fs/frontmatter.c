@@ -71,7 +71,8 @@ static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, ge
         show[j] = '\0';
         return fail_line(err, errlen, kn->start_mark,
                          "unknown key '%s' (known: max_tokens, temperature, top_k, top_p, "
-                         "seed, stop, priority, cache)", show);
+                         "min_p, repeat_penalty, repeat_last_n, seed, stop, priority, cache)",
+                         show);
     }
     if (!strcmp(key, "stop") && vn->type == YAML_SEQUENCE_NODE) {
         params_stop_clear(g);

@@ -189,6 +189,44 @@ static int set_top_p(gen_params *p, const char *v, size_t len, unsigned flags, c
     return 0;
 }
 
+static int set_min_p(gen_params *p, const char *v, size_t len, unsigned flags, char *err,
+                     size_t errlen)
+{
+    float x;
+    if (params_parse_float(v, len, flags, &x) || !(x >= 0.0f && x <= 1.0f)) {
+        errbuf_set(err, errlen, 0, "expected a number in [0, 1] (0 = off)%s", quoted_hint(flags));
+        return -EINVAL;
+    }
+    p->min_p = x;
+    return 0;
+}
+
+static int set_repeat_penalty(gen_params *p, const char *v, size_t len, unsigned flags,
+                              char *err, size_t errlen)
+{
+    float x;
+    if (params_parse_float(v, len, flags, &x) || !(x > 0.0f && x <= GEN_PENALTY_MAX)) {
+        errbuf_set(err, errlen, 0, "expected a number in (0, %d] (1 = off)%s", GEN_PENALTY_MAX,
+                   quoted_hint(flags));
+        return -EINVAL;
+    }
+    p->repeat_penalty = x;
+    return 0;
+}
+
+static int set_repeat_last_n(gen_params *p, const char *v, size_t len, unsigned flags,
+                             char *err, size_t errlen)
+{
+    long long x;
+    if (params_parse_int(v, len, flags, 0, GEN_PENALTY_LAST_MAX, &x)) {
+        errbuf_set(err, errlen, 0, "expected an integer in [0, %d]%s", GEN_PENALTY_LAST_MAX,
+                   quoted_hint(flags));
+        return -EINVAL;
+    }
+    p->repeat_last_n = (int)x;
+    return 0;
+}
+
 static int set_seed(gen_params *p, const char *v, size_t len, unsigned flags, char *err,
                     size_t errlen)
 {
@@ -298,6 +336,9 @@ static const struct {
     {"temperature", set_temperature},
     {"top_k", set_top_k},
     {"top_p", set_top_p},
+    {"min_p", set_min_p},
+    {"repeat_penalty", set_repeat_penalty},
+    {"repeat_last_n", set_repeat_last_n},
     {"seed", set_seed},
     {"stop", set_stop},
     {"priority", set_priority},
@@ -394,6 +435,20 @@ int params_check(const gen_params *p, char *err, size_t errlen)
         errbuf_set(err, errlen, 0, "top_p: expected a number in (0, 1]");
         return -EINVAL;
     }
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) {
+        errbuf_set(err, errlen, 0, "min_p: expected a number in [0, 1] (0 = off)");
+        return -EINVAL;
+    }
+    if (!(p->repeat_penalty > 0.0f && p->repeat_penalty <= GEN_PENALTY_MAX)) {
+        errbuf_set(err, errlen, 0, "repeat_penalty: expected a number in (0, %d] (1 = off)",
+                   GEN_PENALTY_MAX);
+        return -EINVAL;
+    }
+    if (p->repeat_last_n < 0 || p->repeat_last_n > GEN_PENALTY_LAST_MAX) {
+        errbuf_set(err, errlen, 0, "repeat_last_n: expected an integer in [0, %d]",
+                   GEN_PENALTY_LAST_MAX);
+        return -EINVAL;
+    }
     if (p->n_stop < 0 || p->n_stop > GEN_MAX_STOP) {
         errbuf_set(err, errlen, 0, "stop: at most %d stop strings", GEN_MAX_STOP);
         return -EINVAL;
@@ -430,6 +485,8 @@ int params_equal(const gen_params *a, const gen_params *b)
 {
     if (a->max_tokens != b->max_tokens || a->temperature != b->temperature ||
         a->top_k != b->top_k || a->top_p != b->top_p || a->seed != b->seed ||
+        a->min_p != b->min_p || a->repeat_penalty != b->repeat_penalty ||
+        a->repeat_last_n != b->repeat_last_n ||
         a->ignore_eos != b->ignore_eos || a->n_stop != b->n_stop ||
         a->priority != b->priority || a->cache != b->cache)
         return 0;

@@ -117,12 +117,15 @@ static void engine_crowd(void) {
     CHECK(engine_new(m, 2, kv_bytes, 64, 0, &e, err, sizeof err) == 0);
     static const char *prompts[] = { "Once upon a time", "The little dog", "Lily wanted to",
                                      "Tom had a red ball", "" };
-    for (int temp = 0; temp < 2; temp++) {
+    /* greedy; sampled with top_p; sampled with min_p and a repeat penalty */
+    for (int temp = 0; temp < 3; temp++) {
         gen_params p;
         gen_params_default(&p);
         p.max_tokens = 80;
         p.temperature = temp ? 0.9f : 0.0f;
-        p.top_p = temp ? 0.9f : 1.0f;
+        p.top_p = temp == 1 ? 0.9f : 1.0f;
+        p.min_p = temp == 2 ? 0.05f : 0.0f;
+        p.repeat_penalty = temp == 2 ? 1.3f : 1.0f;
         p.seed = 42;
         memset(lens, 0, sizeof lens);
         seq *s;
@@ -163,6 +166,7 @@ int main(void) {
     TEST("logits bitwise equal at batch 1, 2, 7, 16 (Q8_0)", logits_bitwise);
     model_rel = "models/llamacpp/tiny-q4_k.gguf";
     TEST("logits bitwise equal at batch 1, 2, 7, 16 (Q4_K_M)", logits_bitwise);
-    TEST("engine: same text alone and among 15 others, greedy and sampled", engine_crowd);
+    TEST("engine: same text alone and among 15 others, greedy, sampled, with min_p and a repeat "
+         "penalty", engine_crowd);
     TEST_EXIT();
 }

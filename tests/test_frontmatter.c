@@ -160,7 +160,8 @@ static void test_errors(void)
                  "front matter line 2: stop: a stop string is at most 64 bytes (got 65)");
     expect_error("---\ntemprature: 1\n---\n",
                  "front matter line 2: unknown key 'temprature' (known: max_tokens, "
-                 "temperature, top_k, top_p, seed, stop, priority, cache)");
+                 "temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed, stop, "
+                 "priority, cache)");
     expect_error("---\nseed: 1\nseed: 2\n---\n", "front matter line 3: duplicate key 'seed'");
     expect_error("---\njust a sentence\n---\n",
                  "front matter line 2: expected key: value lines, got a scalar");

@@ -95,6 +95,35 @@ static void top_p_flat(void) {
     sampler_release(&s);
 }
 
+/* min_p drops every token less likely than min_p times the most likely
+ * one (logit more than ln(1/min_p) below the top), and 0 leaves the draws
+ * as they were. */
+static void min_p(void) {
+    enum { V = 64 };
+    float logits[V];
+    for (int i = 0; i < V; i++) logits[i] = (float)(i % 8) * 0.5f;   /* top 3.5 */
+    gen_params p = { .temperature = 2.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.3f, .seed = 9 };
+    sampler s;
+    CHECK(sampler_init(&s, &p, V) == 0);
+    int below = 0;
+    for (int i = 0; i < 2000; i++) {
+        int id = sampler_sample(&s, logits);
+        below += logits[id] - 3.5f < logf(0.3f);
+    }
+    sampler_release(&s);
+    CHECKF(below == 0, "%d draws under min_p", below);
+    gen_params a = p, b = p;
+    a.min_p = 0.0f;
+    b.min_p = 1e-30f;               /* keeps everything: the same draws as off */
+    sampler sa, sb;
+    CHECK(sampler_init(&sa, &a, V) == 0 && sampler_init(&sb, &b, V) == 0);
+    int differ = 0;
+    for (int i = 0; i < 500; i++) differ += sampler_sample(&sa, logits) != sampler_sample(&sb, logits);
+    CHECK(differ == 0);
+    sampler_release(&sa);
+    sampler_release(&sb);
+}
+
 static void utf8(void) {
     utf8_stream u = { {0}, 0 };
     char out[64];
@@ -128,6 +157,7 @@ int main(void) {
     TEST("exp_det and expf_det are accurate", exps);
     TEST("sampler: greedy limits, seeds, top-k, softmax frequencies, splitmix64", sampling);
     TEST("sampler: a top_p below 1/vocab on a flat distribution keeps one token", top_p_flat);
+    TEST("sampler: min_p drops the unlikely tokens", min_p);
     TEST("utf8: boundaries, replacement, validity of any output", utf8);
     TEST_EXIT();
 }

@@ -14,15 +14,19 @@
 static void usage(FILE *f) {
     fprintf(f,
         "usage: llmfs-run --model FILE [--tokenizer FILE] -p PROMPT [-n N] [--temp T]\n"
-        "                 [--seed S] [--top-k K] [--top-p P] [--threads N] [--ctx N]\n"
-        "                 [--ignore-eos] [--mmap] [--stats]\n"
+        "                 [-s S] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
+        "                 [--repeat-last-n N] [--threads N] [--ctx N] [--ignore-eos] [--mmap]\n"
+        "                 [--stats]\n"
         "  -m, --model FILE      GGUF model, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer FILE  llama2.c tokenizer .bin\n"
         "  -p, --prompt TEXT     the prompt (-f FILE reads it from a file, -f - from stdin)\n"
         "  -n, --n-predict N     most tokens to generate (default: to the end of context)\n"
         "  --temp T              temperature, 0 = greedy (default 0)\n"
-        "  --seed S              sampling seed (default 0)\n"
+        "  -s, --seed S          sampling seed (default 0)\n"
         "  --top-k K, --top-p P  sampling filters (default off)\n"
+        "  --min-p P             drop tokens under P times the most likely (default 0, off)\n"
+        "  --repeat-penalty R    penalize the last --repeat-last-n tokens (default 1, off)\n"
+        "  --repeat-last-n N     tokens the repeat penalty looks back over (default 64)\n"
         "  -t, --threads N       threads (default 2)\n"
         "  -c, --ctx N           context length (default: the model's)\n"
         "  --ignore-eos          generate past end-of-sequence tokens\n"
@@ -88,7 +92,8 @@ int main(int argc, char **argv) {
     int stats = 0, load_flags = 0;
     gen_params gp;
     gen_params_default(&gp);
-    enum { O_TEMP = 256, O_SEED, O_TOPK, O_TOPP, O_IGNORE_EOS, O_STATS, O_MMAP };
+    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LAST_N, O_IGNORE_EOS, O_STATS,
+           O_MMAP };
     static const struct option opts[] = {
         { "model", required_argument, 0, 'm' },
         { "tokenizer", required_argument, 0, 'z' },
@@ -98,7 +103,10 @@ int main(int argc, char **argv) {
         { "threads", required_argument, 0, 't' },
         { "ctx", required_argument, 0, 'c' },
         { "temp", required_argument, 0, O_TEMP },
-        { "seed", required_argument, 0, O_SEED },
+        { "seed", required_argument, 0, 's' },
+        { "min-p", required_argument, 0, O_MINP },
+        { "repeat-penalty", required_argument, 0, O_PENALTY },
+        { "repeat-last-n", required_argument, 0, O_LAST_N },
         { "top-k", required_argument, 0, O_TOPK },
         { "top-p", required_argument, 0, O_TOPP },
         { "ignore-eos", no_argument, 0, O_IGNORE_EOS },
@@ -111,7 +119,7 @@ int main(int argc, char **argv) {
     int c;
     long lv;
     double dv;
-    while ((c = getopt_long(argc, argv, "m:z:p:f:n:t:c:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:z:p:f:n:t:c:s:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'z': tok_path = optarg; break;
@@ -122,7 +130,7 @@ int main(int argc, char **argv) {
         case 'c': if (parse_int("--ctx", optarg, 0, 1 << 20, &ctx)) return 2; break;
         case O_TEMP: if (parse_float("--temp", optarg, 0, GEN_TEMPERATURE_MAX, &dv)) return 2;
             gp.temperature = (float)dv; break;
-        case O_SEED:
+        case 's':
             errno = 0;
             gp.seed = strtoull(optarg, NULL, 0);
             if (errno) { fprintf(stderr, "llmfs-run: --seed: bad value '%s'\n", optarg); return 2; }
@@ -131,6 +139,14 @@ int main(int argc, char **argv) {
             gp.top_k = (int)lv; break;
         case O_TOPP: if (parse_float("--top-p", optarg, 1e-9, 1, &dv)) return 2;
             gp.top_p = (float)dv; break;
+        case O_MINP: if (parse_float("--min-p", optarg, 0, 1, &dv)) return 2;
+            gp.min_p = (float)dv; break;
+        case O_PENALTY: if (parse_float("--repeat-penalty", optarg, 1e-9, GEN_PENALTY_MAX, &dv))
+                return 2;
+            gp.repeat_penalty = (float)dv; break;
+        case O_LAST_N: if (parse_int("--repeat-last-n", optarg, 0, GEN_PENALTY_LAST_MAX, &lv))
+                return 2;
+            gp.repeat_last_n = (int)lv; break;
         case O_IGNORE_EOS: gp.ignore_eos = 1; break;
         case O_STATS: stats = 1; break;
         case O_MMAP: load_flags |= MODEL_LOAD_MMAP; break;

@@ -30,6 +30,13 @@ check "cat prompts/x gives the prompt file" [ "$(cat "$M/prompts/x")" = "Once up
 printf -- '---\nmax_tokens: 5\n---\nOnce upon a time\n' > "$M/prompts/fm"
 run -p "Once upon a time" -n 5 > "$T/fm.run"
 check "front matter max_tokens" same "$M/completions/fm" "$T/fm.run"
+printf -- '---\nrepeat_penalty: 1.3\n---\nOnce upon a time\n' > "$M/prompts/pen"
+run -p "Once upon a time" -n 256 --repeat-penalty 1.3 > "$T/pen.run"
+check "front matter repeat_penalty equals llmfs-run --repeat-penalty" same "$M/completions/pen" "$T/pen.run"
+check "... and is not answered from the cache of the same prompt without it" [ "$(row_cache "$M" pen)" = miss ]
+printf -- '---\ntemperature: 0.9\nmin_p: 0.1\nseed: 4\n---\nOnce upon a time\n' > "$M/prompts/minp"
+run -p "Once upon a time" -n 256 --temp 0.9 --min-p 0.1 -s 4 > "$T/minp.run"
+check "front matter min_p equals llmfs-run --min-p" same "$M/completions/minp" "$T/minp.run"
 : > "$M/prompts/xa"
 python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.llmfs.max_tokens", b"7\n")' "$M/prompts/xa"
 check "getxattr user.llmfs.max_tokens" [ "$(xattr_get "$M/prompts/xa" user.llmfs.max_tokens)" = 7 ]
