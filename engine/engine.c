@@ -52,7 +52,6 @@ void engine_free(engine *e) {
     free(e);
 }
 
-const model *engine_model(const engine *e) { return e->m; }
 int engine_ctx(const engine *e) { return e->ctx; }
 kv_cache *engine_kv(engine *e) { return &e->kv; }
 

@@ -74,7 +74,6 @@ struct seq {
 int  engine_new(model *m, int n_threads, size_t kv_bytes, int max_batch_tokens, int ctx,
                 engine **out, char *err, size_t errlen);
 void engine_free(engine *e);
-const model *engine_model(const engine *e);
 int  engine_ctx(const engine *e);
 kv_cache *engine_kv(engine *e);
 /* Most prompt tokens one step computes while other sequences are

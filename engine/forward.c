@@ -25,7 +25,8 @@ struct fwd {
     float *q;        /* (max_tokens, dim) queries */
     float *k, *v;    /* (max_tokens, kv_dim) new keys and values */
     float *hb, *hb2; /* (max_tokens, hidden) gate and up projections */
-    float *att;      /* (threads, ctx) attention scores */
+    float *att;      /* (threads, ATT_RUN, ctx + 16 + head_dim) score rows of the
+                        query tokens one thread handles at once (padded) */
     float *rope;     /* (ctx, head_dim / 2, 2) cos, sin */
     float *xo;       /* (max_tokens, dim) rows gathered for the classifier */
     pool_fn attention; /* the ISA version of attention_body */
@@ -48,7 +49,6 @@ void fwd_free(fwd *f) {
     free(f);
 }
 
-int fwd_max_tokens(const fwd *f) { return f->max_tokens; }
 
 fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
     const model_config *c = &m->c;

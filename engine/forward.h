@@ -13,7 +13,6 @@ typedef struct fwd fwd;
  * The model and pool must outlive it.  NULL on failure. */
 fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx);
 void fwd_free(fwd *f);
-int  fwd_max_tokens(const fwd *f);
 
 /* Runs n tokens: token i is tokens[i] of sequence seqs[i] at position
  * pos[i].  A sequence's tokens in one batch must have consecutive

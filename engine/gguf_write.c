@@ -20,7 +20,6 @@ typedef struct {
     uint32_t type;
     uint64_t nbytes;
     uint64_t offset;        /* from the start of the data section */
-    const void *data;       /* borrowed, or NULL when fill is used */
     gguf_fill_fn fill;
     void *ctx;
 } wtensor;
@@ -97,11 +96,6 @@ int gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) {
     return rc ? rc : put(w, &v, 4);
 }
 
-int gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v) {
-    int rc = put_key(w, key, GGUF_I32);
-    return rc ? rc : put(w, &v, 4);
-}
-
 int gguf_writer_set_f32(gguf_writer *w, const char *key, float v) {
     int rc = put_key(w, key, GGUF_F32);
     return rc ? rc : put(w, &v, 4);
@@ -147,9 +141,10 @@ static uint64_t align_up(uint64_t x) {
     return (x + GGUF_WRITE_ALIGN - 1) / GGUF_WRITE_ALIGN * GGUF_WRITE_ALIGN;
 }
 
-static int add_tensor(gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                      int type, const void *data, gguf_fill_fn fill, void *ctx) {
+int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, int n_dims,
+                              const uint64_t *ne, int type, gguf_fill_fn fill, void *ctx) {
     if (w->err) return w->err;
+    if (!fill) return set_err(w, -EINVAL);
     if (!name || !*name || n_dims < 1 || n_dims > 4 || !ne) return set_err(w, -EINVAL);
     size_t rb = quant_row_bytes(type, (int64_t)ne[0]);
     if (!rb || ne[0] == 0) return set_err(w, -EINVAL);
@@ -175,24 +170,11 @@ static int add_tensor(gguf_writer *w, const char *name, int n_dims, const uint64
     t->type = (uint32_t)type;
     t->nbytes = rows * rb;
     t->offset = w->data_len;
-    t->data = data;
     t->fill = fill;
     t->ctx = ctx;
     w->data_len = align_up(w->data_len + t->nbytes);
     w->n_t++;
     return 0;
-}
-
-int gguf_writer_add_tensor(gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                           int type, const void *data) {
-    if (!data) return set_err(w, -EINVAL);
-    return add_tensor(w, name, n_dims, ne, type, data, NULL, NULL);
-}
-
-int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, int n_dims,
-                              const uint64_t *ne, int type, gguf_fill_fn fill, void *ctx) {
-    if (!fill) return set_err(w, -EINVAL);
-    return add_tensor(w, name, n_dims, ne, type, NULL, fill, ctx);
 }
 
 /* fwrite that turns a short write into a negative errno. */
@@ -228,18 +210,14 @@ static int write_all(gguf_writer *w, FILE *f) {
     /* the callbacks' buffer: one tensor at a time, as large as the largest */
     size_t bufsz = 0;
     for (size_t i = 0; i < w->n_t; i++)
-        if (w->t[i].fill && w->t[i].nbytes > bufsz) bufsz = (size_t)w->t[i].nbytes;
+        if (w->t[i].nbytes > bufsz) bufsz = (size_t)w->t[i].nbytes;
     void *buf = NULL;
     if (bufsz && !(buf = malloc(bufsz))) return -ENOMEM;
     uint64_t dpos = 0;
     for (size_t i = 0; i < w->n_t && !rc; i++) {
         const wtensor *t = &w->t[i];
-        const void *src = t->data;
-        if (t->fill) {
-            rc = t->fill(t->ctx, buf, (size_t)t->nbytes);
-            src = buf;
-        }
-        if (!rc) rc = wr(f, src, (size_t)t->nbytes);
+        rc = t->fill(t->ctx, buf, (size_t)t->nbytes);
+        if (!rc) rc = wr(f, buf, (size_t)t->nbytes);
         dpos += t->nbytes;
         if (!rc) rc = pad(f, dpos);
         dpos = align_up(dpos);

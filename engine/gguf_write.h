@@ -25,7 +25,6 @@ void gguf_writer_free(gguf_writer *w);
  * errno; the first error also sticks and is returned by gguf_writer_write,
  * so a caller may check only there. */
 int gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v);
-int gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v);
 int gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
 int gguf_writer_set_bool(gguf_writer *w, const char *key, int v);
 int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
@@ -34,11 +33,9 @@ int gguf_writer_set_arr_f32(gguf_writer *w, const char *key, const float *v, siz
 int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, size_t n);
 
 /* A tensor of n_dims (1..4) dimensions, ne[0] the row length, of weight
- * type type (TYPE_*, quant.h).  add_tensor borrows data, which must stay
- * valid until gguf_writer_write returns; add_tensor_fn calls fill(ctx, ...)
- * during the write instead.  -EINVAL for a bad shape or type. */
-int gguf_writer_add_tensor(gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                           int type, const void *data);
+ * type type (TYPE_*, quant.h), whose bytes fill(ctx, ...) writes during
+ * gguf_writer_write, one tensor at a time.  -EINVAL for a bad shape or
+ * type. */
 int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, int n_dims,
                               const uint64_t *ne, int type, gguf_fill_fn fill, void *ctx);
 

@@ -35,10 +35,10 @@ typedef void (*tile_fn)(const float *w, size_t ws, const float *x, size_t xs,
 typedef void (*deq_fn)(const void *src, float *dst, int cols, size_t pf);
 
 /* Software prefetch distances, in rows ahead (measured on the 110M shape):
- * F32 streams are left to the hardware prefetcher (prefetching did not
- * help); encoded rows are prefetched one 8-row group ahead, which takes a
- * Q8_0 decode pass from 13.7 to 8 ms per core. */
-#define PF_F32_FLOATS 0
+ * F32 streams are left to the hardware prefetcher (prefetching them ahead
+ * within a row did not help: tiles get pf 0, but for the next row tile of
+ * a prefill pass); encoded rows are prefetched one 8-row group ahead, which
+ * takes a Q8_0 decode pass from 13.7 to 8 ms per core. */
 #define PF_DEQ_ROWS 8
 #define PF_FUSED_ROWS 8
 
@@ -717,7 +717,6 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
         return;
     assert(W->type != TYPE_F32 || W->row_bytes % sizeof(float) == 0);
 
-    int pfw = W->type == TYPE_F32 ? PF_F32_FLOATS : 0;
     fused_fn fused = W->type == TYPE_Q8_0 ? isa->f8_q8_0 : W->type == TYPE_Q4_0 ? isa->f8_q4_0 :
                      W->type == TYPE_F16 ? isa->f8_f16 : W->type == TYPE_Q4_K ? isa->f8_q4_k :
                      W->type == TYPE_Q6_K ? isa->f8_q6_k : NULL;
@@ -764,7 +763,7 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
                 size_t ws;
                 const float *w = group_rows(isa, W, r, 8, scr, ss, &ws);
                 for (int t = t0; t < t1; t++)
-                    isa->t8x1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+                    isa->t8x1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, 0);
             }
         } else {
             const int mr = isa->mr, nr = isa->nr;
@@ -779,7 +778,7 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
                 for (; t + nr <= t1; t += nr, pfn = 0)
                     isa->tbig(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfn);
                 for (; t < t1; t++)
-                    isa->tm1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+                    isa->tm1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, 0);
             }
         }
         for (; r < r1; r++) {
@@ -787,9 +786,9 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
             const float *w = group_rows(isa, W, r, 1, scr, ss, &ws);
             int t = t0;
             for (; t + isa->nr <= t1; t += isa->nr)
-                isa->t1n(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+                isa->t1n(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, 0);
             for (; t < t1; t++)
-                isa->t1x1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, pfw);
+                isa->t1x1(w, ws, x + t * xs, xs, cols, y + t * rows + r, rows, 0);
         }
     }
 }

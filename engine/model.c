@@ -1,7 +1,9 @@
 /* This file implements model loading (model.h): GGUF files of architecture
  * "llama" and llama2.c float32 checkpoints.  Hyperparameters come from the
  * metadata; every tensor's type and shape is checked against them before
- * the forward pass may touch it.  Weights stay in the file mapping. */
+ * the forward pass may touch it.  Small GGUF models and llama2.c
+ * checkpoints are used in place in the file mapping; GGUF files of 64 MiB
+ * or more are read into huge pages (faster), unless MODEL_LOAD_MMAP. */
 #include "engine/model.h"
 #include "engine/errbuf.h"
 #include "engine/quant.h"

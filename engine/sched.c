@@ -24,7 +24,6 @@ struct sched_req {
     sched_cb cb;
     void *ud;
     sched_result r;
-    sched *owner;
 };
 
 struct sched {
@@ -88,7 +87,6 @@ int sched_submit_tokens(sched *s, const int *ids, int n, const gen_params *p,
     q->prio = prio;
     q->cb = *cb;
     q->ud = ud;
-    q->owner = s;
     q->r.t_submit_ns = engine_now_ns();
     int rc = seq_new_tokens(s->e, ids, n, p, on_emit, q, &q->s);
     if (!rc) q->s->on_token = on_token;

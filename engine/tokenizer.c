@@ -890,7 +890,6 @@ typedef struct {
     int *ids;
     int cap;
     int n;       /* ids produced, possibly > cap */
-    int oom;
 } id_out;
 
 static void put(id_out *o, int id) {
@@ -1189,7 +1188,7 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_b
                      int *ids, int cap) {
     if (!t || (!text && len) || cap < 0 || (!ids && cap)) return -EINVAL;
     if (len > (size_t)INT32_MAX / 4) return -E2BIG;
-    id_out o = { ids, cap, 0, 0 };
+    id_out o = { ids, cap, 0 };
     if (add_bos && t->add_bos && t->bos >= 0) put(&o, t->bos);
     fragment *fr;
     size_t nfr;

@@ -1,8 +1,9 @@
 /* The llmfs.yaml reader, -o overrides and the YAML renderer of the
  * effective configuration.  One table (keys[]) lists every key with its
- * kind and range; the YAML route, the -o route and the renderer all go
- * through it, and generation.* keys go through params.c's validators, so a
- * value is judged the same way wherever it comes from.  Loading works on a
+ * kind and range; the YAML route and the -o route go through it, and
+ * generation.* keys through params.c's validators, so a value is judged
+ * the same way wherever it comes from.  The renderer writes every key by
+ * hand; tests/test_config.c checks that its output reads back equal.  Loading works on a
  * copy and commits only a fully valid document. */
 #include "fs/config.h"
 #include "fs/yamlx.h"

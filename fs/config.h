@@ -1,4 +1,4 @@
-/* The daemon's configuration (llmfs.yaml, DESIGN.md section 5): defaults
+/* The daemon's configuration (llmfs.yaml, see llmfs.yaml(5)): defaults
  * for every key, a strict libyaml reader that refuses unknown keys, wrong
  * types and impossible values with "FILE:LINE:COLUMN: reason", -o key=value
  * overrides, and a YAML renderer whose output reads back to an equal

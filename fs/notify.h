@@ -1,9 +1,10 @@
 /* The notifier: one thread that sends kernel poll notifications and runs
  * deferred jobs (such as sched_release of a finished request) outside every
- * FUSE request handler and outside the scheduler's callbacks.  DESIGN.md
- * wants kernel notifications from a thread that is not serving a request,
- * and sched_release may not run inside a scheduler callback; queueing both
- * here satisfies both rules.  Jobs run in the order they were queued. */
+ * FUSE request handler and outside the scheduler's callbacks.  A kernel
+ * notification sent from a thread that serves a request can deadlock
+ * against the kernel's own locks (fuse_lowlevel_notify_* documents it),
+ * and sched_release may not run inside a scheduler callback; queueing
+ * both here satisfies both rules.  Jobs run in the order they were queued. */
 #ifndef LLMFS_NOTIFY_H
 #define LLMFS_NOTIFY_H
 

@@ -535,7 +535,6 @@ static void handle_free(ns *n, ns_handle *h) {
     free(h);
 }
 
-int ns_handle_kind(const ns_handle *h) { return h->kind; }
 void ns_handle_name(ns *n, const ns_handle *h, char *buf, size_t cap) {
     pthread_mutex_lock(&n->mu);
     snprintf(buf, cap, "%s", h->e->name);

@@ -106,7 +106,6 @@ int  ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, const ns_o
  * prompt was removed (the kernel then looks the name up again). */
 int  ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable);
 void ns_release(ns *n, ns_handle *h);
-int  ns_handle_kind(const ns_handle *h);
 /* The prompt's name (valid while the handle is). */
 /* Copies the name of h's prompt (as renamed so far) into buf. */
 void ns_handle_name(ns *n, const ns_handle *h, char *buf, size_t cap);

@@ -32,7 +32,7 @@
 
 enum {
     C_SUBMITTED, C_SUCCESS, C_FAILED, C_CANCELLED, C_REJ_INVALID, C_REJ_TOO_LARGE,
-    C_REJ_BUSY, C_REJ_OTHER, C_PROMPT_TOKENS, C_GEN_TOKENS, C_CACHED_TOKENS, C_FUSE_OPS,
+    C_REJ_BUSY, C_REJ_OTHER, C_PROMPT_TOKENS, C_GEN_TOKENS, C_FUSE_OPS,
     C_N
 };
 
@@ -219,7 +219,6 @@ void stats_done(stats *st, const char *name, const stats_meta *meta, const cache
     cadd(st, C_PROMPT_TOKENS, (uint64_t)(r->prompt_tokens > 0 ? r->prompt_tokens : 0));
     if (engine)
         cadd(st, C_GEN_TOKENS, (uint64_t)(r->generated_tokens > 0 ? r->generated_tokens : 0));
-    cadd(st, C_CACHED_TOKENS, (uint64_t)(r->cached_tokens > 0 ? r->cached_tokens : 0));
     ring_add(st, &row);
 }
 

@@ -3,6 +3,7 @@
  * whether its prompt was prefilled in one piece or in chunks; generation
  * through the engine gives the same tokens alone and in a crowd. */
 #include "tests/harness.h"
+#include "engine/matmul.h"
 #include "engine/engine.h"
 #include "engine/forward.h"
 
@@ -88,6 +89,7 @@ static void logits_bitwise(void) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < N; i++) h = (h ^ ((const unsigned char *)solo)[i]) * 1099511628211ull;
     printf("# logits fnv1a %s %016llx\n", model_rel, (unsigned long long)h);
+    printf("# isa %s\n", matmul_isa());
     float *chunked = run(m, 7, 4);
     CHECKF(!memcmp(solo, chunked, N), "%s: chunked prefill differs", model_rel);
     free(chunked);

@@ -1,5 +1,5 @@
 /* llmfs-bench: a load generator that drives a mounted llmfs through its
- * files, as real clients do (DESIGN.md section 3).
+ * files, as real clients do (llmfs-bench(1)).
  *
  *   llmfs-bench -m MOUNT [-c CONCURRENCY] [-n REQUESTS] [--prompt TEXT | --prompts DIR]
  *               [--max-tokens N] [--rate R] [--seed S] [--priority P] [--cache M] [--csv]

@@ -1,4 +1,4 @@
-/* llmfs: mounts a language model as a filesystem (DESIGN.md).
+/* llmfs: mounts a language model as a filesystem (llmfs(1)).
  *
  *   llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE [--tokenizer FILE] MOUNTPOINT
  *

@@ -17,20 +17,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static tokenizer *tok512, *gpt2;
+
+/* The shared test data: $LLMFS_SHARED, else ../shared beside the
+ * repository that holds this program (build-fuzz/..), wherever it is run
+ * from. */
+static const char *shared_dir(char *buf, size_t cap) {
+    const char *dir = getenv("LLMFS_SHARED");
+    if (dir && *dir) return dir;
+    char exe[400];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return "../shared";
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;                       /* .../build-fuzz */
+    snprintf(buf, cap, "%s/../../shared", exe);
+    return buf;
+}
 
 static void load_once(void) {
     static int done;
     if (done) return;
     done = 1;
-    const char *dir = getenv("LLMFS_SHARED");
-    char path[512], err[256];
-    if (!dir || !*dir) dir = "../shared";
+    char dirbuf[512], path[600], err[256];
+    const char *dir = shared_dir(dirbuf, sizeof dirbuf);
     snprintf(path, sizeof path, "%s/models/tok512.bin", dir);
     if (tokenizer_from_llama2c(path, 512, &tok512, err, sizeof err)) {
-        fprintf(stderr, "fuzz_tokenizer: %s\n", err);
-        abort();
+        /* a setup error, not a finding: no abort() */
+        fprintf(stderr, "fuzz_tokenizer: %s (set LLMFS_SHARED to the shared test data)\n", err);
+        exit(2);
     }
     gguf *g;
     snprintf(path, sizeof path, "%s/vocab/ggml-vocab-gpt-2.gguf", dir);
