@@ -298,7 +298,6 @@ static void *worker(void *arg) {
 
 /* ------------------------------------------------------------- serving */
 
-static int64_t now_ns(void) { return engine_now_ns(); }
 
 /* The text a request for max_tokens gets from rec: its length, token
  * count and end; 0 if rec cannot serve it. */
@@ -326,7 +325,7 @@ static int serve(rcache *c, rcache_req *q, const record *rec, int max_tokens, ca
     if (!rec_cut(rec, max_tokens, &len, &n_tok, &finish)) return 0;
     q->source = src;
     if (len && q->cb.on_text) q->cb.on_text(q->ud, rec->text, len);
-    int64_t now = now_ns();
+    int64_t now = engine_now_ns();
     cache_result res = {.source = src};
     res.r.finish = finish;
     res.r.prompt_tokens = rec->prompt_tokens;
@@ -362,7 +361,7 @@ static void flight_text(void *ud, const char *text, size_t n) {
         memcpy(f->text + f->len, text, n);
         f->len += n;
     }
-    int64_t now = now_ns();
+    int64_t now = engine_now_ns();
     for (rcache_req *q = f->subs; q; q = q->next) {
         if (!q->t_first_ns) q->t_first_ns = now;
         if (q->cb.on_text) q->cb.on_text(q->ud, text, n);
@@ -464,7 +463,7 @@ static void join(rcache *c, flight *f, rcache_req *q) {
     f->subs = q;
     c->joined++;
     if (f->len) {
-        q->t_first_ns = now_ns();
+        q->t_first_ns = engine_now_ns();
         if (q->cb.on_text) q->cb.on_text(q->ud, f->text, f->len);
     }
 }
@@ -504,7 +503,7 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
     q->c = c;
     q->cb = *cb;
     q->ud = ud;
-    q->t_submit_ns = now_ns();
+    q->t_submit_ns = engine_now_ns();
     int *ids = NULL;
     int n = c->b->ops->tokenize(c->b, prompt, len, &ids);
     if (n < 0) { free(q); return n; }
@@ -567,7 +566,7 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
             if (s == q) continue;
             cache_result res = {.r = r, .source = s->source};
             res.r.t_submit_ns = s->t_submit_ns;
-            res.r.t_done_ns = now_ns();
+            res.r.t_done_ns = engine_now_ns();
             if (s->cb.on_done) s->cb.on_done(s->ud, &res);
         }
         pthread_mutex_unlock(&c->mu);

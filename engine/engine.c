@@ -2,6 +2,7 @@
  * batch assembly of one continuous-batching step, sampling, and the text
  * pipeline (token pieces -> UTF-8 validation -> stop strings -> emit). */
 #include "engine/engine.h"
+#include "engine/clock.h"
 #include "engine/quant.h"
 
 #include <errno.h>
@@ -25,11 +26,7 @@ struct engine {
     uint64_t prefix_queries, prefix_hits;   /* prompt tokens looked up / found */
 };
 
-int64_t engine_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+int64_t engine_now_ns(void) { return clock_mono_ns(); }
 
 void gen_params_default(gen_params *p) {
     memset(p, 0, sizeof *p);

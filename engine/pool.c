@@ -4,6 +4,7 @@
  * variable, and pool_run only takes the mutex when some worker sleeps, so a
  * job on busy workers costs a few cache-line transfers (about 1 us). */
 #include "engine/pool.h"
+#include "engine/clock.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -41,12 +42,7 @@ struct pool {
     pthread_cond_t wake;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return (uint64_t)clock_mono_ns(); }
 
 /* Waits until gen differs from seen (or stop); returns the new gen. */
 static unsigned wait_job(pool *p, unsigned seen)

@@ -138,9 +138,12 @@ static size_t utf8_len(unsigned char c) {
     return lookup[c >> 4];
 }
 
-/* Decodes one code point at s[0..n) (n > 0).  Invalid sequences yield
- * U+FFFD and consume one byte.  Returns the bytes consumed. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
+/* Decodes one code point at s[0..n) (n > 0) as llama.cpp's tokenizer does:
+ * leniently (an overlong form or a surrogate is taken as its code point;
+ * utf8.h's strict decoder would refuse it, and the ids would differ from
+ * llama.cpp's).  Invalid sequences yield U+FFFD and consume one byte.
+ * Returns the bytes consumed. */
+static size_t utf8_decode_lenient(const unsigned char *s, size_t n, uint32_t *cp) {
     unsigned c = s[0];
     if (c < 0x80) { *cp = c; return 1; }
     size_t k = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
@@ -1091,7 +1094,7 @@ static int bpe_fragment(const tokenizer *t, scratch *sc, const char *text, size_
     size_t ncp = 0, off = 0;
     while (off < len) {
         uint32_t cp;
-        size_t k = utf8_decode((const unsigned char *)text + off, len - off, &cp);
+        size_t k = utf8_decode_lenient((const unsigned char *)text + off, len - off, &cp);
         u[ncp].cp = cp;
         if (cp < 0x80) {
             u[ncp].cat = t->ascii_cat[cp];
@@ -1244,7 +1247,7 @@ static int piece_of(const tokenizer *t, int prev, int id, char *piece) {
         } else {
             for (size_t i = 0; i < e->len;) {
                 uint32_t cp;
-                size_t k = utf8_decode((const unsigned char *)s + i, e->len - i, &cp);
+                size_t k = utf8_decode_lenient((const unsigned char *)s + i, e->len - i, &cp);
                 if (cp < 324 && t->bpe_dec[cp] >= 0) piece[n++] = (char)t->bpe_dec[cp];
                 else { memcpy(piece + n, s + i, k); n += k; }
                 i += k;

@@ -71,3 +71,17 @@ int utf8_valid(const char *buf, size_t len) {
     }
     return 1;
 }
+
+size_t utf8_decode(const char *buf, size_t len, uint32_t *cp) {
+    const unsigned char *p = (const unsigned char *)buf;
+    if (!len) return 0;
+    int l = lead_len(p[0]);
+    if (!l || (size_t)l > len) return 0;
+    uint32_t c = l == 1 ? p[0] : p[0] & (0x7fu >> l);
+    for (int k = 1; k < l; k++) {
+        if (!cont_ok(p, k, p[k])) return 0;
+        c = (c << 6) | (p[k] & 0x3fu);
+    }
+    *cp = c;
+    return (size_t)l;
+}

@@ -9,6 +9,8 @@
 #include "fs/yamlx.h"
 #include "engine/policy.h"
 #include "engine/errbuf.h"
+#include "engine/utf8.h"
+#include "fs/sbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,38 +190,6 @@ int config_equal(const llmfs_config *a, const llmfs_config *b)
 
 /* ---- applying one value ---------------------------------------------------- */
 
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1, cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        for (size_t j = 1; j <= k; j++) {
-            if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 static int is_null_scalar(const char *v, size_t len, unsigned flags)
 {
     return !(flags & PARAMS_QUOTED) && yamlx_null_text(v, len);
@@ -253,7 +223,7 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
             errbuf_set(err, errlen, 0, "a path cannot contain a NUL byte");
             return -EINVAL;
         }
-        if (!utf8_valid((const unsigned char *)v, len)) {
+        if (!utf8_valid(v, len)) {
             errbuf_set(err, errlen, 0, "expected UTF-8 text");
             return -EINVAL;
         }
@@ -626,7 +596,7 @@ int config_set_option(llmfs_config *c, const char *key, const char *value, char 
         return -EINVAL;
     }
     size_t len = strlen(value);
-    if (!utf8_valid((const unsigned char *)value, len)) {
+    if (!utf8_valid(value, len)) {
         errbuf_set(err, errlen, 0, "%s: expected UTF-8 text", key);
         return -EINVAL;
     }
@@ -641,65 +611,6 @@ int config_set_option(llmfs_config *c, const char *key, const char *value, char 
 
 /* ---- rendering ---------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length, or
- * 0 if invalid (then *cp is the byte). */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    if (utf8_valid(s, 1)) {
-        *cp = s[0];
-        return 1;
-    }
-    for (size_t k = 2; k <= 4 && k <= n; k++) {
-        if (utf8_valid(s, k)) {
-            uint32_t c = s[0] & (0xff >> (k + 1));
-            for (size_t j = 1; j < k; j++)
-                c = (c << 6) | (s[j] & 0x3f);
-            *cp = c;
-            return k;
-        }
-    }
-    *cp = s[0];
-    return 0;
-}
-
 /* A YAML double-quoted scalar for s, readable back byte for byte by
  * libyaml (which refuses raw control and non-printable characters and
  * folds raw line breaks, so those are escaped). */
@@ -710,7 +621,7 @@ static void sb_quoted(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t k = utf8_decode(u + i, n - i, &cp);
+        size_t k = utf8_decode(s + i, n - i, &cp);
         if (k == 0) {   /* not UTF-8 (never from YAML or -o): keep a readable escape */
             sb_printf(b, "\\x%02x", u[i]);
             i++;
@@ -804,7 +715,7 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
         return -ENOMEM;
     }
     *out = b.p;
-    *len = b.n;
+    *len = b.len;
     return 0;
 }
 

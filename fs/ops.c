@@ -27,14 +27,9 @@ typedef struct ofile {
 
 static ops_ctx *ctx_of(fuse_req_t req) { return fuse_req_userdata(req); }
 
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void op_done(ops_ctx *c, int64_t t0) {
-    if (c->st) stats_op(c->st, mono_ns() - t0);
+    if (c->st) stats_op(c->st, engine_now_ns() - t0);
 }
 
 /* The one place internal errors become errno for FUSE. */
@@ -80,7 +75,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     int stable;
@@ -107,7 +102,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
     struct stat st;
     int stable;
@@ -120,7 +115,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
     int rc = 0;
     if (to_set & FUSE_SET_ATTR_SIZE) rc = ns_truncate(c->n, ino, attr->st_size);
@@ -152,7 +147,7 @@ static int dir_fill(void *ud, const char *name, const struct stat *st, off_t nex
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     dirbuf d = {req, malloc(size ? size : 1), size, 0};
     int rc = d.buf ? ns_readdir(c->n, ino, off, dir_fill, &d) : -ENOMEM;
     if (rc) fuse_reply_err(req, fuse_errno(rc));
@@ -203,7 +198,7 @@ static void open_ready(void *ud, int err) {
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     int kind = ns_kind(ino), rc = 0, cacheable = 0;
     ofile *f = calloc(1, sizeof *f);
     if (!f) rc = -ENOMEM;
@@ -247,7 +242,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     ofile *f = calloc(1, sizeof *f);
@@ -274,7 +269,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
     if (f->kind == NS_COMPLETION) {
         ns_read_completion(c->n, f->h, req, size, off);   /* replies, now or later */
@@ -305,7 +300,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
     /* a prompt is opened direct_io so that writes carry their process's
      * lock owner (its descriptor table), which flush compares */
@@ -361,7 +356,7 @@ static void reply_after_forget(ops_ctx *c, fuse_req_t req, int err, const char *
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
     int moved = 0;
     int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h, fi->lock_owner, &moved) : 0;
@@ -376,7 +371,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     ofile_free(c, ofile_of(fi));
     fuse_reply_err(req, 0);
     op_done(c, t0);
@@ -388,7 +383,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     int rc = ns_unlink(c->n, parent, name);
     if (!rc && parent == NS_INO_PROMPTS) reply_after_forget(c, req, 0, name, NULL);
     else fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
@@ -398,7 +393,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     int rc = ns_rename(c->n, parent, name, newparent, newname, flags);
     /* both completion names now name something else (or nothing) */
     if (!rc) reply_after_forget(c, req, 0, name, newname);
@@ -409,7 +404,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
                     struct fuse_pollhandle *ph) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
     unsigned ev;
     if (f->h) {
@@ -425,7 +420,7 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     int rc = ns_setxattr(c->n, ino, name, value, size, flags);
     fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
     op_done(c, t0);
@@ -433,7 +428,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     char *buf = size ? malloc(size) : NULL;
     ssize_t n = size && !buf ? -ENOMEM : ns_getxattr(c->n, ino, name, buf, size);
     if (n < 0) fuse_reply_err(req, fuse_errno(n));
@@ -445,7 +440,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     char *buf = size ? malloc(size) : NULL;
     ssize_t n = size && !buf ? -ENOMEM : ns_listxattr(c->n, ino, buf, size);
     if (n < 0) fuse_reply_err(req, fuse_errno(n));
@@ -457,7 +452,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
     ops_ctx *c = ctx_of(req);
-    int64_t t0 = mono_ns();
+    int64_t t0 = engine_now_ns();
     int rc = ns_removexattr(c->n, ino, name);
     fuse_reply_err(req, rc ? fuse_errno(rc) : 0);
     op_done(c, t0);

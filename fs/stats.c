@@ -5,6 +5,7 @@
  * the ring), then formats the copy. */
 #include "fs/stats.h"
 #include "fs/log.h"
+#include "fs/sbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -64,12 +65,6 @@ static const struct {
                        "Service time of FUSE operation handlers."},
 };
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void cadd(stats *st, int i, uint64_t v) {
     atomic_fetch_add_explicit(&st->c[i], v, memory_order_relaxed);
 }
@@ -97,7 +92,7 @@ int stats_new(stats **out) {
         stats_free(st);
         return -ENOMEM;
     }
-    st->t0_ns = now_ns();
+    st->t0_ns = engine_now_ns();
     st->start_time = time(NULL);
     *out = st;
     return 0;
@@ -157,7 +152,7 @@ void stats_submitted(stats *st) { cadd(st, C_SUBMITTED, 1); }
  * the last minute's. */
 static void record(stats *st, int h, uint64_t us) {
     hist_record(st->h[h], us);
-    int64_t epoch = now_ns() / 1000000000 / WIN_SLOT_S;
+    int64_t epoch = engine_now_ns() / 1000000000 / WIN_SLOT_S;
     int k = (int)(epoch % WIN_SLOTS);
     pthread_mutex_lock(&st->win_mu);
     if (st->win_epoch[k] != epoch) {
@@ -170,7 +165,7 @@ static void record(stats *st, int h, uint64_t us) {
 
 /* The last minute's values of request histogram h. */
 static void window_snapshot(stats *st, int h, hist_snap *out, hist_snap *tmp) {
-    int64_t epoch = now_ns() / 1000000000 / WIN_SLOT_S;
+    int64_t epoch = engine_now_ns() / 1000000000 / WIN_SLOT_S;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&st->win_mu);
     for (int k = 0; k < WIN_SLOTS; k++)
@@ -239,32 +234,6 @@ void stats_rejected(stats *st, const char *name, int err, const char *reason) {
 
 /* ------------------------------------------------------------ rendering */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) { b->oom = 1; return; }
-        if (b->p && (size_t)n < room) { b->len += (size_t)n; return; }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len <= (size_t)n) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) { b->oom = 1; return; }
-        b->p = q;
-        b->cap = cap;
-    }
-}
-
 /* The figures of one render, copied first. */
 typedef struct {
     uint64_t c[C_N];
@@ -288,7 +257,7 @@ static void take_snap(stats *st, const stats_env *env, snap *s) {
         rcache_get_stats(env->c, &s->cs);
         s->have_cache = 1;
     }
-    int64_t now = now_ns();
+    int64_t now = engine_now_ns();
     s->uptime_s = (now - st->t0_ns) / 1e9;
     s->start_time = st->start_time;
     struct rusage ru;
@@ -724,7 +693,7 @@ int stats_render(stats *st, int file, const stats_env *env, const stats_row *act
     default: free(hs); return -EINVAL;
     }
     free(hs);
-    sb_printf(&b, "%s", "");
+    sb_put(&b, "", 0);        /* an empty file is still a string */
     if (b.oom || !b.p) { free(b.p); return -ENOMEM; }
     *out = b.p;
     *len = b.len;

@@ -3,6 +3,7 @@
  * libfuse's own handler does (fuse_session_exit) and interrupts the loop's
  * wait with a signal to the loop's thread. */
 #include "fs/stop.h"
+#include "engine/engine.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,12 +37,6 @@ static void on_signal(int sig) {
     errno = e;
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *run(void *arg) {
     stopper *s = arg;
     char b;
@@ -49,8 +44,8 @@ static void *run(void *arg) {
     while ((r = read(s->pipe[0], &b, 1)) < 0 && errno == EINTR) {}
     if (r != 1) return NULL;           /* stopper_free: the loop ended by itself */
     ns_stop_generations(s->n);
-    int64_t end = now_ms() + STOP_DEADLINE_MS;
-    while (ns_open_files(s->n) && now_ms() < end) {
+    int64_t end = engine_now_ns() / 1000000 + STOP_DEADLINE_MS;
+    while (ns_open_files(s->n) && engine_now_ns() / 1000000 < end) {
         struct timespec d = {0, 20 * 1000000};
         nanosleep(&d, NULL);
     }

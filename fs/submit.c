@@ -41,9 +41,7 @@ static void on_text(void *ud, const char *text, size_t len) {
     if (g->detached) { pthread_mutex_unlock(&n->mu); return; }
     if (!g->got_text) {
         g->got_text = 1;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        g->t_first_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        g->t_first_ns = engine_now_ns();
     }
     if (t->len + len > t->cap) {
         size_t cap = t->cap ? t->cap : 1024;
@@ -115,9 +113,7 @@ void ns_entry_abort(ns *n, ns_entry *e, int err, const char *reason) {
     row.meta = g->meta;
     row.finish = "cancelled";
     if (reason) snprintf(row.error, sizeof row.error, "%s", reason);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t now = engine_now_ns();
     if (g->got_text) row.ttft_ms = (g->t_first_ns - g->t_submit_ns) / 1e6;
     row.e2e_ms = (now - g->t_submit_ns) / 1e6;
     row.cache = cache_source_name(g->source);
@@ -212,9 +208,8 @@ static int entry_submit(ns *n, ns_entry *e) {
     g->e = e;
     g->t = t;
     t->refs = 2;                              /* entry + generation */
+    g->t_submit_ns = engine_now_ns();
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    g->t_submit_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     clock_gettime(CLOCK_REALTIME, &ts);
     g->meta = (stats_meta){++n->next_id, ts.tv_sec + ts.tv_nsec / 1e9, gp.temperature, gp.seed};
     e->refs++;                                /* the generation's */
@@ -299,9 +294,7 @@ int ns_active_rows(ns *n, stats_row **rows, size_t *count) {
     stats_row *r = calloc(k ? k : 1, sizeof *r);
     if (!r) { pthread_mutex_unlock(&n->mu); return -ENOMEM; }
     k = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t now = engine_now_ns();
     for (size_t i = 0; i < n->n_ents; i++) {
         ns_entry *e = n->ents[i];
         if (!e || !e->cur) continue;
