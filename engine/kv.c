@@ -5,6 +5,8 @@
  * policy). */
 #include "engine/kv.h"
 
+#include <assert.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +201,45 @@ void kv_seq_release(kv_cache *kv, kv_seq *s) {
     kv_seq_clear(kv, s);
     free(s->blocks);
     memset(s, 0, sizeof *s);
+    assert(kv_check(kv) == 0);
+}
+
+void kv_get_stats(const kv_cache *kv, kv_stats *o) {
+    memset(o, 0, sizeof *o);
+    o->blocks_total = kv->n_blocks;
+    o->blocks_used = kv_in_use(kv);
+    o->blocks_cached = kv->n_cached;
+    o->evictions = kv->evictions;
+    o->block_bytes = kv_block_bytes(kv);
+    if (kv->pol) kv->pol->ops->get_stats(kv->pol, &o->policy);
+}
+
+int kv_check(const kv_cache *kv) {
+    int registered = 0, cached = 0;
+    for (int b = 0; b < kv->n_blocks; b++) {
+        if (kv->refs[b] < 0) return -1;
+        if (kv->registered[b]) {
+            registered++;
+            if (!kv->refs[b]) cached++;
+            if (table_find(kv, kv->hash[b]) != b) return -2;
+        }
+    }
+    if (kv->n_free < 0 || kv->n_free > kv->n_blocks) return -3;
+    for (int i = 0; i < kv->n_free; i++) {
+        int b = kv->free_ids[i];
+        if (b < 0 || b >= kv->n_blocks || kv->refs[b] || kv->registered[b]) return -4;
+    }
+    int in_table = 0;
+    for (int i = 0; i < kv->table_size; i++)
+        if (kv->table[i] >= 0) {
+            if (kv->table[i] >= kv->n_blocks || !kv->registered[kv->table[i]]) return -5;
+            in_table++;
+        }
+    if (in_table != registered) return -6;
+    if (cached != kv->n_cached || (kv->pol && kv->pol->count != (size_t)cached)) return -7;
+    if (kv_in_use(kv) < 0) return -8;
+    if (kv->pol && kv->pol->ops->check(kv->pol)) return -9;
+    return 0;
 }
 
 /* ------------------------------------------------------------ prefixes */

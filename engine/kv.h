@@ -68,6 +68,21 @@ void kv_enable_prefix(kv_cache *kv, int on);
 int  kv_set_policy(kv_cache *kv, const char *name);
 /* Blocks that could be handed out now: free plus evictable cached. */
 int  kv_available(const kv_cache *kv);
+
+/* The cache's figures, for stats. */
+typedef struct kv_stats {
+    int blocks_total, blocks_used;
+    int blocks_cached;           /* unreferenced blocks kept for prefix reuse */
+    uint64_t evictions;          /* cached blocks reclaimed for new ones */
+    size_t block_bytes;
+    policy_stats policy;         /* the cached blocks' replacement policy */
+} kv_stats;
+void kv_get_stats(const kv_cache *kv, kv_stats *out);
+/* 0 if every invariant holds (reference counts, the free stack, the
+ * registered blocks and their table, the policy's count and its own
+ * check), else a negative number naming the first one broken.  Costs a
+ * pass over the blocks; kv_seq_release runs it under assert. */
+int  kv_check(const kv_cache *kv);
 /* Blocks referenced by some sequence. */
 int  kv_in_use(const kv_cache *kv);
 

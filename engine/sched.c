@@ -167,13 +167,14 @@ void sched_get_stats(sched *s, sched_stats *out) {
 /* Copies the KV cache's figures into the stats (mu held, on the
  * scheduler thread, the only one that changes the cache). */
 static void kv_snapshot(sched *s) {
-    kv_cache *kv = engine_kv(s->e);
-    s->st.kv_blocks_total = kv->n_blocks;
-    s->st.kv_blocks_used = kv_in_use(kv);
-    s->st.kv_blocks_cached = kv->n_cached;
-    s->st.kv_evictions = kv->evictions;
-    s->st.kv_block_bytes = kv_block_bytes(kv);
-    kv->pol->ops->get_stats(kv->pol, &s->st.kv_policy);
+    kv_stats k;
+    kv_get_stats(engine_kv(s->e), &k);
+    s->st.kv_blocks_total = k.blocks_total;
+    s->st.kv_blocks_used = k.blocks_used;
+    s->st.kv_blocks_cached = k.blocks_cached;
+    s->st.kv_evictions = k.evictions;
+    s->st.kv_block_bytes = k.block_bytes;
+    s->st.kv_policy = k.policy;
 }
 
 

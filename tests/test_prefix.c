@@ -113,6 +113,8 @@ static void table_churn(void) {
                  "and then they slept in the sun.", i % 7);
         int c = run(e, p, 0, 0);
         if (i >= 7) hits += c > 0;
+        int rc = kv_check(engine_kv(e));
+        CHECKF(rc == 0, "after prompt %d the KV cache's invariant %d is broken", i, rc);
     }
     CHECKF(hits == 53, "%d of 53 repeats hit the cache", hits);
     CHECK(kv_in_use(engine_kv(e)) == 0);
