@@ -81,7 +81,8 @@ void kv_get_stats(const kv_cache *kv, kv_stats *out);
 /* 0 if every invariant holds (reference counts, the free stack, the
  * registered blocks and their table, the policy's count and its own
  * check), else a negative number naming the first one broken.  Costs a
- * pass over the blocks; kv_seq_release runs it under assert. */
+ * pass over the blocks; kv_seq_clear runs it under assert when it gives
+ * blocks back. */
 int  kv_check(const kv_cache *kv);
 /* Blocks referenced by some sequence. */
 int  kv_in_use(const kv_cache *kv);
