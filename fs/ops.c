@@ -23,6 +23,7 @@ typedef struct ofile {
     ns_handle *h;               /* prompt, completion */
     char *buf;                  /* stats, config: the snapshot */
     size_t len;
+    struct ofile *prev, *next;  /* in ops_ctx.files (files_mu) */
 } ofile;
 
 static ops_ctx *ctx_of(fuse_req_t req) { return fuse_req_userdata(req); }
@@ -60,11 +61,31 @@ static ofile *ofile_of(struct fuse_file_info *fi) {
     return fi ? (ofile *)(uintptr_t)fi->fh : NULL;
 }
 
+static ofile *ofile_new(ops_ctx *c) {
+    ofile *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    pthread_mutex_lock(&c->files_mu);
+    f->next = c->files;
+    if (c->files) c->files->prev = f;
+    c->files = f;
+    pthread_mutex_unlock(&c->files_mu);
+    return f;
+}
+
 static void ofile_free(ops_ctx *c, ofile *f) {
     if (!f) return;
+    pthread_mutex_lock(&c->files_mu);
+    if (f->prev) f->prev->next = f->next;
+    else c->files = f->next;
+    if (f->next) f->next->prev = f->prev;
+    pthread_mutex_unlock(&c->files_mu);
     if (f->h) ns_release(c->n, f->h);
     free(f->buf);
     free(f);
+}
+
+void ops_close_all(ops_ctx *c) {
+    while (c->files) ofile_free(c, c->files);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn) {
@@ -200,7 +221,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     ops_ctx *c = ctx_of(req);
     int64_t t0 = engine_now_ns();
     int kind = ns_kind(ino), rc = 0, cacheable = 0;
-    ofile *f = calloc(1, sizeof *f);
+    ofile *f = ofile_new(c);
     if (!f) rc = -ENOMEM;
     else if (kind == NS_DIR) rc = -EISDIR;
     else if (kind == NS_NONE) rc = -ENOENT;
@@ -245,7 +266,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     int64_t t0 = engine_now_ns();
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
-    ofile *f = calloc(1, sizeof *f);
+    ofile *f = ofile_new(c);
     const struct fuse_ctx *fc = fuse_req_ctx(req);
     ns_owner who = {fc->uid, fc->gid, mode & ~fc->umask};
     int rc = f ? ns_create(c->n, parent, name, fi->flags, &who, &e.attr, &f->h) : -ENOMEM;

@@ -10,6 +10,7 @@
 #define FUSE_USE_VERSION 312
 #endif
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 
 #include "fs/ns.h"
 #include "fs/stats.h"
@@ -23,7 +24,14 @@ typedef struct ops_ctx {
     stats_env env;              /* for rendering stats/ */
     const char *config_yaml;    /* the config file's content (not owned) */
     size_t config_len;
+    /* files open now (ops.c's own: zero-initialize) */
+    pthread_mutex_t files_mu;
+    struct ofile *files;
 } ops_ctx;
+
+/* Closes the files the kernel still had open when the session ended (it
+ * will not send their release).  After the loop, before ns_free. */
+void ops_close_all(ops_ctx *c);
 
 extern const struct fuse_lowlevel_ops ops_table;
 #endif

@@ -236,6 +236,7 @@ int main(int argc, char **argv) {
     memset(&fo, 0, sizeof fo);
     memset(&cfg, 0, sizeof cfg);
     memset(&ctx, 0, sizeof ctx);
+    pthread_mutex_init(&ctx.files_mu, NULL);
     if (fuse_opt_parse(&args, &c, cli_spec, cli_proc) || c.bad) {
         if (c.bad != 2) fprintf(stderr, "llmfs: cannot parse the options\n");
         goto out_args;
@@ -373,6 +374,7 @@ int main(int argc, char **argv) {
     log_msg(LOG_INFO, "unmounted %s%s", fo.mountpoint, rc < 0 ? " after an error" : "");
 
     ns_shutdown(n);          /* no callbacks after this; parked reads answered */
+    ops_close_all(&ctx);     /* files still open when the session ended */
 out_threads:
     notify_free(nt);         /* runs the releases still queued */
     ns_free(n);
