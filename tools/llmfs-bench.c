@@ -15,6 +15,7 @@
  * coordinated omission).  Only the C library and pthreads. */
 #define _GNU_SOURCE
 #include "engine/version.h"
+#include "fs/scenario.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,8 @@ typedef struct {
     int prompt_tokens, cached_tokens, tokens;    /* from stats/requests; -1 unknown */
     double srv_ttft_ms, srv_queue_ms;            /* the daemon's own figures; -1 unknown */
     double tpot_ms;          /* (e2e - ttft) / (tokens - 1); -1 unknown */
+    double began_ms;         /* when the client really started it */
+    char cache[12];          /* the daemon's cache column */
     double *gaps;            /* ms between reads that returned bytes */
     int n_gaps, cap_gaps;
 } result;
@@ -64,6 +67,10 @@ typedef struct {
 static options opt;
 static result *res;
 static double *due_ms;       /* scheduled arrivals (open loop), from the start */
+static int *prompt_of;       /* scenarios: the prompt of each request */
+static int *stage_of;        /* scenarios: the stage of each request (-1 warm-up) */
+static int limit_req;        /* requests [next_req, limit_req) are to run */
+static double closed_end_ms; /* > 0: a closed-loop stage, taking requests until then */
 static int next_req;
 static pthread_mutex_t next_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t err_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -173,9 +180,10 @@ static int csv_split(char *line, char **f, int maxf) {
     return n;
 }
 
-enum { COL_NAME, COL_STATE, COL_PROMPT, COL_CACHED, COL_GEN, COL_QUEUE, COL_TTFT, COL_ERROR, N_COL };
+enum { COL_NAME, COL_STATE, COL_PROMPT, COL_CACHED, COL_GEN, COL_QUEUE, COL_TTFT, COL_ERROR,
+       COL_CACHE, N_COL };
 static const char *col_names[N_COL] = {"name", "state", "prompt_tokens", "cached_tokens",
-                                       "generated_tokens", "queue_ms", "ttft_ms", "error"};
+                                       "generated_tokens", "queue_ms", "ttft_ms", "error", "cache"};
 
 static int parse_int(const char *s) { return *s ? atoi(s) : -1; }
 static double parse_ms(const char *s) { return *s ? atof(s) : -1; }
@@ -211,6 +219,7 @@ static int read_row(const char *name, result *r) {
         r->cached_tokens = parse_int(COL(COL_CACHED));
         r->srv_ttft_ms = parse_ms(COL(COL_TTFT));
         r->srv_queue_ms = parse_ms(COL(COL_QUEUE));
+        snprintf(r->cache, sizeof r->cache, "%s", COL(COL_CACHE));
         const char *st = COL(COL_STATE);
         found = strcmp(st, "running") && strcmp(st, "waiting") ? 1 : 0;
         if (*COL(COL_ERROR) && found == 1) {
@@ -252,6 +261,7 @@ static void run_one(int i, char *rbuf, size_t rcap) {
         t0 = now_ms();
     }
     r->start_ms = t0;
+    r->began_ms = now_ms();
 
     /* the prompt file: front matter, then the text */
     char fm[512];
@@ -262,7 +272,7 @@ static void run_one(int i, char *rbuf, size_t rcap) {
     if (opt.temperature) k += snprintf(fm + k, sizeof fm - (size_t)k, "temperature: %s\n", opt.temperature);
     k += snprintf(fm + k, sizeof fm - (size_t)k, "seed: %llu\n---\n",
                   opt.same_seed ? opt.seed : opt.seed + (unsigned long long)i);
-    int p = i % opt.n_prompts;
+    int p = prompt_of ? prompt_of[i] : i % opt.n_prompts;
     int fd = open(ppath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) { set_err(r, name, "open prompts/%s: %s", name, strerror(errno)); return; }
     if (write_all(fd, fm, (size_t)k) || write_all(fd, opt.prompts[p], opt.prompt_len[p]) ||
@@ -324,6 +334,23 @@ static void run_one(int i, char *rbuf, size_t rcap) {
         set_err(r, name, "rm prompts/%s: %s", name, strerror(errno));
 }
 
+/* A scenario's choice of prompt for request i (next_mu held): an earlier
+ * request's prompt with probability repeat, else the next one in order. */
+static uint64_t choose_rng;
+static double choose_repeat;
+static int fresh_next;
+static int choose_prompt(int i) {
+    choose_rng = choose_rng * 6364136223846793005ull + 1442695040888963407ull;
+    double u = (double)(choose_rng >> 11) / 9007199254740992.0;
+    if (i > 0 && u < choose_repeat) {
+        choose_rng = choose_rng * 6364136223846793005ull + 1442695040888963407ull;
+        return prompt_of[(choose_rng >> 33) % (uint64_t)i];
+    }
+    return fresh_next++ % opt.n_prompts;
+}
+
+static int cur_stage;
+
 static void *client(void *arg) {
     (void)arg;
     size_t rcap = 1 << 16;
@@ -331,7 +358,18 @@ static void *client(void *arg) {
     if (!rbuf) return NULL;
     for (;;) {
         pthread_mutex_lock(&next_mu);
-        int i = next_req < opt.requests ? next_req++ : -1;
+        int i = -1;
+        if (closed_end_ms > 0) {
+            /* closed loop: the next request now, until the stage ends */
+            if (now_ms() < closed_end_ms && next_req < limit_req) {
+                i = next_req++;
+                due_ms[i] = now_ms();
+                stage_of[i] = cur_stage;
+                prompt_of[i] = choose_prompt(i);
+            }
+        } else if (next_req < limit_req) {
+            i = next_req++;
+        }
         pthread_mutex_unlock(&next_mu);
         if (i < 0) break;
         run_one(i, rbuf, rcap);
@@ -435,6 +473,8 @@ static void usage(FILE *f) {
         "usage: llmfs-bench -m MOUNT [-c CONCURRENCY] [-n REQUESTS] [--prompt TEXT | --prompts DIR]\n"
         "                   [--max-tokens N] [--rate R] [--seed S] [--priority P] [--cache M]\n"
         "                   [--csv]\n"
+        "       llmfs-bench run SCENARIO.yaml -m MOUNT [--csv OUT.csv] [--json OUT.json] [-q]\n"
+        "                   (stages, SLA criteria: see llmfs-bench(1), SCENARIOS)\n"
         "Drives a mounted llmfs through its files: each request writes\n"
         "prompts/bench-PID-I, reads completions/bench-PID-I to EOF, reads its row of\n"
         "stats/requests, and removes the prompt.\n"
@@ -465,6 +505,396 @@ static void usage(FILE *f) {
         "Exit status: 0 when every request completed, 1 when some failed, 2 on usage.\n");
 }
 
+/* ---------------------------------------------------------------- scenarios */
+
+/* The daemon's own counters, read from stats/metrics: CPU seconds, peak
+ * RSS and generated tokens. */
+typedef struct { double cpu_s, rss_kb, gen; int ok; } daemon_use;
+
+static daemon_use read_daemon(void) {
+    daemon_use u = {0, 0, 0, 0};
+    char path[PATH_MAX];
+    size_t len;
+    snprintf(path, sizeof path, "%s/stats/metrics", opt.mount);
+    char *buf = slurp(path, &len);
+    if (!buf) return u;
+    char *save = NULL;
+    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        double v;
+        if (sscanf(l, "cpu_s %lf", &v) == 1) u.cpu_s = v, u.ok = 1;
+        else if (sscanf(l, "max_rss_kb %lf", &v) == 1) u.rss_kb = v;
+        else if (sscanf(l, "generated_tokens %lf", &v) == 1) u.gen = v;
+    }
+    free(buf);
+    return u;
+}
+
+/* The figures of a set of requests. */
+typedef struct {
+    int n, ok, errors;
+    double duration_s, arrival_rate, req_s, tok_s, error_rate, cache_hit_ratio;
+    long long tokens;
+    double d[4][7];          /* ttft, e2e, tpot, itl: p50 p90 p95 p99 p99.9 mean max */
+    int dn[4];
+} set_stats;
+
+static const char *const dist_names[4] = {"ttft_ms", "e2e_ms", "tpot_ms", "itl_ms"};
+static const char *const stat_names[7] = {"p50", "p90", "p95", "p99", "p99.9", "mean", "max"};
+
+static void dist(double *v, int n, double out[7]) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += v[i];
+    static const double p[5] = {50, 90, 95, 99, 99.9};
+    for (int k = 0; k < 5; k++) out[k] = n ? pct(v, n, p[k]) : NAN;
+    out[5] = n ? sum / n : NAN;
+    out[6] = n ? v[n - 1] : NAN;
+}
+
+/* Requests [0, total) of stage k (k < 0: every stage but the warm-up). */
+static void stage_stats(int total, int k, double duration_s, set_stats *o) {
+    memset(o, 0, sizeof *o);
+    o->duration_s = duration_s;
+    double *v[4];
+    size_t n_gaps = 0;
+    for (int i = 0; i < total; i++)
+        if (k < 0 ? stage_of[i] >= 0 : stage_of[i] == k) n_gaps += (size_t)res[i].n_gaps;
+    for (int j = 0; j < 4; j++) {
+        size_t cnt = j == 3 ? n_gaps : (size_t)total;
+        v[j] = malloc(sizeof(double) * (cnt ? cnt : 1));
+        if (!v[j]) die("out of memory");
+    }
+    int hits = 0;
+    for (int i = 0; i < total; i++) {
+        if (k < 0 ? stage_of[i] < 0 : stage_of[i] != k) continue;
+        const result *r = &res[i];
+        o->n++;
+        if (!r->ok) { o->errors++; continue; }
+        o->ok++;
+        if (r->tokens > 0) o->tokens += r->tokens;
+        hits += !strcmp(r->cache, "l1") || !strcmp(r->cache, "l2") || !strcmp(r->cache, "joined");
+        if (r->ttft_ms >= 0) v[0][o->dn[0]++] = r->ttft_ms;
+        if (r->e2e_ms >= 0) v[1][o->dn[1]++] = r->e2e_ms;
+        if (r->tpot_ms >= 0) v[2][o->dn[2]++] = r->tpot_ms;
+        for (int g = 0; g < r->n_gaps; g++) v[3][o->dn[3]++] = r->gaps[g];
+    }
+    for (int j = 0; j < 4; j++) {
+        dist(v[j], o->dn[j], o->d[j]);
+        free(v[j]);
+    }
+    o->arrival_rate = duration_s > 0 ? o->n / duration_s : 0;
+    o->req_s = duration_s > 0 ? o->ok / duration_s : 0;
+    o->tok_s = duration_s > 0 ? o->tokens / duration_s : 0;
+    o->error_rate = o->n ? (double)o->errors / o->n : 0;
+    o->cache_hit_ratio = o->ok ? (double)hits / o->ok : 0;
+}
+
+static void print_set(FILE *f, const char *pre, const set_stats *s) {
+    fprintf(f, "%srequests %d\n%serrors %d\n%sarrival_rate %.3f\n%srequests_per_s %.3f\n"
+               "%stokens_per_s %.2f\n%scache_hit_ratio %.4f\n", pre, s->n, pre, s->errors, pre,
+            s->arrival_rate, pre, s->req_s, pre, s->tok_s, pre, s->cache_hit_ratio);
+    for (int j = 0; j < 4; j++)
+        for (int k = 0; k < 7; k++)
+            if (s->dn[j]) fprintf(f, "%s%s_%s %.3f\n", pre, dist_names[j], stat_names[k], s->d[j][k]);
+}
+
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.6g", v);
+    else fprintf(f, "null");
+}
+
+static void json_set(FILE *f, const set_stats *s) {
+    fprintf(f, "{\"requests\": %d, \"errors\": %d, \"error_rate\": ", s->n, s->errors);
+    json_num(f, s->error_rate);
+    fprintf(f, ", \"duration_s\": ");
+    json_num(f, s->duration_s);
+    fprintf(f, ", \"arrival_rate\": ");
+    json_num(f, s->arrival_rate);
+    fprintf(f, ", \"requests_per_s\": ");
+    json_num(f, s->req_s);
+    fprintf(f, ", \"tokens_per_s\": ");
+    json_num(f, s->tok_s);
+    fprintf(f, ", \"generated_tokens\": %lld, \"cache_hit_ratio\": ", s->tokens);
+    json_num(f, s->cache_hit_ratio);
+    for (int j = 0; j < 4; j++) {
+        fprintf(f, ", \"%.*s\": {", (int)(strlen(dist_names[j]) - 3), dist_names[j]);
+        for (int k = 0; k < 7; k++) {
+            fprintf(f, "%s\"%s_ms\": ", k ? ", " : "", stat_names[k]);
+            json_num(f, s->dn[j] ? s->d[j][k] : NAN);
+        }
+        fprintf(f, "}");
+    }
+    fprintf(f, "}");
+}
+
+static const char *const kind_names[] = {"steady", "ramp", "spike", "soak"};
+
+/* Runs requests [next_req, end) of an open-loop stage, or a closed-loop
+ * one of n_threads clients until end_ms, with n_threads clients. */
+static void run_clients(int n_threads) {
+    pthread_t *th = calloc((size_t)n_threads, sizeof *th);
+    if (!th) die("out of memory");
+    int started = 0;
+    for (int i = 0; i < n_threads; i++) {
+        if (pthread_create(&th[i], NULL, client, NULL)) break;
+        started++;
+    }
+    if (!started) die("cannot start a client thread");
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    free(th);
+}
+
+/* A relative prompts path is relative to the scenario file's directory. */
+static void beside(char **path, const char *scenario_path) {
+    const char *slash = strrchr(scenario_path, '/');
+    if (!*path || (*path)[0] == '/' || !slash) return;
+    size_t d = (size_t)(slash - scenario_path) + 1, n = strlen(*path);
+    char *s = malloc(d + n + 1);
+    if (!s) die("out of memory");
+    memcpy(s, scenario_path, d);
+    memcpy(s + d, *path, n + 1);
+    free(*path);
+    *path = s;
+}
+
+/* Loads the scenario's prompts into opt. */
+static void scenario_prompts(scenario *sc, const char *scenario_path) {
+    beside(&sc->prompt_dir, scenario_path);
+    beside(&sc->prompt_file, scenario_path);
+    if (sc->prompt_dir) {
+        load_prompt_dir(sc->prompt_dir);
+        return;
+    }
+    static char *one[1];
+    static size_t one_len[1];
+    if (sc->prompt_text) {
+        one[0] = sc->prompt_text;
+        one_len[0] = strlen(one[0]);
+        opt.prompts = one;
+        opt.prompt_len = one_len;
+        opt.n_prompts = 1;
+        return;
+    }
+    size_t len;
+    char *buf = read_file(sc->prompt_file, &len);
+    if (!buf) die("%s: %s", sc->prompt_file, strerror(errno ? errno : EIO));
+    int n = 0;
+    for (size_t i = 0; i <= len; i++) n += i == len || buf[i] == '\n';
+    opt.prompts = calloc((size_t)n, sizeof *opt.prompts);
+    opt.prompt_len = calloc((size_t)n, sizeof *opt.prompt_len);
+    if (!opt.prompts || !opt.prompt_len) die("out of memory");
+    n = 0;
+    for (size_t i = 0, start = 0; i <= len; i++)
+        if (i == len || buf[i] == '\n') {
+            if (i > start) {
+                opt.prompts[n] = buf + start;
+                opt.prompt_len[n++] = i - start;
+            }
+            start = i + 1;
+        }
+    if (!n) die("%s: no prompts (one per line)", sc->prompt_file);
+    opt.n_prompts = n;
+}
+
+static int run_scenario(int argc, char **argv) {
+    static const struct option lo[] = {
+        {"mount", required_argument, NULL, 'm'},
+        {"csv", required_argument, NULL, 'C'},
+        {"json", required_argument, NULL, 'J'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *csv = NULL, *json = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'm': opt.mount = optarg; break;
+        case 'C': csv = optarg; break;
+        case 'J': json = optarg; break;
+        case 'q': opt.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: fprintf(stderr, "llmfs-bench: see llmfs-bench --help\n"); return 2;
+        }
+    }
+    if (optind != argc - 1) die("run: give one scenario file (see --help)");
+    if (!opt.mount) die("run: no mount point: give -m MOUNT");
+    scenario sc;
+    char err[512];
+    if (scenario_load(&sc, argv[optind], err, sizeof err)) {
+        fprintf(stderr, "llmfs-bench: %s\n", err);
+        return 2;
+    }
+    {
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/prompts", opt.mount);
+        if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
+            die("%s: not an llmfs mount (no prompts/ directory)", opt.mount);
+    }
+    scenario_prompts(&sc, argv[optind]);
+    opt.max_tokens = sc.max_tokens;
+    static char temp[32];
+    if (sc.temperature >= 0) {
+        snprintf(temp, sizeof temp, "%g", sc.temperature);
+        opt.temperature = temp;
+    }
+    opt.seed = sc.seed;
+    opt.same_seed = 1;
+    choose_rng = sc.seed * 0x9E3779B97F4A7C15ull + 1;
+    choose_repeat = sc.repeat;
+
+    /* room for every request: the open-loop schedules, and closed loops
+     * at up to 200 requests per second per client */
+    uint64_t rng = sc.seed;
+    long cap = sc.warmup_s > 0 ? (long)(sc.warmup_s * 200) + 1 : 0;
+    long counts[SCN_MAX_STAGES];
+    for (int k = 0; k < sc.n_stages; k++) {
+        const scn_stage *st = &sc.stage[k];
+        counts[k] = st->concurrency > 0 ? (long)(st->duration_s * 200 * st->concurrency) + 1
+                                        : scenario_arrivals(st, &rng, NULL, 0);
+        cap += counts[k];
+    }
+    if (cap > 10000000) die("the scenario asks for more than 10 million requests");
+    res = calloc((size_t)cap, sizeof *res);
+    due_ms = calloc((size_t)cap, sizeof *due_ms);
+    prompt_of = calloc((size_t)cap, sizeof *prompt_of);
+    stage_of = calloc((size_t)cap, sizeof *stage_of);
+    if (!res || !due_ms || !prompt_of || !stage_of) die("out of memory");
+    self_pid = getpid();
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
+
+    if (sc.warmup_s > 0) {       /* one client, not counted */
+        cur_stage = -1;
+        limit_req = (int)(sc.warmup_s * 200) + 1;
+        closed_end_ms = now_ms() + sc.warmup_s * 1e3;
+        run_clients(1);
+    }
+    daemon_use before = read_daemon();
+    double t_run = now_ms();
+    double stage_s[SCN_MAX_STAGES];
+    rng = sc.seed;
+    for (int k = 0; k < sc.n_stages; k++) {
+        const scn_stage *st = &sc.stage[k];
+        double t0 = now_ms();
+        cur_stage = k;
+        if (!opt.quiet)
+            fprintf(stderr, "llmfs-bench: stage %d/%d %s, %g s, %s %g\n", k + 1, sc.n_stages,
+                    kind_names[st->kind], st->duration_s, st->concurrency ? "concurrency" : "rate",
+                    st->concurrency ? (double)st->concurrency : st->rate);
+        if (st->concurrency > 0) {
+            limit_req = next_req + (int)counts[k];
+            closed_end_ms = t0 + st->duration_s * 1e3;
+            opt.rate = 0;
+            run_clients(st->concurrency);
+        } else {
+            double *t = malloc(sizeof(double) * (size_t)(counts[k] ? counts[k] : 1));
+            if (!t) die("out of memory");
+            long n = scenario_arrivals(st, &rng, t, (size_t)counts[k]);
+            int base = next_req;
+            for (long i = 0; i < n; i++) {
+                due_ms[base + i] = t0 + t[i] * 1e3;
+                stage_of[base + i] = k;
+                prompt_of[base + i] = choose_prompt(base + (int)i);
+            }
+            free(t);
+            limit_req = base + (int)n;
+            closed_end_ms = 0;
+            opt.rate = 1;            /* run_one waits for each arrival */
+            /* enough clients that an arrival rarely waits for one */
+            double peak = st->rate > st->rate_to ? st->rate : st->rate_to;
+            int nt = (int)(peak * 4) + 4;
+            if (nt > 256) nt = 256;
+            if (nt > n) nt = (int)n;
+            if (nt > 0) run_clients(nt);
+            double end = t0 + st->duration_s * 1e3;
+            if (now_ms() < end) sleep_until_ms(end);
+        }
+        stage_s[k] = (now_ms() - t0) / 1e3;
+    }
+    double run_s = (now_ms() - t_run) / 1e3;
+    daemon_use after = read_daemon();
+    int total = next_req;
+
+    /* results */
+    FILE *cf = NULL;
+    if (csv && !(cf = fopen(csv, "w"))) die("%s: %s", csv, strerror(errno));
+    if (cf) {
+        fprintf(cf, "request_id,stage,scheduled_ms,start_ms,ttft_ms,e2e_ms,prompt_tokens,"
+                    "generated_tokens,cache,status\n");
+        for (int i = 0; i < total; i++) {
+            const result *r = &res[i];
+            if (stage_of[i] < 0) continue;
+            fprintf(cf, "%d,%d,%.3f,%.3f,%.3f,%.3f,%d,%d,%s,%s\n", i, stage_of[i] + 1,
+                    due_ms[i], r->began_ms, r->ttft_ms, r->e2e_ms, r->prompt_tokens, r->tokens,
+                    r->cache, r->ok ? "ok" : "error");
+        }
+        if (fclose(cf)) die("%s: %s", csv, strerror(errno));
+    }
+    set_stats all, st[SCN_MAX_STAGES];
+    stage_stats(total, -1, run_s, &all);
+    for (int k = 0; k < sc.n_stages; k++) stage_stats(total, k, stage_s[k], &st[k]);
+    double cpu = after.cpu_s - before.cpu_s, gen = after.gen - before.gen;
+    double cpu_per_1k = gen > 0 ? cpu / gen * 1000 : NAN;
+    printf("scenario %s\n", sc.name[0] ? sc.name : argv[optind]);
+    for (int k = 0; k < sc.n_stages; k++) {
+        char pre[32];
+        snprintf(pre, sizeof pre, "stage%d_", k + 1);
+        printf("%skind %s\n%sduration_s %.3f\n", pre, kind_names[sc.stage[k].kind], pre, stage_s[k]);
+        print_set(stdout, pre, &st[k]);
+    }
+    print_set(stdout, "", &all);
+    printf("daemon_cpu_s %.3f\ndaemon_max_rss_kb %.0f\ncpu_s_per_1k_tokens %.4f\n", cpu,
+           after.rss_kb, cpu_per_1k);
+
+    /* SLA: over every stage together */
+    int failed = 0;
+    struct { const char *name; double limit, value; int max; } crit[] = {
+        {"ttft_p95_ms", sc.sla.ttft_p95_ms, all.dn[0] ? all.d[0][2] : NAN, 1},
+        {"e2e_p95_ms", sc.sla.e2e_p95_ms, all.dn[1] ? all.d[1][2] : NAN, 1},
+        {"error_rate", sc.sla.error_rate, all.error_rate, 1},
+        {"tokens_per_s_min", sc.sla.tokens_per_s_min, all.tok_s, 0},
+    };
+    for (size_t i = 0; i < sizeof crit / sizeof crit[0]; i++) {
+        if (crit[i].limit < 0) continue;
+        int pass = crit[i].max ? crit[i].value <= crit[i].limit : crit[i].value >= crit[i].limit;
+        failed |= !pass;
+        printf("sla %s %s %g: %s (%.4g)\n", crit[i].name, crit[i].max ? "<=" : ">=",
+               crit[i].limit, pass ? "PASS" : "FAIL", crit[i].value);
+    }
+
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (!f) die("%s: %s", json, strerror(errno));
+        fprintf(f, "{\"scenario\": \"");
+        for (const char *p = sc.name; *p; p++)
+            fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 0x20 ? "?" : "%c", *p);
+        fprintf(f, "\", \"stages\": [");
+        for (int k = 0; k < sc.n_stages; k++) {
+            fprintf(f, "%s{\"stage\": %d, \"kind\": \"%s\", \"summary\": ", k ? ", " : "", k + 1,
+                    kind_names[sc.stage[k].kind]);
+            json_set(f, &st[k]);
+            fprintf(f, "}");
+        }
+        fprintf(f, "], \"overall\": ");
+        json_set(f, &all);
+        fprintf(f, ", \"daemon\": {\"cpu_s\": ");
+        json_num(f, cpu);
+        fprintf(f, ", \"max_rss_kb\": ");
+        json_num(f, after.rss_kb);
+        fprintf(f, ", \"generated_tokens\": ");
+        json_num(f, gen);
+        fprintf(f, ", \"cpu_s_per_1k_tokens\": ");
+        json_num(f, cpu_per_1k);
+        fprintf(f, "}, \"sla_pass\": %s}\n", failed ? "false" : "true");
+        if (fclose(f)) die("%s: %s", json, strerror(errno));
+    }
+    for (int i = 0; i < total; i++) free(res[i].gaps);
+    scenario_release(&sc);
+    return failed ? 1 : 0;
+}
+
 static long parse_long(const char *opt_name, const char *s, long lo, long hi) {
     char *end;
     errno = 0;
@@ -475,6 +905,7 @@ static long parse_long(const char *opt_name, const char *s, long lo, long hi) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "run")) return run_scenario(argc - 1, argv + 1);
     static const struct option lo[] = {
         {"mount", required_argument, NULL, 'm'},
         {"concurrency", required_argument, NULL, 'c'},
@@ -574,6 +1005,7 @@ int main(int argc, char **argv) {
         opt.n_prompts = 1;
     }
     if (opt.concurrency > opt.requests) opt.concurrency = opt.requests;
+    limit_req = opt.requests;
 
     res = calloc((size_t)opt.requests, sizeof *res);
     due_ms = calloc((size_t)opt.requests, sizeof *due_ms);

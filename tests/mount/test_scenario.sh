@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# llmfs-bench run SCENARIO on the small model: each open-loop stage's
+# measured arrival rate is within 15% of what the file asks (stages of at
+# least 200 arrivals, steady and ramp), a closed-loop stage holds N in
+# flight; an SLA it cannot meet exits 1 naming the criterion, loose ones
+# exit 0; malformed files give one FILE:LINE:COLUMN line and exit 2; the
+# CPU seconds per 1,000 tokens in the JSON agree within 10% with the
+# daemon's own counters read before and after.
+. "$(dirname "$0")/lib.sh"
+M=$T/mnt
+if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,generation.max_tokens=8"; then
+    notok "mount"; finish
+fi
+B="$BIN/llmfs-bench"
+
+cat > "$T/rates.yaml" <<'EOF'
+name: rates
+seed: 3
+prompts: {text: "Once upon a time"}
+params: {max_tokens: 8}
+stages:
+  - {kind: steady, duration_s: 6, rate: 40}
+  - {kind: ramp, duration_s: 6, rate: 10, rate_to: 70}
+  - {kind: steady, duration_s: 3, concurrency: 4}
+EOF
+before=$(cat "$M/stats/metrics")
+"$B" run "$T/rates.yaml" -m "$M" -q --csv "$T/rates.csv" --json "$T/rates.json" > "$T/rates.out"; rc=$?
+after=$(cat "$M/stats/metrics")
+check "a scenario runs to the end (exit $rc)" [ "$rc" -eq 0 ]
+python3 - "$T/rates.json" > "$T/rates.chk" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+s = j["stages"]
+for k, want in ((0, 40.0), (1, 40.0)):
+    got = s[k]["summary"]["arrival_rate"]
+    n = s[k]["summary"]["requests"]
+    print("stage %d: %d arrivals, %.2f/s for %.0f/s: %s" % (k + 1, n, got, want,
+          "ok" if n >= 200 and abs(got - want) / want < 0.15 else "off"))
+EOF
+sed 's/^/# /' "$T/rates.chk"
+check "open-loop arrival rates within 15% (steady and ramp)" eval '[ "$(grep -c ": ok$" "$T/rates.chk")" -eq 2 ]'
+inflight=$(python3 - "$T/rates.csv" <<'EOF'
+import csv, sys
+ev = []
+for r in csv.DictReader(open(sys.argv[1])):
+    if r["stage"] == "3" and r["status"] == "ok":
+        s, e = float(r["start_ms"]), float(r["scheduled_ms"]) + float(r["e2e_ms"])
+        ev += [(s, 1), (e, -1)]
+n = m = 0
+for t, d in sorted(ev, key=lambda x: (x[0], x[1])):
+    n += d
+    m = max(m, n)
+print(m)
+EOF
+)
+check "a closed-loop stage of concurrency 4 holds 4 in flight (got $inflight)" [ "$inflight" = 4 ]
+check "the CSV has one row per request with the documented columns" eval \
+    '[ "$(head -n 1 "$T/rates.csv")" = "request_id,stage,scheduled_ms,start_ms,ttft_ms,e2e_ms,prompt_tokens,generated_tokens,cache,status" ] &&
+     [ "$(($(wc -l < "$T/rates.csv") - 1))" -eq "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"overall\"][\"requests\"])" "$T/rates.json")" ]'
+cost=$(python3 - "$T/rates.json" <<EOF
+import json, sys
+def m(text, k):
+    for l in text.splitlines():
+        a = l.split()
+        if a and a[0] == k: return float(a[1])
+before = """$before"""
+after = """$after"""
+cpu = m(after, "cpu_s") - m(before, "cpu_s")
+gen = m(after, "generated_tokens") - m(before, "generated_tokens")
+j = json.load(open(sys.argv[1]))["daemon"]["cpu_s_per_1k_tokens"]
+ours = cpu / gen * 1000
+print("%.4f %.4f %s" % (j, ours, "ok" if abs(j - ours) / ours < 0.10 else "off"))
+EOF
+)
+echo "# CPU s per 1K tokens: bench $cost (daemon's counters)"
+check "CPU seconds per 1K tokens agree with the daemon's counters within 10%" eval '[[ "$cost" == *ok ]]'
+
+# --- SLA gates
+cat > "$T/tight.yaml" <<'EOF'
+prompts: {text: "Once upon a time"}
+stages: [{kind: steady, duration_s: 2, rate: 10}]
+sla: {ttft_p95_ms: 0.001, error_rate: 0.5}
+EOF
+out=$("$B" run "$T/tight.yaml" -m "$M" -q); rc=$?
+check "an SLA it cannot meet exits 1" [ "$rc" -eq 1 ]
+check "... naming the criterion" eval '[[ "$out" == *"sla ttft_p95_ms <= 0.001: FAIL"* ]] && [[ "$out" == *"sla error_rate <= 0.5: PASS"* ]]'
+sed 's/0.001/60000/' "$T/tight.yaml" > "$T/loose.yaml"
+"$B" run "$T/loose.yaml" -m "$M" -q > /dev/null; rc=$?
+check "loose thresholds exit 0" [ "$rc" -eq 0 ]
+
+# --- malformed files: one FILE:LINE:COLUMN line, exit 2
+bad() {   # name expected-substring yaml
+    printf '%s' "$3" > "$T/bad.yaml"
+    want=$2
+    out=$("$B" run "$T/bad.yaml" -m "$M" 2>&1 >/dev/null); rc=$?
+    echo "# $out"
+    check "$1" eval '[ $rc -eq 2 ] && [ "$(printf "%s\n" "$out" | wc -l)" -eq 1 ] && [[ "$out" == *"bad.yaml:$want"* ]]'
+}
+bad "an unknown key is one line" "2:1: scenario: unknown key 'stagez'" $'prompts: {text: hi}\nstagez: []\n'
+bad "a wrong type is one line" "2:37: duration_s: expected a number" $'prompts: {text: hi}\nstages: [{kind: steady, duration_s: [1], rate: 1}]\n'
+bad "a negative rate is one line" "2:46: rate: -1 is out of range" $'prompts: {text: hi}\nstages: [{kind: steady, duration_s: 1, rate: -1}]\n'
+bad "empty stages are one line" "2:9: stages: the list is empty" $'prompts: {text: hi}\nstages: []\n'
+
+# --- the shipped scenarios read, and smoke runs
+for f in bench/scenarios/*.yaml; do
+    out=$("$B" run "$f" -m /nonexistent 2>&1); rc=$?
+    check "bench/scenarios/$(basename "$f") reads" eval '[ $rc -eq 2 ] && [[ "$out" == *"not an llmfs mount"* ]]'
+done
+"$B" run bench/scenarios/smoke.yaml -m "$M" -q > "$T/smoke.out"; rc=$?
+check "bench/scenarios/smoke.yaml passes its SLA (exit $rc)" eval '[ $rc -eq 0 ] && grep -q "^sla error_rate <= 0: PASS" "$T/smoke.out"'
+
+check "clean unmount" umount_llmfs "$M"
+finish
