@@ -244,6 +244,7 @@ typedef struct {
     double cpu_s;                /* the daemon's user + system CPU time */
     time_t start_time;           /* when the daemon started (stats_new) */
     long rss_kb;                 /* and its peak resident set */
+    long rss_now_kb;             /* its resident set now */
 } snap;
 
 static void take_snap(stats *st, const stats_env *env, snap *s) {
@@ -265,6 +266,12 @@ static void take_snap(stats *st, const stats_env *env, snap *s) {
         s->cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
                    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
         s->rss_kb = ru.ru_maxrss;
+    }
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) == 2) s->rss_now_kb = res * (sysconf(_SC_PAGESIZE) / 1024);
+        fclose(f);
     }
     s->tok_s = s->have_sched ? s->ss.tokens_per_s : 0;
 }
@@ -300,6 +307,9 @@ static void render_metrics(sbuf *b, const snap *s) {
     sb_printf(b, "uptime_s %.3f\n", s->uptime_s);
     sb_printf(b, "cpu_s %.3f\n", s->cpu_s);
     sb_printf(b, "max_rss_kb %ld\n", s->rss_kb);
+    sb_printf(b, "rss_kb %ld\n", s->rss_now_kb);
+    uint64_t gen = s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS];
+    sb_printf(b, "cpu_s_per_1k_tokens %.4f\n", gen ? s->cpu_s / (double)gen * 1000 : 0.0);
 }
 
 static void render_latency(sbuf *b, hist_snap *hs) {
@@ -663,6 +673,12 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
     sb_printf(b, "llmfs_build_info{version=\"%s\"} 1\n", LLMFS_VERSION);
     prom_counter_f(b, "process_cpu_seconds_total", "User and system CPU time of the daemon.",
                    s->cpu_s);
+    prom_gauge(b, "process_resident_memory_bytes", "Resident memory of the daemon.",
+               (double)s->rss_now_kb * 1024);
+    uint64_t gen = s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS];
+    prom_gauge(b, "llmfs_cpu_seconds_per_1k_tokens",
+               "The daemon's CPU seconds per 1,000 generated tokens since the mount.",
+               gen ? s->cpu_s / (double)gen * 1000 : 0.0);
     prom_gauge(b, "process_start_time_seconds", "Start of the daemon, in seconds since the epoch.",
                (double)s->start_time);
 }

@@ -118,7 +118,7 @@ sys.exit(0 if ok and len(ids) == len(set(ids)) else 1)
 EOF
 check "stats/latency has the last minute's percentiles" eval 'grep -q "^ttft p95_60s " "$M/stats/latency" && [ "$(awk "\$1 == \"e2e\" && \$2 == \"count_60s\" {print \$3}" "$M/stats/latency")" -gt 0 ]'
 check "stats/engine shows the version, pid and start time" eval 'grep -q "^version $("$BIN/llmfs" --version | cut -d" " -f2)$" "$M/stats/engine" && kill -0 "$(metric "$M/stats/engine" pid)" && [ "$(metric "$M/stats/engine" start_time)" -gt 1000000000 ]'
-check "stats/metrics shows the daemon's CPU seconds" eval '[ -n "$(metric "$M/stats/metrics" cpu_s)" ]'
+check "stats/metrics shows the daemon's CPU seconds, memory and CPU per 1K tokens" eval '[ -n "$(metric "$M/stats/metrics" cpu_s)" ] && [ "$(metric "$M/stats/metrics" rss_kb)" -gt 0 ] && python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)" "$(metric "$M/stats/metrics" cpu_s_per_1k_tokens)"'
 check "stats/prometheus has llmfs_build_info" grep -q '^llmfs_build_info{version="' "$M/stats/prometheus"
 check "stats/cache shows both tiers of the response cache" eval 'grep -q "^l1_hits [0-9]" "$M/stats/cache" && grep -q "^l2_enabled true" "$M/stats/cache"'
 check "config shows the effective configuration" grep -q 'max_prompt_bytes: 4096' "$M/config"
