@@ -475,6 +475,7 @@ static void usage(FILE *f) {
         "                   [--csv]\n"
         "       llmfs-bench run SCENARIO.yaml -m MOUNT [--csv OUT.csv] [--json OUT.json] [-q]\n"
         "                   (stages, SLA criteria: see llmfs-bench(1), SCENARIOS)\n"
+        "       llmfs-bench compare BASE.csv CAND.csv [--json OUT.json] [--tolerance 0.05]\n"
         "Drives a mounted llmfs through its files: each request writes\n"
         "prompts/bench-PID-I, reads completions/bench-PID-I to EOF, reads its row of\n"
         "stats/requests, and removes the prompt.\n"
@@ -895,6 +896,227 @@ static int run_scenario(int argc, char **argv) {
     return failed ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------- compare */
+
+/* One metric's samples of one stage, from a run's CSV. */
+typedef struct {
+    double *v;
+    int n, cap;
+} samples;
+
+static void push(samples *s, double x) {
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 256;
+        double *v = realloc(s->v, sizeof(double) * (size_t)cap);
+        if (!v) die("out of memory");
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = x;
+}
+
+#define CMP_STAGES 65            /* stage 0: every stage together */
+#define CMP_METRICS 3
+static const char *const cmp_metric[CMP_METRICS] = {"ttft_ms", "e2e_ms", "tpot_ms"};
+
+/* Reads a `llmfs-bench run --csv` file into s[stage][metric]. */
+static void read_run_csv(const char *path, samples s[CMP_STAGES][CMP_METRICS]) {
+    size_t len;
+    char *buf = slurp(path, &len);
+    if (!buf) die("%s: %s", path, strerror(errno ? errno : EIO));
+    char *save = NULL, *line = strtok_r(buf, "\n", &save);
+    int col[6] = {-1, -1, -1, -1, -1, -1};
+    static const char *const want[6] = {"stage", "ttft_ms", "e2e_ms", "generated_tokens", "status", "request_id"};
+    if (line) {
+        char *f[32];
+        int n = csv_split(line, f, 32);
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 6; k++)
+                if (!strcmp(f[i], want[k])) col[k] = i;
+    }
+    for (int k = 0; k < 5; k++)
+        if (col[k] < 0) die("%s: not a llmfs-bench run CSV (no %s column)", path, want[k]);
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char *f[32];
+        int n = csv_split(line, f, 32);
+        if (n <= col[4] || strcmp(f[col[4]], "ok")) continue;
+        int st = atoi(f[col[0]]);
+        if (st < 1 || st >= CMP_STAGES) continue;
+        double ttft = atof(f[col[1]]), e2e = atof(f[col[2]]);
+        int gen = atoi(f[col[3]]);
+        double m[3] = {ttft, e2e, gen > 1 && ttft >= 0 && e2e >= ttft ? (e2e - ttft) / (gen - 1) : -1};
+        for (int k = 0; k < CMP_METRICS; k++)
+            if (m[k] >= 0) { push(&s[st][k], m[k]); push(&s[0][k], m[k]); }
+    }
+    free(buf);
+}
+
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Mann-Whitney U of b against a: the two-sided p-value (normal
+ * approximation with the tie correction) and Cliff's delta (positive:
+ * b tends to be larger). */
+typedef struct { double x; int from_b; } tagged;
+static int by_x(const void *p, const void *q) {
+    double a = ((const tagged *)p)->x, b = ((const tagged *)q)->x;
+    return a < b ? -1 : a > b;
+}
+
+static void mann_whitney(const samples *a, const samples *b, double *p, double *delta) {
+    int n1 = a->n, n2 = b->n, N = n1 + n2;
+    tagged *t = malloc(sizeof *t * (size_t)N);
+    if (!t) die("out of memory");
+    for (int i = 0; i < n1; i++) t[i] = (tagged){a->v[i], 0};
+    for (int i = 0; i < n2; i++) t[n1 + i] = (tagged){b->v[i], 1};
+    qsort(t, (size_t)N, sizeof *t, by_x);
+    double rank_b = 0, ties = 0;
+    for (int i = 0; i < N;) {
+        int j = i;
+        while (j < N && t[j].x == t[i].x) j++;
+        double r = (i + 1 + j) / 2.0;         /* mean rank of the tie group */
+        for (int k = i; k < j; k++) if (t[k].from_b) rank_b += r;
+        double g = j - i;
+        ties += g * g * g - g;
+        i = j;
+    }
+    free(t);
+    double U = rank_b - (double)n2 * (n2 + 1) / 2;   /* pairs where b > a (ties half) */
+    double mu = (double)n1 * n2 / 2;
+    double sigma = sqrt((double)n1 * n2 / 12.0 * ((N + 1) - ties / ((double)N * (N - 1))));
+    double z = sigma > 0 ? (fabs(U - mu) - 0.5) / sigma : 0;
+    if (z < 0) z = 0;
+    *p = erfc(z / sqrt(2));
+    *delta = 2 * U / ((double)n1 * n2) - 1;
+}
+
+/* A seeded 95% bootstrap interval of the relative change of the median. */
+static void bootstrap(const samples *a, const samples *b, uint64_t seed, double ci[2]) {
+    enum { R = 1000 };
+    double *ch = malloc(sizeof(double) * R);
+    double *ra = malloc(sizeof(double) * (size_t)a->n), *rb = malloc(sizeof(double) * (size_t)b->n);
+    if (!ch || !ra || !rb) die("out of memory");
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int r = 0; r < R; r++) {
+        for (int i = 0; i < a->n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            ra[i] = a->v[(x >> 33) % (uint64_t)a->n];
+        }
+        for (int i = 0; i < b->n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            rb[i] = b->v[(x >> 33) % (uint64_t)b->n];
+        }
+        double ma = median_of(ra, a->n), mb = median_of(rb, b->n);
+        ch[r] = ma > 0 ? mb / ma - 1 : 0;
+    }
+    qsort(ch, R, sizeof *ch, cmp_double);
+    ci[0] = ch[(int)(0.025 * R)];
+    ci[1] = ch[(int)(0.975 * R) - 1];
+    free(ch); free(ra); free(rb);
+}
+
+static int run_compare(int argc, char **argv) {
+    static const struct option lo[] = {
+        {"json", required_argument, NULL, 'J'},
+        {"tolerance", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *json = NULL;
+    double tol = 0.05;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'J': json = optarg; break;
+        case 't': {
+            char *end;
+            tol = strtod(optarg, &end);
+            if (end == optarg || *end || !(tol >= 0 && tol < 10)) die("--tolerance: expected a number >= 0, got \"%s\"", optarg);
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: fprintf(stderr, "llmfs-bench: see llmfs-bench --help\n"); return 2;
+        }
+    }
+    if (optind != argc - 2) die("compare: give BASE.csv and CAND.csv (see --help)");
+    static samples A[CMP_STAGES][CMP_METRICS], B[CMP_STAGES][CMP_METRICS];
+    read_run_csv(argv[optind], A);
+    read_run_csv(argv[optind + 1], B);
+
+    /* every (stage, metric) with samples on both sides; stage 0 = all */
+    typedef struct { int st, m; double med_a, med_b, p95_a, p95_b, change, ci[2], p, delta, holm; } row;
+    row rows[CMP_STAGES * CMP_METRICS];
+    int nr = 0;
+    for (int st = 0; st < CMP_STAGES; st++)
+        for (int m = 0; m < CMP_METRICS; m++) {
+            samples *a = &A[st][m], *b = &B[st][m];
+            if (a->n < 2 || b->n < 2) continue;
+            row *r = &rows[nr++];
+            r->st = st;
+            r->m = m;
+            qsort(a->v, (size_t)a->n, sizeof *a->v, cmp_double);
+            qsort(b->v, (size_t)b->n, sizeof *b->v, cmp_double);
+            r->med_a = median_of(a->v, a->n);
+            r->med_b = median_of(b->v, b->n);
+            r->p95_a = pct(a->v, a->n, 95);
+            r->p95_b = pct(b->v, b->n, 95);
+            r->change = r->med_a > 0 ? r->med_b / r->med_a - 1 : 0;
+            bootstrap(a, b, (uint64_t)(st * 7 + m + 1), r->ci);
+            mann_whitney(a, b, &r->p, &r->delta);
+        }
+    if (!nr) die("compare: no stage and metric with samples in both files");
+    /* Holm: the k-th smallest p-value times (nr - k), kept monotone */
+    int order[CMP_STAGES * CMP_METRICS];
+    for (int i = 0; i < nr; i++) order[i] = i;
+    for (int i = 1; i < nr; i++)
+        for (int j = i; j > 0 && rows[order[j]].p < rows[order[j - 1]].p; j--) {
+            int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
+        }
+    double run_max = 0;
+    for (int k = 0; k < nr; k++) {
+        double h = rows[order[k]].p * (nr - k);
+        if (h > 1) h = 1;
+        if (h < run_max) h = run_max;
+        run_max = h;
+        rows[order[k]].holm = h;
+    }
+    int regressed = 0;
+    FILE *jf = NULL;
+    if (json && !(jf = fopen(json, "w"))) die("%s: %s", json, strerror(errno));
+    if (jf) fprintf(jf, "{\"tolerance\": %g, \"comparisons\": [", tol);
+    for (int i = 0; i < nr; i++) {
+        row *r = &rows[i];
+        const char *verdict = r->holm < 0.01 && r->change > tol ? "regressed"
+                            : r->holm < 0.01 && r->change < -tol ? "improved" : "no significant change";
+        regressed |= !strcmp(verdict, "regressed");
+        char stage[16];
+        if (r->st) snprintf(stage, sizeof stage, "stage%d", r->st);
+        else snprintf(stage, sizeof stage, "all");
+        printf("%s %s: median %.3f -> %.3f (%+.1f%%, 95%% CI %+.1f%% .. %+.1f%%), p95 %.3f -> %.3f, "
+               "p %.3g (Holm %.3g), Cliff's delta %+.3f: %s\n",
+               stage, cmp_metric[r->m], r->med_a, r->med_b, 100 * r->change, 100 * r->ci[0],
+               100 * r->ci[1], r->p95_a, r->p95_b, r->p, r->holm, r->delta, verdict);
+        if (jf)
+            fprintf(jf, "%s{\"stage\": \"%s\", \"metric\": \"%s\", \"median_base\": %.6g, "
+                        "\"median_candidate\": %.6g, \"p95_base\": %.6g, \"p95_candidate\": %.6g, "
+                        "\"change\": %.6g, \"ci95\": [%.6g, %.6g], \"p\": %.6g, \"p_holm\": %.6g, "
+                        "\"cliffs_delta\": %.6g, \"verdict\": \"%s\"}",
+                    i ? ", " : "", stage, cmp_metric[r->m], r->med_a, r->med_b, r->p95_a, r->p95_b,
+                    r->change, r->ci[0], r->ci[1], r->p, r->holm, r->delta, verdict);
+    }
+    if (jf) {
+        fprintf(jf, "], \"regressed\": %s}\n", regressed ? "true" : "false");
+        if (fclose(jf)) die("%s: %s", json, strerror(errno));
+    }
+    printf("verdict %s\n", regressed ? "regressed" : "no regression");
+    for (int st = 0; st < CMP_STAGES; st++)
+        for (int m = 0; m < CMP_METRICS; m++) { free(A[st][m].v); free(B[st][m].v); }
+    return regressed ? 1 : 0;
+}
+
 static long parse_long(const char *opt_name, const char *s, long lo, long hi) {
     char *end;
     errno = 0;
@@ -906,6 +1128,7 @@ static long parse_long(const char *opt_name, const char *s, long lo, long hi) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "run")) return run_scenario(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "compare")) return run_compare(argc - 1, argv + 1);
     static const struct option lo[] = {
         {"mount", required_argument, NULL, 'm'},
         {"concurrency", required_argument, NULL, 'c'},

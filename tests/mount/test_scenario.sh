@@ -5,7 +5,8 @@
 # flight; an SLA it cannot meet exits 1 naming the criterion, loose ones
 # exit 0; malformed files give one FILE:LINE:COLUMN line and exit 2; the
 # CPU seconds per 1,000 tokens in the JSON agree within 10% with the
-# daemon's own counters read before and after.
+# daemon's own counters read before and after; compare finds no change
+# between two runs of one configuration and a regression in a slowed one.
 . "$(dirname "$0")/lib.sh"
 M=$T/mnt
 if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,generation.max_tokens=8"; then
@@ -100,6 +101,37 @@ bad "an unknown key is one line" "2:1: scenario: unknown key 'stagez'" $'prompts
 bad "a wrong type is one line" "2:37: duration_s: expected a number" $'prompts: {text: hi}\nstages: [{kind: steady, duration_s: [1], rate: 1}]\n'
 bad "a negative rate is one line" "2:46: rate: -1 is out of range" $'prompts: {text: hi}\nstages: [{kind: steady, duration_s: 1, rate: -1}]\n'
 bad "empty stages are one line" "2:9: stages: the list is empty" $'prompts: {text: hi}\nstages: []\n'
+
+# --- compare: A/A says no significant change; a slowed candidate (the
+# 110M model against stories260K) regressed.  Tolerance 0.25: on two
+# shared vCPUs two runs of one configuration differ by up to ~12% in
+# median TTFT when it is a millisecond (measured), and that is significant
+# with a thousand requests; a real regression here is several times.
+cat > "$T/aa.yaml" <<'EOF'
+prompts: {text: "Once upon a time"}
+params: {max_tokens: 16}
+warmup_s: 1
+stages: [{kind: steady, duration_s: 4, concurrency: 4}]
+EOF
+"$B" run "$T/aa.yaml" -m "$M" -q > /dev/null          # warms the mount up
+"$B" run "$T/aa.yaml" -m "$M" -q --csv "$T/base.csv" > /dev/null
+"$B" run "$T/aa.yaml" -m "$M" -q --csv "$T/same.csv" > /dev/null
+out=$("$B" compare "$T/base.csv" "$T/same.csv" --tolerance 0.25 --json "$T/aa.json"); rc=$?
+printf '%s\n' "$out" | grep '^all' | sed 's/^/# /'
+check "A/A: no significant change on every metric (exit $rc)" eval \
+    '[ $rc -eq 0 ] && ! grep -qE ": (regressed|improved)$" <<< "$out" && grep -q "^verdict no regression" <<< "$out"'
+check "... and the JSON says so" python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if not j["regressed"] and all(c["verdict"] == "no significant change" for c in j["comparisons"]) else 1)' "$T/aa.json"
+M2=$T/slow
+if SM=$(slow_model) && mount_llmfs "$M2" --model "$SM" -o "$NOCACHE"; then
+    "$B" run "$T/aa.yaml" -m "$M2" -q --csv "$T/slow.csv" > /dev/null
+    out=$("$B" compare "$T/base.csv" "$T/slow.csv" --tolerance 0.25); rc=$?
+    printf '%s\n' "$out" | grep '^all' | sed 's/^/# /'
+    check "a candidate on the 110M model regressed (exit $rc)" eval \
+        '[ $rc -eq 1 ] && grep -qE "^all e2e_ms: .*p [0-9.e-]+ \(Holm [0-9.e-]+\).*: regressed$" <<< "$out"'
+    umount_llmfs "$M2"
+else
+    notok "mount of the 110M model"
+fi
 
 # --- the shipped scenarios read, and smoke runs
 for f in bench/scenarios/*.yaml; do
