@@ -248,31 +248,6 @@ int scenario_parse(scenario *s, const char *buf, size_t len, const char *name, c
     return rc;
 }
 
-int scenario_load(scenario *s, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return errbuf_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= (1u << 24)) { fclose(f); free(buf); return errbuf_set(err, errlen, -EFBIG, "%s: larger than 16 MiB", path); }
-            cap = cap ? cap * 2 : 4096;
-            char *b = realloc(buf, cap);
-            if (!b) { fclose(f); free(buf); return -ENOMEM; }
-            buf = b;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); return errbuf_set(err, errlen, -EIO, "%s: read error", path); }
-    int rc = scenario_parse(s, buf, len, path, err, errlen);
-    free(buf);
-    return rc;
-}
-
 /* ------------------------------------------------------------ arrivals */
 
 static double unit(uint64_t *rng) {      /* (0, 1], splitmix64 */

@@ -54,7 +54,6 @@ typedef struct {
  * -EINVAL with "NAME:LINE:COLUMN: reason" in err, or -ENOMEM. */
 int  scenario_parse(scenario *s, const char *buf, size_t len, const char *name, char *err,
                     size_t errlen);
-int  scenario_load(scenario *s, const char *path, char *err, size_t errlen);
 void scenario_release(scenario *s);
 
 /* The arrival times (seconds from the stage's start) of an open-loop

@@ -241,6 +241,7 @@ typedef struct {
     rcache_stats cs;
     int have_sched, have_cache;
     double uptime_s, tok_s;
+    uint64_t gen_tokens;         /* generated so far (the scheduler's, else ours) */
     double cpu_s;                /* the daemon's user + system CPU time */
     time_t start_time;           /* when the daemon started (stats_new) */
     long rss_kb;                 /* and its peak resident set */
@@ -274,6 +275,7 @@ static void take_snap(stats *st, const stats_env *env, snap *s) {
         fclose(f);
     }
     s->tok_s = s->have_sched ? s->ss.tokens_per_s : 0;
+    s->gen_tokens = s->have_sched ? s->ss.generated_tokens : s->c[C_GEN_TOKENS];
 }
 
 static uint64_t rejected(const snap *s) {
@@ -297,7 +299,7 @@ static void render_metrics(sbuf *b, const snap *s) {
     sb_printf(b, "prompt_tokens %llu\n", (unsigned long long)(s->have_sched ? ss->prompt_tokens
                                                                  : s->c[C_PROMPT_TOKENS]));
     sb_printf(b, "generated_tokens %llu\n",
-              (unsigned long long)(s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS]));
+              (unsigned long long)s->gen_tokens);
     sb_printf(b, "prefix_cached_tokens %llu\n", (unsigned long long)ss->prefix_hits);
     sb_printf(b, "engine_steps %llu\n", (unsigned long long)ss->steps);
     sb_printf(b, "preemptions %llu\n", (unsigned long long)ss->preemptions);
@@ -308,8 +310,8 @@ static void render_metrics(sbuf *b, const snap *s) {
     sb_printf(b, "cpu_s %.3f\n", s->cpu_s);
     sb_printf(b, "max_rss_kb %ld\n", s->rss_kb);
     sb_printf(b, "rss_kb %ld\n", s->rss_now_kb);
-    uint64_t gen = s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS];
-    sb_printf(b, "cpu_s_per_1k_tokens %.4f\n", gen ? s->cpu_s / (double)gen * 1000 : 0.0);
+    sb_printf(b, "cpu_s_per_1k_tokens %.4f\n",
+              s->gen_tokens ? s->cpu_s / (double)s->gen_tokens * 1000 : 0.0);
 }
 
 static void render_latency(sbuf *b, hist_snap *hs) {
@@ -611,7 +613,7 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
     prom_counter(b, "llmfs_prompt_tokens_total", "Prompt tokens accepted (BOS included).",
                  s->have_sched ? ss->prompt_tokens : s->c[C_PROMPT_TOKENS]);
     prom_counter(b, "llmfs_generation_tokens_total", "Tokens generated.",
-                 s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS]);
+                 s->gen_tokens);
     prom_counter(b, "llmfs_request_submitted_total", "Requests accepted by the scheduler.",
                  s->c[C_SUBMITTED]);
     prom_counter(b, "llmfs_request_success_total", "Requests that finished generating.",
@@ -675,10 +677,9 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
                    s->cpu_s);
     prom_gauge(b, "process_resident_memory_bytes", "Resident memory of the daemon.",
                (double)s->rss_now_kb * 1024);
-    uint64_t gen = s->have_sched ? ss->generated_tokens : s->c[C_GEN_TOKENS];
     prom_gauge(b, "llmfs_cpu_seconds_per_1k_tokens",
                "The daemon's CPU seconds per 1,000 generated tokens since the mount.",
-               gen ? s->cpu_s / (double)gen * 1000 : 0.0);
+               s->gen_tokens ? s->cpu_s / (double)s->gen_tokens * 1000 : 0.0);
     prom_gauge(b, "process_start_time_seconds", "Start of the daemon, in seconds since the epoch.",
                (double)s->start_time);
 }

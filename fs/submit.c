@@ -209,8 +209,7 @@ static int entry_submit(ns *n, ns_entry *e) {
     g->t = t;
     t->refs = 2;                              /* entry + generation */
     g->t_submit_ns = engine_now_ns();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    struct timespec ts = ns_now_rt();
     g->meta = (stats_meta){++n->next_id, ts.tv_sec + ts.tv_nsec / 1e9, gp.temperature, gp.seed};
     e->refs++;                                /* the generation's */
     ns_text_unref(n, e->text);

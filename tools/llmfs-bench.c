@@ -723,7 +723,15 @@ static int run_scenario(int argc, char **argv) {
     if (!opt.mount) die("run: no mount point: give -m MOUNT");
     scenario sc;
     char err[512];
-    if (scenario_load(&sc, argv[optind], err, sizeof err)) {
+    size_t ylen;
+    char *yaml = slurp(argv[optind], &ylen);
+    if (!yaml) {
+        fprintf(stderr, "llmfs-bench: %s: %s\n", argv[optind], strerror(errno ? errno : EIO));
+        return 2;
+    }
+    int prc = scenario_parse(&sc, yaml, ylen, argv[optind], err, sizeof err);
+    free(yaml);
+    if (prc) {
         fprintf(stderr, "llmfs-bench: %s\n", err);
         return 2;
     }
