@@ -1,9 +1,9 @@
-/* llmfs-bench scenario files (fs/scenario.c): a full file reads into the
+/* llmfs-bench scenario files (loadgen/scenario.c): a full file reads into the
  * right figures; every kind of mistake is one FILE:LINE:COLUMN line; the
  * arrival schedule has the rate each stage asks for (constant and ramp),
  * from the seed alone. */
 #include "tests/harness.h"
-#include "fs/scenario.h"
+#include "loadgen/scenario.h"
 
 #include <errno.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  * coordinated omission).  Only the C library and pthreads. */
 #define _GNU_SOURCE
 #include "engine/version.h"
-#include "fs/scenario.h"
+#include "loadgen/scenario.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target for fs/scenario.c: any bytes either read into a
+/* libFuzzer target for loadgen/scenario.c: any bytes either read into a
  * scenario whose stages are sane (and whose schedules stay inside their
  * stages) or fail with one "NAME:LINE:COLUMN: reason" message. */
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/scenario.h"
+#include "loadgen/scenario.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     scenario s;

@@ -2,7 +2,7 @@
  * bounded YAML loader (yamlx.h) that refuses unknown keys, wrong types and
  * impossible values with FILE:LINE:COLUMN, and the seeded arrival
  * schedule of a stage. */
-#include "fs/scenario.h"
+#include "loadgen/scenario.h"
 #include "fs/yamlx.h"
 #include "engine/errbuf.h"
 
