@@ -77,4 +77,4 @@ for t in $TYPES; do
 done
 run_case stories260K F32 --model "$SHARED/models/stories260K.bin" \
     --tokenizer "$SHARED/models/tok512.bin" -p "Once upon a time" -n 256
-for b in fs_bench batch_bench; do if [ -f "bench/$b.sh" ]; then echo; echo "# bench/$b.sh"; bash "bench/$b.sh"; fi; done
+for b in fs_bench batch_bench load_bench; do if [ -f "bench/$b.sh" ]; then echo; echo "# bench/$b.sh"; bash "bench/$b.sh"; fi; done

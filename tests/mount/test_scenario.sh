@@ -3,7 +3,10 @@
 # measured arrival rate is within 15% of what the file asks (stages of at
 # least 200 arrivals, steady and ramp), a closed-loop stage holds N in
 # flight; an SLA it cannot meet exits 1 naming the criterion, loose ones
-# exit 0; malformed files give one FILE:LINE:COLUMN line and exit 2; the
+# exit 0; the progress line; the latency breakdown names the part that
+# dominates (queue under scheduler.max_batch=1, decode on the 110M model)
+# and its parts add up to each request's e2e; the SVGs are well-formed and
+# rasterize; malformed files give one FILE:LINE:COLUMN line and exit 2; the
 # CPU seconds per 1,000 tokens in the JSON agree within 10% with the
 # daemon's own counters read before and after; compare finds no change
 # between two runs of one configuration and a regression in a slowed one.
@@ -13,6 +16,12 @@ if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,generation.max_tokens=8"; th
     notok "mount"; finish
 fi
 B="$BIN/llmfs-bench"
+svg_ok() {   # every FILE is well-formed XML and rasterizes to a non-empty PNG
+    local f
+    for f in "$@"; do
+        [ -s "$f" ] && xmllint --noout "$f" && rsvg-convert -o "$f.png" "$f" && [ -s "$f.png" ] || return 1
+    done
+}
 
 cat > "$T/rates.yaml" <<'EOF'
 name: rates
@@ -25,7 +34,7 @@ stages:
   - {kind: steady, duration_s: 3, concurrency: 4}
 EOF
 before=$(cat "$M/stats/metrics")
-"$B" run "$T/rates.yaml" -m "$M" -q --csv "$T/rates.csv" --json "$T/rates.json" > "$T/rates.out"; rc=$?
+"$B" run "$T/rates.yaml" -m "$M" -q --csv "$T/rates.csv" --json "$T/rates.json" --svg "$T/svg" > "$T/rates.out"; rc=$?
 after=$(cat "$M/stats/metrics")
 check "a scenario runs to the end (exit $rc)" [ "$rc" -eq 0 ]
 python3 - "$T/rates.json" > "$T/rates.chk" <<'EOF'
@@ -56,7 +65,7 @@ EOF
 )
 check "a closed-loop stage of concurrency 4 holds 4 in flight (got $inflight)" [ "$inflight" = 4 ]
 check "the CSV has one row per request with the documented columns" eval \
-    '[ "$(head -n 1 "$T/rates.csv")" = "request_id,stage,scheduled_ms,start_ms,ttft_ms,e2e_ms,prompt_tokens,generated_tokens,cache,status" ] &&
+    '[ "$(head -n 1 "$T/rates.csv")" = "request_id,stage,scheduled_ms,start_ms,ttft_ms,e2e_ms,prompt_tokens,generated_tokens,cache,status,submit_ms,queue_ms,prefill_ms,decode_ms,delivery_ms" ] &&
      [ "$(($(wc -l < "$T/rates.csv") - 1))" -eq "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"overall\"][\"requests\"])" "$T/rates.json")" ]'
 cost=$(python3 - "$T/rates.json" <<EOF
 import json, sys
@@ -75,6 +84,31 @@ EOF
 )
 echo "# CPU s per 1K tokens: bench $cost (daemon's counters)"
 check "CPU seconds per 1K tokens agree with the daemon's counters within 10%" eval '[[ "$cost" == *ok ]]'
+
+sum=$(python3 - "$T/rates.csv" <<'EOF'
+import csv, sys
+n = off = 0
+for r in csv.DictReader(open(sys.argv[1])):
+    if r["status"] != "ok" or r["submit_ms"] == "": continue
+    parts = sum(float(r[k]) for k in ("submit_ms", "queue_ms", "prefill_ms", "decode_ms", "delivery_ms"))
+    e2e = float(r["e2e_ms"])
+    n += 1
+    off += abs(parts - e2e) > max(0.5, 0.02 * e2e)
+print(n, off)
+EOF
+)
+echo "# requests with a breakdown, and those whose parts miss e2e by more than 2% or 0.5 ms: $sum"
+check "each request's five latency parts add up to its e2e" eval '[ "${sum% *}" -gt 300 ] && [ "${sum#* }" -le $(( ${sum% *} / 100 )) ]'
+check "run --svg draws latency-cdf, latency-hist and over-time, well-formed and rasterizing" \
+    svg_ok "$T/svg/latency-cdf.svg" "$T/svg/latency-hist.svg" "$T/svg/over-time.svg"
+check "... the over-time figure marks the three stages" eval \
+    '[ "$(grep -c "stroke-dasharray" "$T/svg/over-time.svg")" -ge 3 ] && grep -q "3 steady" "$T/svg/over-time.svg"'
+
+# --- the progress line, on standard error without -q
+"$B" run bench/scenarios/smoke.yaml -m "$M" > /dev/null 2> "$T/progress"
+sed 's/^/# /' "$T/progress"
+check "a progress line names the stage, requests done, errors and the p95 so far" \
+    grep -qE '^llmfs-bench: stage 2/2 steady +[0-9.]+s  done [0-9]+  errors 0  e2e p95 [0-9]+ ms$' "$T/progress"
 
 # --- SLA gates
 cat > "$T/tight.yaml" <<'EOF'
@@ -123,14 +157,41 @@ check "A/A: no significant change on every metric (exit $rc)" eval \
 check "... and the JSON says so" python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if not j["regressed"] and all(c["verdict"] == "no significant change" for c in j["comparisons"]) else 1)' "$T/aa.json"
 M2=$T/slow
 if SM=$(slow_model) && mount_llmfs "$M2" --model "$SM" -o "$NOCACHE"; then
-    "$B" run "$T/aa.yaml" -m "$M2" -q --csv "$T/slow.csv" > /dev/null
-    out=$("$B" compare "$T/base.csv" "$T/slow.csv" --tolerance 0.25); rc=$?
+    "$B" run "$T/aa.yaml" -m "$M2" -q --csv "$T/slow.csv" > "$T/slow.out"
+    out=$("$B" compare "$T/base.csv" "$T/slow.csv" --tolerance 0.25 --svg "$T/cmp"); rc=$?
     printf '%s\n' "$out" | grep '^all' | sed 's/^/# /'
     check "a candidate on the 110M model regressed (exit $rc)" eval \
         '[ $rc -eq 1 ] && grep -qE "^all e2e_ms: .*p [0-9.e-]+ \(Holm [0-9.e-]+\).*: regressed$" <<< "$out"'
+    check "compare --svg draws the two CDFs and the histograms, well-formed and rasterizing" \
+        svg_ok "$T/cmp/compare-cdf.svg" "$T/cmp/compare-hist.svg"
+    grep bottleneck "$T/slow.out" | sed 's/^/# /'
+    check "on the 110M model decode is the biggest part, with threads" \
+        grep -q '^bottleneck decode (.*): threads' "$T/slow.out"
     umount_llmfs "$M2"
 else
     notok "mount of the 110M model"
+fi
+
+# --- where the time goes: one batch slot for four clients makes the
+# queue the biggest part (on the 110M model, so that the generation, not
+# the client's file operations, is what they wait for)
+M3=$T/onebatch
+if SM=$(slow_model) && mount_llmfs "$M3" --model "$SM" -o "$NOCACHE,scheduler.max_batch=1"; then
+    # distinct prompts: identical greedy ones would join one generation
+    for i in $(seq 1 40); do echo "Once upon a time there were $i cats"; done > "$T/queue.txt"
+    cat > "$T/queue.yaml" <<'EOF'
+prompts: {file: queue.txt}
+params: {max_tokens: 16}
+stages: [{kind: steady, duration_s: 3, concurrency: 4}]
+EOF
+    "$B" run "$T/queue.yaml" -m "$M3" -q --json "$T/queue.json" > "$T/queue.out"
+    grep -E '_ms_mean|bottleneck' "$T/queue.out" | grep -vE '^(stage|ttft|e2e|tpot|itl)' | sed 's/^/# /'
+    check "four clients on one batch slot: the queue is named, with scheduler.max_batch" \
+        grep -q '^bottleneck queue (.*): scheduler.max_batch' "$T/queue.out"
+    check "... and the JSON has the breakdown" python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["overall"]["breakdown"]; sys.exit(0 if b["bottleneck"] == "queue" and b["queue_ms"] > b["decode_ms"] else 1)' "$T/queue.json"
+    umount_llmfs "$M3"
+else
+    notok "mount with scheduler.max_batch=1"
 fi
 
 # --- the shipped scenarios read, and smoke runs
