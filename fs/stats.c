@@ -1,8 +1,8 @@
 /* This file implements the statistics of stats.h.  Counters are relaxed
  * atomics and histograms are hist.h's (lock-free); the recent-requests
- * ring and the tokens/s sampler each have a mutex.  A render first copies
- * every figure it shows (counters, histogram snapshots, sched_get_stats,
- * the ring), then formats the copy. */
+ * ring, the last minute's histograms and the CPU samples (cpuwin.h) each
+ * have a mutex.  A render first copies every figure it shows (counters,
+ * histogram snapshots, sched_get_stats, the ring), then formats the copy. */
 #include "fs/stats.h"
 #include "fs/log.h"
 #include "fs/sbuf.h"
@@ -21,6 +21,7 @@
 
 #include "engine/quant.h"
 #include "engine/version.h"
+#include "fs/cpuwin.h"
 #include "fs/hist.h"
 
 #define RING_ROWS 1024
@@ -48,6 +49,8 @@ struct stats {
     pthread_mutex_t win_mu;            /* protects win, win_epoch */
     hist *win[WIN_SLOTS][WIN_HISTS];
     int64_t win_epoch[WIN_SLOTS];      /* which WIN_SLOT_S-second interval a slot holds */
+    pthread_mutex_t cpu_mu;            /* protects cpu, and orders its samples */
+    cpuwin cpu;                        /* CPU and C_GEN_TOKENS, sampled at events */
 };
 
 static const struct {
@@ -73,12 +76,35 @@ static uint64_t cget(stats *st, int i) {
     return atomic_load_explicit(&st->c[i], memory_order_relaxed);
 }
 
+/* The daemon's user + system CPU seconds (0 if getrusage fails). */
+static double cpu_seconds(long *max_rss_kb) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    if (max_rss_kb) *max_rss_kb = ru.ru_maxrss;
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Adds a sample of now to the CPU ring; with per_1k, also sets *per_1k to
+ * the last minute's CPU seconds per 1,000 tokens up to that sample.  The
+ * tokens are C_GEN_TOKENS (counted when a request finishes) at both ends,
+ * since stats_done cannot read the scheduler's count. */
+static void cpu_sample(stats *st, double *per_1k) {
+    pthread_mutex_lock(&st->cpu_mu);
+    cpuwin_sample now = {engine_now_ns(), cpu_seconds(NULL), cget(st, C_GEN_TOKENS)};
+    if (per_1k) *per_1k = cpuwin_per_1k(&st->cpu, &now);
+    cpuwin_add(&st->cpu, &now);
+    pthread_mutex_unlock(&st->cpu_mu);
+}
+
 int stats_new(stats **out) {
     *out = NULL;
     stats *st = calloc(1, sizeof *st);
     if (!st) return -ENOMEM;
     pthread_mutex_init(&st->ring_mu, NULL);
     pthread_mutex_init(&st->win_mu, NULL);
+    pthread_mutex_init(&st->cpu_mu, NULL);
+    cpuwin_init(&st->cpu);
     st->ring = calloc(RING_ROWS, sizeof *st->ring);
     int ok = st->ring != NULL;
     for (int i = 0; i < STATS_NHIST; i++)
@@ -94,6 +120,7 @@ int stats_new(stats **out) {
     }
     st->t0_ns = engine_now_ns();
     st->start_time = time(NULL);
+    cpu_sample(st, NULL);         /* a young mount's window starts here */
     *out = st;
     return 0;
 }
@@ -105,6 +132,7 @@ void stats_free(stats *st) {
         for (int i = 0; i < WIN_HISTS; i++) hist_free(st->win[k][i]);
     pthread_mutex_destroy(&st->ring_mu);
     pthread_mutex_destroy(&st->win_mu);
+    pthread_mutex_destroy(&st->cpu_mu);
     free(st->ring);
     free(st);
 }
@@ -215,6 +243,7 @@ void stats_done(stats *st, const char *name, const stats_meta *meta, const cache
     if (engine)
         cadd(st, C_GEN_TOKENS, (uint64_t)(r->generated_tokens > 0 ? r->generated_tokens : 0));
     ring_add(st, &row);
+    cpu_sample(st, NULL);
 }
 
 void stats_cancelled(stats *st, const stats_row *row) {
@@ -243,6 +272,7 @@ typedef struct {
     double uptime_s, tok_s;
     uint64_t gen_tokens;         /* generated so far (the scheduler's, else ours) */
     double cpu_s;                /* the daemon's user + system CPU time */
+    double cpu_per_1k_60s;       /* CPU seconds per 1,000 tokens, last minute (cpuwin.h) */
     time_t start_time;           /* when the daemon started (stats_new) */
     long rss_kb;                 /* and its peak resident set */
     long rss_now_kb;             /* its resident set now */
@@ -262,12 +292,8 @@ static void take_snap(stats *st, const stats_env *env, snap *s) {
     int64_t now = engine_now_ns();
     s->uptime_s = (now - st->t0_ns) / 1e9;
     s->start_time = st->start_time;
-    struct rusage ru;
-    if (!getrusage(RUSAGE_SELF, &ru)) {
-        s->cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-                   (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-        s->rss_kb = ru.ru_maxrss;
-    }
+    s->cpu_s = cpu_seconds(&s->rss_kb);
+    cpu_sample(st, &s->cpu_per_1k_60s);
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0, res = 0;
     if (f) {
@@ -312,6 +338,7 @@ static void render_metrics(sbuf *b, const snap *s) {
     sb_printf(b, "rss_kb %ld\n", s->rss_now_kb);
     sb_printf(b, "cpu_s_per_1k_tokens %.4f\n",
               s->gen_tokens ? s->cpu_s / (double)s->gen_tokens * 1000 : 0.0);
+    sb_printf(b, "cpu_s_per_1k_tokens_60s %.4f\n", s->cpu_per_1k_60s);
 }
 
 static void render_latency(sbuf *b, hist_snap *hs) {
@@ -680,6 +707,9 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
     prom_gauge(b, "llmfs_cpu_seconds_per_1k_tokens",
                "The daemon's CPU seconds per 1,000 generated tokens since the mount.",
                s->gen_tokens ? s->cpu_s / (double)s->gen_tokens * 1000 : 0.0);
+    prom_gauge(b, "llmfs_cpu_seconds_per_1k_tokens_60s",
+               "The daemon's CPU seconds per 1,000 generated tokens over the last minute.",
+               s->cpu_per_1k_60s);
     prom_gauge(b, "process_start_time_seconds", "Start of the daemon, in seconds since the epoch.",
                (double)s->start_time);
 }

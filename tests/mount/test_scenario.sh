@@ -8,8 +8,11 @@
 # and its parts add up to each request's e2e; the SVGs are well-formed and
 # rasterize; malformed files give one FILE:LINE:COLUMN line and exit 2; the
 # CPU seconds per 1,000 tokens in the JSON agree within 10% with the
-# daemon's own counters read before and after; compare finds no change
-# between two runs of one configuration and a regression in a slowed one.
+# daemon's own counters read before and after, and on the mount younger
+# than a minute the daemon's last-minute figure (stats/metrics and
+# stats/prometheus) agrees within 10% with its since-mount one; compare
+# finds no change between two runs of one configuration and a regression
+# in a slowed one.
 . "$(dirname "$0")/lib.sh"
 M=$T/mnt
 if ! mount_llmfs "$M" --model "$MODEL" -o "$NOCACHE,generation.max_tokens=8"; then
@@ -84,6 +87,40 @@ EOF
 )
 echo "# CPU s per 1K tokens: bench $cost (daemon's counters)"
 check "CPU seconds per 1K tokens agree with the daemon's counters within 10%" eval '[[ "$cost" == *ok ]]'
+
+# --- the last minute's CPU per 1K tokens: the mount is younger than a
+# minute, so that window starts at the mount like the since-mount figure
+printf '%s\n' "$after" > "$T/after.metrics"
+cat "$M/stats/prometheus" > "$T/after.prom"
+win=$(python3 - "$T/after.metrics" "$T/after.prom" <<'EOF'
+import sys
+def m(path, k):
+    for l in open(path):
+        a = l.split()
+        if a and a[0] == k: return float(a[1])
+f = sys.argv[1]
+up, all_, w = m(f, "uptime_s"), m(f, "cpu_s_per_1k_tokens"), m(f, "cpu_s_per_1k_tokens_60s")
+p = m(sys.argv[2], "llmfs_cpu_seconds_per_1k_tokens_60s")
+if w is None or p is None:
+    print("missing")
+elif up >= 55:
+    print("%.1f old" % up)
+else:
+    ok = w > 0 and abs(w - all_) / all_ < 0.10 and abs(p - w) / w < 0.10
+    print("%.4f %.4f %.4f %.1f %s" % (w, p, all_, up, "ok" if ok else "off"))
+EOF
+)
+echo "# CPU s per 1K tokens, last minute (metrics, prometheus), since mount, uptime: $win"
+if [[ "$win" == *old ]]; then
+    skip "CPU seconds per 1K tokens over the last minute agree with the since-mount figure" \
+        "the mount is older than 55 s"
+else
+    check "CPU seconds per 1K tokens over the last minute (metrics, prometheus) agree with the since-mount figure within 10% on a young mount" \
+        eval '[[ "$win" == *ok ]]'
+fi
+check "stats/prometheus has a llmfs_cpu_seconds_per_1k_tokens_60s gauge with HELP" eval \
+    'grep -q "^# HELP llmfs_cpu_seconds_per_1k_tokens_60s ." "$T/after.prom" &&
+     grep -q "^# TYPE llmfs_cpu_seconds_per_1k_tokens_60s gauge$" "$T/after.prom"'
 
 sum=$(python3 - "$T/rates.csv" <<'EOF'
 import csv, sys
