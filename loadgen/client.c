@@ -245,6 +245,12 @@ int lg_result_parts(const lg_result *r, double part[LG_PARTS]) {
     part[LG_SUBMIT] = submit - r->start_ms;
     part[LG_QUEUE] = r->srv_queue_ms;
     part[LG_PREFILL] = fmax(0, ttft - r->srv_queue_ms);
+    if (!strcmp(r->cache, "joined")) {
+        /* it followed an identical request already in flight: its wait for
+         * that one's first token is queueing, not a prefill of its own */
+        part[LG_QUEUE] = fmax(ttft, r->srv_queue_ms);
+        part[LG_PREFILL] = 0;
+    }
     part[LG_DECODE] = fmax(0, r->srv_e2e_ms - ttft);
     part[LG_DELIVERY] = fmax(0, eof - submit - r->srv_e2e_ms);
     return 0;

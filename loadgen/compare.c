@@ -28,10 +28,14 @@ int lg_run_read(const char *path, lg_run s, char *err, size_t errlen) {
     memset(s, 0, sizeof(lg_run));
     size_t len;
     char *buf = lg_slurp(path, &len);
-    if (!buf) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (!buf) return lg_fail(err, errlen, "%s: %s", path, strerror(errno));
+    int rc = lg_run_parse(buf, path, s, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int lg_run_parse(char *buf, const char *path, lg_run s, char *err, size_t errlen) {
+    memset(s, 0, sizeof(lg_run));
     char *save = NULL, *line = strtok_r(buf, "\n", &save);
     static const char *const want[5] = {"stage", "ttft_ms", "e2e_ms", "generated_tokens", "status"};
     int col[5] = {-1, -1, -1, -1, -1};
@@ -41,11 +45,8 @@ int lg_run_read(const char *path, lg_run s, char *err, size_t errlen) {
         for (int k = 0; k < 5; k++) col[k] = lg_csv_col(f, n, want[k]);
     }
     for (int k = 0; k < 5; k++)
-        if (col[k] < 0) {
-            snprintf(err, errlen, "%s: not a llmfs-bench run CSV (no %s column)", path, want[k]);
-            free(buf);
-            return -1;
-        }
+        if (col[k] < 0)
+            return lg_fail(err, errlen, "%s: not a llmfs-bench run CSV (no %s column)", path, want[k]);
     int rc = 0;
     while (!rc && (line = strtok_r(NULL, "\n", &save))) {
         char *f[32];
@@ -61,12 +62,11 @@ int lg_run_read(const char *path, lg_run s, char *err, size_t errlen) {
         for (int k = 0; k < LG_CMP_METRICS && !rc; k++)
             if (m[k] >= 0 && (push(&s[st][k], m[k]) || push(&s[0][k], m[k]))) rc = -1;
     }
-    free(buf);
     if (rc) {
-        snprintf(err, errlen, "%s: out of memory", path);
         lg_run_free(s);
+        return lg_fail(err, errlen, "%s: out of memory", path);
     }
-    return rc;
+    return 0;
 }
 
 void lg_run_free(lg_run s) {

@@ -22,6 +22,8 @@ typedef lg_samples lg_run[LG_CMP_STAGES][LG_CMP_METRICS];
 /* Reads a `llmfs-bench run --csv` file into run (zeroed first): the rows
  * with status ok.  0, or -1 with a message in err. */
 int  lg_run_read(const char *path, lg_run run, char *err, size_t errlen);
+/* The same from the file's text (NUL-terminated; split in place). */
+int  lg_run_parse(char *buf, const char *name, lg_run run, char *err, size_t errlen);
 void lg_run_free(lg_run run);
 
 typedef struct {

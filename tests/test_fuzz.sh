@@ -2,7 +2,7 @@
 # The libFuzzer harnesses build (make fuzz, with clang) and run for a few
 # seconds each from small real seeds without finding a crash: every parser
 # that reads untrusted bytes (GGUF, llama2.c checkpoints, tokenizer files,
-# llmfs.yaml, front matter, benchmark scenarios, response cache records) is fuzzed on every
+# llmfs.yaml, front matter, benchmark scenarios and run CSVs, response cache records) is fuzzed on every
 # test run.  Longer campaigns:
 # build-fuzz/fuzz_gguf -max_total_time=600 DIR.
 set -u
@@ -23,6 +23,7 @@ seed() {   # seed NAME: a directory of seeds for that harness
     tokenizer) head -c 4096 "$S/models/tok512.bin" > "$d/a" ;;
     config) printf 'threads: 2\ngeneration: {max_tokens: 64, temperature: 0.7}\nscheduler:\n  queue: 8\n' > "$d/a" ;;
     scenario) printf 'name: s\nprompts: {text: hi, repeat: 0.5}\nstages:\n  - {kind: ramp, duration_s: 2, rate: 1, rate_to: 5}\n  - {kind: steady, duration_s: 1, concurrency: 2}\nsla: {ttft_p95_ms: 800}\n' > "$d/a" ;;
+    runcsv) printf 'request_id,stage,scheduled_ms,start_ms,ttft_ms,e2e_ms,prompt_tokens,generated_tokens,cache,status\n0,1,0.1,0.2,1.5,9.0,5,8,miss,ok\n1,1,5.0,5.1,"2.5",12.0,5,8,,ok\n2,2,9,9,-1,-1,-1,-1,,error\n' > "$d/a" ;;
     frontmatter) printf -- '---\nmax_tokens: 16\nstop: ["\\n"]\npriority: high\n---\nOnce upon a time\n' > "$d/a" ;;
     record) printf 'LLMFSRC\0' > "$d/a"   # and a valid payload: finish 1, one token, text "a"
             { printf '\001\000\000\000\001\000\000\000'; head -c 24 /dev/zero
