@@ -3,13 +3,16 @@
  * on three instruction-set paths chosen at run time: AVX-512, AVX2+FMA
  * (16 lanes as two 8-wide halves) and portable C (fmaf over a 16-float
  * lane array).  Weights are consumed in register tiles of R rows x T
- * columns; quantized rows are first dequantized exactly into a small
+ * columns; F16 and K-quant rows are first dequantized exactly into a small
  * thread-local float scratch and then go through the same tiles, except at
- * batches under 4, where AVX-512 dequantizes Q8_0/Q4_0/F16 in registers
- * ("fused" 8x1 tiles) to stay near memory bandwidth.  Tiling,
+ * batches under 4, where AVX-512 dequantizes them in registers ("fused"
+ * 8x1 tiles) to stay near memory bandwidth.  Q8_0 and Q4_0 rows take the
+ * integer kernels of matmul_q8.c at every batch size instead.  Tiling,
  * blocking and threading change only which outputs are computed together,
  * never the operations that produce one of them. */
 #include "engine/matmul.h"
+#include "engine/matmul_q8.h"
+#include "engine/matmul_tree.h"
 #include "engine/quant.h"
 #include "engine/quant_kblocks.h"
 
@@ -52,8 +55,8 @@ struct isa {
     const char *name;
     int mr, nr;                    /* shape of the big tile */
     tile_fn t8x1, tm1, tbig, t1n, t1x1;   /* 8x1, mr x 1, mr x nr, 1 x nr, 1x1 */
-    deq_fn deq_f16, deq_q8_0, deq_q4_0;
-    fused_fn f8_f16, f8_q8_0, f8_q4_0;   /* may be NULL */
+    deq_fn deq_f16;
+    fused_fn f8_f16;               /* may be NULL */
     deq_fn deq_q4_k, deq_q6_k;     /* quant_kblocks.h compiled for this ISA */
     fused_fn f8_q4_k, f8_q6_k;     /* may be NULL */
 };
@@ -62,15 +65,6 @@ struct isa {
  * Portable path
  * ====================================================================== */
 
-/* The fixed reduction tree of the contract. */
-static float reduce16(const float p[16])
-{
-    float s8[8], s4[4], s2[2];
-    for (int i = 0; i < 8; i++) s8[i] = p[i] + p[i + 8];
-    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
-    for (int i = 0; i < 2; i++) s2[i] = s4[i] + s4[i + 2];
-    return s2[0] + s2[1];
-}
 
 static float dot_portable(const float *w, const float *x, int cols)
 {
@@ -82,7 +76,7 @@ static float dot_portable(const float *w, const float *x, int cols)
             p[l] = fmaf(a, b, p[l]);
         }
     }
-    return reduce16(p);
+    return tree_reduce16(p);
 }
 
 static void tile_portable(const float *w, size_t ws, const float *x, size_t xs,
@@ -99,28 +93,19 @@ static void tp_##R##x##T(const float *w, size_t ws, const float *x, size_t xs, \
 DEF_TILE_P(8, 1) DEF_TILE_P(4, 1) DEF_TILE_P(4, 4) DEF_TILE_P(1, 4) DEF_TILE_P(1, 1)
 
 static void deq_f16_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_F16, s, d, n); }
-static void deq_q8_0_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q8_0, s, d, n); }
-static void deq_q4_0_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q4_0, s, d, n); }
 
 static void deq_q4_k_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q4_K, s, d, n); }
 static void deq_q6_k_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q6_K, s, d, n); }
 
 static const struct isa isa_portable = {
     "portable", 4, 4, tp_8x1, tp_4x1, tp_4x4, tp_1x4, tp_1x1,
-    deq_f16_p, deq_q8_0_p, deq_q4_0_p, NULL, NULL, NULL, deq_q4_k_p, deq_q6_k_p, NULL, NULL,
+    deq_f16_p, NULL, deq_q4_k_p, deq_q6_k_p, NULL, NULL,
 };
 
 /* ======================================================================
  * AVX-512 path: one zmm accumulator per output
  * ====================================================================== */
 
-INLINE T512 float reduce512(__m512 v)
-{
-    __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
 
 INLINE T512 void tile512(const float *w, size_t ws, const float *x, size_t xs,
                          int cols, float *y, size_t ys, int pf, const int R, const int T)
@@ -165,7 +150,7 @@ INLINE T512 void tile512(const float *w, size_t ws, const float *x, size_t xs,
     for (int j = 0; j < T; j++)
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++)
-            y[j * ys + i] = reduce512(acc[i][j]);
+            y[j * ys + i] = tree_reduce512(acc[i][j]);
 }
 #define DEF_TILE_512(R, T) \
 static T512 void t512_##R##x##T(const float *w, size_t ws, const float *x, size_t xs, \
@@ -190,101 +175,13 @@ static T512 void deq_f16_512(const void *src, float *d, int n, size_t pf)
         d[k] = _cvtsh_ss(s[k]);
 }
 
-static T512 void deq_q8_0_512(const void *src, float *d, int n, size_t pf)
-{
-    const uint8_t *b = src;
-    for (int k = 0; k < n; k += 32, b += 34) {
-        uint16_t h;
-        if (pf)
-            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
-        memcpy(&h, b, 2);
-        __m512 sc = _mm512_set1_ps(_cvtsh_ss(h));
-        __m256i q = _mm256_loadu_si256((const __m256i *)(b + 2));
-        __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
-        __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
-        _mm512_storeu_ps(d + k, _mm512_mul_ps(lo, sc));
-        _mm512_storeu_ps(d + k + 16, _mm512_mul_ps(hi, sc));
-    }
-}
-
-static T512 void deq_q4_0_512(const void *src, float *d, int n, size_t pf)
-{
-    const uint8_t *b = src;
-    const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-    for (int k = 0; k < n; k += 32, b += 18) {
-        uint16_t h;
-        if (pf)
-            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
-        memcpy(&h, b, 2);
-        __m512 sc = _mm512_set1_ps(_cvtsh_ss(h));
-        __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
-        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, mask), eight);
-        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), mask), eight);
-        _mm512_storeu_ps(d + k, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), sc));
-        _mm512_storeu_ps(d + k + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), sc));
-    }
-}
-
-
 /* Fused 8x1 tiles.  Q8_0/Q4_0 blocks are 32 elements: the low 16 then the
  * high 16 go through the FMA, i.e. lane l sees k = l then l + 16. */
 INLINE T512 void f8_store(__m512 acc[8], float *y)
 {
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++)
-        y[i] = reduce512(acc[i]);
-}
-
-static T512 void f8_q8_0_512(const uint8_t *w, size_t rb, const float *x, int cols,
-                             float *y, size_t pf)
-{
-    __m512 acc[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
-    for (int k = 0; k < cols; k += 32, w += 34) {
-        __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-            const uint8_t *b = w + i * rb;
-            if (pf)
-                _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
-            uint16_t h;
-            memcpy(&h, b, 2);
-            __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
-            __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2))));
-            __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18))));
-            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(lo, d), x0, acc[i]);
-            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(hi, d), x1, acc[i]);
-        }
-    }
-    f8_store(acc, y);
-}
-
-static T512 void f8_q4_0_512(const uint8_t *w, size_t rb, const float *x, int cols,
-                             float *y, size_t pf)
-{
-    const __m512i m4 = _mm512_set1_epi32(15), e8 = _mm512_set1_epi32(8);
-    __m512 acc[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
-    for (int k = 0; k < cols; k += 32, w += 18) {
-        __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-            const uint8_t *b = w + i * rb;
-            if (pf)
-                _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
-            uint16_t h;
-            memcpy(&h, b, 2);
-            __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
-            __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 2)));
-            __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(q, m4), e8));
-            __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), e8));
-            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(lo, d), x0, acc[i]);
-            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(hi, d), x1, acc[i]);
-        }
-    }
-    f8_store(acc, y);
+        y[i] = tree_reduce512(acc[i]);
 }
 
 static T512 void f8_f16_512(const uint8_t *w, size_t rb, const float *x, int cols,
@@ -416,7 +313,7 @@ static T512 void f8_q6_k_512(const uint8_t *w, size_t rb, const float *x, int co
 
 static const struct isa isa_avx512 = {
     "avx512", MR512, NR512, t512_8x1, TNAME(t512_, MR512, 1), TNAME(t512_, MR512, NR512), TNAME(t512_, 1, NR512), t512_1x1,
-    deq_f16_512, deq_q8_0_512, deq_q4_0_512, f8_f16_512, f8_q8_0_512, f8_q4_0_512,
+    deq_f16_512, f8_f16_512,
     deq_q4_k_512, deq_q6_k_512, f8_q4_k_512, f8_q6_k_512,
 };
 
@@ -424,13 +321,6 @@ static const struct isa isa_avx512 = {
  * AVX2 path: lanes 0..7 in one ymm, lanes 8..15 in another
  * ====================================================================== */
 
-INLINE T256 float reduce256x2(__m256 lo, __m256 hi)
-{
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
 
 INLINE T256 __m256i tailmask256(int n)   /* lanes < n all ones */
 {
@@ -489,7 +379,7 @@ INLINE T256 void tile256(const float *w, size_t ws, const float *x, size_t xs,
     for (int j = 0; j < T; j++)
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++)
-            y[j * ys + i] = reduce256x2(alo[i][j], ahi[i][j]);
+            y[j * ys + i] = tree_reduce256x2(alo[i][j], ahi[i][j]);
 }
 /* T is at most 2 here: a 4x4 tile would need 32 ymm accumulators, so the
  * "4x4" and "1x4" entries run two column pairs. */
@@ -521,45 +411,6 @@ static T256 void deq_f16_256(const void *src, float *d, int n, size_t pf)
         d[k] = _cvtsh_ss(s[k]);
 }
 
-static T256 void deq_q8_0_256(const void *src, float *d, int n, size_t pf)
-{
-    const uint8_t *b = src;
-    for (int k = 0; k < n; k += 32, b += 34) {
-        uint16_t h;
-        if (pf)
-            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
-        memcpy(&h, b, 2);
-        __m256 sc = _mm256_set1_ps(_cvtsh_ss(h));
-        for (int q = 0; q < 4; q++) {
-            __m128i v = _mm_loadl_epi64((const __m128i *)(b + 2 + 8 * q));
-            __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
-            _mm256_storeu_ps(d + k + 8 * q, _mm256_mul_ps(f, sc));
-        }
-    }
-}
-
-static T256 void deq_q4_0_256(const void *src, float *d, int n, size_t pf)
-{
-    const uint8_t *b = src;
-    const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-    for (int k = 0; k < n; k += 32, b += 18) {
-        uint16_t h;
-        if (pf)
-            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
-        memcpy(&h, b, 2);
-        __m256 sc = _mm256_set1_ps(_cvtsh_ss(h));
-        __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
-        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, mask), eight);
-        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), mask), eight);
-        _mm256_storeu_ps(d + k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), sc));
-        _mm256_storeu_ps(d + k + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(
-            _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), sc));
-        _mm256_storeu_ps(d + k + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), sc));
-        _mm256_storeu_ps(d + k + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(
-            _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), sc));
-    }
-}
-
 static T256 void deq_q4_k_256(const void *s, float *d, int n, size_t pf)
 { (void)pf; kq_dequant_q4_k(s, d, n / QK_K_BLOCK); }
 static T256 void deq_q6_k_256(const void *s, float *d, int n, size_t pf)
@@ -567,7 +418,7 @@ static T256 void deq_q6_k_256(const void *s, float *d, int n, size_t pf)
 
 static const struct isa isa_avx2 = {
     "avx2", 4, 4, t256_8x1, t256_4x1, t256_4x4, t256_1x4, t256_1x1,
-    deq_f16_256, deq_q8_0_256, deq_q4_0_256, NULL, NULL, NULL, deq_q4_k_256, deq_q6_k_256, NULL, NULL,
+    deq_f16_256, NULL, deq_q4_k_256, deq_q6_k_256, NULL, NULL,
 };
 
 /* ======================================================================
@@ -575,6 +426,7 @@ static const struct isa isa_avx2 = {
  * ====================================================================== */
 
 static const struct isa *cur_isa;
+static const q8_kernels *cur_q8;   /* the integer kernels of cur_isa */
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
 /* F16C by CPUID (clang's __builtin_cpu_supports does not know "f16c");
@@ -622,6 +474,7 @@ static void isa_init(void)
             best = forced;
     }
     cur_isa = best;
+    cur_q8 = q8_kernels_for(best->name);
 }
 
 static const struct isa *isa_get(void)
@@ -642,6 +495,7 @@ int matmul_set_isa(const char *name)
     if (!i)
         return -EINVAL;
     cur_isa = i;
+    cur_q8 = q8_kernels_for(i->name);
     return 0;
 }
 
@@ -697,8 +551,6 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
         float *dst = scr + (size_t)i * ss;
         switch (W->type) {
         case TYPE_F16:  isa->deq_f16(src, dst, W->cols, pfq); break;
-        case TYPE_Q8_0: isa->deq_q8_0(src, dst, W->cols, pfq); break;
-        case TYPE_Q4_0: isa->deq_q4_0(src, dst, W->cols, pfq); break;
         case TYPE_Q4_K: isa->deq_q4_k(src, dst, W->cols, pfq); break;
         case TYPE_Q6_K: isa->deq_q6_k(src, dst, W->cols, pfq); break;
         default:        quant_dequant_row(W->type, src, dst, W->cols); break;
@@ -706,6 +558,63 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
     }
     *ws = ss;
     return scr;
+}
+
+#define Q8_X_BYTES (1u << 19)   /* quantized x columns per pass */
+
+/* Q8_0 and Q4_0 rows: each pass quantizes its columns to 8 bits
+ * (matmul_q8.h) and runs the integer tiles; the tile shape never changes
+ * what one output is. */
+static void q8_rows(const q8_kernels *k, float *y, const float *x, const mat *W, int n,
+                    int r0, int r1)
+{
+    const int ti = W->type == TYPE_Q8_0 ? 0 : 1, cols = W->cols, nb = cols / 32;
+    const size_t rows = (size_t)W->rows, rb = W->row_bytes;
+    const size_t xqs = ((size_t)cols + 63) & ~(size_t)63;
+    int tb = (int)(Q8_X_BYTES / (xqs + (size_t)nb * sizeof(float))) / 4 * 4;
+    if (tb < 4)
+        tb = 4;
+    if (tb > n)
+        tb = n;
+    float *buf = scratch_get((size_t)tb * (xqs / sizeof(float) + (size_t)nb));
+    if (!buf) {                 /* out of memory: poison the outputs */
+        for (int t = 0; t < n; t++)
+            for (int r = r0; r < r1; r++)
+                y[(size_t)t * rows + r] = NAN;
+        return;
+    }
+    int8_t *xq = (int8_t *)buf;
+    float *xd = buf + (size_t)tb * xqs / sizeof(float);
+    const uint8_t *w = (const uint8_t *)W->data;
+    const size_t pf = (size_t)PF_FUSED_ROWS * rb;
+    for (int t0 = 0; t0 < n; t0 += tb) {
+        const int nt = n - t0 < tb ? n - t0 : tb;
+        for (int t = 0; t < nt; t++)
+            k->quant(ti, x + (size_t)(t0 + t) * cols, cols, xq + t * xqs, xd + (size_t)t * nb);
+        float *yt = y + (size_t)t0 * rows;
+        int r = r0;
+        if (nt < 4) {
+            for (; r + 8 <= r1; r += 8)
+                for (int t = 0; t < nt; t++)
+                    k->t8x1[ti](w + r * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb, nb, cols,
+                                yt + t * rows + r, rows, t == 0 ? pf : 0);
+        } else {
+            for (; r + 4 <= r1; r += 4) {
+                int t = 0;
+                for (; t + 4 <= nt; t += 4)
+                    k->t4x4[ti](w + r * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb, nb, cols,
+                                yt + t * rows + r, rows, 0);
+                for (; t < nt; t++)
+                    for (int i = 0; i < 4; i++)
+                        k->t1x1[ti](w + (r + i) * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb,
+                                    nb, cols, yt + t * rows + r + i, rows, 0);
+            }
+        }
+        for (; r < r1; r++)
+            for (int t = 0; t < nt; t++)
+                k->t1x1[ti](w + r * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb, nb, cols,
+                            yt + t * rows + r, rows, 0);
+    }
 }
 
 void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
@@ -717,14 +626,17 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
         return;
     assert(W->type != TYPE_F32 || W->row_bytes % sizeof(float) == 0);
 
-    fused_fn fused = W->type == TYPE_Q8_0 ? isa->f8_q8_0 : W->type == TYPE_Q4_0 ? isa->f8_q4_0 :
-                     W->type == TYPE_F16 ? isa->f8_f16 : W->type == TYPE_Q4_K ? isa->f8_q4_k :
+    fused_fn fused = W->type == TYPE_F16 ? isa->f8_f16 : W->type == TYPE_Q4_K ? isa->f8_q4_k :
                      W->type == TYPE_Q6_K ? isa->f8_q6_k : NULL;
     size_t pff = (size_t)PF_FUSED_ROWS * W->row_bytes;
     if (quant_row_bytes(W->type, cols) == 0) {   /* unknown type or bad cols */
         for (int t = 0; t < n; t++)
             for (int r = r0; r < r1; r++)
                 y[(size_t)t * rows + r] = NAN;
+        return;
+    }
+    if (W->type == TYPE_Q8_0 || W->type == TYPE_Q4_0) {
+        q8_rows(cur_q8, y, x, W, n, r0, r1);
         return;
     }
     float *scr = NULL;

@@ -11,8 +11,10 @@
  * then summed in a fixed tree:
  *   s8[i] = p[i] + p[i+8]; s4[i] = s8[i] + s8[i+4]; s2[i] = s4[i] + s4[i+2];
  *   y = s2[0] + s2[1].
- * Quantized rows are first dequantized (exactly) to float32.  So a
- * sequence's logits are bitwise equal at batch sizes 1, 2, 7 or 16. */
+ * F16 and K-quant rows are first dequantized (exactly) to float32.  Q8_0
+ * and Q4_0 rows instead meet the activations quantized to 8 bits, in exact
+ * integer arithmetic, under the contract of matmul_q8.h.  So a sequence's
+ * logits are bitwise equal at batch sizes 1, 2, 7 or 16. */
 #ifndef LLMFS_MATMUL_H
 #define LLMFS_MATMUL_H
 #include <stddef.h>

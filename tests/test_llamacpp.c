@@ -103,6 +103,39 @@ static void check_model(void) {
          * and step paths differ by 6e-6 among themselves. */
         CHECKF(d <= 1e-4, "F32 max |dlogit| %g > 1e-4", d);
         printf("#   %s: max |ours - llama.cpp| = %.3g\n", cur, d);
+    } else if (m->wtype == TYPE_Q8_0 || m->wtype == TYPE_Q4_0) {
+        /* Integer kernels: activations quantized to 8 bits as llama.cpp
+         * does (engine/matmul_q8.h).  For Q8_0 that is its reference
+         * quantizer, and the logits are llama.cpp's to float rounding at
+         * nearly every position; at a few, a float-order difference of
+         * 1e-7 tips one activation across a rounding boundary in a later
+         * layer and the logits move by up to a quantization step: hold 90%
+         * of the positions to the F32 bound and all to its own spread (Q8_0
+         * against dequantized F32, which is what one such step is).  For Q4_0
+         * its run differs from any 8-bit quantizer we tried (its repacked
+         * kernels); hold us to its own quantized-vs-F32 spread, which the
+         * float path only just met (0.209 against 0.209) and the integer
+         * path beats (0.161).  Against the dequantized-F32 run we are as far
+         * as llama.cpp is: that spread plus the F32 bound. */
+        CHECK(lc_deq != NULL);
+        if (!lc_deq) goto out;
+        double spread = max_abs_diff(lc, lc_deq, N);
+        double sstep = max_abs_diff(lc, lc_step, N);
+        double dd = max_abs_diff(ours, lc_deq, N);
+        CHECKF(dd <= spread + 1e-4, "%s vs llama.cpp dequantized-F32 max |dlogit| %g > %g", cur,
+               dd, spread + 1e-4);
+        double bound = spread;
+        CHECKF(d <= bound, "%s vs llama.cpp max |dlogit| %g > bound %g", cur, d, bound);
+        int exact = 0;
+        for (int t = 0; t < NPOS; t++)
+            exact += max_abs_diff(ours + (size_t)t * V, lc + (size_t)t * V, V) <= sstep + 1e-4;
+        if (m->wtype == TYPE_Q8_0)
+            CHECKF(exact >= NPOS * 9 / 10, "%s: %d of %d positions within %g of llama.cpp", cur,
+                   exact, NPOS, sstep + 1e-4);
+        printf("#   %s: %d of %d positions within %.3g of llama.cpp\n", cur, exact, NPOS,
+               sstep + 1e-4);
+        printf("#   %s: vs llama.cpp %.3g (bound %.3g); vs deq-F32 %.3g (llama.cpp's own %.3g)\n",
+               cur, d, bound, dd, spread);
     } else {
         /* We dequantize exactly and compute in F32, which is what
          * llama.cpp's logits_deqf32 are (the model dequantized to F32):
@@ -128,7 +161,11 @@ static void check_model(void) {
     int prompt[8], want[NPOS], np;
     snprintf(p2, sizeof p2, "%s/prompt_once.ids", ref);
     np = read_ids(p2, prompt, 8);
-    snprintf(p2, sizeof p2, "%s/%s", ref, lc_deq ? "greedy_once_deqf32.ids" : "greedy_once.ids");
+    /* the integer kernels follow llama.cpp's quantized run; exact
+     * dequantization follows its dequantized-F32 one */
+    int intpath = m->wtype == TYPE_Q8_0 || m->wtype == TYPE_Q4_0;
+    snprintf(p2, sizeof p2, "%s/%s", ref,
+             lc_deq && !intpath ? "greedy_once_deqf32.ids" : "greedy_once.ids");
     CHECK(read_ids(p2, want, NPOS) == NPOS);
     double gaps[NPOS];
     snprintf(p2, sizeof p2, "%s/greedy_once_gap.txt", ref);

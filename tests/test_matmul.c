@@ -1,5 +1,7 @@
 /* Tests for engine/matmul.c and engine/pool.c: accuracy against a double
- * reference for every weight type and awkward column counts, and the
+ * reference for every weight type and awkward column counts (Q8_0 and Q4_0
+ * against the activations quantized to 8 bits, as their integer kernels
+ * take them), and the
  * determinism contract: y[t] bitwise identical for every batch size,
  * thread count and instruction-set path. */
 /* harness.h's TEST() trips -Wmisleading-indentation on gcc 12 */
@@ -58,6 +60,25 @@ static void *make_weights(int type, int rows, int cols, float **wf, size_t *rb)
 
 static int cols_ok(int type, int cols) { return cols % quant_block_elems(type) == 0; }
 
+/* x as the integer kernels of Q8_0 and Q4_0 weights see it, written here
+ * from llama.cpp's quantize_row_q8_0_ref (Q8_0: q = x / d rounded half away
+ * from zero, d = amax/127) and its x86 code (Q4_0: q = x * 127/amax rounded
+ * half to even); the scale d rounded to F16; xr = q * scale. */
+static void q8_view(int type, const float *x, int cols, double *xr)
+{
+    for (int b = 0; b < cols; b += 32) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b + j]));
+        float d = amax / 127.0f;
+        float id = amax == 0 ? 0.0f : type == TYPE_Q8_0 ? 1.0f / d : 127.0f / amax;
+        double ds = fp16_to_f32(f32_to_fp16(d));
+        for (int j = 0; j < 32; j++) {
+            float v = x[b + j] * id;
+            xr[b + j] = (type == TYPE_Q8_0 ? roundf(v) : nearbyintf(v)) * ds;
+        }
+    }
+}
+
 static atomic_int *pool_hits(void) { static atomic_int h[8]; return h; }
 static void fn(void *arg, int ith, int nth)
 {
@@ -104,12 +125,14 @@ static void test_accuracy(void)
                 if (matmul_set_isa(isas[ii]) != 0)
                     continue;
                 matmul(pools[2], y, x, &W, n);
-                int bad = 0;
+                int bad = 0, q8 = type == TYPE_Q8_0 || type == TYPE_Q4_0;
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < rows; r++) {
-                        double ref = 0, mag = 0;
+                        double ref = 0, mag = 0, xr[768];
+                        if (q8) q8_view(type, x + t * cols, cols, xr);
                         for (int c = 0; c < cols; c++) {
-                            double p = (double)wf[(size_t)r * cols + c] * x[t * cols + c];
+                            double xv = q8 ? xr[c] : x[t * cols + c];
+                            double p = (double)wf[(size_t)r * cols + c] * xv;
                             ref += p;
                             mag += fabs(p);
                         }

@@ -1,0 +1,396 @@
+/* Integer kernels for Q8_0 and Q4_0 weights on 8-bit activations
+ * (matmul_q8.h): portable C, AVX2 (maddubs on |w| and sign(x, w)) and
+ * AVX-512 VNNI (vpdpbusd on w + 128 or the nibbles, less 128 or 8 times
+ * the sum of each group of four activations).  All give the same int32
+ * partials and then the same float operations. */
+#include "engine/matmul_q8.h"
+#include "engine/matmul_tree.h"
+#include "engine/quant.h"
+
+#include <math.h>
+#include <string.h>
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define TV512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
+#define T256 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Blocks whose largest magnitude is below this are quantized to zero
+ * (127 / amax would overflow). */
+#define AMAX_TINY 1e-30f
+
+/* Block sizes of the two weight types: F16 scale, then 32 or 16 bytes. */
+static const int wbytes[2] = {34, 18};
+
+
+/* A block's scale from its largest magnitude (bits of |x|: NaN compares
+ * above inf, inf above every finite value, so the integer maximum finds
+ * them); *id the multiplier to 8 bits: 1 / scale for Q8_0 (ti 0), as
+ * llama.cpp's quantize_row_q8_0_ref, 127 / amax for Q4_0 (ti 1), as its
+ * x86 code. */
+static float block_scale(int ti, uint32_t amax_bits, float *id)
+{
+    float amax;
+    memcpy(&amax, &amax_bits, 4);
+    if (!(amax <= 3.0e38f)) {          /* NaN or inf: the block poisons its outputs */
+        *id = 0.0f;
+        return NAN;
+    }
+    if (amax < AMAX_TINY) {
+        *id = 0.0f;
+        return 0.0f;
+    }
+    float d = amax / 127.0f;
+    *id = ti == 0 ? 1.0f / d : 127.0f / amax;
+    return fp16_to_f32(f32_to_fp16(d));
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* ======================================================================
+ * Portable
+ * ====================================================================== */
+
+static void quant_p(int ti, const float *x, int cols, int8_t *q, float *d)
+{
+    for (int b = 0; b < cols / 32; b++) {
+        uint32_t m = 0;
+        for (int j = 0; j < 32; j++) {
+            uint32_t u;
+            memcpy(&u, &x[32 * b + j], 4);
+            u &= 0x7fffffffu;
+            if (u > m) m = u;
+        }
+        float id;
+        d[b] = block_scale(ti, m, &id);
+        for (int j = 0; j < 32; j++) {
+            float v = x[32 * b + j] * id;
+            q[32 * b + j] = id == 0.0f ? 0 : (int8_t)(ti == 0 ? roundf(v) : rintf(v));
+        }
+    }
+}
+
+/* The signed integers of weight block bw of type ti; returns its scale. */
+static float wblock_p(int ti, const uint8_t *bw, int8_t w[32])
+{
+    if (ti == 0) {
+        memcpy(w, bw + 2, 32);
+    } else {
+        for (int j = 0; j < 16; j++) {
+            w[j] = (int8_t)((bw[2 + j] & 15) - 8);
+            w[j + 16] = (int8_t)((bw[2 + j] >> 4) - 8);
+        }
+    }
+    return fp16_to_f32(rd16(bw));
+}
+
+static float dot_p(int ti, const uint8_t *w, const int8_t *q, const float *d, int cols)
+{
+    float acc[16] = {0};
+    for (int b = 0; b < cols / 32; b++) {
+        int8_t wv[32];
+        float s = wblock_p(ti, w + (size_t)b * wbytes[ti], wv) * d[b];
+        int base = (b & 1) * 8;
+        for (int l = 0; l < 8; l++) {
+            int32_t p = 0;
+            for (int j = 0; j < 4; j++) p += wv[4 * l + j] * q[32 * b + 4 * l + j];
+            acc[base + l] = fmaf((float)p, s, acc[base + l]);
+        }
+    }
+    return tree_reduce16(acc);
+}
+
+static void tile_p(int ti, const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
+                   const float *xd, size_t xds, int cols, float *y, size_t ys, int R, int T)
+{
+    for (int j = 0; j < T; j++)
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = dot_p(ti, w + i * rb, xq + j * xqs, xd + j * xds, cols);
+}
+
+#define DEF_TILE_P(TI, R, T)                                                                 \
+    static void tp_##TI##_##R##x##T(const uint8_t *w, size_t rb, const int8_t *xq,         \
+                                    size_t xqs, const float *xd, size_t xds, int cols,     \
+                                    float *y, size_t ys, size_t pf)                        \
+    {                                                                                       \
+        (void)pf;                                                                           \
+        tile_p(TI, w, rb, xq, xqs, xd, xds, cols, y, ys, R, T);                             \
+    }
+DEF_TILE_P(0, 8, 1) DEF_TILE_P(0, 4, 4) DEF_TILE_P(0, 1, 1)
+DEF_TILE_P(1, 8, 1) DEF_TILE_P(1, 4, 4) DEF_TILE_P(1, 1, 1)
+
+static const q8_kernels k_portable = {
+    quant_p, {tp_0_8x1, tp_1_8x1}, {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
+};
+
+/* ======================================================================
+ * AVX2: two 8-lane halves, even blocks in the low one
+ * ====================================================================== */
+
+/* Q8_0: round half away from zero (roundf); Q4_0: half to even (rintf).
+ * v - trunc(v) is exact, so the fix-up of ties is too. */
+INLINE T256 __m256 round_256(int ti, __m256 v)
+{
+    if (ti)
+        return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_sub_ps(v, t);
+    __m256 half = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), f), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    __m256 one = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
+    return _mm256_add_ps(t, _mm256_and_ps(half, one));
+}
+
+static T256 void quant_256(int ti, const float *x, int cols, int8_t *q, float *d)
+{
+    const __m256i absmask = _mm256_set1_epi32(0x7fffffff);
+    for (int b = 0; b < cols / 32; b++) {
+        const float *xb = x + 32 * b;
+        __m256i m = _mm256_setzero_si256();
+        for (int j = 0; j < 32; j += 8)
+            m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(xb + j)), absmask));
+        __m128i m4 = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+        m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0x4e));
+        m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xb1));
+        float id;
+        d[b] = block_scale(ti, (uint32_t)_mm_cvtsi128_si32(m4), &id);
+        if (id == 0.0f) {
+            memset(q + 32 * b, 0, 32);
+            continue;
+        }
+        __m256 idv = _mm256_set1_ps(id);
+        __m256i v[4];
+        for (int j = 0; j < 4; j++)
+            v[j] = _mm256_cvtps_epi32(round_256(ti, _mm256_mul_ps(_mm256_loadu_ps(xb + 8 * j), idv)));
+        /* packs interleave 128-bit lanes: undo with a permute */
+        __m256i p01 = _mm256_packs_epi32(v[0], v[1]), p23 = _mm256_packs_epi32(v[2], v[3]);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), p);
+    }
+}
+
+/* The 32 signed weights of block bw. */
+INLINE T256 __m256i wblock_256(int ti, const uint8_t *bw)
+{
+    if (ti == 0)
+        return _mm256_loadu_si256((const __m256i *)(bw + 2));
+    __m128i qs = _mm_loadu_si128((const __m128i *)(bw + 2));
+    const __m128i lo4 = _mm_set1_epi8(15);
+    __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), lo4), _mm_and_si128(qs, lo4));
+    return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+}
+
+/* The 8 int32 partials of one block: sums of four w * x. */
+INLINE T256 __m256i partials_256(__m256i w, __m256i x)
+{
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+
+INLINE T256 void tile_256(int ti, const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
+                          const float *xd, size_t xds, int cols, float *y, size_t ys,
+                          size_t pf, const int R, const int T)
+{
+    __m256 acc[8][4][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < T; j++)
+            acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
+    const int nb = cols / 32, bs = wbytes[ti];
+    for (int b = 0; b < nb; b++) {
+        __m256i xv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < T; j++)
+            xv[j] = _mm256_loadu_si256((const __m256i *)(xq + j * xqs + 32 * b));
+        const int h = b & 1;
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            const uint8_t *bw = w + i * rb + (size_t)b * bs;
+            if (pf)
+                _mm_prefetch((const char *)bw + pf, _MM_HINT_T0);
+            __m256i wv = wblock_256(ti, bw);
+            float dw = _cvtsh_ss(rd16(bw));
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++) {
+                __m256 s = _mm256_set1_ps(dw * xd[j * xds + b]);
+                __m256 p = _mm256_cvtepi32_ps(partials_256(wv, xv[j]));
+                acc[i][j][h] = _mm256_fmadd_ps(p, s, acc[i][j][h]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++)
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = tree_reduce256x2(acc[i][j][0], acc[i][j][1]);
+}
+
+#define DEF_TILE_256(TI, R, T)                                                               \
+    static T256 void t256_##TI##_##R##x##T(const uint8_t *w, size_t rb, const int8_t *xq,  \
+                                           size_t xqs, const float *xd, size_t xds,         \
+                                           int cols, float *y, size_t ys, size_t pf)        \
+    {                                                                                       \
+        tile_256(TI, w, rb, xq, xqs, xd, xds, cols, y, ys, pf, R, T);                       \
+    }
+DEF_TILE_256(0, 8, 1) DEF_TILE_256(0, 4, 4) DEF_TILE_256(0, 1, 1)
+DEF_TILE_256(1, 8, 1) DEF_TILE_256(1, 4, 4) DEF_TILE_256(1, 1, 1)
+
+static const q8_kernels k_avx2 = {
+    quant_256, {t256_0_8x1, t256_1_8x1}, {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
+};
+
+/* ======================================================================
+ * AVX-512 VNNI: a block pair per zmm, even block in the low 8 lanes
+ * ====================================================================== */
+
+INLINE TV512 __m512 round_512(int ti, __m512 v)
+{
+    if (ti)
+        return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(v, t);
+    __mmask16 half = _mm512_cmp_ps_mask(_mm512_abs_ps(f), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_or_ps(_mm512_and_ps(v, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(1.0f));
+    return _mm512_mask_add_ps(t, half, t, one);
+}
+
+static TV512 void quant_512(int ti, const float *x, int cols, int8_t *q, float *d)
+{
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    for (int b = 0; b < cols / 32; b++) {
+        const float *xb = x + 32 * b;
+        __m512i a0 = _mm512_and_si512(_mm512_loadu_si512(xb), absmask);
+        __m512i a1 = _mm512_and_si512(_mm512_loadu_si512(xb + 16), absmask);
+        float id;
+        d[b] = block_scale(ti, (uint32_t)_mm512_reduce_max_epu32(_mm512_max_epu32(a0, a1)), &id);
+        if (id == 0.0f) {
+            memset(q + 32 * b, 0, 32);
+            continue;
+        }
+        __m512 idv = _mm512_set1_ps(id);
+        __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(round_512(ti, _mm512_mul_ps(_mm512_loadu_ps(xb), idv))));
+        __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(round_512(ti, _mm512_mul_ps(_mm512_loadu_ps(xb + 16), idv))));
+        _mm_storeu_si128((__m128i *)(q + 32 * b), q0);
+        _mm_storeu_si128((__m128i *)(q + 32 * b + 16), q1);
+    }
+}
+
+/* The unsigned operand of weight blocks bw and bw + bs (the second
+ * ignored when one is 0): Q8_0: w + 128; Q4_0: the nibbles. */
+INLINE TV512 __m512i wpair_512(int ti, const uint8_t *bw, int bs, int two)
+{
+    if (ti == 0) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(bw + 2));
+        __m256i b = two ? _mm256_loadu_si256((const __m256i *)(bw + bs + 2)) : _mm256_setzero_si256();
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+    }
+    __m128i a = _mm_loadu_si128((const __m128i *)(bw + 2));
+    __m128i b = two ? _mm_loadu_si128((const __m128i *)(bw + bs + 2)) : _mm_setzero_si128();
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(a, a)),
+                                   _mm256_set_m128i(b, b), 1);
+    v = _mm512_mask_blend_epi64(0xcc, v, _mm512_srli_epi16(v, 4));
+    return _mm512_and_si512(v, _mm512_set1_epi8(15));
+}
+
+/* The F16 scales of a block pair, one per 8-lane half. */
+INLINE TV512 __m512 wscale_512(const uint8_t *bw, int bs, int two)
+{
+    __m128i a = _mm_set1_epi16((short)rd16(bw));
+    __m128i b = _mm_set1_epi16(two ? (short)rd16(bw + bs) : 0);
+    return _mm512_cvtph_ps(_mm256_set_m128i(b, a));
+}
+
+
+INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
+                           const float *xd, size_t xds, int cols, float *y, size_t ys,
+                           size_t pf, const int R, const int T)
+{
+    __m512 acc[8][4];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    const int nb = cols / 32, bs = wbytes[ti];
+    /* -c * (sum of each group of four activations): the offset the
+     * unsigned weight operand adds (c = 128 for Q8_0, 8 for Q4_0) */
+    const __m512i cvec = _mm512_set1_epi8(ti == 0 ? (char)0x80 : 8);
+    for (int b = 0; b < nb; b += 2) {
+        const int two = b + 1 < nb;
+        const __mmask16 m = two ? 0xffff : 0x00ff;
+        __m512i xv[4], off[4];
+        __m512 dx[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < T; j++) {
+            const int8_t *xb = xq + j * xqs + 32 * b;
+            xv[j] = two ? _mm512_loadu_si512(xb)
+                        : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb));
+            if (!two)
+                xv[j] = _mm512_inserti64x4(xv[j], _mm256_setzero_si256(), 1);
+            off[j] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), cvec, xv[j]));
+            const float *d = xd + j * xds + b;
+            dx[j] = _mm512_insertf32x8(_mm512_set1_ps(d[0]), _mm256_set1_ps(two ? d[1] : 0.0f), 1);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            const uint8_t *bw = w + i * rb + (size_t)b * bs;
+            if (pf)
+                _mm_prefetch((const char *)bw + pf, _MM_HINT_T0);
+            __m512i wv = wpair_512(ti, bw, bs, two);
+            __m512 dw = wscale_512(bw, bs, two);
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off[j], wv, xv[j]));
+                acc[i][j] = _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw, dx[j]), acc[i][j], m);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++)
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = tree_reduce512(acc[i][j]);
+}
+
+#define DEF_TILE_512(TI, R, T)                                                               \
+    static TV512 void t512_##TI##_##R##x##T(const uint8_t *w, size_t rb, const int8_t *xq, \
+                                            size_t xqs, const float *xd, size_t xds,        \
+                                            int cols, float *y, size_t ys, size_t pf)       \
+    {                                                                                       \
+        tile_512(TI, w, rb, xq, xqs, xd, xds, cols, y, ys, pf, R, T);                       \
+    }
+DEF_TILE_512(0, 8, 1) DEF_TILE_512(0, 4, 4) DEF_TILE_512(0, 1, 1)
+DEF_TILE_512(1, 8, 1) DEF_TILE_512(1, 4, 4) DEF_TILE_512(1, 1, 1)
+
+static const q8_kernels k_avx512 = {
+    quant_512, {t512_0_8x1, t512_1_8x1}, {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
+};
+
+static int has_vnni(void)
+{
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
+}
+
+const q8_kernels *q8_kernels_for(const char *isa)
+{
+    if (!strcmp(isa, "avx512"))
+        return has_vnni() ? &k_avx512 : &k_avx2;   /* the same bits either way */
+    if (!strcmp(isa, "avx2"))
+        return &k_avx2;
+    if (!strcmp(isa, "portable"))
+        return &k_portable;
+    return NULL;
+}

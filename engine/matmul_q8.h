@@ -1,0 +1,51 @@
+/* Integer dot products for Q8_0 and Q4_0 weights (matmul.c's kernels for
+ * those types, at every batch size): each activation column is quantized
+ * to 8 bits in blocks of 32, as llama.cpp's quantize_row_q8_0 does on x86,
+ * and each weight block meets it in exact int32 arithmetic.
+ *
+ * Activations: for each block of 32 floats, amax = max |x|, d = amax / 127;
+ * q[j] = x[j] * id rounded, and the block's scale dx = d rounded to F16
+ * (kept as a float).  For Q8_0 weights id = 1 / d and ties round away from
+ * zero (llama.cpp's quantize_row_q8_0_ref: its Q8_0 logits are matched to
+ * the last digit); for Q4_0 id = 127 / amax and ties round to even (its
+ * x86 code, which comes closest to its Q4_0 logits).  A block with amax
+ * below 1e-30 is all zeros.
+ *
+ * Determinism contract, per output y = W[r] . x: 16 float lanes from +0.0f;
+ * block b of 32 weights gives 8 exact int32 partials
+ *   P[l] = sum_{j<4} w[32b + 4l + j] * q[32b + 4l + j],  l = 0..7,
+ * with w the block's signed integers (Q4_0: nibble - 8) and the block's
+ * scale s = dw * dx (one float multiply, dw the weight block's F16 scale);
+ * lane 8 * (b & 1) + l becomes fmaf((float)P[l], s, lane) in increasing b;
+ * then the 16 lanes are summed in matmul.h's fixed tree.  Integer sums are
+ * exact in any order, so every path (AVX-512 VNNI, AVX2, portable) and
+ * every batch gives the same bits. */
+#ifndef LLMFS_MATMUL_Q8_H
+#define LLMFS_MATMUL_Q8_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Quantizes one column of cols floats (a multiple of 32) into q[cols] and
+ * d[cols / 32], for weight type ti (0 Q8_0, 1 Q4_0). */
+typedef void (*q8_quant_fn)(int ti, const float *x, int cols, int8_t *q, float *d);
+
+/* y[j * ys + i] = W[i] . column j, for i < R rows of encoded weights
+ * (row_bytes rb apart) and j < T quantized columns (q xqs bytes apart, d
+ * xds floats apart).  pf: prefetch distance in bytes (0: none). */
+typedef void (*q8_tile_fn)(const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
+                           const float *xd, size_t xds, int cols, float *y, size_t ys,
+                           size_t pf);
+
+typedef struct {
+    q8_quant_fn quant;
+    /* by weight type: [0] Q8_0, [1] Q4_0 */
+    q8_tile_fn t8x1[2];      /* decode: 8 rows, one column */
+    q8_tile_fn t4x4[2];      /* batches: 4 rows, 4 columns */
+    q8_tile_fn t1x1[2];      /* the rest */
+} q8_kernels;
+
+/* The kernels of a path: "avx512" (VNNI), "avx2", "portable"; NULL when
+ * this CPU cannot run it. */
+const q8_kernels *q8_kernels_for(const char *isa);
+
+#endif
