@@ -568,52 +568,58 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
 static void q8_rows(const q8_kernels *k, float *y, const float *x, const mat *W, int n,
                     int r0, int r1)
 {
-    const int ti = W->type == TYPE_Q8_0 ? 0 : 1, cols = W->cols, nb = cols / 32;
-    const size_t rows = (size_t)W->rows, rb = W->row_bytes;
-    const size_t xqs = ((size_t)cols + 63) & ~(size_t)63;
-    int tb = (int)(Q8_X_BYTES / (xqs + (size_t)nb * sizeof(float))) / 4 * 4;
+    const int ti = W->type == TYPE_Q8_0 ? 0 : 1, cols = W->cols;
+    const size_t rows = (size_t)W->rows, rb = W->row_bytes, xcs = k->col_bytes(cols);
+    int tb = (int)(Q8_X_BYTES / xcs) / 4 * 4;
     if (tb < 4)
         tb = 4;
     if (tb > n)
         tb = n;
-    float *buf = scratch_get((size_t)tb * (xqs / sizeof(float) + (size_t)nb));
+    const size_t pb = k->prep_bytes ? k->prep_bytes(cols) : 0;
+    float *buf = scratch_get(((size_t)tb * xcs + 4 * pb) / sizeof(float));
     if (!buf) {                 /* out of memory: poison the outputs */
         for (int t = 0; t < n; t++)
             for (int r = r0; r < r1; r++)
                 y[(size_t)t * rows + r] = NAN;
         return;
     }
-    int8_t *xq = (int8_t *)buf;
-    float *xd = buf + (size_t)tb * xqs / sizeof(float);
+    uint8_t *xc = (uint8_t *)buf, *wp = xc + (size_t)tb * xcs;
     const uint8_t *w = (const uint8_t *)W->data;
     const size_t pf = (size_t)PF_FUSED_ROWS * rb;
     for (int t0 = 0; t0 < n; t0 += tb) {
         const int nt = n - t0 < tb ? n - t0 : tb;
         for (int t = 0; t < nt; t++)
-            k->quant(ti, x + (size_t)(t0 + t) * cols, cols, xq + t * xqs, xd + (size_t)t * nb);
+            k->quant(ti, x + (size_t)(t0 + t) * cols, cols, xc + t * xcs);
         float *yt = y + (size_t)t0 * rows;
         int r = r0;
         if (nt < 4) {
             for (; r + 8 <= r1; r += 8)
                 for (int t = 0; t < nt; t++)
-                    k->t8x1[ti](w + r * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb, nb, cols,
-                                yt + t * rows + r, rows, t == 0 ? pf : 0);
+                    k->t8x1[ti](w + r * rb, rb, xc + t * xcs, xcs, cols, yt + t * rows + r, rows,
+                                t == 0 ? pf : 0);
         } else {
             for (; r + 4 <= r1; r += 4) {
+                /* the four rows once in the tiles' own form, if they have one */
+                const uint8_t *w4 = w + r * rb;
+                size_t w4s = rb;
+                if (pb) {
+                    for (int i = 0; i < 4; i++)
+                        k->prep[ti](w + (r + i) * rb, cols, wp + i * pb);
+                    w4 = wp;
+                    w4s = pb;
+                }
                 int t = 0;
                 for (; t + 4 <= nt; t += 4)
-                    k->t4x4[ti](w + r * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb, nb, cols,
-                                yt + t * rows + r, rows, 0);
+                    k->t4x4[ti](w4, w4s, xc + t * xcs, xcs, cols, yt + t * rows + r, rows, 0);
                 for (; t < nt; t++)
                     for (int i = 0; i < 4; i++)
-                        k->t1x1[ti](w + (r + i) * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb,
-                                    nb, cols, yt + t * rows + r + i, rows, 0);
+                        k->t1x1[ti](w + (r + i) * rb, rb, xc + t * xcs, xcs, cols,
+                                    yt + t * rows + r + i, rows, 0);
             }
         }
         for (; r < r1; r++)
             for (int t = 0; t < nt; t++)
-                k->t1x1[ti](w + r * rb, rb, xq + t * xqs, xqs, xd + (size_t)t * nb, nb, cols,
-                            yt + t * rows + r, rows, 0);
+                k->t1x1[ti](w + r * rb, rb, xc + t * xcs, xcs, cols, yt + t * rows + r, rows, 0);
     }
 }
 

@@ -53,12 +53,26 @@ static uint16_t rd16(const uint8_t *p)
     return h;
 }
 
+/* A quantized column starts with its 8-bit values, padded to 64 bytes;
+ * the portable and AVX2 sets follow them with one float scale a block. */
+static size_t q_bytes(int cols) { return ((size_t)cols + 63) & ~(size_t)63; }
+static size_t col_bytes_qd(int cols)
+{
+    return (q_bytes(cols) + (size_t)(cols / 32) * sizeof(float) + 63) & ~(size_t)63;
+}
+static const float *col_d(const uint8_t *col, int cols)
+{
+    return (const float *)(const void *)(col + q_bytes(cols));
+}
+
 /* ======================================================================
  * Portable
  * ====================================================================== */
 
-static void quant_p(int ti, const float *x, int cols, int8_t *q, float *d)
+static void quant_p(int ti, const float *x, int cols, uint8_t *col)
 {
+    int8_t *q = (int8_t *)col;
+    float *d = (float *)(void *)(col + q_bytes(cols));
     for (int b = 0; b < cols / 32; b++) {
         uint32_t m = 0;
         for (int j = 0; j < 32; j++) {
@@ -106,27 +120,27 @@ static float dot_p(int ti, const uint8_t *w, const int8_t *q, const float *d, in
     return tree_reduce16(acc);
 }
 
-static void tile_p(int ti, const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
-                   const float *xd, size_t xds, int cols, float *y, size_t ys, int R, int T)
+static void tile_p(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                   int cols, float *y, size_t ys, int R, int T)
 {
     for (int j = 0; j < T; j++)
         for (int i = 0; i < R; i++)
-            y[j * ys + i] = dot_p(ti, w + i * rb, xq + j * xqs, xd + j * xds, cols);
+            y[j * ys + i] = dot_p(ti, w + i * rb, (const int8_t *)(xc + j * xcs),
+                                  col_d(xc + j * xcs, cols), cols);
 }
 
 #define DEF_TILE_P(TI, R, T)                                                                 \
-    static void tp_##TI##_##R##x##T(const uint8_t *w, size_t rb, const int8_t *xq,         \
-                                    size_t xqs, const float *xd, size_t xds, int cols,     \
-                                    float *y, size_t ys, size_t pf)                        \
+    static void tp_##TI##_##R##x##T(const uint8_t *w, size_t rb, const uint8_t *xc,        \
+                                    size_t xcs, int cols, float *y, size_t ys, size_t pf)  \
     {                                                                                       \
         (void)pf;                                                                           \
-        tile_p(TI, w, rb, xq, xqs, xd, xds, cols, y, ys, R, T);                             \
+        tile_p(TI, w, rb, xc, xcs, cols, y, ys, R, T);                                      \
     }
 DEF_TILE_P(0, 8, 1) DEF_TILE_P(0, 4, 4) DEF_TILE_P(0, 1, 1)
 DEF_TILE_P(1, 8, 1) DEF_TILE_P(1, 4, 4) DEF_TILE_P(1, 1, 1)
 
 static const q8_kernels k_portable = {
-    quant_p, {tp_0_8x1, tp_1_8x1}, {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
+    col_bytes_qd, quant_p, NULL, {NULL, NULL}, {tp_0_8x1, tp_1_8x1}, {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
 };
 
 /* ======================================================================
@@ -146,8 +160,10 @@ INLINE T256 __m256 round_256(int ti, __m256 v)
     return _mm256_add_ps(t, _mm256_and_ps(half, one));
 }
 
-static T256 void quant_256(int ti, const float *x, int cols, int8_t *q, float *d)
+static T256 void quant_256(int ti, const float *x, int cols, uint8_t *col)
 {
+    int8_t *q = (int8_t *)col;
+    float *d = (float *)(void *)(col + q_bytes(cols));
     const __m256i absmask = _mm256_set1_epi32(0x7fffffff);
     for (int b = 0; b < cols / 32; b++) {
         const float *xb = x + 32 * b;
@@ -194,10 +210,12 @@ INLINE T256 __m256i partials_256(__m256i w, __m256i x)
 }
 
 
-INLINE T256 void tile_256(int ti, const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
-                          const float *xd, size_t xds, int cols, float *y, size_t ys,
-                          size_t pf, const int R, const int T)
+INLINE T256 void tile_256(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                          int cols, float *y, size_t ys, size_t pf, const int R, const int T)
 {
+    const int8_t *xq = (const int8_t *)xc;
+    const float *xd = col_d(xc, cols);
+    const size_t xqs = xcs, xds = xcs / sizeof(float);
     __m256 acc[8][4][2];
 #pragma GCC unroll 8
     for (int i = 0; i < R; i++)
@@ -234,17 +252,17 @@ INLINE T256 void tile_256(int ti, const uint8_t *w, size_t rb, const int8_t *xq,
 }
 
 #define DEF_TILE_256(TI, R, T)                                                               \
-    static T256 void t256_##TI##_##R##x##T(const uint8_t *w, size_t rb, const int8_t *xq,  \
-                                           size_t xqs, const float *xd, size_t xds,         \
-                                           int cols, float *y, size_t ys, size_t pf)        \
+    static T256 void t256_##TI##_##R##x##T(const uint8_t *w, size_t rb, const uint8_t *xc, \
+                                           size_t xcs, int cols, float *y, size_t ys,       \
+                                           size_t pf)                                       \
     {                                                                                       \
-        tile_256(TI, w, rb, xq, xqs, xd, xds, cols, y, ys, pf, R, T);                       \
+        tile_256(TI, w, rb, xc, xcs, cols, y, ys, pf, R, T);                                \
     }
 DEF_TILE_256(0, 8, 1) DEF_TILE_256(0, 4, 4) DEF_TILE_256(0, 1, 1)
 DEF_TILE_256(1, 8, 1) DEF_TILE_256(1, 4, 4) DEF_TILE_256(1, 1, 1)
 
 static const q8_kernels k_avx2 = {
-    quant_256, {t256_0_8x1, t256_1_8x1}, {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
+    col_bytes_qd, quant_256, NULL, {NULL, NULL}, {t256_0_8x1, t256_1_8x1}, {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
 };
 
 /* ======================================================================
@@ -262,24 +280,47 @@ INLINE TV512 __m512 round_512(int ti, __m512 v)
     return _mm512_mask_add_ps(t, half, t, one);
 }
 
-static TV512 void quant_512(int ti, const float *x, int cols, int8_t *q, float *d)
+/* The AVX-512 column: the 8-bit values, then per block pair 128 bytes:
+ * the offset the unsigned weight operand adds, negated (-c times the sum
+ * of each group of four activations: c = 128 for Q8_0, whose operand is
+ * w + 128, and 8 for Q4_0, whose operand is the nibble), as 16 int32, and
+ * the pair's scales as 16 floats (8 each). */
+static size_t col_bytes_512(int cols) { return q_bytes(cols) + (size_t)((cols / 32 + 1) / 2) * 128; }
+
+static TV512 void quant_512(int ti, const float *x, int cols, uint8_t *col)
 {
+    int8_t *q = (int8_t *)col;
+    const int nb = cols / 32;
+    float d[2];
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
-    for (int b = 0; b < cols / 32; b++) {
+    const __m512i cvec = _mm512_set1_epi8(ti == 0 ? (char)0x80 : 8);
+    memset(q + cols, 0, q_bytes(cols) - (size_t)cols);
+    for (int b = 0; b < nb; b++) {
         const float *xb = x + 32 * b;
         __m512i a0 = _mm512_and_si512(_mm512_loadu_si512(xb), absmask);
         __m512i a1 = _mm512_and_si512(_mm512_loadu_si512(xb + 16), absmask);
         float id;
-        d[b] = block_scale(ti, (uint32_t)_mm512_reduce_max_epu32(_mm512_max_epu32(a0, a1)), &id);
+        d[b & 1] = block_scale(ti, (uint32_t)_mm512_reduce_max_epu32(_mm512_max_epu32(a0, a1)), &id);
         if (id == 0.0f) {
             memset(q + 32 * b, 0, 32);
-            continue;
+        } else {
+            __m512 idv = _mm512_set1_ps(id);
+            __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(round_512(ti, _mm512_mul_ps(_mm512_loadu_ps(xb), idv))));
+            __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(round_512(ti, _mm512_mul_ps(_mm512_loadu_ps(xb + 16), idv))));
+            _mm_storeu_si128((__m128i *)(q + 32 * b), q0);
+            _mm_storeu_si128((__m128i *)(q + 32 * b + 16), q1);
         }
-        __m512 idv = _mm512_set1_ps(id);
-        __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(round_512(ti, _mm512_mul_ps(_mm512_loadu_ps(xb), idv))));
-        __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(round_512(ti, _mm512_mul_ps(_mm512_loadu_ps(xb + 16), idv))));
-        _mm_storeu_si128((__m128i *)(q + 32 * b), q0);
-        _mm_storeu_si128((__m128i *)(q + 32 * b + 16), q1);
+        if (!(b & 1) && b + 1 < nb)
+            continue;
+        /* a pair is complete (or the last block is alone) */
+        const int b0 = b & ~1, two = b0 + 1 < nb;
+        uint8_t *pp = col + q_bytes(cols) + (size_t)(b0 / 2) * 128;
+        __m512i xv = _mm512_loadu_si512(q + 32 * b0);   /* the padding is zero */
+        __m512i off = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), cvec, xv));
+        _mm512_storeu_si512(pp, off);
+        _mm512_storeu_ps(pp + 64, _mm512_insertf32x8(_mm512_set1_ps(d[0]),
+                                                     _mm256_set1_ps(two ? d[1] : 0.0f), 1));
     }
 }
 
@@ -309,10 +350,8 @@ INLINE TV512 __m512 wscale_512(const uint8_t *bw, int bs, int two)
     return _mm512_cvtph_ps(_mm256_set_m128i(b, a));
 }
 
-
-INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
-                           const float *xd, size_t xds, int cols, float *y, size_t ys,
-                           size_t pf, const int R, const int T)
+INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                           int cols, float *y, size_t ys, size_t pf, const int R, const int T)
 {
     __m512 acc[8][4];
 #pragma GCC unroll 8
@@ -321,37 +360,31 @@ INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const int8_t *xq
         for (int j = 0; j < T; j++)
             acc[i][j] = _mm512_setzero_ps();
     const int nb = cols / 32, bs = wbytes[ti];
-    /* -c * (sum of each group of four activations): the offset the
-     * unsigned weight operand adds (c = 128 for Q8_0, 8 for Q4_0) */
-    const __m512i cvec = _mm512_set1_epi8(ti == 0 ? (char)0x80 : 8);
+    const size_t qb = q_bytes(cols);
     for (int b = 0; b < nb; b += 2) {
         const int two = b + 1 < nb;
         const __mmask16 m = two ? 0xffff : 0x00ff;
-        __m512i xv[4], off[4];
-        __m512 dx[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < T; j++) {
-            const int8_t *xb = xq + j * xqs + 32 * b;
-            xv[j] = two ? _mm512_loadu_si512(xb)
-                        : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb));
-            if (!two)
-                xv[j] = _mm512_inserti64x4(xv[j], _mm256_setzero_si256(), 1);
-            off[j] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), cvec, xv[j]));
-            const float *d = xd + j * xds + b;
-            dx[j] = _mm512_insertf32x8(_mm512_set1_ps(d[0]), _mm256_set1_ps(two ? d[1] : 0.0f), 1);
-        }
+        __m512i wv[8];
+        __m512 dw[8];
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++) {
             const uint8_t *bw = w + i * rb + (size_t)b * bs;
             if (pf)
                 _mm_prefetch((const char *)bw + pf, _MM_HINT_T0);
-            __m512i wv = wpair_512(ti, bw, bs, two);
-            __m512 dw = wscale_512(bw, bs, two);
+            wv[i] = wpair_512(ti, bw, bs, two);
+            dw[i] = wscale_512(bw, bs, two);
+        }
 #pragma GCC unroll 4
-            for (int j = 0; j < T; j++) {
-                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off[j], wv, xv[j]));
-                acc[i][j] = _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw, dx[j]), acc[i][j], m);
+        for (int j = 0; j < T; j++) {
+            const uint8_t *c = xc + j * xcs;
+            const __m512i xv = _mm512_loadu_si512(c + 32 * b);
+            const uint8_t *pp = c + qb + (size_t)(b / 2) * 128;
+            const __m512i off = _mm512_loadu_si512(pp);
+            const __m512 dx = _mm512_loadu_ps(pp + 64);
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off, wv[i], xv));
+                acc[i][j] = _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw[i], dx), acc[i][j], m);
             }
         }
     }
@@ -362,18 +395,78 @@ INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const int8_t *xq
             y[j * ys + i] = tree_reduce512(acc[i][j]);
 }
 
-#define DEF_TILE_512(TI, R, T)                                                               \
-    static TV512 void t512_##TI##_##R##x##T(const uint8_t *w, size_t rb, const int8_t *xq, \
-                                            size_t xqs, const float *xd, size_t xds,        \
-                                            int cols, float *y, size_t ys, size_t pf)       \
-    {                                                                                       \
-        tile_512(TI, w, rb, xq, xqs, xd, xds, cols, y, ys, pf, R, T);                       \
+/* A prepared row: per block pair the unsigned operand (64 bytes) and the
+ * two scales as 16 floats (64 bytes). */
+static size_t prep_bytes_512(int cols) { return (size_t)((cols / 32 + 1) / 2) * 128; }
+
+INLINE TV512 void prep_512(int ti, const uint8_t *w, int cols, uint8_t *out)
+{
+    const int nb = cols / 32, bs = wbytes[ti];
+    for (int b = 0; b < nb; b += 2, out += 128) {
+        const uint8_t *bw = w + (size_t)b * bs;
+        _mm512_storeu_si512(out, wpair_512(ti, bw, bs, b + 1 < nb));
+        _mm512_storeu_ps(out + 64, wscale_512(bw, bs, b + 1 < nb));
     }
-DEF_TILE_512(0, 8, 1) DEF_TILE_512(0, 4, 4) DEF_TILE_512(0, 1, 1)
-DEF_TILE_512(1, 8, 1) DEF_TILE_512(1, 4, 4) DEF_TILE_512(1, 1, 1)
+}
+static TV512 void prep_512_0(const uint8_t *w, int cols, uint8_t *out) { prep_512(0, w, cols, out); }
+static TV512 void prep_512_1(const uint8_t *w, int cols, uint8_t *out) { prep_512(1, w, cols, out); }
+
+/* 4 prepared rows (rb apart) x 4 columns: every operand is a load. */
+static TV512 void t512_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                                int cols, float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    const int nb = cols / 32;
+    const size_t qb = q_bytes(cols);
+    for (int b = 0; b < nb; b += 2) {
+        const __mmask16 m = b + 1 < nb ? 0xffff : 0x00ff;
+        const size_t po = (size_t)(b / 2) * 128;
+        __m512i wv[4];
+        __m512 dw[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            wv[i] = _mm512_loadu_si512(w + i * rb + po);
+            dw[i] = _mm512_loadu_ps(w + i * rb + po + 64);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const uint8_t *c = xc + j * xcs;
+            const __m512i xv = _mm512_loadu_si512(c + 32 * b);
+            const __m512i off = _mm512_loadu_si512(c + qb + po);
+            const __m512 dx = _mm512_loadu_ps(c + qb + po + 64);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off, wv[i], xv));
+                acc[i][j] = _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw[i], dx), acc[i][j], m);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            y[j * ys + i] = tree_reduce512(acc[i][j]);
+}
+
+#define DEF_TILE_512(TI, R, T)                                                               \
+    static TV512 void t512_##TI##_##R##x##T(const uint8_t *w, size_t rb, const uint8_t *xc, \
+                                            size_t xcs, int cols, float *y, size_t ys,      \
+                                            size_t pf)                                      \
+    {                                                                                       \
+        tile_512(TI, w, rb, xc, xcs, cols, y, ys, pf, R, T);                                \
+    }
+DEF_TILE_512(0, 8, 1) DEF_TILE_512(0, 1, 1)
+DEF_TILE_512(1, 8, 1) DEF_TILE_512(1, 1, 1)
 
 static const q8_kernels k_avx512 = {
-    quant_512, {t512_0_8x1, t512_1_8x1}, {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
+    col_bytes_512, quant_512, prep_bytes_512, {prep_512_0, prep_512_1},
+    {t512_0_8x1, t512_1_8x1}, {t512_prep_4x4, t512_prep_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 
 static int has_vnni(void)

@@ -25,22 +25,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Quantizes one column of cols floats (a multiple of 32) into q[cols] and
- * d[cols / 32], for weight type ti (0 Q8_0, 1 Q4_0). */
-typedef void (*q8_quant_fn)(int ti, const float *x, int cols, int8_t *q, float *d);
+/* Quantizes one column of cols floats (a multiple of 32), for weight type
+ * ti (0 Q8_0, 1 Q4_0), into col: col_bytes(cols) bytes, in the kernel
+ * set's own layout (its 8-bit values, scales, and whatever it precomputes
+ * once per column). */
+typedef void (*q8_quant_fn)(int ti, const float *x, int cols, uint8_t *col);
 
 /* y[j * ys + i] = W[i] . column j, for i < R rows of encoded weights
- * (row_bytes rb apart) and j < T quantized columns (q xqs bytes apart, d
- * xds floats apart).  pf: prefetch distance in bytes (0: none). */
-typedef void (*q8_tile_fn)(const uint8_t *w, size_t rb, const int8_t *xq, size_t xqs,
-                           const float *xd, size_t xds, int cols, float *y, size_t ys,
-                           size_t pf);
+ * (row_bytes rb apart) and j < T quantized columns (xcs bytes apart).
+ * pf: prefetch distance in bytes (0: none). */
+typedef void (*q8_tile_fn)(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                           int cols, float *y, size_t ys, size_t pf);
+
+/* Rewrites one encoded row into the form the set's t4x4 tiles read
+ * (prep_bytes(cols) bytes), once for every column it will meet. */
+typedef void (*q8_prep_fn)(const uint8_t *w, int cols, uint8_t *out);
 
 typedef struct {
+    size_t (*col_bytes)(int cols);   /* a multiple of 64 */
     q8_quant_fn quant;
+    size_t (*prep_bytes)(int cols);  /* NULL: t4x4 reads encoded rows */
     /* by weight type: [0] Q8_0, [1] Q4_0 */
+    q8_prep_fn prep[2];
     q8_tile_fn t8x1[2];      /* decode: 8 rows, one column */
-    q8_tile_fn t4x4[2];      /* batches: 4 rows, 4 columns */
+    q8_tile_fn t4x4[2];      /* batches: 4 rows (prepared if prep_bytes), 4 columns */
     q8_tile_fn t1x1[2];      /* the rest */
 } q8_kernels;
 
