@@ -5,7 +5,10 @@
 # generated tokens, and stories260K's decode speed; medians of RUNS runs,
 # THREADS threads.  The random-weight models are made once with
 # llmfs-mkmodel and kept in LLMFS_BENCH_DIR.
-#   RUNS=5 THREADS=2 TYPES="f32 q8_0 q4_0 q4_k" bash bench/bench.sh
+# In the same run it measures memory bandwidth (STREAM triad) and reports
+# each decode row against its ceiling, bandwidth / bytes read per token.
+# Then it runs SCRIPTS (default: fs_bench batch_bench load_bench).
+#   RUNS=5 THREADS=2 TYPES="f32 q8_0 q4_0 q4_k" SCRIPTS= bash bench/bench.sh
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -17,6 +20,7 @@ N_GEN=128
 PROMPT_TARGET=512
 
 bench_require bench llmfs-run llmfs-mkmodel
+[ -x build/bench/triad_bench ] || { echo "bench: build/bench/triad_bench is not built (run make)" >&2; exit 1; }
 model_for() { bench_model "$1"; }
 for t in $TYPES; do model_for "$t" >/dev/null; done
 
@@ -47,10 +51,16 @@ for _ in 1 2 3 4; do
 done
 echo "# prompt: $pt tokens; $N_GEN generated; $THREADS threads; median of $RUNS runs"
 
+# Memory bandwidth (STREAM triad, THREADS threads), measured before and
+# after the decode runs in this same run; the larger is the ceiling's
+# numerator: a decode step reads decode_bytes_per_token bytes.
+triad() { build/bench/triad_bench "$THREADS" | awk '{ print $2 }'; }
+bw0=$(triad)
+
 # run_case LABEL TYPE ARGS...: RUNS runs, one table row of medians
 run_case() {
     local label=$1 type=$2; shift 2
-    : >"$tmp/pre"; : >"$tmp/dec"
+    : >"$tmp/pre"; : >"$tmp/dec"; : >"$tmp/bpt"
     local r pt=""
     for ((r = 0; r < RUNS; r++)); do
         if ! "$BIN/llmfs-run" "$@" --temp 0 --ignore-eos --threads "$THREADS" --stats \
@@ -59,14 +69,18 @@ run_case() {
         fi
         stat prefill_tok_s "$tmp/err" >>"$tmp/pre"
         stat decode_tok_s "$tmp/err" >>"$tmp/dec"
+        stat decode_bytes_per_token "$tmp/err" >>"$tmp/bpt"
         pt=$(stat prompt_tokens "$tmp/err")
         gen=$(stat generated_tokens "$tmp/err")
     done
-    printf '%-12s %-6s %7s %7s %14.1f %14.1f\n' "$label" "$type" "$pt" "$gen" \
-        "$(median <"$tmp/pre")" "$(median <"$tmp/dec")"
+    local dec bpt
+    dec=$(median <"$tmp/dec"); bpt=$(median <"$tmp/bpt")
+    printf '%-12s %-6s %7s %7s %14.1f %14.1f %10.1f\n' "$label" "$type" "$pt" "$gen" \
+        "$(median <"$tmp/pre")" "$dec" "$(awk -v b="$bpt" 'BEGIN { print b / 1e6 }')"
+    echo "$label $type $dec $bpt" >>"$tmp/rows"
 }
 
-printf '%-12s %-6s %7s %7s %14s %14s\n' model type prompt gen prefill_tok_s decode_tok_s
+printf '%-12s %-6s %7s %7s %14s %14s %10s\n' model type prompt gen prefill_tok_s decode_tok_s MB_per_tok
 for t in $TYPES; do
     run_case llama-110m "${t^^}" --model "$(model_for "$t")" -p "$prompt" -n "$N_GEN"
 done
@@ -77,4 +91,11 @@ for t in $TYPES; do
 done
 run_case stories260K F32 --model "$SHARED/models/stories260K.bin" \
     --tokenizer "$SHARED/models/tok512.bin" -p "Once upon a time" -n 256
-for b in fs_bench batch_bench load_bench; do if [ -f "bench/$b.sh" ]; then echo; echo "# bench/$b.sh"; bash "bench/$b.sh"; fi; done
+bw1=$(triad)
+bw=$(awk -v a="$bw0" -v b="$bw1" 'BEGIN { print (a > b ? a : b) }')
+echo
+echo "# triad bandwidth ($THREADS threads) before and after: $bw0 and $bw1 GB/s"
+echo "# decode against its ceiling (bandwidth / bytes read per token)"
+printf '%-12s %-6s %14s %14s %10s\n' model type decode_tok_s ceiling_tok_s fraction
+awk -v bw="$bw" '{ c = bw * 1e9 / $4; printf "%-12s %-6s %14.1f %14.1f %10.3f\n", $1, $2, $3, c, $3 / c }' "$tmp/rows"
+for b in ${SCRIPTS-fs_bench batch_bench load_bench}; do if [ -f "bench/$b.sh" ]; then echo; echo "# bench/$b.sh"; bash "bench/$b.sh"; fi; done

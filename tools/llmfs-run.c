@@ -201,6 +201,12 @@ int main(int argc, char **argv) {
             fprintf(stderr, "ttft_ms %.3f\n", (s->t_first_ns - s->t_start_ns) / 1e6);
             fprintf(stderr, "total_ms %.3f\n", (s->t_done_ns - s->t_start_ns) / 1e6);
             fprintf(stderr, "weights %s\n", quant_name(m->wtype));
+            /* what a decode step reads: every weight once (the embedding
+             * one row), and the KV cache of its context, on average
+             * n_prompt + n_gen / 2 positions */
+            double kv_pos = 2.0 * m->c.n_layers * m->c.n_kv_heads * m->c.head_dim * sizeof(float);
+            fprintf(stderr, "decode_bytes_per_token %.0f\n",
+                    (double)m->weight_bytes + kv_pos * (s->n_prompt + s->n_gen / 2.0));
         }
         seq_free(e, s);
     }
