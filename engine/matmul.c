@@ -426,7 +426,8 @@ static const struct isa isa_avx2 = {
  * ====================================================================== */
 
 static const struct isa *cur_isa;
-static const q8_kernels *cur_q8;   /* the integer kernels of cur_isa */
+static const q8_kernels *cur_q8;   /* the integer kernels of cur_isa: Q8_0, Q4_0 */
+static const q8_kernels *cur_q8k;  /* ... Q4_K, Q6_K */
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
 /* F16C by CPUID (clang's __builtin_cpu_supports does not know "f16c");
@@ -475,6 +476,7 @@ static void isa_init(void)
     }
     cur_isa = best;
     cur_q8 = q8_kernels_for(best->name);
+    cur_q8k = q8k_kernels_for(best->name);
 }
 
 static const struct isa *isa_get(void)
@@ -496,6 +498,7 @@ int matmul_set_isa(const char *name)
         return -EINVAL;
     cur_isa = i;
     cur_q8 = q8_kernels_for(i->name);
+    cur_q8k = q8k_kernels_for(i->name);
     return 0;
 }
 
@@ -568,7 +571,7 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
 static void q8_rows(const q8_kernels *k, float *y, const float *x, const mat *W, int n,
                     int r0, int r1)
 {
-    const int ti = W->type == TYPE_Q8_0 ? 0 : 1, cols = W->cols;
+    const int ti = W->type == TYPE_Q8_0 || W->type == TYPE_Q4_K ? 0 : 1, cols = W->cols;
     const size_t rows = (size_t)W->rows, rb = W->row_bytes, xcs = k->col_bytes(cols);
     int tb = (int)(Q8_X_BYTES / xcs) / 4 * 4;
     if (tb < 4)
@@ -641,8 +644,9 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
                 y[(size_t)t * rows + r] = NAN;
         return;
     }
-    if (W->type == TYPE_Q8_0 || W->type == TYPE_Q4_0) {
-        q8_rows(cur_q8, y, x, W, n, r0, r1);
+    if (W->type == TYPE_Q8_0 || W->type == TYPE_Q4_0 || W->type == TYPE_Q4_K ||
+        W->type == TYPE_Q6_K) {
+        q8_rows(W->type == TYPE_Q4_K || W->type == TYPE_Q6_K ? cur_q8k : cur_q8, y, x, W, n, r0, r1);
         return;
     }
     float *scr = NULL;

@@ -55,5 +55,8 @@ typedef struct {
 /* The kernels of a path: "avx512" (VNNI), "avx2", "portable"; NULL when
  * this CPU cannot run it. */
 const q8_kernels *q8_kernels_for(const char *isa);
+/* The same for Q4_K ([0]) and Q6_K ([1]) weights on activations quantized
+ * per 256 (matmul_q8k.c). */
+const q8_kernels *q8k_kernels_for(const char *isa);
 
 #endif

@@ -1,7 +1,7 @@
 /* Tests for engine/matmul.c and engine/pool.c: accuracy against a double
- * reference for every weight type and awkward column counts (Q8_0 and Q4_0
- * against the activations quantized to 8 bits, as their integer kernels
- * take them), and the
+ * reference for every weight type and awkward column counts (the quantized
+ * types against the activations quantized to 8 bits, as their integer
+ * kernels take them), and the
  * determinism contract: y[t] bitwise identical for every batch size,
  * thread count and instruction-set path. */
 /* harness.h's TEST() trips -Wmisleading-indentation on gcc 12 */
@@ -64,8 +64,29 @@ static int cols_ok(int type, int cols) { return cols % quant_block_elems(type) =
  * from llama.cpp's quantize_row_q8_0_ref (Q8_0: q = x / d rounded half away
  * from zero, d = amax/127) and its x86 code (Q4_0: q = x * 127/amax rounded
  * half to even); the scale d rounded to F16; xr = q * scale. */
+/* The same for Q4_K and Q6_K, from llama.cpp's quantize_row_q8_K_ref: per
+ * 256, the value of largest magnitude sets iscale = -128 / it, q = iscale * x
+ * rounded half to even (at most 127), scale 1 / iscale. */
+static void q8k_view(const float *x, int cols, double *xr)
+{
+    for (int b = 0; b < cols; b += 256) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; j++)
+            if (fabsf(x[b + j]) > amax) { amax = fabsf(x[b + j]); max = x[b + j]; }
+        float iscale = amax > 0 ? -127.0f / max : 0.0f;
+        for (int j = 0; j < 256; j++) {
+            float v = nearbyintf(iscale * x[b + j]);
+            xr[b + j] = amax > 0 ? (v > 127 ? 127 : v) * (double)(1.0f / iscale) : 0.0;
+        }
+    }
+}
+
 static void q8_view(int type, const float *x, int cols, double *xr)
 {
+    if (type == TYPE_Q4_K || type == TYPE_Q6_K) {
+        q8k_view(x, cols, xr);
+        return;
+    }
     for (int b = 0; b < cols; b += 32) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b + j]));
@@ -125,7 +146,7 @@ static void test_accuracy(void)
                 if (matmul_set_isa(isas[ii]) != 0)
                     continue;
                 matmul(pools[2], y, x, &W, n);
-                int bad = 0, q8 = type == TYPE_Q8_0 || type == TYPE_Q4_0;
+                int bad = 0, q8 = type != TYPE_F32 && type != TYPE_F16;
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < rows; r++) {
                         double ref = 0, mag = 0, xr[768];
