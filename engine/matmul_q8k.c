@@ -1,7 +1,7 @@
 /* Integer kernels for Q4_K and Q6_K weights (matmul_q8.h, "K-quants"):
  * activations quantized per 256 as llama.cpp's quantize_row_q8_K_ref does,
- * exact int32 sums per block, and a fixed float order: portable C and AVX2
- * (the AVX-512 path uses the AVX2 kernels: the same bits). */
+ * exact int32 sums per block, and a fixed float order: portable C, AVX2,
+ * and AVX-512 for batches (exact integer sums: the same bits). */
 #include "engine/matmul_q8.h"
 #include "engine/quant.h"
 #include "engine/quant_kblocks.h"
@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
 #define QK 256
@@ -152,26 +153,16 @@ INLINE void tile_k(kdot_fn dot, const uint8_t *w, size_t rb, const uint8_t *xc, 
             y[j * ys + i] = dot(w + i * rb, xc + j * xcs, cols);
 }
 
-#define DEF_TILES(PFX, DOT, ATTR)                                                            \
-    static ATTR void PFX##_8x1(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs, \
-                               int cols, float *y, size_t ys, size_t pf)                   \
+#define DEF_TILE(PFX, DOT, ATTR, R, T)                                                       \
+    static ATTR void PFX##_##R##x##T(const uint8_t *w, size_t rb, const uint8_t *xc,       \
+                                     size_t xcs, int cols, float *y, size_t ys, size_t pf) \
     {                                                                                       \
-        for (int i = 0; pf && i < 8; i++)                                                   \
+        for (int i = 0; pf && i < R; i++)                                                   \
             _mm_prefetch((const char *)w + i * rb + pf, _MM_HINT_T0);                       \
-        tile_k(DOT, w, rb, xc, xcs, cols, y, ys, 8, 1);                                     \
-    }                                                                                       \
-    static ATTR void PFX##_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs, \
-                               int cols, float *y, size_t ys, size_t pf)                   \
-    {                                                                                       \
-        (void)pf;                                                                           \
-        tile_k(DOT, w, rb, xc, xcs, cols, y, ys, 4, 4);                                     \
-    }                                                                                       \
-    static ATTR void PFX##_1x1(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs, \
-                               int cols, float *y, size_t ys, size_t pf)                   \
-    {                                                                                       \
-        (void)pf;                                                                           \
-        tile_k(DOT, w, rb, xc, xcs, cols, y, ys, 1, 1);                                     \
+        tile_k(DOT, w, rb, xc, xcs, cols, y, ys, R, T);                                     \
     }
+#define DEF_TILES(PFX, DOT, ATTR) \
+    DEF_TILE(PFX, DOT, ATTR, 8, 1) DEF_TILE(PFX, DOT, ATTR, 4, 4) DEF_TILE(PFX, DOT, ATTR, 1, 1)
 DEF_TILES(tp_q4k, dot_q4k_p, )
 DEF_TILES(tp_q6k, dot_q6k_p, )
 
@@ -261,17 +252,187 @@ static T256 float dot_q6k_256(const uint8_t *w, const uint8_t *col, int cols)
     return a;
 }
 
-DEF_TILES(t256_q4k, dot_q4k_256, T256)
-DEF_TILES(t256_q6k, dot_q6k_256, T256)
+DEF_TILE(t256_q4k, dot_q4k_256, T256, 8, 1) DEF_TILE(t256_q4k, dot_q4k_256, T256, 1, 1)
+DEF_TILE(t256_q6k, dot_q6k_256, T256, 8, 1) DEF_TILE(t256_q6k, dot_q6k_256, T256, 1, 1)
+
+/* A prepared row, for batches: per block of 256, the unsigned weights in
+ * the activations' order (256 bytes), the scale of each 16-value group as
+ * 8 ymm of int16 (lanes 0-7 one group, 8-15 the next: 256 bytes), the
+ * offset multiplier of each group (16 int16: Q4_K its min m, Q6_K 32 times
+ * its scale), and the float scales d and dmin. */
+#define PB 576
+static size_t prep_bytes_k(int cols) { return (size_t)(cols / QK) * PB; }
+
+static T256 void prep_q4k(const uint8_t *w, int cols, uint8_t *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int b = 0; b < cols / QK; b++, w += 144, out += PB) {
+        int16_t *sc16 = (int16_t *)(void *)(out + 256), *m16 = (int16_t *)(void *)(out + 512);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            kq_q4k_scale_min(j, w + 4, &sc, &m);
+            for (int l = 0; l < 16; l++) sc16[16 * j + l] = (int16_t)sc;
+            m16[2 * j] = m16[2 * j + 1] = (int16_t)m;
+        }
+        for (int g = 0; g < 4; g++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * g));
+            _mm256_storeu_si256((__m256i *)(out + 64 * g), _mm256_and_si256(q, m4));
+            _mm256_storeu_si256((__m256i *)(out + 64 * g + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+        }
+        float d[2] = {kq_fp16(w), kq_fp16(w + 2)};
+        memcpy(out + 544, d, sizeof d);
+    }
+}
+
+static T256 void prep_q6k(const uint8_t *w, int cols, uint8_t *out)
+{
+    for (int b = 0; b < cols / QK; b++, w += 210, out += PB) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        int16_t *sc16 = (int16_t *)(void *)(out + 256), *m16 = (int16_t *)(void *)(out + 512);
+        for (int g = 0; g < 16; g++) {
+            for (int l = 0; l < 8; l++) sc16[8 * g + l] = sc[g];
+            m16[g] = (int16_t)(32 * sc[g]);
+        }
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+            uint8_t *o = out + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                o[l] = (uint8_t)((ql[l] & 15) | ((qh[l] & 3) << 4));
+                o[l + 32] = (uint8_t)((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+                o[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+            }
+        }
+        float d[2] = {kq_fp16(w + 208), 0.0f};
+        memcpy(out + 544, d, sizeof d);
+    }
+}
+
+/* 4 prepared rows x 4 columns.  Q4_K (ti 0) keeps the mins apart, with
+ * dmin; Q6_K (ti 1) folds its offset into the block's integer sum. */
+INLINE T256 void tile_k4x4(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                           int cols, float *y, size_t ys)
+{
+    float a1[4][4] = {{0}}, a2[4][4] = {{0}};
+    for (int b = 0; b < cols / QK; b++) {
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *pr = w + i * rb + (size_t)b * PB;
+            const __m256i m16 = _mm256_loadu_si256((const __m256i *)(pr + 512));
+            float dd[2];
+            memcpy(dd, pr + 544, sizeof dd);
+            for (int j = 0; j < 4; j++) {
+                const uint8_t *c = xc + j * xcs;
+                const int8_t *xq = (const int8_t *)c + QK * b;
+                const float dx = col_d((uint8_t *)c, cols)[b];
+                const __m256i bsv = _mm256_loadu_si256((const __m256i *)(col_bsums((uint8_t *)c, cols) + 16 * b));
+                __m256i acc = _mm256_setzero_si256();
+                for (int g = 0; g < 8; g++) {
+                    __m256i p = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(pr + 32 * g)),
+                                                     _mm256_loadu_si256((const __m256i *)(xq + 32 * g)));
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_loadu_si256((const __m256i *)(pr + 256 + 32 * g))));
+                }
+                int32_t isum = hsum_256(acc), msum = hsum_256(_mm256_madd_epi16(m16, bsv));
+                if (ti == 0) {
+                    a1[i][j] = fmaf((float)isum, dd[0] * dx, a1[i][j]);
+                    a2[i][j] = fmaf((float)msum, dd[1] * dx, a2[i][j]);
+                } else {
+                    a1[i][j] = fmaf((float)(isum - msum), dd[0] * dx, a1[i][j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        for (int i = 0; i < 4; i++)
+            y[j * ys + i] = ti == 0 ? a1[i][j] - a2[i][j] : a1[i][j];
+}
+static T256 void t256_q4k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                                   int cols, float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile_k4x4(0, w, rb, xc, xcs, cols, y, ys);
+}
+static T256 void t256_q6k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                                   int cols, float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile_k4x4(1, w, rb, xc, xcs, cols, y, ys);
+}
 
 static const q8_kernels k_avx2 = {
-    col_bytes_k, quant_k, NULL, {NULL, NULL}, {t256_q4k_8x1, t256_q6k_8x1},
-    {t256_q4k_4x4, t256_q6k_4x4}, {t256_q4k_1x1, t256_q6k_1x1},
+    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_q4k_8x1, t256_q6k_8x1},
+    {t256_q4k_prep_4x4, t256_q6k_prep_4x4}, {t256_q4k_1x1, t256_q6k_1x1},
 };
+
+/* ======================================================================
+ * AVX-512 (BW): the same integer sums, 64 values per instruction
+ * ====================================================================== */
+
+INLINE T512 void tile_k4x4_512(int ti, const uint8_t *w, size_t rb, const uint8_t *xc,
+                               size_t xcs, int cols, float *y, size_t ys)
+{
+    float a1[4][4] = {{0}}, a2[4][4] = {{0}};
+    for (int b = 0; b < cols / QK; b++) {
+        for (int j = 0; j < 4; j++) {
+            const uint8_t *c = xc + j * xcs;
+            const int8_t *xq = (const int8_t *)c + QK * b;
+            const float dx = col_d((uint8_t *)c, cols)[b];
+            const __m256i bsv = _mm256_loadu_si256((const __m256i *)(col_bsums((uint8_t *)c, cols) + 16 * b));
+            __m512i xv[4];
+            for (int g = 0; g < 4; g++) xv[g] = _mm512_loadu_si512(xq + 64 * g);
+            for (int i = 0; i < 4; i++) {
+                const uint8_t *pr = w + i * rb + (size_t)b * PB;
+                __m512i acc = _mm512_setzero_si512();
+                for (int g = 0; g < 4; g++) {
+                    __m512i p = _mm512_maddubs_epi16(_mm512_loadu_si512(pr + 64 * g), xv[g]);
+                    acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, _mm512_loadu_si512(pr + 256 + 64 * g)));
+                }
+                int32_t isum = _mm512_reduce_add_epi32(acc);
+                int32_t msum = hsum_256(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(pr + 512)), bsv));
+                float dd[2];
+                memcpy(dd, pr + 544, sizeof dd);
+                if (ti == 0) {
+                    a1[i][j] = fmaf((float)isum, dd[0] * dx, a1[i][j]);
+                    a2[i][j] = fmaf((float)msum, dd[1] * dx, a2[i][j]);
+                } else {
+                    a1[i][j] = fmaf((float)(isum - msum), dd[0] * dx, a1[i][j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        for (int i = 0; i < 4; i++)
+            y[j * ys + i] = ti == 0 ? a1[i][j] - a2[i][j] : a1[i][j];
+}
+static T512 void t512_q4k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                                   int cols, float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile_k4x4_512(0, w, rb, xc, xcs, cols, y, ys);
+}
+static T512 void t512_q6k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                                   int cols, float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile_k4x4_512(1, w, rb, xc, xcs, cols, y, ys);
+}
+
+static const q8_kernels k_avx512 = {
+    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_q4k_8x1, t256_q6k_8x1},
+    {t512_q4k_prep_4x4, t512_q6k_prep_4x4}, {t256_q4k_1x1, t256_q6k_1x1},
+};
+
+static int has_avx512bw(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
 
 const q8_kernels *q8k_kernels_for(const char *isa)
 {
-    if (!strcmp(isa, "avx512") || !strcmp(isa, "avx2"))
+    if (!strcmp(isa, "avx512"))
+        return has_avx512bw() ? &k_avx512 : &k_avx2;   /* the same bits either way */
+    if (!strcmp(isa, "avx2"))
         return &k_avx2;
     if (!strcmp(isa, "portable"))
         return &k_portable;
