@@ -1,21 +1,39 @@
-/* Integer kernels for Q4_K and Q6_K weights (matmul_q8.h, "K-quants"):
- * activations quantized per 256 as llama.cpp's quantize_row_q8_K_ref does,
- * exact int32 sums per block, and a fixed float order: portable C, AVX2,
- * and AVX-512 for batches (exact integer sums: the same bits). */
+/* Integer kernels for Q4_K and Q6_K weights (matmul_q8.h, "K-quants"),
+ * on activations quantized per 256 as llama.cpp's quantize_row_q8_K_ref
+ * does: portable C, AVX2 and AVX-512 (BW and VNNI), the same bits on each.
+ *
+ * Contract, per output: float lanes A[16] and B[8] from +0.  A block of
+ * 256 is "decoded" into its unsigned weights q[e] in the activations'
+ * order (Q4_K: the nibble; Q6_K: the 6-bit value), the scale S[e] of e's
+ * sub-block, and per group of 16 an offset multiplier m[g] (Q4_K: its
+ * sub-block's min; Q6_K: 32 times its scale).  Then, exactly in int32,
+ *   L[l] = sum_{c<4, k<4} S[e] * q[e] * x[e],  e = 64c + 4l + k  (l < 16),
+ *   M[l] = m[2l] * bsum[2l] + m[2l+1] * bsum[2l+1]                  (l < 8),
+ * and with dx the block's activation scale:
+ *   Q4_K: A[l] = fmaf(L[l], d * dx, A[l]);  B[l] = fmaf(M[l], dmin * dx, B[l]);
+ *   Q6_K: A[l] = fmaf(L[l] - (l < 8 ? M[l] : 0), d * dx, A[l]).
+ * y = tree16(A) - tree8(B) (matmul_tree.h; tree8 is its last three
+ * levels).  Lanes keep the int32 sums small (exactly representable). */
 #include "engine/matmul_q8.h"
+#include "engine/matmul_tree.h"
 #include "engine/quant.h"
 #include "engine/quant_kblocks.h"
 
 #include <math.h>
 #include <string.h>
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
-#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
 #define QK 256
 #define AMAX_TINY 1e-30f
+
+/* ======================================================================
+ * Activations (Q8_K)
+ * ====================================================================== */
 
 /* A quantized column: qs[cols] int8, then per block of 256 its scale d
  * (float) and its 16 sums of 16 values (int16), padded to 64 bytes. */
@@ -25,23 +43,25 @@ static size_t col_bytes_k(int cols)
     size_t nb = (size_t)cols / QK;
     return (q_bytes(cols) + nb * (sizeof(float) + 16 * sizeof(int16_t)) + 63) & ~(size_t)63;
 }
-static float *col_d(uint8_t *col, int cols) { return (float *)(void *)(col + q_bytes(cols)); }
-static int16_t *col_bsums(uint8_t *col, int cols)
+static const float *col_d(const uint8_t *col, int cols)
 {
-    return (int16_t *)(void *)(col + q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
+    return (const float *)(const void *)(col + q_bytes(cols));
+}
+static const int16_t *col_bsums(const uint8_t *col, int cols)
+{
+    return (const int16_t *)(const void *)(col + q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
 }
 
-/* Q8_K: per 256 values, the one with the largest magnitude (the first of
- * equals) sets iscale = -128 / it; q = iscale * x rounded half to even,
- * at most 127; d = 1 / iscale.  A block with a NaN or an infinity gets
- * d = NaN (it poisons its outputs); one whose values are all below 1e-30,
- * zeros. */
+/* Per 256 values, the one with the largest magnitude (the first of
+ * equals) sets iscale = -127 / it; q = iscale * x rounded half to even, at
+ * most 127; d = 1 / iscale.  A block with a NaN or an infinity gets d = NaN
+ * (it poisons its outputs); one whose values are all below 1e-30, zeros. */
 static void quant_k(int ti, const float *x, int cols, uint8_t *col)
 {
     (void)ti;
     int8_t *q = (int8_t *)col;
-    float *d = col_d(col, cols);
-    int16_t *bs = col_bsums(col, cols);
+    float *d = (float *)(void *)(col + q_bytes(cols));
+    int16_t *bs = (int16_t *)(void *)(col + q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
     for (int b = 0; b < cols / QK; b++, x += QK, q += QK, bs += 16) {
         uint32_t m = 0;
         for (int j = 0; j < QK; j++) {
@@ -77,361 +97,380 @@ static void quant_k(int ti, const float *x, int cols, uint8_t *col)
 }
 
 /* ======================================================================
- * The contract, in portable C
- *
- * Q4_K block: isum = sum_j sc_j * sum_{32} q * x over its 8 sub-blocks
- * (q the nibble), msum = sum_j m_j * (the sub-block's two bsums);
- *   a1 = fmaf(isum, d * dx, a1); a2 = fmaf(msum, dmin * dx, a2); y = a1 - a2.
- * Q6_K block: isum = sum_j sc_j * (sum_{16} q * x - 32 * bsum_j) over 16
- * sub-blocks (q the unsigned 6-bit value); a = fmaf(isum, d * dx, a); y = a.
+ * Decoded blocks (also the prepared rows of batches): q[256] | S as one
+ * int16 per pair of values (128) | m[16] int16 | d, dmin float
  * ====================================================================== */
 
-static float dot_q4k_p(const uint8_t *w, const uint8_t *col, int cols)
+#define PB 576
+typedef struct {
+    uint8_t q[QK];
+    int16_t s[QK / 2];
+    int16_t m[16];
+    float d, dmin;
+} kblock;
+_Static_assert(sizeof(kblock) <= PB, "a decoded block fits its slot");
+
+static void decode_q4k(const uint8_t *w, kblock *k)
 {
-    const int8_t *xq = (const int8_t *)col;
-    const float *xd = col_d((uint8_t *)col, cols);
-    const int16_t *bs = col_bsums((uint8_t *)col, cols);
-    float a1 = 0.0f, a2 = 0.0f;
-    for (int b = 0; b < cols / QK; b++, w += 144, xq += QK, bs += 16) {
-        const uint8_t *qs = w + 16;
-        int32_t isum = 0, msum = 0;
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            kq_q4k_scale_min(j, w + 4, &sc, &m);
-            const uint8_t *qb = qs + 32 * (j / 2);
-            int32_t p = 0;
-            for (int l = 0; l < 32; l++)
-                p += (j & 1 ? qb[l] >> 4 : qb[l] & 15) * xq[32 * j + l];
-            isum += sc * p;
-            msum += m * (bs[2 * j] + bs[2 * j + 1]);
-        }
-        a1 = fmaf((float)isum, kq_fp16(w) * xd[b], a1);
-        a2 = fmaf((float)msum, kq_fp16(w + 2) * xd[b], a2);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        kq_q4k_scale_min(j, w + 4, &sc, &m);
+        for (int l = 0; l < 16; l++) k->s[16 * j + l] = (int16_t)sc;
+        k->m[2 * j] = k->m[2 * j + 1] = (int16_t)m;
     }
-    return a1 - a2;
+    const uint8_t *qs = w + 16;
+    for (int g = 0; g < 4; g++)
+        for (int l = 0; l < 32; l++) {
+            k->q[64 * g + l] = qs[32 * g + l] & 15;
+            k->q[64 * g + 32 + l] = qs[32 * g + l] >> 4;
+        }
+    k->d = kq_fp16(w);
+    k->dmin = kq_fp16(w + 2);
 }
 
-static float dot_q6k_p(const uint8_t *w, const uint8_t *col, int cols)
+static void decode_q6k(const uint8_t *w, kblock *k)
 {
-    const int8_t *xq = (const int8_t *)col;
-    const float *xd = col_d((uint8_t *)col, cols);
-    const int16_t *bs = col_bsums((uint8_t *)col, cols);
-    float a = 0.0f;
-    for (int b = 0; b < cols / QK; b++, w += 210, xq += QK, bs += 16) {
-        const int8_t *sc = (const int8_t *)(w + 192);
-        int32_t isum = 0;
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
-            const int8_t *x = xq + 128 * h;
-            int32_t p[8] = {0};
-            for (int l = 0; l < 32; l++) {
-                int q0 = (ql[l] & 15) | ((qh[l] & 3) << 4);
-                int q1 = (ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4);
-                int q2 = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-                int q3 = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-                int s = l / 16;
-                p[s] += q0 * x[l];
-                p[2 + s] += q1 * x[l + 32];
-                p[4 + s] += q2 * x[l + 64];
-                p[6 + s] += q3 * x[l + 96];
+    const int8_t *sc = (const int8_t *)(w + 192);
+    for (int g = 0; g < 16; g++) {
+        for (int l = 0; l < 8; l++) k->s[8 * g + l] = sc[g];
+        k->m[g] = (int16_t)(32 * sc[g]);
+    }
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+        uint8_t *o = k->q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (uint8_t)((ql[l] & 15) | ((qh[l] & 3) << 4));
+            o[l + 32] = (uint8_t)((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+            o[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+            o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+        }
+    }
+    k->d = kq_fp16(w + 208);
+    k->dmin = 0.0f;
+}
+
+static const int wbytes[2] = {144, 210};
+
+static void decode_k(int ti, const uint8_t *w, kblock *k)
+{
+    if (ti == 0) decode_q4k(w, k);
+    else decode_q6k(w, k);
+}
+
+/* Block b of a row: its prepared form, or decoded into *kb. */
+static const kblock *block_at(int ti, const uint8_t *w, int prepared, int b, kblock *kb)
+{
+    if (prepared)
+        return (const kblock *)(const void *)(w + (size_t)b * PB);
+    decode_k(ti, w + (size_t)b * wbytes[ti], kb);
+    return kb;
+}
+
+static void prep_q4k(const uint8_t *w, int cols, uint8_t *out)
+{
+    for (int b = 0; b < cols / QK; b++)
+        decode_q4k(w + (size_t)b * 144, (kblock *)(void *)(out + (size_t)b * PB));
+}
+static void prep_q6k(const uint8_t *w, int cols, uint8_t *out)
+{
+    for (int b = 0; b < cols / QK; b++)
+        decode_q6k(w + (size_t)b * 210, (kblock *)(void *)(out + (size_t)b * PB));
+}
+static size_t prep_bytes_k(int cols) { return (size_t)(cols / QK) * PB; }
+
+static float tree8(const float p[8])
+{
+    float s4[4], s2[2];
+    for (int i = 0; i < 4; i++) s4[i] = p[i] + p[i + 4];
+    for (int i = 0; i < 2; i++) s2[i] = s4[i] + s4[i + 2];
+    return s2[0] + s2[1];
+}
+
+/* ======================================================================
+ * Portable
+ * ====================================================================== */
+
+static void lanes_p(int ti, const kblock *k, const int8_t *x, const int16_t *bs, float dx,
+                    float A[16], float B[8])
+{
+    int32_t M[8];
+    for (int l = 0; l < 8; l++) M[l] = k->m[2 * l] * bs[2 * l] + k->m[2 * l + 1] * bs[2 * l + 1];
+    for (int l = 0; l < 16; l++) {
+        int32_t L = 0;
+        for (int c = 0; c < 4; c++)
+            for (int j = 0; j < 4; j++) {
+                int e = 64 * c + 4 * l + j;
+                L += k->s[e / 2] * k->q[e] * x[e];
             }
-            for (int j = 0; j < 8; j++)
-                isum += sc[8 * h + j] * (p[j] - 32 * bs[8 * h + j]);
-        }
-        a = fmaf((float)isum, kq_fp16(w + 208) * xd[b], a);
+        if (ti == 1 && l < 8) L -= M[l];
+        A[l] = fmaf((float)L, k->d * dx, A[l]);
     }
-    return a;
+    if (ti == 0)
+        for (int l = 0; l < 8; l++) B[l] = fmaf((float)M[l], k->dmin * dx, B[l]);
 }
 
-typedef float (*kdot_fn)(const uint8_t *w, const uint8_t *col, int cols);
+static float dot_p(int ti, const uint8_t *w, int prepared, const uint8_t *col, int cols)
+{
+    float A[16] = {0}, B[8] = {0};
+    const int8_t *xq = (const int8_t *)col;
+    const float *xd = col_d(col, cols);
+    const int16_t *bs = col_bsums(col, cols);
+    for (int b = 0; b < cols / QK; b++) {
+        kblock kb;
+        const kblock *k = block_at(ti, w, prepared, b, &kb);
+        lanes_p(ti, k, xq + QK * b, bs + 16 * b, xd[b], A, B);
+    }
+    return tree_reduce16(A) - tree8(B);
+}
 
-INLINE void tile_k(kdot_fn dot, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
-                   int cols, float *y, size_t ys, int R, int T)
+/* Tiles of R rows x T columns; prepared: rows as prep_q*k wrote them. */
+INLINE void tile_p(int ti, int prepared, const uint8_t *w, size_t rb, const uint8_t *xc,
+                   size_t xcs, int cols, float *y, size_t ys, int R, int T)
 {
     for (int j = 0; j < T; j++)
         for (int i = 0; i < R; i++)
-            y[j * ys + i] = dot(w + i * rb, xc + j * xcs, cols);
+            y[j * ys + i] = dot_p(ti, w + i * rb, prepared, xc + j * xcs, cols);
 }
 
-#define DEF_TILE(PFX, DOT, ATTR, R, T)                                                       \
-    static ATTR void PFX##_##R##x##T(const uint8_t *w, size_t rb, const uint8_t *xc,       \
-                                     size_t xcs, int cols, float *y, size_t ys, size_t pf) \
+#define DEF_TILE(PFX, TILE, ATTR, TI, PREP, R, T)                                          \
+    static ATTR void PFX##_##TI##_##R##x##T(const uint8_t *w, size_t rb, const uint8_t *xc, \
+                                            size_t xcs, int cols, float *y, size_t ys,      \
+                                            size_t pf)                                      \
     {                                                                                       \
         for (int i = 0; pf && i < R; i++)                                                   \
             _mm_prefetch((const char *)w + i * rb + pf, _MM_HINT_T0);                       \
-        tile_k(DOT, w, rb, xc, xcs, cols, y, ys, R, T);                                     \
+        TILE(TI, PREP, w, rb, xc, xcs, cols, y, ys, R, T);                                  \
     }
-#define DEF_TILES(PFX, DOT, ATTR) \
-    DEF_TILE(PFX, DOT, ATTR, 8, 1) DEF_TILE(PFX, DOT, ATTR, 4, 4) DEF_TILE(PFX, DOT, ATTR, 1, 1)
-DEF_TILES(tp_q4k, dot_q4k_p, )
-DEF_TILES(tp_q6k, dot_q6k_p, )
+#define DEF_TILES(PFX, TILE, ATTR, TI)                                                       \
+    DEF_TILE(PFX, TILE, ATTR, TI, 0, 8, 1) DEF_TILE(PFX, TILE, ATTR, TI, 1, 4, 4)           \
+    DEF_TILE(PFX, TILE, ATTR, TI, 0, 1, 1)
+DEF_TILES(tp, tile_p, , 0)
+DEF_TILES(tp, tile_p, , 1)
 
 static const q8_kernels k_portable = {
-    col_bytes_k, quant_k, NULL, {NULL, NULL}, {tp_q4k_8x1, tp_q6k_8x1},
-    {tp_q4k_4x4, tp_q6k_4x4}, {tp_q4k_1x1, tp_q6k_1x1},
+    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {tp_0_8x1, tp_1_8x1},
+    {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
 };
 
 /* ======================================================================
- * AVX2: maddubs (u8 weights x s8 activations, pairs into int16: at most
- * 2 * 63 * 128, no saturation), then madd with the sub-block scales
+ * AVX2: lanes 0-7 from the first 32 values of each 64, 8-15 from the rest
  * ====================================================================== */
 
-INLINE T256 int32_t hsum_256(__m256i v)
+INLINE T256 float tree8_256(__m256 v)
 {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-static T256 float dot_q4k_256(const uint8_t *w, const uint8_t *col, int cols)
+INLINE T256 void lanes_256(int ti, const kblock *k, const int8_t *x, const int16_t *bs, float dx,
+                           __m256 *alo, __m256 *ahi, __m256 *bacc)
 {
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(k->q + 64 * c)),
+                                          _mm256_loadu_si256((const __m256i *)(x + 64 * c)));
+        __m256i p1 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(k->q + 64 * c + 32)),
+                                          _mm256_loadu_si256((const __m256i *)(x + 64 * c + 32)));
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(p0, _mm256_loadu_si256((const __m256i *)(k->s + 32 * c))));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(p1, _mm256_loadu_si256((const __m256i *)(k->s + 32 * c + 16))));
+    }
+    __m256i M = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)k->m),
+                                  _mm256_loadu_si256((const __m256i *)bs));
+    __m256 s = _mm256_set1_ps(k->d * dx);
+    if (ti == 1)
+        lo = _mm256_sub_epi32(lo, M);
+    *alo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), s, *alo);
+    *ahi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), s, *ahi);
+    if (ti == 0)
+        *bacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(k->dmin * dx), *bacc);
+}
+
+static T256 float dot_256(int ti, const uint8_t *w, int prepared, const uint8_t *col, int cols)
+{
+    __m256 alo = _mm256_setzero_ps(), ahi = _mm256_setzero_ps(), b8 = _mm256_setzero_ps();
     const int8_t *xq = (const int8_t *)col;
-    const float *xd = col_d((uint8_t *)col, cols);
-    const int16_t *bs = col_bsums((uint8_t *)col, cols);
-    const __m256i m4 = _mm256_set1_epi8(15);
-    float a1 = 0.0f, a2 = 0.0f;
-    for (int b = 0; b < cols / QK; b++, w += 144, xq += QK, bs += 16) {
-        int sc[8], m[8];
-        int32_t msum = 0;
-        for (int j = 0; j < 8; j++) {
-            kq_q4k_scale_min(j, w + 4, &sc[j], &m[j]);
-            msum += m[j] * (bs[2 * j] + bs[2 * j + 1]);
-        }
-        __m256i acc = _mm256_setzero_si256();
-        for (int g = 0; g < 4; g++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * g));
-            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + 64 * g));
-            __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq + 64 * g + 32));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0),
-                                                          _mm256_set1_epi16((short)sc[2 * g])));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1),
-                                                          _mm256_set1_epi16((short)sc[2 * g + 1])));
-        }
-        a1 = fmaf((float)hsum_256(acc), kq_fp16(w) * xd[b], a1);
-        a2 = fmaf((float)msum, kq_fp16(w + 2) * xd[b], a2);
-    }
-    return a1 - a2;
-}
-
-static T256 float dot_q6k_256(const uint8_t *w, const uint8_t *col, int cols)
-{
-    const int8_t *xq = (const int8_t *)col;
-    const float *xd = col_d((uint8_t *)col, cols);
-    const int16_t *bs = col_bsums((uint8_t *)col, cols);
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
-    float a = 0.0f;
-    for (int b = 0; b < cols / QK; b++, w += 210, xq += QK, bs += 16) {
-        const int8_t *sc = (const int8_t *)(w + 192);
-        int32_t off = 0;
-        for (int j = 0; j < 16; j++) off += sc[j] * bs[j];
-        __m256i acc = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w + 64 * h;
-            const int8_t *x = xq + 128 * h, *s = sc + 8 * h;
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-            for (int k = 0; k < 4; k++) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * k));
-                __m256i scv = _mm256_set_m128i(_mm_set1_epi16(s[2 * k + 1]), _mm_set1_epi16(s[2 * k]));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scv));
-            }
-        }
-        a = fmaf((float)(hsum_256(acc) - 32 * off), kq_fp16(w + 208) * xd[b], a);
-    }
-    return a;
-}
-
-DEF_TILE(t256_q4k, dot_q4k_256, T256, 8, 1) DEF_TILE(t256_q4k, dot_q4k_256, T256, 1, 1)
-DEF_TILE(t256_q6k, dot_q6k_256, T256, 8, 1) DEF_TILE(t256_q6k, dot_q6k_256, T256, 1, 1)
-
-/* A prepared row, for batches: per block of 256, the unsigned weights in
- * the activations' order (256 bytes), the scale of each 16-value group as
- * 8 ymm of int16 (lanes 0-7 one group, 8-15 the next: 256 bytes), the
- * offset multiplier of each group (16 int16: Q4_K its min m, Q6_K 32 times
- * its scale), and the float scales d and dmin. */
-#define PB 576
-static size_t prep_bytes_k(int cols) { return (size_t)(cols / QK) * PB; }
-
-static T256 void prep_q4k(const uint8_t *w, int cols, uint8_t *out)
-{
-    const __m256i m4 = _mm256_set1_epi8(15);
-    for (int b = 0; b < cols / QK; b++, w += 144, out += PB) {
-        int16_t *sc16 = (int16_t *)(void *)(out + 256), *m16 = (int16_t *)(void *)(out + 512);
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            kq_q4k_scale_min(j, w + 4, &sc, &m);
-            for (int l = 0; l < 16; l++) sc16[16 * j + l] = (int16_t)sc;
-            m16[2 * j] = m16[2 * j + 1] = (int16_t)m;
-        }
-        for (int g = 0; g < 4; g++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * g));
-            _mm256_storeu_si256((__m256i *)(out + 64 * g), _mm256_and_si256(q, m4));
-            _mm256_storeu_si256((__m256i *)(out + 64 * g + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-        }
-        float d[2] = {kq_fp16(w), kq_fp16(w + 2)};
-        memcpy(out + 544, d, sizeof d);
-    }
-}
-
-static T256 void prep_q6k(const uint8_t *w, int cols, uint8_t *out)
-{
-    for (int b = 0; b < cols / QK; b++, w += 210, out += PB) {
-        const int8_t *sc = (const int8_t *)(w + 192);
-        int16_t *sc16 = (int16_t *)(void *)(out + 256), *m16 = (int16_t *)(void *)(out + 512);
-        for (int g = 0; g < 16; g++) {
-            for (int l = 0; l < 8; l++) sc16[8 * g + l] = sc[g];
-            m16[g] = (int16_t)(32 * sc[g]);
-        }
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
-            uint8_t *o = out + 128 * h;
-            for (int l = 0; l < 32; l++) {
-                o[l] = (uint8_t)((ql[l] & 15) | ((qh[l] & 3) << 4));
-                o[l + 32] = (uint8_t)((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
-                o[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
-                o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
-            }
-        }
-        float d[2] = {kq_fp16(w + 208), 0.0f};
-        memcpy(out + 544, d, sizeof d);
-    }
-}
-
-/* 4 prepared rows x 4 columns.  Q4_K (ti 0) keeps the mins apart, with
- * dmin; Q6_K (ti 1) folds its offset into the block's integer sum. */
-INLINE T256 void tile_k4x4(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
-                           int cols, float *y, size_t ys)
-{
-    float a1[4][4] = {{0}}, a2[4][4] = {{0}};
+    const float *xd = col_d(col, cols);
+    const int16_t *bs = col_bsums(col, cols);
     for (int b = 0; b < cols / QK; b++) {
-        for (int i = 0; i < 4; i++) {
-            const uint8_t *pr = w + i * rb + (size_t)b * PB;
-            const __m256i m16 = _mm256_loadu_si256((const __m256i *)(pr + 512));
-            float dd[2];
-            memcpy(dd, pr + 544, sizeof dd);
-            for (int j = 0; j < 4; j++) {
-                const uint8_t *c = xc + j * xcs;
-                const int8_t *xq = (const int8_t *)c + QK * b;
-                const float dx = col_d((uint8_t *)c, cols)[b];
-                const __m256i bsv = _mm256_loadu_si256((const __m256i *)(col_bsums((uint8_t *)c, cols) + 16 * b));
-                __m256i acc = _mm256_setzero_si256();
-                for (int g = 0; g < 8; g++) {
-                    __m256i p = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(pr + 32 * g)),
-                                                     _mm256_loadu_si256((const __m256i *)(xq + 32 * g)));
-                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_loadu_si256((const __m256i *)(pr + 256 + 32 * g))));
-                }
-                int32_t isum = hsum_256(acc), msum = hsum_256(_mm256_madd_epi16(m16, bsv));
-                if (ti == 0) {
-                    a1[i][j] = fmaf((float)isum, dd[0] * dx, a1[i][j]);
-                    a2[i][j] = fmaf((float)msum, dd[1] * dx, a2[i][j]);
-                } else {
-                    a1[i][j] = fmaf((float)(isum - msum), dd[0] * dx, a1[i][j]);
-                }
-            }
-        }
+        kblock kb;
+        const kblock *k = block_at(ti, w, prepared, b, &kb);
+        lanes_256(ti, k, xq + QK * b, bs + 16 * b, xd[b], &alo, &ahi, &b8);
     }
-    for (int j = 0; j < 4; j++)
-        for (int i = 0; i < 4; i++)
-            y[j * ys + i] = ti == 0 ? a1[i][j] - a2[i][j] : a1[i][j];
+    return tree_reduce256x2(alo, ahi) - tree8_256(b8);
 }
-static T256 void t256_q4k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
-                                   int cols, float *y, size_t ys, size_t pf)
+
+INLINE T256 void tile_256(int ti, int prepared, const uint8_t *w, size_t rb, const uint8_t *xc,
+                          size_t xcs, int cols, float *y, size_t ys, int R, int T)
 {
-    (void)pf;
-    tile_k4x4(0, w, rb, xc, xcs, cols, y, ys);
+    for (int j = 0; j < T; j++)
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = dot_256(ti, w + i * rb, prepared, xc + j * xcs, cols);
 }
-static T256 void t256_q6k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
-                                   int cols, float *y, size_t ys, size_t pf)
-{
-    (void)pf;
-    tile_k4x4(1, w, rb, xc, xcs, cols, y, ys);
-}
+DEF_TILES(t256, tile_256, T256, 0)
+DEF_TILES(t256, tile_256, T256, 1)
 
 static const q8_kernels k_avx2 = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_q4k_8x1, t256_q6k_8x1},
-    {t256_q4k_prep_4x4, t256_q6k_prep_4x4}, {t256_q4k_1x1, t256_q6k_1x1},
+    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_0_8x1, t256_1_8x1},
+    {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
 };
 
 /* ======================================================================
- * AVX-512 (BW): the same integer sums, 64 values per instruction
+ * AVX-512: 64 values per instruction (maddubs, then vpdpwssd with the
+ * scales), each block decoded in registers
  * ====================================================================== */
 
-INLINE T512 void tile_k4x4_512(int ti, const uint8_t *w, size_t rb, const uint8_t *xc,
-                               size_t xcs, int cols, float *y, size_t ys)
+/* The block's unsigned weights (4 chunks of 64, activation order), pair
+ * scales (4 x 32 int16), offset multipliers (16 int16) and scales. */
+typedef struct {
+    __m512i q[4], s[4];
+    __m256i m;
+    float d, dmin;
+} kregs;
+
+/* The 8 scales and 8 mins of a Q4_K block as bytes sm[0..7], sm[8..15]
+ * (the packing of kq_q4k_scale_min, unpacked with word operations). */
+static inline void q4k_scale_bytes(const uint8_t *s, uint8_t sm[16])
 {
-    float a1[4][4] = {{0}}, a2[4][4] = {{0}};
-    for (int b = 0; b < cols / QK; b++) {
-        for (int j = 0; j < 4; j++) {
-            const uint8_t *c = xc + j * xcs;
-            const int8_t *xq = (const int8_t *)c + QK * b;
-            const float dx = col_d((uint8_t *)c, cols)[b];
-            const __m256i bsv = _mm256_loadu_si256((const __m256i *)(col_bsums((uint8_t *)c, cols) + 16 * b));
-            __m512i xv[4];
-            for (int g = 0; g < 4; g++) xv[g] = _mm512_loadu_si512(xq + 64 * g);
-            for (int i = 0; i < 4; i++) {
-                const uint8_t *pr = w + i * rb + (size_t)b * PB;
-                __m512i acc = _mm512_setzero_si512();
-                for (int g = 0; g < 4; g++) {
-                    __m512i p = _mm512_maddubs_epi16(_mm512_loadu_si512(pr + 64 * g), xv[g]);
-                    acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, _mm512_loadu_si512(pr + 256 + 64 * g)));
-                }
-                int32_t isum = _mm512_reduce_add_epi32(acc);
-                int32_t msum = hsum_256(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(pr + 512)), bsv));
-                float dd[2];
-                memcpy(dd, pr + 544, sizeof dd);
-                if (ti == 0) {
-                    a1[i][j] = fmaf((float)isum, dd[0] * dx, a1[i][j]);
-                    a2[i][j] = fmaf((float)msum, dd[1] * dx, a2[i][j]);
-                } else {
-                    a1[i][j] = fmaf((float)(isum - msum), dd[0] * dx, a1[i][j]);
-                }
-            }
+    uint32_t u[4];
+    memcpy(u, s, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    const uint32_t mins_lo = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = mins_lo;
+    u[0] &= k1;
+    memcpy(sm, u, 16);
+}
+
+INLINE T512 void regs_q4k(const uint8_t *w, kregs *r)
+{
+    uint8_t sm[16];
+    q4k_scale_bytes(w + 4, sm);
+    /* int16 lane i of chunk c: scale of sub-block 2c + (i >= 16) */
+    const __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm)));
+    const __m512i half = _mm512_srli_epi16(_mm512_set_epi16(
+        31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+        15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 4);
+    const __m512i m4 = _mm512_set1_epi8(15);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c)));
+        r->q[c] = _mm512_and_si512(_mm512_mask_blend_epi64(0xf0, v, _mm512_srli_epi16(v, 4)), m4);
+        r->s[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(half, _mm512_set1_epi16((short)(2 * c))), s16);
+    }
+    /* mins: lanes 2j and 2j + 1 take min j (bytes 8..15 of sm) */
+    const __m256i mn = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm));
+    r->m = _mm256_permutexvar_epi16(_mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
+                                                      14, 14, 15, 15), mn);
+    r->d = kq_fp16(w);
+    r->dmin = kq_fp16(w + 2);
+}
+
+INLINE T512 void regs_q6k(const uint8_t *w, kregs *r)
+{
+    const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(3);
+    const __m512i sh_a = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i sh_b = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 192))));
+    for (int h = 0; h < 2; h++) {
+        __m512i ql = _mm512_loadu_si512(w + 64 * h);
+        __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h)));
+        __m512i hi_a = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_a), m2), 4);
+        __m512i hi_b = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_b), m2), 4);
+        r->q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hi_a);
+        r->q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi_b);
+        for (int c = 0; c < 2; c++) {
+            /* int16 lane i of chunk 2h + c takes group 8h + 4c + i / 8 */
+            __m512i idx = _mm512_add_epi16(_mm512_srli_epi16(_mm512_set_epi16(
+                31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3),
+                _mm512_set1_epi16((short)(8 * h + 4 * c)));
+            r->s[2 * h + c] = _mm512_permutexvar_epi16(idx, sc16);
         }
     }
-    for (int j = 0; j < 4; j++)
-        for (int i = 0; i < 4; i++)
-            y[j * ys + i] = ti == 0 ? a1[i][j] - a2[i][j] : a1[i][j];
+    r->m = _mm256_slli_epi16(_mm512_castsi512_si256(sc16), 5);
+    r->d = kq_fp16(w + 208);
+    r->dmin = 0.0f;
 }
-static T512 void t512_q4k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
-                                   int cols, float *y, size_t ys, size_t pf)
+
+INLINE T512 void lanes_512(int ti, const kregs *k, const int8_t *x, const int16_t *bs, float dx,
+                           __m512 *a, __m256 *bacc)
 {
-    (void)pf;
-    tile_k4x4_512(0, w, rb, xc, xcs, cols, y, ys);
+    __m512i L = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++)
+        L = _mm512_dpwssd_epi32(L, _mm512_maddubs_epi16(k->q[c], _mm512_loadu_si512(x + 64 * c)),
+                                k->s[c]);
+    __m256i M = _mm256_madd_epi16(k->m, _mm256_loadu_si256((const __m256i *)bs));
+    if (ti == 1)
+        L = _mm512_sub_epi32(L, _mm512_zextsi256_si512(M));
+    *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(L), _mm512_set1_ps(k->d * dx), *a);
+    if (ti == 0)
+        *bacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(k->dmin * dx), *bacc);
 }
-static T512 void t512_q6k_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
-                                   int cols, float *y, size_t ys, size_t pf)
+
+INLINE T512 void regs_prepared(const kblock *k, kregs *r)
 {
-    (void)pf;
-    tile_k4x4_512(1, w, rb, xc, xcs, cols, y, ys);
+    for (int c = 0; c < 4; c++) {
+        r->q[c] = _mm512_loadu_si512(k->q + 64 * c);
+        r->s[c] = _mm512_loadu_si512(k->s + 32 * c);
+    }
+    r->m = _mm256_loadu_si256((const __m256i *)k->m);
+    r->d = k->d;
+    r->dmin = k->dmin;
 }
+
+/* R rows x T columns; each row's block is decoded once for the T columns */
+INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, const uint8_t *xc,
+                          size_t xcs, int cols, float *y, size_t ys, int R, int T)
+{
+    __m512 a[8][4];
+    __m256 bb[8][4];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < T; j++) {
+            a[i][j] = _mm512_setzero_ps();
+            bb[i][j] = _mm256_setzero_ps();
+        }
+    for (int b = 0; b < cols / QK; b++)
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            kregs k;
+            if (prepared) regs_prepared((const kblock *)(const void *)(w + i * rb + (size_t)b * PB), &k);
+            else if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
+            else regs_q6k(w + i * rb + (size_t)b * 210, &k);
+#pragma GCC unroll 4
+            for (int j = 0; j < T; j++) {
+                const uint8_t *c = xc + j * xcs;
+                lanes_512(ti, &k, (const int8_t *)c + QK * b, col_bsums(c, cols) + 16 * b,
+                          col_d(c, cols)[b], &a[i][j], &bb[i][j]);
+            }
+        }
+    for (int j = 0; j < T; j++)
+        for (int i = 0; i < R; i++)
+            y[j * ys + i] = tree_reduce512(a[i][j]) - tree8_256(bb[i][j]);
+}
+DEF_TILES(t512, tile_512, T512, 0)
+DEF_TILES(t512, tile_512, T512, 1)
 
 static const q8_kernels k_avx512 = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_q4k_8x1, t256_q6k_8x1},
-    {t512_q4k_prep_4x4, t512_q6k_prep_4x4}, {t256_q4k_1x1, t256_q6k_1x1},
+    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t512_0_8x1, t512_1_8x1},
+    {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 
-static int has_avx512bw(void)
+static int has_avx512_vnni(void)
 {
+    unsigned a, b, c, d;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
 }
 
 const q8_kernels *q8k_kernels_for(const char *isa)
 {
     if (!strcmp(isa, "avx512"))
-        return has_avx512bw() ? &k_avx512 : &k_avx2;   /* the same bits either way */
+        return has_avx512_vnni() ? &k_avx512 : &k_avx2;   /* the same bits either way */
     if (!strcmp(isa, "avx2"))
         return &k_avx2;
     if (!strcmp(isa, "portable"))
