@@ -3,18 +3,18 @@
  * on three instruction-set paths chosen at run time: AVX-512, AVX2+FMA
  * (16 lanes as two 8-wide halves) and portable C (fmaf over a 16-float
  * lane array).  Weights are consumed in register tiles of R rows x T
- * columns; F16 and K-quant rows are first dequantized exactly into a small
- * thread-local float scratch and then go through the same tiles, except at
- * batches under 4, where AVX-512 dequantizes them in registers ("fused"
- * 8x1 tiles) to stay near memory bandwidth.  Q8_0 and Q4_0 rows take the
- * integer kernels of matmul_q8.c at every batch size instead.  Tiling,
+ * columns; F16 rows are first converted exactly into a small thread-local
+ * float scratch and then go through the same tiles, except at batches
+ * under 4, where AVX-512 converts them in registers ("fused" 8x1 tiles) to
+ * stay near memory bandwidth.  Q8_0, Q4_0, Q4_K and Q6_K rows take the
+ * integer kernels of matmul_q8.c and matmul_q8k.c at every batch size
+ * instead.  Tiling,
  * blocking and threading change only which outputs are computed together,
  * never the operations that produce one of them. */
 #include "engine/matmul.h"
 #include "engine/matmul_q8.h"
 #include "engine/matmul_tree.h"
 #include "engine/quant.h"
-#include "engine/quant_kblocks.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -57,8 +57,6 @@ struct isa {
     tile_fn t8x1, tm1, tbig, t1n, t1x1;   /* 8x1, mr x 1, mr x nr, 1 x nr, 1x1 */
     deq_fn deq_f16;
     fused_fn f8_f16;               /* may be NULL */
-    deq_fn deq_q4_k, deq_q6_k;     /* quant_kblocks.h compiled for this ISA */
-    fused_fn f8_q4_k, f8_q6_k;     /* may be NULL */
 };
 
 /* ======================================================================
@@ -94,12 +92,10 @@ DEF_TILE_P(8, 1) DEF_TILE_P(4, 1) DEF_TILE_P(4, 4) DEF_TILE_P(1, 4) DEF_TILE_P(1
 
 static void deq_f16_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_F16, s, d, n); }
 
-static void deq_q4_k_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q4_K, s, d, n); }
-static void deq_q6_k_p(const void *s, float *d, int n, size_t pf) { quant_dequant_row(TYPE_Q6_K, s, d, n); }
 
 static const struct isa isa_portable = {
     "portable", 4, 4, tp_8x1, tp_4x1, tp_4x4, tp_1x4, tp_1x1,
-    deq_f16_p, NULL, deq_q4_k_p, deq_q6_k_p, NULL, NULL,
+    deq_f16_p, NULL,
 };
 
 /* ======================================================================
@@ -215,106 +211,9 @@ static T512 void f8_f16_512(const uint8_t *w, size_t rb, const float *x, int col
     f8_store(acc, y);
 }
 
-static T512 void deq_q4_k_512(const void *s, float *d, int n, size_t pf)
-{ (void)pf; kq_dequant_q4_k(s, d, n / QK_K_BLOCK); }
-static T512 void deq_q6_k_512(const void *s, float *d, int n, size_t pf)
-{ (void)pf; kq_dequant_q6_k(s, d, n / QK_K_BLOCK); }
-
-/* Q4_K rows decoded in registers: per 64-element group, the 32 low
- * nibbles then the 32 high ones, each value (d * sc) * q - (dmin * m) as
- * kq_dequant_q4_k computes it, met by x in increasing k: the same FMAs as
- * the scratch path. */
-static T512 void f8_q4_k_512(const uint8_t *w, size_t rb, const float *x, int cols,
-                             float *y, size_t pf)
-{
-    const __m512i m4 = _mm512_set1_epi32(15);
-    __m512 acc[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
-    for (int k = 0; k < cols; k += QK_K_BLOCK, w += 144) {
-        for (int g = 0; g < 4; g++) {
-            const float *xg = x + k + 64 * g;
-            __m512 x0 = _mm512_loadu_ps(xg), x1 = _mm512_loadu_ps(xg + 16);
-            __m512 x2 = _mm512_loadu_ps(xg + 32), x3 = _mm512_loadu_ps(xg + 48);
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) {
-                const uint8_t *b = w + i * rb;
-                if (pf && g == 0) {
-                    _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
-                    _mm_prefetch((const char *)b + pf + 64, _MM_HINT_T0);
-                    _mm_prefetch((const char *)b + pf + 128, _MM_HINT_T0);
-                }
-                const float d = kq_fp16(b), dmin = kq_fp16(b + 2);
-                int sc, m;
-                kq_q4k_scale_min(2 * g, b + 4, &sc, &m);
-                const __m512 d1 = _mm512_set1_ps(d * (float)sc), m1 = _mm512_set1_ps(dmin * (float)m);
-                kq_q4k_scale_min(2 * g + 1, b + 4, &sc, &m);
-                const __m512 d2 = _mm512_set1_ps(d * (float)sc), m2 = _mm512_set1_ps(dmin * (float)m);
-                const uint8_t *q = b + 16 + 32 * g;
-                __m512i qa = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
-                __m512i qb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
-                __m512 w0 = _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(_mm512_and_si512(qa, m4))), m1);
-                __m512 w1 = _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(_mm512_and_si512(qb, m4))), m1);
-                __m512 w2 = _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(_mm512_srli_epi32(qa, 4))), m2);
-                __m512 w3 = _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(_mm512_srli_epi32(qb, 4))), m2);
-                acc[i] = _mm512_fmadd_ps(w0, x0, acc[i]);
-                acc[i] = _mm512_fmadd_ps(w1, x1, acc[i]);
-                acc[i] = _mm512_fmadd_ps(w2, x2, acc[i]);
-                acc[i] = _mm512_fmadd_ps(w3, x3, acc[i]);
-            }
-        }
-    }
-    f8_store(acc, y);
-}
-
-/* Q6_K rows decoded in registers.  In each half of 128 elements, chunk c
- * of 16 (in increasing k) takes its low 4 bits from ql (bytes
- * 16*(c&1) + 32*((c>>1)&1), low or high nibble for c < 4 or not), its
- * high 2 bits from qh (bytes 16*(c&1), shifted by 2*(c>>1)), and its scale
- * from sc[c]: value (d * sc[c]) * (q - 32), as kq_dequant_q6_k. */
-static T512 void f8_q6_k_512(const uint8_t *w, size_t rb, const float *x, int cols,
-                             float *y, size_t pf)
-{
-    const __m512i m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3);
-    const __m512i k32 = _mm512_set1_epi32(32);
-    __m512 acc[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
-    for (int k = 0; k < cols; k += QK_K_BLOCK, w += 210) {
-        float d[8];
-        for (int i = 0; i < 8; i++) {
-            const uint8_t *b = w + i * rb;
-            if (pf)
-                for (int o = 0; o < 210; o += 64)
-                    _mm_prefetch((const char *)b + pf + o, _MM_HINT_T0);
-            d[i] = kq_fp16(b + 208);
-        }
-        for (int h = 0; h < 2; h++)
-            for (int c = 0; c < 8; c++) {
-                const __m512 xv = _mm512_loadu_ps(x + k + 128 * h + 16 * c);
-                const int lo = 16 * (c & 1), f = c >> 1;
-                const int qlo = 64 * h + lo + 32 * (f & 1), qho = 128 + 32 * h + lo;
-#pragma GCC unroll 8
-                for (int i = 0; i < 8; i++) {
-                    const uint8_t *b = w + i * rb;
-                    __m512i ql = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + qlo)));
-                    __m512i qh = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + qho)));
-                    __m512i l4 = f < 2 ? _mm512_and_si512(ql, m4) : _mm512_srli_epi32(ql, 4);
-                    __m512i h2 = _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(2 * f)), m2);
-                    __m512i q = _mm512_sub_epi32(_mm512_or_si512(l4, _mm512_slli_epi32(h2, 4)), k32);
-                    const int8_t scv = (int8_t)b[192 + 8 * h + c];
-                    __m512 wv = _mm512_mul_ps(_mm512_set1_ps(d[i] * (float)scv), _mm512_cvtepi32_ps(q));
-                    acc[i] = _mm512_fmadd_ps(wv, xv, acc[i]);
-                }
-            }
-    }
-    f8_store(acc, y);
-}
-
 static const struct isa isa_avx512 = {
     "avx512", MR512, NR512, t512_8x1, TNAME(t512_, MR512, 1), TNAME(t512_, MR512, NR512), TNAME(t512_, 1, NR512), t512_1x1,
     deq_f16_512, f8_f16_512,
-    deq_q4_k_512, deq_q6_k_512, f8_q4_k_512, f8_q6_k_512,
 };
 
 /* ======================================================================
@@ -411,14 +310,10 @@ static T256 void deq_f16_256(const void *src, float *d, int n, size_t pf)
         d[k] = _cvtsh_ss(s[k]);
 }
 
-static T256 void deq_q4_k_256(const void *s, float *d, int n, size_t pf)
-{ (void)pf; kq_dequant_q4_k(s, d, n / QK_K_BLOCK); }
-static T256 void deq_q6_k_256(const void *s, float *d, int n, size_t pf)
-{ (void)pf; kq_dequant_q6_k(s, d, n / QK_K_BLOCK); }
 
 static const struct isa isa_avx2 = {
     "avx2", 4, 4, t256_8x1, t256_4x1, t256_4x4, t256_1x4, t256_1x1,
-    deq_f16_256, NULL, deq_q4_k_256, deq_q6_k_256, NULL, NULL,
+    deq_f16_256, NULL,
 };
 
 /* ======================================================================
@@ -554,8 +449,6 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
         float *dst = scr + (size_t)i * ss;
         switch (W->type) {
         case TYPE_F16:  isa->deq_f16(src, dst, W->cols, pfq); break;
-        case TYPE_Q4_K: isa->deq_q4_k(src, dst, W->cols, pfq); break;
-        case TYPE_Q6_K: isa->deq_q6_k(src, dst, W->cols, pfq); break;
         default:        quant_dequant_row(W->type, src, dst, W->cols); break;
         }
     }
@@ -635,8 +528,7 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
         return;
     assert(W->type != TYPE_F32 || W->row_bytes % sizeof(float) == 0);
 
-    fused_fn fused = W->type == TYPE_F16 ? isa->f8_f16 : W->type == TYPE_Q4_K ? isa->f8_q4_k :
-                     W->type == TYPE_Q6_K ? isa->f8_q6_k : NULL;
+    fused_fn fused = W->type == TYPE_F16 ? isa->f8_f16 : NULL;
     size_t pff = (size_t)PF_FUSED_ROWS * W->row_bytes;
     if (quant_row_bytes(W->type, cols) == 0) {   /* unknown type or bad cols */
         for (int t = 0; t < n; t++)

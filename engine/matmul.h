@@ -11,9 +11,9 @@
  * then summed in a fixed tree:
  *   s8[i] = p[i] + p[i+8]; s4[i] = s8[i] + s8[i+4]; s2[i] = s4[i] + s4[i+2];
  *   y = s2[0] + s2[1].
- * F16 and K-quant rows are first dequantized (exactly) to float32.  Q8_0
- * and Q4_0 rows instead meet the activations quantized to 8 bits, in exact
- * integer arithmetic, under the contract of matmul_q8.h.  So a sequence's
+ * F16 rows are first converted (exactly) to float32.  Q8_0, Q4_0, Q4_K and
+ * Q6_K rows instead meet the activations quantized to 8 bits, in exact
+ * integer arithmetic, under the contracts of matmul_q8.h and matmul_q8k.c.  So a sequence's
  * logits are bitwise equal at batch sizes 1, 2, 7 or 16. */
 #ifndef LLMFS_MATMUL_H
 #define LLMFS_MATMUL_H
@@ -35,9 +35,10 @@ typedef struct {
  * threads (p may be NULL for single-threaded); rows are split into
  * contiguous chunks of a multiple of 24 rows, and matrices under 48 rows
  * run on the caller alone.  No alignment is required of data, x or y
- * (64-byte alignment helps).  Non-F32 types use a per-thread scratch of
- * 8 * roundup(cols, 16) floats, allocated on first use and freed at thread
- * exit.  An unsupported type, or cols not a multiple of the block size,
+ * (64-byte alignment helps).  Non-F32 types use a per-thread scratch
+ * (F16: 8 converted rows; the quantized types: the pass's quantized
+ * activation columns, at most 512 KiB, and four prepared rows), allocated
+ * on first use and freed at thread exit.  An unsupported type, or cols not a multiple of the block size,
  * yields NaN outputs. */
 void matmul(pool *p, float *y, const float *x, const mat *W, int n);
 

@@ -1,8 +1,8 @@
 /* Dequantization of the K-quant blocks (Q4_K, Q6_K), written so that
  * compilers vectorize it: per-16/32-element runs with loop-invariant
- * scales.  Included by quant.c (generic code) and matmul.c (compiled again
- * for AVX2 and AVX-512); every element is computed by the same float
- * operations as llama.cpp's reference, so all builds give the same bits. */
+ * scales.  Included by quant.c (dequantization) and matmul_q8k.c (the
+ * scale and min unpacking of the integer kernels); every element is
+ * computed by the same float operations as llama.cpp's reference. */
 #ifndef LLMFS_QUANT_KBLOCKS_H
 #define LLMFS_QUANT_KBLOCKS_H
 #include <stdint.h>
