@@ -29,6 +29,20 @@ static float *read_f32(const char *path, size_t n) {
     return v;
 }
 
+/* Perplexity of seq from its teacher-forced logits: exp of the mean
+ * negative log-likelihood of token p + 1 under row p. */
+static double ppl_of(const float *logits, const int *seq, int n, int V) {
+    double nll = 0;
+    for (int p = 0; p + 1 < n; p++) {
+        const float *row = logits + (size_t)p * V;
+        double mx = row[0], sum = 0;
+        for (int v = 1; v < V; v++) if (row[v] > mx) mx = row[v];
+        for (int v = 0; v < V; v++) sum += exp(row[v] - mx);
+        nll += log(sum) + mx - row[seq[p + 1]];
+    }
+    return exp(nll / (n - 1));
+}
+
 static double max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -137,6 +151,16 @@ static void check_model(void) {
                    exact, NPOS, sstep + 1e-4);
         printf("#   %s: %d of %d positions within %.3g of llama.cpp\n", cur, exact, NPOS,
                sstep + 1e-4);
+        /* quality: quantizing the activations may not raise perplexity (of
+         * seq.ids, against the dequantized-F32 run) by more than llama.cpp's
+         * own quantized run does, give or take 0.5% */
+        double pd = ppl_of(lc_deq, ids, NPOS, V), pl = ppl_of(lc, ids, NPOS, V);
+        double po = ppl_of(ours, ids, NPOS, V);
+        double rise = pl - pd > 0 ? pl - pd : 0;
+        CHECKF(po - pd <= rise + 0.005 * pd, "%s perplexity %.4f against F32 %.4f (llama.cpp %.4f)",
+               cur, po, pd, pl);
+        printf("#   %s: perplexity %.4f; dequantized F32 %.4f, llama.cpp's quantized run %.4f\n",
+               cur, po, pd, pl);
         printf("#   %s: vs llama.cpp %.3g (bound %.3g); vs deq-F32 %.3g (llama.cpp's own %.3g)\n",
                cur, d, bound, dd, spread);
     } else {

@@ -3,6 +3,7 @@
  * adds figures on stderr, one "name value" per line. */
 #include "engine/version.h"
 #include "engine/engine.h"
+#include "engine/perplexity.h"
 #include "engine/quant.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@ static void usage(FILE *f) {
         "                 [-s S] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
         "                 [--repeat-last-n N] [--threads N] [--ctx N] [--ignore-eos] [--mmap]\n"
         "                 [--stats]\n"
+        "       llmfs-run --model FILE --perplexity TEXT [--ctx N] [--threads N]\n"
         "  -m, --model FILE      GGUF model, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer FILE  llama2.c tokenizer .bin\n"
         "  -p, --prompt TEXT     the prompt (-f FILE reads it from a file, -f - from stdin)\n"
@@ -32,7 +34,9 @@ static void usage(FILE *f) {
         "  --ignore-eos          generate past end-of-sequence tokens\n"
         "  --mmap                keep weights in the file mapping (default for big\n"
         "                        models: read them into huge pages, faster)\n"
-        "  --stats               print timing figures to stderr\n");
+        "  --stats               print timing figures to stderr\n"
+        "  --perplexity TEXT     the model's perplexity over the file TEXT, in chunks of\n"
+        "                        --ctx tokens, as llama-perplexity computes it\n");
 }
 
 static void emit(void *ud, const char *text, size_t n) {
@@ -86,6 +90,56 @@ static char *read_file(const char *path, size_t *len) {
     return b;
 }
 
+static void ppl_chunk(void *ud, const ppl_result *r)
+{
+    (void)ud;
+    fprintf(stderr, "[%d]%.4f%s", r->chunks, r->ppl, r->chunks % 8 ? "," : "\n");
+}
+
+/* --perplexity FILE: the text's perplexity in chunks of ctx tokens
+ * (default: the model's context), as llama-perplexity computes it. */
+static int run_perplexity(const char *model_path, const char *tok_path, int load_flags,
+                          const char *file, int threads, int ctx)
+{
+    size_t len;
+    char *text = read_file(file, &len);
+    if (!text) { fprintf(stderr, "llmfs-run: %s: %s\n", file, strerror(errno)); return 1; }
+    char err[512];
+    model *m;
+    int rc = model_load_flags(model_path, tok_path, load_flags, &m, err, sizeof err);
+    if (rc) { fprintf(stderr, "llmfs-run: %s\n", err); free(text); return 1; }
+    if (!m->tok) {
+        fprintf(stderr, "llmfs-run: %s: no tokenizer (give --tokenizer)\n", model_path);
+        model_free(m); free(text); return 1;
+    }
+    if (ctx <= 0 || ctx > m->c.ctx) ctx = m->c.ctx;
+    int n = tokenizer_encode(m->tok, text, len, 0, NULL, 0);
+    int *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
+    if (n > 0 && ids) n = tokenizer_encode(m->tok, text, len, 0, ids, n);
+    free(text);
+    if (n < 0 || !ids) {
+        fprintf(stderr, "llmfs-run: %s: cannot tokenize: %s\n", file, strerror(n < 0 ? -n : ENOMEM));
+        free(ids); model_free(m); return 1;
+    }
+    if (n < ctx) {
+        fprintf(stderr, "llmfs-run: %s: %d tokens, fewer than one chunk of %d (give a smaller --ctx)\n",
+                file, n, ctx);
+        free(ids); model_free(m); return 1;
+    }
+    ppl_result r;
+    rc = perplexity(m, threads, ids, n, ctx, ppl_chunk, NULL, &r);
+    if (r.chunks % 8) fputc('\n', stderr);
+    if (rc) {
+        fprintf(stderr, "llmfs-run: perplexity: %s\n", strerror(-rc));
+    } else {
+        printf("tokens %d\nctx %d\nchunks %d\ntokens_scored %ld\nperplexity %.6f\nperplexity_err %.6f\n",
+               n, ctx, r.chunks, r.scored, r.ppl, r.err);
+    }
+    free(ids);
+    model_free(m);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL;
     long n_predict = -1, threads = 2, ctx = 0;
@@ -93,7 +147,8 @@ int main(int argc, char **argv) {
     gen_params gp;
     gen_params_default(&gp);
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LAST_N, O_IGNORE_EOS, O_STATS,
-           O_MMAP };
+           O_MMAP, O_PPL };
+    const char *ppl_file = NULL;
     static const struct option opts[] = {
         { "model", required_argument, 0, 'm' },
         { "tokenizer", required_argument, 0, 'z' },
@@ -112,6 +167,7 @@ int main(int argc, char **argv) {
         { "ignore-eos", no_argument, 0, O_IGNORE_EOS },
         { "stats", no_argument, 0, O_STATS },
         { "mmap", no_argument, 0, O_MMAP },
+        { "perplexity", required_argument, 0, O_PPL },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -150,6 +206,7 @@ int main(int argc, char **argv) {
         case O_IGNORE_EOS: gp.ignore_eos = 1; break;
         case O_STATS: stats = 1; break;
         case O_MMAP: load_flags |= MODEL_LOAD_MMAP; break;
+        case O_PPL: ppl_file = optarg; break;
         case 'V': printf("llmfs-run %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -160,6 +217,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!model_path) { fprintf(stderr, "llmfs-run: --model FILE is required\n"); return 2; }
+    if (ppl_file)
+        return run_perplexity(model_path, tok_path, load_flags, ppl_file, (int)threads, (int)ctx);
     size_t plen = 0;
     char *pbuf = NULL;
     if (prompt_file) {
