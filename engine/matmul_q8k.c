@@ -13,7 +13,9 @@
  *   Q4_K: A[l] = fmaf(L[l], d * dx, A[l]);  B[l] = fmaf(M[l], dmin * dx, B[l]);
  *   Q6_K: A[l] = fmaf(L[l] - (l < 8 ? M[l] : 0), d * dx, A[l]).
  * y = tree16(A) - tree8(B) (matmul_tree.h; tree8 is its last three
- * levels).  Lanes keep the int32 sums small (exactly representable). */
+ * levels).  Lanes keep the int32 sums small: ordinary blocks convert to
+ * float exactly; extreme Q6_K scales can pass 2^24, where every path
+ * rounds the conversion the same way (to nearest even). */
 #include "engine/matmul_q8.h"
 #include "engine/matmul_tree.h"
 #include "engine/quant.h"

@@ -3,7 +3,6 @@
 #include "engine/forward.h"
 #include "engine/kv.h"
 #include "engine/pool.h"
-#include "engine/tokenizer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,16 +19,18 @@ static double nll_of(const float *logits, int vocab, int target)
     return log(sum) + mx - (double)logits[target];
 }
 
-int perplexity(const model *m, int threads, const int *tokens, long n, int ctx,
+int perplexity(const model *m, int threads, const int *tokens, long n, int ctx, int bos,
                ppl_progress cb, void *ud, ppl_result *out)
 {
-    int bos = m->tok ? tokenizer_bos(m->tok) : -1;
-    if (ctx < 4 || bos < 0 || n < ctx)
+    ppl_result r = {0, 0, 0, 0, 0};
+    *out = r;
+    if (ctx < 4 || n < ctx)
         return -EINVAL;
-    const int V = m->c.vocab;
+    const int V = m->c.vocab, first = ctx / 2;
     pool *p = pool_new(threads);
     fwd *f = fwd_new(m, p, ctx, ctx);
-    float *logits = malloc((size_t)ctx * V * sizeof *logits);
+    /* logits only where they are scored: positions first .. ctx - 2 */
+    float *logits = malloc((size_t)(ctx - first) * V * sizeof *logits);
     int *tok = malloc((size_t)ctx * sizeof *tok), *pos = malloc((size_t)ctx * sizeof *pos);
     int *rows = malloc((size_t)ctx * sizeof *rows);
     kv_seq **seqs = malloc((size_t)ctx * sizeof *seqs);
@@ -41,22 +42,20 @@ int perplexity(const model *m, int threads, const int *tokens, long n, int ctx,
         rc = -ENOMEM;
         goto out;
     }
-    ppl_result r = {0, 0, 0, 0, 0};
     double sum2 = 0;                 /* of the per-token NLLs squared, for the error */
-    const int first = ctx / 2;
     for (long c0 = 0; !rc && c0 + ctx <= n; c0 += ctx) {
         kv_seq s = {0};
         if (kv_seq_reserve(&kv, &s, ctx)) { rc = -ENOMEM; break; }
         for (int i = 0; i < ctx; i++) {
-            tok[i] = i == 0 ? bos : tokens[c0 + i];
+            tok[i] = i == 0 && bos >= 0 ? bos : tokens[c0 + i];
             pos[i] = i;
-            rows[i] = i;
+            rows[i] = i >= first && i < ctx - 1 ? i - first : -1;
             seqs[i] = &s;
         }
         fwd_run(f, &kv, tok, pos, seqs, ctx, rows, logits);
         kv_seq_release(&kv, &s);
         for (int j = first; j < ctx - 1; j++) {
-            double l = nll_of(logits + (size_t)j * V, V, (int)tokens[c0 + j + 1]);
+            double l = nll_of(logits + (size_t)(j - first) * V, V, (int)tokens[c0 + j + 1]);
             r.nll += l;
             sum2 += l * l;
             r.scored++;

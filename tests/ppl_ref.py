@@ -3,8 +3,9 @@
 of llmfs: llama2.c's tokenizer (run.c's encode: a dummy-prefix space, one
 token per UTF-8 character or its bytes, then merges of the best-scoring
 pair) and its forward pass (run.c), written here in double precision with
-the standard library only; chunks as llama-perplexity cuts them (BOS
-first, the second half of each chunk scored).
+the standard library only; chunks as llama-perplexity cuts them (the
+tokens with BOS first, each chunk with BOS in place of its first token, the
+second half of each chunk scored).
 
     ppl_ref.py MODEL.bin TOKENIZER.bin TEXT CTX   ->  "tokens N" and "perplexity X"
 """
@@ -148,10 +149,10 @@ def main():
     m = read_model(model_path)
     words, scores = read_tokenizer(tok_path, m["vocab"])
     with open(text_path, encoding="utf-8") as f:
-        ids = encode(f.read(), words, scores)
+        ids = [1] + encode(f.read(), words, scores)    # BOS first, as llama-perplexity
     nll, n = 0.0, 0
     for c0 in range(0, len(ids) - ctx + 1, ctx):
-        toks = [1] + ids[c0 + 1:c0 + ctx]
+        toks = [1] + ids[c0 + 1:c0 + ctx]           # BOS in place of the chunk's first
         logits = chunk_logits(m, toks)
         for j in range(ctx // 2, ctx - 1):
             row = logits[j]

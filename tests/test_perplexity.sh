@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # llmfs-run --perplexity against an independent computation: the same
-# chunks (64 tokens, BOS first, second halves scored) of two TinyStories
+# chunks (64 tokens, BOS first and in place of each chunk's first token,
+# second halves scored, as llama-perplexity) of two TinyStories
 # texts, through llama2.c's tokenizer and forward pass written in Python
 # with the standard library (tests/ppl_ref.py), agree with llmfs on
 # stories260K (the llama2.c checkpoint and its GGUF conversion) to 1e-4
@@ -29,6 +30,12 @@ for m in bin gguf; do
         echo "not ok - perplexity of stories260K ($m) equals an independent llama2.c computation"
     fi
 done
+out=$("$BIN/llmfs-run" --model "$S/models/stories260K.gguf" --perplexity "$T/text" --ctx 3 2>&1); rc=$?
+if [ $rc -eq 2 ] && [[ "$out" == *"at least 4 tokens"* ]]; then
+    echo "ok - chunks of fewer than 4 tokens are a usage error"
+else
+    echo "not ok - chunks of fewer than 4 tokens are a usage error (exit $rc: $out)"
+fi
 out=$("$BIN/llmfs-run" --model "$S/models/stories260K.gguf" --perplexity "$T/text" 2>&1); rc=$?
 if [ $rc -eq 1 ] && [[ "$out" == *"fewer than one chunk of 512"* ]]; then
     echo "ok - a text shorter than one chunk is a one-line error"

@@ -113,21 +113,28 @@ static int run_perplexity(const char *model_path, const char *tok_path, int load
         model_free(m); free(text); return 1;
     }
     if (ctx <= 0 || ctx > m->c.ctx) ctx = m->c.ctx;
-    int n = tokenizer_encode(m->tok, text, len, 0, NULL, 0);
+    if (ctx < 4) {
+        fprintf(stderr, "llmfs-run: --perplexity needs chunks of at least 4 tokens (--ctx %d)\n", ctx);
+        model_free(m); free(text); return 2;
+    }
+    /* as llama-perplexity: BOS first when the vocabulary adds one, and then
+     * in place of every chunk's first token */
+    int n = tokenizer_encode(m->tok, text, len, 1, NULL, 0);
     int *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
-    if (n > 0 && ids) n = tokenizer_encode(m->tok, text, len, 0, ids, n);
+    if (n > 0 && ids) n = tokenizer_encode(m->tok, text, len, 1, ids, n);
     free(text);
-    if (n < 0 || !ids) {
+    if (n < 0 || (n > 0 && !ids)) {
         fprintf(stderr, "llmfs-run: %s: cannot tokenize: %s\n", file, strerror(n < 0 ? -n : ENOMEM));
         free(ids); model_free(m); return 1;
     }
+    int bos = n > 0 && ids[0] == tokenizer_bos(m->tok) ? ids[0] : -1;
     if (n < ctx) {
         fprintf(stderr, "llmfs-run: %s: %d tokens, fewer than one chunk of %d (give a smaller --ctx)\n",
                 file, n, ctx);
         free(ids); model_free(m); return 1;
     }
     ppl_result r;
-    rc = perplexity(m, threads, ids, n, ctx, ppl_chunk, NULL, &r);
+    rc = perplexity(m, threads, ids, n, ctx, bos, ppl_chunk, NULL, &r);
     if (r.chunks % 8) fputc('\n', stderr);
     if (rc) {
         fprintf(stderr, "llmfs-run: perplexity: %s\n", strerror(-rc));
