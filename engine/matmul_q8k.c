@@ -435,30 +435,37 @@ INLINE T512 void regs_prepared(const kblock *k, kregs *r)
 INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, const uint8_t *xc,
                           size_t xcs, int cols, float *y, size_t ys, int R, int T)
 {
-    __m512 a[8][4];
-    __m256 bb[8][4];
-    for (int i = 0; i < R; i++)
-        for (int j = 0; j < T; j++) {
-            a[i][j] = _mm512_setzero_ps();
-            bb[i][j] = _mm256_setzero_ps();
-        }
-    for (int b = 0; b < cols / QK; b++)
+    /* two columns at a time: R x 2 accumulators of each kind stay in
+     * registers (each output's operations do not depend on the grouping) */
+    for (int j0 = 0; j0 < T; j0 += 2) {
+        const int tj = T - j0 < 2 ? T - j0 : 2;
+        __m512 a[8][2];
+        __m256 bb[8][2];
 #pragma GCC unroll 8
-        for (int i = 0; i < R; i++) {
-            kregs k;
-            if (prepared) regs_prepared((const kblock *)(const void *)(w + i * rb + (size_t)b * PB), &k);
-            else if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
-            else regs_q6k(w + i * rb + (size_t)b * 210, &k);
-#pragma GCC unroll 4
-            for (int j = 0; j < T; j++) {
-                const uint8_t *c = xc + j * xcs;
-                lanes_512(ti, &k, (const int8_t *)c + QK * b, col_bsums(c, cols) + 16 * b,
-                          col_d(c, cols)[b], &a[i][j], &bb[i][j]);
-            }
-        }
-    for (int j = 0; j < T; j++)
         for (int i = 0; i < R; i++)
-            y[j * ys + i] = tree_reduce512(a[i][j]) - tree8_256(bb[i][j]);
+#pragma GCC unroll 2
+            for (int j = 0; j < 2; j++) {
+                a[i][j] = _mm512_setzero_ps();
+                bb[i][j] = _mm256_setzero_ps();
+            }
+        for (int b = 0; b < cols / QK; b++)
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++) {
+                kregs k;
+                if (prepared) regs_prepared((const kblock *)(const void *)(w + i * rb + (size_t)b * PB), &k);
+                else if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
+                else regs_q6k(w + i * rb + (size_t)b * 210, &k);
+#pragma GCC unroll 2
+                for (int j = 0; j < tj; j++) {
+                    const uint8_t *c = xc + (j0 + j) * xcs;
+                    lanes_512(ti, &k, (const int8_t *)c + QK * b, col_bsums(c, cols) + 16 * b,
+                              col_d(c, cols)[b], &a[i][j], &bb[i][j]);
+                }
+            }
+        for (int j = 0; j < tj; j++)
+            for (int i = 0; i < R; i++)
+                y[(j0 + j) * ys + i] = tree_reduce512(a[i][j]) - tree8_256(bb[i][j]);
+    }
 }
 DEF_TILES(t512, tile_512, T512, 0)
 DEF_TILES(t512, tile_512, T512, 1)
