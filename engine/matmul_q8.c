@@ -55,14 +55,13 @@ static uint16_t rd16(const uint8_t *p)
 
 /* A quantized column starts with its 8-bit values, padded to 64 bytes;
  * the portable and AVX2 sets follow them with one float scale a block. */
-static size_t q_bytes(int cols) { return ((size_t)cols + 63) & ~(size_t)63; }
 static size_t col_bytes_qd(int cols)
 {
-    return (q_bytes(cols) + (size_t)(cols / 32) * sizeof(float) + 63) & ~(size_t)63;
+    return (q8_q_bytes(cols) + (size_t)(cols / 32) * sizeof(float) + 63) & ~(size_t)63;
 }
 static const float *col_d(const uint8_t *col, int cols)
 {
-    return (const float *)(const void *)(col + q_bytes(cols));
+    return (const float *)(const void *)(col + q8_q_bytes(cols));
 }
 
 /* ======================================================================
@@ -72,7 +71,7 @@ static const float *col_d(const uint8_t *col, int cols)
 static void quant_p(int ti, const float *x, int cols, uint8_t *col)
 {
     int8_t *q = (int8_t *)col;
-    float *d = (float *)(void *)(col + q_bytes(cols));
+    float *d = (float *)(void *)(col + q8_q_bytes(cols));
     for (int b = 0; b < cols / 32; b++) {
         uint32_t m = 0;
         for (int j = 0; j < 32; j++) {
@@ -163,7 +162,7 @@ INLINE T256 __m256 round_256(int ti, __m256 v)
 static T256 void quant_256(int ti, const float *x, int cols, uint8_t *col)
 {
     int8_t *q = (int8_t *)col;
-    float *d = (float *)(void *)(col + q_bytes(cols));
+    float *d = (float *)(void *)(col + q8_q_bytes(cols));
     const __m256i absmask = _mm256_set1_epi32(0x7fffffff);
     for (int b = 0; b < cols / 32; b++) {
         const float *xb = x + 32 * b;
@@ -285,7 +284,7 @@ INLINE TV512 __m512 round_512(int ti, __m512 v)
  * of each group of four activations: c = 128 for Q8_0, whose operand is
  * w + 128, and 8 for Q4_0, whose operand is the nibble), as 16 int32, and
  * the pair's scales as 16 floats (8 each). */
-static size_t col_bytes_512(int cols) { return q_bytes(cols) + (size_t)((cols / 32 + 1) / 2) * 128; }
+static size_t col_bytes_512(int cols) { return q8_q_bytes(cols) + (size_t)((cols / 32 + 1) / 2) * 128; }
 
 static TV512 void quant_512(int ti, const float *x, int cols, uint8_t *col)
 {
@@ -294,7 +293,7 @@ static TV512 void quant_512(int ti, const float *x, int cols, uint8_t *col)
     float d[2];
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     const __m512i cvec = _mm512_set1_epi8(ti == 0 ? (char)0x80 : 8);
-    memset(q + cols, 0, q_bytes(cols) - (size_t)cols);
+    memset(q + cols, 0, q8_q_bytes(cols) - (size_t)cols);
     for (int b = 0; b < nb; b++) {
         const float *xb = x + 32 * b;
         __m512i a0 = _mm512_and_si512(_mm512_loadu_si512(xb), absmask);
@@ -314,7 +313,7 @@ static TV512 void quant_512(int ti, const float *x, int cols, uint8_t *col)
             continue;
         /* a pair is complete (or the last block is alone) */
         const int b0 = b & ~1, two = b0 + 1 < nb;
-        uint8_t *pp = col + q_bytes(cols) + (size_t)(b0 / 2) * 128;
+        uint8_t *pp = col + q8_q_bytes(cols) + (size_t)(b0 / 2) * 128;
         __m512i xv = _mm512_loadu_si512(q + 32 * b0);   /* the padding is zero */
         __m512i off = _mm512_sub_epi32(_mm512_setzero_si512(),
                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), cvec, xv));
@@ -360,7 +359,7 @@ INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const uint8_t *x
         for (int j = 0; j < T; j++)
             acc[i][j] = _mm512_setzero_ps();
     const int nb = cols / 32, bs = wbytes[ti];
-    const size_t qb = q_bytes(cols);
+    const size_t qb = q8_q_bytes(cols);
     for (int b = 0; b < nb; b += 2) {
         const int two = b + 1 < nb;
         const __mmask16 m = two ? 0xffff : 0x00ff;
@@ -423,7 +422,7 @@ static TV512 void t512_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, 
         for (int j = 0; j < 4; j++)
             acc[i][j] = _mm512_setzero_ps();
     const int nb = cols / 32;
-    const size_t qb = q_bytes(cols);
+    const size_t qb = q8_q_bytes(cols);
     for (int b = 0; b < nb; b += 2) {
         const __mmask16 m = b + 1 < nb ? 0xffff : 0x00ff;
         const size_t po = (size_t)(b / 2) * 128;
@@ -469,18 +468,19 @@ static const q8_kernels k_avx512 = {
     {t512_0_8x1, t512_1_8x1}, {t512_prep_4x4, t512_prep_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 
-static int has_vnni(void)
+int q8_cpu_has_vnni(void)
 {
     unsigned a, b, c, d;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
            __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
 }
 
 const q8_kernels *q8_kernels_for(const char *isa)
 {
     if (!strcmp(isa, "avx512"))
-        return has_vnni() ? &k_avx512 : &k_avx2;   /* the same bits either way */
+        return q8_cpu_has_vnni() ? &k_avx512 : &k_avx2;   /* the same bits either way */
     if (!strcmp(isa, "avx2"))
         return &k_avx2;
     if (!strcmp(isa, "portable"))

@@ -52,6 +52,14 @@ typedef struct {
     q8_tile_fn t1x1[2];      /* the rest */
 } q8_kernels;
 
+/* A quantized column starts with its 8-bit values, padded to 64 bytes. */
+static inline size_t q8_q_bytes(int cols) { return ((size_t)cols + 63) & ~(size_t)63; }
+
+/* Whether this CPU has AVX-512 (F, BW, VL, DQ) with VNNI: the "avx512"
+ * path of both kernel sets needs it, and otherwise takes the AVX2 kernels
+ * (the same bits). */
+int q8_cpu_has_vnni(void);
+
 /* The kernels of a path: "avx512" (VNNI), "avx2", "portable"; NULL when
  * this CPU cannot run it. */
 const q8_kernels *q8_kernels_for(const char *isa);

@@ -23,7 +23,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <cpuid.h>
 #include <immintrin.h>
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
@@ -39,19 +38,18 @@
 
 /* A quantized column: qs[cols] int8, then per block of 256 its scale d
  * (float) and its 16 sums of 16 values (int16), padded to 64 bytes. */
-static size_t q_bytes(int cols) { return ((size_t)cols + 63) & ~(size_t)63; }
 static size_t col_bytes_k(int cols)
 {
     size_t nb = (size_t)cols / QK;
-    return (q_bytes(cols) + nb * (sizeof(float) + 16 * sizeof(int16_t)) + 63) & ~(size_t)63;
+    return (q8_q_bytes(cols) + nb * (sizeof(float) + 16 * sizeof(int16_t)) + 63) & ~(size_t)63;
 }
 static const float *col_d(const uint8_t *col, int cols)
 {
-    return (const float *)(const void *)(col + q_bytes(cols));
+    return (const float *)(const void *)(col + q8_q_bytes(cols));
 }
 static const int16_t *col_bsums(const uint8_t *col, int cols)
 {
-    return (const int16_t *)(const void *)(col + q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
+    return (const int16_t *)(const void *)(col + q8_q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
 }
 
 /* Per 256 values, the one with the largest magnitude (the first of
@@ -62,8 +60,8 @@ static void quant_k(int ti, const float *x, int cols, uint8_t *col)
 {
     (void)ti;
     int8_t *q = (int8_t *)col;
-    float *d = (float *)(void *)(col + q_bytes(cols));
-    int16_t *bs = (int16_t *)(void *)(col + q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
+    float *d = (float *)(void *)(col + q8_q_bytes(cols));
+    int16_t *bs = (int16_t *)(void *)(col + q8_q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
     for (int b = 0; b < cols / QK; b++, x += QK, q += QK, bs += 16) {
         uint32_t m = 0;
         for (int j = 0; j < QK; j++) {
@@ -95,7 +93,7 @@ static void quant_k(int ti, const float *x, int cols, uint8_t *col)
         }
         d[b] = 1.0f / iscale;
     }
-    memset(col + cols, 0, q_bytes(cols) - (size_t)cols);
+    memset(col + cols, 0, q8_q_bytes(cols) - (size_t)cols);
 }
 
 /* ======================================================================
@@ -475,19 +473,10 @@ static const q8_kernels k_avx512 = {
     {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 
-static int has_avx512_vnni(void)
-{
-    unsigned a, b, c, d;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-           __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
-}
-
 const q8_kernels *q8k_kernels_for(const char *isa)
 {
     if (!strcmp(isa, "avx512"))
-        return has_avx512_vnni() ? &k_avx512 : &k_avx2;   /* the same bits either way */
+        return q8_cpu_has_vnni() ? &k_avx512 : &k_avx2;   /* the same bits either way */
     if (!strcmp(isa, "avx2"))
         return &k_avx2;
     if (!strcmp(isa, "portable"))

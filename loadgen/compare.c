@@ -1,6 +1,7 @@
 /* Baseline against candidate, with statistics (compare.h). */
 #define _GNU_SOURCE
 #include "loadgen/compare.h"
+#include "engine/errbuf.h"
 #include "loadgen/summary.h"
 #include "loadgen/textio.h"
 
@@ -28,7 +29,7 @@ int lg_run_read(const char *path, lg_run s, char *err, size_t errlen) {
     memset(s, 0, sizeof(lg_run));
     size_t len;
     char *buf = lg_slurp(path, &len);
-    if (!buf) return lg_fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (!buf) return errbuf_set(err, errlen, -1, "%s: %s", path, strerror(errno));
     int rc = lg_run_parse(buf, path, s, err, errlen);
     free(buf);
     return rc;
@@ -46,7 +47,7 @@ int lg_run_parse(char *buf, const char *path, lg_run s, char *err, size_t errlen
     }
     for (int k = 0; k < 5; k++)
         if (col[k] < 0)
-            return lg_fail(err, errlen, "%s: not a llmfs-bench run CSV (no %s column)", path, want[k]);
+            return errbuf_set(err, errlen, -1, "%s: not a llmfs-bench run CSV (no %s column)", path, want[k]);
     int rc = 0;
     while (!rc && (line = strtok_r(NULL, "\n", &save))) {
         char *f[32];
@@ -64,7 +65,7 @@ int lg_run_parse(char *buf, const char *path, lg_run s, char *err, size_t errlen
     }
     if (rc) {
         lg_run_free(s);
-        return lg_fail(err, errlen, "%s: out of memory", path);
+        return errbuf_set(err, errlen, -1, "%s: out of memory", path);
     }
     return 0;
 }

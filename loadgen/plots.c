@@ -3,7 +3,7 @@
 #include "loadgen/plots.h"
 #include "loadgen/summary.h"
 #include "loadgen/svg.h"
-#include "loadgen/textio.h"
+#include "engine/errbuf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +19,7 @@ static int save(svg_fig *f, const char *dir, const char *name, char *err, size_t
     int rc = svg_fig_write(f, path);
     int e = errno;
     svg_fig_free(f);
-    if (rc) return lg_fail(err, errlen, "%s: %s", path, strerror(e));
+    if (rc) return errbuf_set(err, errlen, -1, "%s: %s", path, strerror(e));
     return 0;
 }
 
@@ -88,13 +88,13 @@ static int plot_cdf(const char *dir, const char *title, double *v[2], int nv[2],
     char t[160];
     snprintf(t, sizeof t, "%s: latency CDF", title);
     svg_fig *f = svg_fig_new(t, 1);
-    if (!f) return lg_fail(err, errlen, "out of memory");
+    if (!f) return errbuf_set(err, errlen, -1, "out of memory");
     svg_logx(f, 1);
     svg_labels(f, 0, "latency from the scheduled arrival (ms, log scale)", "requests (%)");
     svg_yrange(f, 0, 0, 100);
     if (cdf_line(f, 0, "TTFT", v[0], nv[0]) || cdf_line(f, 0, "e2e", v[1], nv[1])) {
         svg_fig_free(f);
-        return lg_fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, -1, "out of memory");
     }
     return save(f, dir, "latency-cdf.svg", err, errlen);
 }
@@ -104,7 +104,7 @@ static int plot_hist(const char *dir, const char *title, double *v[2], int nv[2]
     char t[160];
     snprintf(t, sizeof t, "%s: latency histogram", title);
     svg_fig *f = svg_fig_new(t, 2);
-    if (!f) return lg_fail(err, errlen, "out of memory");
+    if (!f) return errbuf_set(err, errlen, -1, "out of memory");
     /* one set of bins for both, so that the panels share their x axis */
     double lo = INFINITY, hi = -INFINITY;
     for (int k = 0; k < 2; k++)
@@ -119,7 +119,7 @@ static int plot_hist(const char *dir, const char *title, double *v[2], int nv[2]
     svg_labels(f, 1, b.log ? "latency (ms, log scale)" : "latency (ms)", "e2e: requests (%)");
     if (hist_bars(f, 0, "TTFT", &b, v[0], nv[0]) || hist_bars(f, 1, "e2e", &b, v[1], nv[1])) {
         svg_fig_free(f);
-        return lg_fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, -1, "out of memory");
     }
     return save(f, dir, "latency-hist.svg", err, errlen);
 }
@@ -129,7 +129,7 @@ static int plot_time(const char *dir, const char *title, lg_monitor *m,
     char t[160];
     snprintf(t, sizeof t, "%s: over time", title);
     svg_fig *f = svg_fig_new(t, 5);
-    if (!f) return lg_fail(err, errlen, "out of memory");
+    if (!f) return errbuf_set(err, errlen, -1, "out of memory");
     int n = m->last + 1, rc = 0;
     double *x = malloc(sizeof(double) * (size_t)n);
     double *y[8];
@@ -139,7 +139,7 @@ static int plot_time(const char *dir, const char *title, lg_monitor *m,
         free(x);
         for (int k = 0; k < 8; k++) free(y[k]);
         svg_fig_free(f);
-        return lg_fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, -1, "out of memory");
     }
     for (int i = 0; i < n; i++) {
         double w = lg_monitor_width(m, i);
@@ -176,7 +176,7 @@ static int plot_time(const char *dir, const char *title, lg_monitor *m,
     for (int k = 0; k < 8; k++) free(y[k]);
     if (rc) {
         svg_fig_free(f);
-        return lg_fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, -1, "out of memory");
     }
     return save(f, dir, "over-time.svg", err, errlen);
 }
@@ -185,7 +185,7 @@ int lg_plot_run(const char *dir, const char *title, const lg_result *r, int n, l
                 const char *const *labels, char *err, size_t errlen) {
     double *v[2];
     int nv[2];
-    int rc = latencies(r, n, v, nv) ? lg_fail(err, errlen, "out of memory") : 0;
+    int rc = latencies(r, n, v, nv) ? errbuf_set(err, errlen, -1, "out of memory") : 0;
     if (!rc) rc = plot_cdf(dir, title, v, nv, err, errlen);
     if (!rc) rc = plot_hist(dir, title, v, nv, err, errlen);
     free(v[0]);
@@ -197,7 +197,7 @@ int lg_plot_run(const char *dir, const char *title, const lg_result *r, int n, l
 int lg_plot_compare(const char *dir, lg_run a, lg_run b, char *err, size_t errlen) {
     static const char *const what[LG_CMP_METRICS] = {"TTFT (ms)", "e2e (ms)", "TPOT (ms per token)"};
     svg_fig *f = svg_fig_new("base against candidate: latency CDF (every stage)", LG_CMP_METRICS);
-    if (!f) return lg_fail(err, errlen, "out of memory");
+    if (!f) return errbuf_set(err, errlen, -1, "out of memory");
     svg_logx(f, 1);
     int rc = 0;
     for (int k = 0; k < LG_CMP_METRICS && !rc; k++) {
@@ -212,7 +212,7 @@ int lg_plot_compare(const char *dir, lg_run a, lg_run b, char *err, size_t errle
     }
     if (rc) {
         svg_fig_free(f);
-        return lg_fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, -1, "out of memory");
     }
     if (save(f, dir, "compare-cdf.svg", err, errlen)) return -1;
 
@@ -224,12 +224,12 @@ int lg_plot_compare(const char *dir, lg_run a, lg_run b, char *err, size_t errle
     bins bn;
     bins_for(&bn, isfinite(lo) ? lo : 0, isfinite(hi) ? hi : 1);
     if (!(f = svg_fig_new("base against candidate: e2e latency histogram (every stage)", 1)))
-        return lg_fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, -1, "out of memory");
     svg_logx(f, bn.log);
     svg_labels(f, 0, bn.log ? "e2e latency (ms, log scale)" : "e2e latency (ms)", "requests (%)");
     if (hist_bars(f, 0, "base", &bn, sa->v, sa->n) || hist_bars(f, 0, "candidate", &bn, sb->v, sb->n)) {
         svg_fig_free(f);
-        return lg_fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, -1, "out of memory");
     }
     return save(f, dir, "compare-hist.svg", err, errlen);
 }

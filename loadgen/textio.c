@@ -1,12 +1,12 @@
 /* Whole files, CSV lines and prompt sets for llmfs-bench (textio.h). */
 #define _GNU_SOURCE
 #include "loadgen/textio.h"
+#include "engine/errbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,14 +69,6 @@ int lg_csv_col(char **f, int n, const char *name) {
     return -1;
 }
 
-int lg_fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int grow(lg_prompts *p) {
     char **t = realloc(p->text, (size_t)(p->n + 1) * sizeof *t);
     if (t) p->text = t;
@@ -92,7 +84,7 @@ static int name_cmp(const void *a, const void *b) {
 int lg_prompts_dir(lg_prompts *p, const char *dir, char *err, size_t errlen) {
     memset(p, 0, sizeof *p);
     DIR *d = opendir(dir);
-    if (!d) return lg_fail(err, errlen, "%s: %s", dir, strerror(errno));
+    if (!d) return errbuf_set(err, errlen, -1, "%s: %s", dir, strerror(errno));
     char **names = NULL;
     int n = 0, rc = 0;
     struct dirent *e;
@@ -105,20 +97,20 @@ int lg_prompts_dir(lg_prompts *p, const char *dir, char *err, size_t errlen) {
         char **grown = realloc(names, (size_t)(n + 1) * sizeof *names);
         if (!grown || !(grown[n] = strdup(path))) {
             if (grown) names = grown;
-            rc = lg_fail(err, errlen, "out of memory");
+            rc = errbuf_set(err, errlen, -1, "out of memory");
             break;
         }
         names = grown;
         n++;
     }
     closedir(d);
-    if (!rc && !n) rc = lg_fail(err, errlen, "%s: no regular files in the directory", dir);
+    if (!rc && !n) rc = errbuf_set(err, errlen, -1, "%s: no regular files in the directory", dir);
     if (!rc) qsort(names, (size_t)n, sizeof *names, name_cmp);
     for (int i = 0; i < n && !rc; i++) {
         size_t len;
         char *t = lg_slurp(names[i], &len);
-        if (!t) { rc = lg_fail(err, errlen, "%s: %s", names[i], strerror(errno)); break; }
-        if (grow(p)) { free(t); rc = lg_fail(err, errlen, "out of memory"); break; }
+        if (!t) { rc = errbuf_set(err, errlen, -1, "%s: %s", names[i], strerror(errno)); break; }
+        if (grow(p)) { free(t); rc = errbuf_set(err, errlen, -1, "out of memory"); break; }
         if (len && t[len - 1] == '\n') t[--len] = 0;   /* the bench adds its own */
         p->text[p->n] = t;
         p->len[p->n++] = len;
@@ -133,12 +125,12 @@ int lg_prompts_lines(lg_prompts *p, const char *path, char *err, size_t errlen) 
     memset(p, 0, sizeof *p);
     size_t len;
     char *buf = lg_slurp(path, &len);
-    if (!buf) return lg_fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (!buf) return errbuf_set(err, errlen, -1, "%s: %s", path, strerror(errno));
     p->block = buf;
     for (size_t i = 0, start = 0; i <= len; i++)
         if (i == len || buf[i] == '\n') {
             if (i > start) {
-                if (grow(p)) { lg_prompts_free(p); return lg_fail(err, errlen, "out of memory"); }
+                if (grow(p)) { lg_prompts_free(p); return errbuf_set(err, errlen, -1, "out of memory"); }
                 p->text[p->n] = buf + start;
                 p->len[p->n++] = i - start;
             }
@@ -146,7 +138,7 @@ int lg_prompts_lines(lg_prompts *p, const char *path, char *err, size_t errlen) 
         }
     if (!p->n) {
         lg_prompts_free(p);
-        return lg_fail(err, errlen, "%s: no prompts (one per line)", path);
+        return errbuf_set(err, errlen, -1, "%s: no prompts (one per line)", path);
     }
     return 0;
 }

@@ -16,10 +16,6 @@ int lg_csv_split(char *line, char **f, int maxf);
 /* The index of the column named name in header fields f[n], or -1. */
 int lg_csv_col(char **f, int n, const char *name);
 
-/* Formats a message into err[errlen]; returns -1, for `return lg_fail(...)`. */
-int lg_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* A set of prompt texts. */
 typedef struct {
     char **text;
