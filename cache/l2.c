@@ -38,6 +38,7 @@ struct l2 {
     pthread_mutex_t mu;      /* protects everything below */
     keymap idx;
     policy *pol;
+    double (*clock)(void);   /* the policy's now */
     uint64_t raw_bytes;
     uint64_t lookups, hits, evictions, writes, write_errors, corrupt, foreign;
     unsigned tmp_seq;
@@ -80,9 +81,13 @@ static void ent_drop(l2 *d, l2_ent *e, int evicted) {
     free(e);
 }
 
+/* The policy's clock reads now (mu held). */
+static void tick(l2 *d) { d->pol->now = d->clock(); }
+
 /* Evicts until the bound holds (mu held). */
 static void evict(l2 *d) {
     char path[4096];
+    tick(d);
     while (d->pol->bytes > d->max_bytes) {
         pol_node *v = d->pol->ops->victim(d->pol);
         if (!v) break;
@@ -188,6 +193,7 @@ static void scan(l2 *d) {
             scan_one(d, dirfd(dir), de->d_name, &list, &n, &cap);
     closedir(dir);
     if (n) qsort(list, n, sizeof *list, by_mtime);   /* oldest first: least recently used */
+    tick(d);
     for (size_t i = 0; i < n; i++) {
         keymap_put(&d->idx, &list[i]->kn);
         d->pol->ops->insert(d->pol, &list[i]->pn);
@@ -214,6 +220,7 @@ int l2_open(const char *dir, size_t max_bytes, const char *policy_name, l2 **out
     }
     pthread_mutex_init(&d->mu, NULL);
     d->max_bytes = max_bytes;
+    d->clock = policy_clock_now;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, LOCK_NAME);
     d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -271,13 +278,28 @@ static int slurp(const char *path, uint8_t **out, size_t *len) {
     return 0;
 }
 
-int l2_get(l2 *d, const uint8_t key[16], record **out) {
+void l2_set_clock(l2 *d, double (*clock)(void)) {
+    pthread_mutex_lock(&d->mu);
+    d->clock = clock ? clock : policy_clock_now;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* l2_get, or with use unset l2_peek. */
+static int get(l2 *d, const uint8_t key[16], record **out, double *reuse, int use) {
     char path[4096];
     *out = NULL;
+    if (reuse) *reuse = -1;
     pthread_mutex_lock(&d->mu);
-    d->lookups++;
     km_node *k = keymap_get(&d->idx, key);
-    if (k) d->pol->ops->hit(d->pol, &KM_CONTAINER(k, l2_ent, kn)->pn);
+    if (use) {
+        d->lookups++;
+        if (k) {
+            pol_node *pn = &KM_CONTAINER(k, l2_ent, kn)->pn;
+            tick(d);
+            d->pol->ops->hit(d->pol, pn);
+            if (reuse) *reuse = policy_predict(d->pol, pn);
+        }
+    }
     pthread_mutex_unlock(&d->mu);
     if (!k) return -ENOENT;
     rec_path(d, key, path, sizeof path);
@@ -292,7 +314,7 @@ int l2_get(l2 *d, const uint8_t key[16], record **out) {
     }
     pthread_mutex_lock(&d->mu);
     if (!rc) {
-        d->hits++;
+        d->hits += use;
     } else {
         /* Gone or damaged since the scan: never served.  A damaged record
          * of ours is deleted; a file that lost our magic is left alone. */
@@ -303,6 +325,24 @@ int l2_get(l2 *d, const uint8_t key[16], record **out) {
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
+}
+
+int l2_get(l2 *d, const uint8_t key[16], record **out, double *reuse) {
+    return get(d, key, out, reuse, 1);
+}
+
+int l2_peek(l2 *d, const uint8_t key[16], record **out) { return get(d, key, out, NULL, 0); }
+
+int l2_due(l2 *d, double within, uint8_t (*keys)[16], int max) {
+    int n = 0;
+    pthread_mutex_lock(&d->mu);
+    tick(d);
+    for (size_t i = 0; i < d->idx.nb && n < max; i++)
+        for (km_node *k = d->idx.b[i]; k && n < max; k = k->next)
+            if (policy_due(d->pol, &KM_CONTAINER(k, l2_ent, kn)->pn, within))
+                memcpy(keys[n++], k->key, 16);
+    pthread_mutex_unlock(&d->mu);
+    return n;
 }
 
 /* Writes all of buf to a new file path (0600); returns its open
@@ -343,6 +383,7 @@ static int index_put(l2 *d, const record *r, size_t len, uint64_t raw) {
     e->pn.cost = (double)r->gen_us;
     e->raw = raw;
     keymap_put(&d->idx, &e->kn);
+    tick(d);
     d->pol->ops->insert(d->pol, &e->pn);
     d->raw_bytes += raw;
     d->writes++;

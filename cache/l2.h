@@ -36,10 +36,21 @@ int  l2_open(const char *dir, size_t max_bytes, const char *policy_name, l2 **ou
 /* Flushes nothing (writes are synchronous), releases the lock.  NULL ok. */
 void l2_close(l2 *d);
 
-/* The record of key, read, checked and decoded into *out.  Returns 0,
- * -ENOENT when there is none (or it was damaged: dropped and counted),
- * -ENOMEM. */
-int  l2_get(l2 *d, const uint8_t key[16], record **out);
+/* The record of key, read, checked and decoded into *out: a use of it,
+ * which its policy learns from.  *reuse (if not NULL) gets the policy's
+ * predicted probability that the record is used again (policy_predict:
+ * -1 when the policy has no model).  Returns 0, -ENOENT when there is none
+ * (or it was damaged: dropped and counted), -ENOMEM. */
+int  l2_get(l2 *d, const uint8_t key[16], record **out, double *reuse);
+/* The same without using it: neither counted nor seen by the policy (a
+ * prefetch). */
+int  l2_peek(l2 *d, const uint8_t key[16], record **out);
+/* Up to max keys of records the policy says are due within `within`
+ * seconds (policy_due), into keys; how many. */
+int  l2_due(l2 *d, double within, uint8_t (*keys)[16], int max);
+/* The clock the policy learns time from (NULL: policy_clock_now); tests
+ * set their own. */
+void l2_set_clock(l2 *d, double (*clock)(void));
 /* Stores recs[0..n) (each replacing an older record of its key), then
  * evicts down to the bound.  The batch shares its trip to the disk: every
  * file is written, then all are fsynced, then renamed.  Returns how many

@@ -35,6 +35,10 @@ typedef struct flight flight;
 
 #define WRITE_BATCH 64         /* records per trip to the disk, at most */
 #define WRITE_DELAY_MS 100     /* how long a record may wait for others */
+#define PROMOTE_P 0.5          /* predicted reuse that earns an L2 hit a place in L1 */
+#define PREFETCH_EVERY_S 60    /* how often the worker looks for records due */
+#define PREFETCH_AHEAD_S 120   /* how far ahead a record counts as due */
+#define PREFETCH_MAX 64        /* records per look, at most */
 
 /* Work for the worker thread: a finished flight to release, or a record
  * to write to the disk tier. */
@@ -75,6 +79,7 @@ typedef struct l1_ent {
     km_node kn;
     pol_node pn;
     record *rec;
+    int prefetched;             /* brought from L2 before it was asked for, unused since */
 } l1_ent;
 
 struct rcache {
@@ -86,6 +91,7 @@ struct rcache {
     policy *l1_pol;
     uint64_t l1_lookups, l1_hits, l1_evictions;
     uint64_t misses, joined, bypass, tokens_saved;
+    uint64_t promoted, not_promoted, prefetched, prefetch_hits;
     double ms_saved;
     /* worker */
     pthread_t th;
@@ -159,8 +165,12 @@ static void make_key(const backend *b, const int *ids, int n, const gen_params *
 
 /* ----------------------------------------------------------------- L1 */
 
+/* The L1 policy's clock reads now (mu held). */
+static void tick(rcache *c) { c->l1_pol->now = c->cfg.clock ? c->cfg.clock() : policy_clock_now(); }
+
 /* Removes e from L1 (mu held); evicted: for the bound. */
 static void l1_drop(rcache *c, l1_ent *e, int evicted) {
+    tick(c);
     keymap_del(&c->l1, &e->kn);
     c->l1_pol->ops->remove(c->l1_pol, &e->pn, evicted);
     record_free(e->rec);
@@ -169,14 +179,16 @@ static void l1_drop(rcache *c, l1_ent *e, int evicted) {
 
 /* Keeps rec (taken over) in L1 under its key (mu held).  A record of the
  * key already there is replaced, unless keep_longer and it holds more
- * tokens (it serves everything the new one would). */
-static void l1_put(rcache *c, record *rec, int keep_longer) {
+ * tokens (it serves everything the new one would).  The entry, or NULL
+ * when rec was not kept. */
+static l1_ent *l1_put(rcache *c, record *rec, int keep_longer) {
     km_node *k = keymap_get(&c->l1, rec->key);
     if (k) {
         l1_ent *old = KM_CONTAINER(k, l1_ent, kn);
-        if (keep_longer && old->rec->n_gen > rec->n_gen) { record_free(rec); return; }
+        if (keep_longer && old->rec->n_gen > rec->n_gen) { record_free(rec); return NULL; }
         l1_drop(c, old, 0);
     }
+    tick(c);
     size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
     uint64_t pkey;
     memcpy(&pkey, rec->key, sizeof pkey);
@@ -188,7 +200,7 @@ static void l1_put(rcache *c, record *rec, int keep_longer) {
         e->pn.bytes = bytes;
         e->pn.cost = (double)rec->gen_us;
     }
-    if (!e) { record_free(rec); return; }
+    if (!e) { record_free(rec); return NULL; }
     memcpy(e->kn.key, rec->key, 16);
     e->rec = rec;
     keymap_put(&c->l1, &e->kn);
@@ -198,6 +210,44 @@ static void l1_put(rcache *c, record *rec, int keep_longer) {
         if (!v) break;
         l1_drop(c, KM_CONTAINER(v, l1_ent, pn), 1);
         c->l1_evictions++;
+    }
+    k = keymap_get(&c->l1, rec->key);        /* unless it was evicted at once */
+    return k ? KM_CONTAINER(k, l1_ent, kn) : NULL;
+}
+
+/* 1 if a record served from L2 should move up to L1: L1 has room for it,
+ * or L2's policy predicts it will be used again (reuse, policy_predict:
+ * -1 for a policy without a model, which promotes every hit). */
+static int promote(const rcache *c, const record *rec, double reuse) {
+    size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
+    return reuse < 0 || reuse >= PROMOTE_P || c->l1_pol->bytes + bytes <= c->cfg.l1_bytes;
+}
+
+void rcache_prefetch(rcache *c) {
+    if (!c->disk || !c->cfg.l1_bytes) return;
+    uint8_t keys[PREFETCH_MAX][16];
+    int n = l2_due(c->disk, PREFETCH_AHEAD_S, keys, PREFETCH_MAX);
+    size_t budget = c->cfg.l1_bytes / 4;     /* never more than a quarter of L1 per look */
+    for (int i = 0; i < n; i++) {
+        pthread_mutex_lock(&c->mu);
+        int have = keymap_get(&c->l1, keys[i]) != NULL;
+        pthread_mutex_unlock(&c->mu);
+        record *rec = NULL;
+        if (have || l2_peek(c->disk, keys[i], &rec)) continue;
+        size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
+        if (bytes > budget) { record_free(rec); break; }
+        budget -= bytes;
+        pthread_mutex_lock(&c->mu);
+        if (keymap_get(&c->l1, keys[i])) {
+            record_free(rec);               /* it came up meanwhile */
+        } else {
+            l1_ent *e = l1_put(c, rec, 1);
+            if (e) {
+                e->prefetched = 1;
+                c->prefetched++;
+            }
+        }
+        pthread_mutex_unlock(&c->mu);
     }
 }
 
@@ -250,7 +300,10 @@ static void *worker(void *arg) {
     rcache *c = arg;
     job *batch = NULL, **tail = &batch;
     int n = 0;
-    struct timespec due = {0, 0};
+    struct timespec due = {0, 0}, look;
+    int prefetching = c->disk && c->cfg.l1_bytes && c->l1_pol->ops->due;
+    clock_gettime(CLOCK_REALTIME, &look);
+    look.tv_sec += PREFETCH_EVERY_S;
     pthread_mutex_lock(&c->jmu);
     for (;;) {
         job *j = c->jhead;
@@ -289,7 +342,15 @@ static void *worker(void *arg) {
             continue;
         }
         if (c->stop && !c->jhead) break;
+        if (prefetching && !c->jhead && now.tv_sec >= look.tv_sec) {
+            pthread_mutex_unlock(&c->jmu);
+            rcache_prefetch(c);
+            look.tv_sec = now.tv_sec + PREFETCH_EVERY_S;
+            pthread_mutex_lock(&c->jmu);
+            continue;
+        }
         if (n) pthread_cond_timedwait(&c->jcv, &c->jmu, &due);
+        else if (prefetching) pthread_cond_timedwait(&c->jcv, &c->jmu, &look);
         else pthread_cond_wait(&c->jcv, &c->jmu);
     }
     pthread_mutex_unlock(&c->jmu);
@@ -476,8 +537,13 @@ static int from_memory(rcache *c, rcache_req *q, const uint8_t key[16], const ge
         if (k) {
             l1_ent *e = KM_CONTAINER(k, l1_ent, kn);
             if (serve(c, q, e->rec, p->max_tokens, CACHE_L1)) {
+                tick(c);
                 c->l1_pol->ops->hit(c->l1_pol, &e->pn);
                 c->l1_hits++;
+                if (e->prefetched) {
+                    e->prefetched = 0;
+                    c->prefetch_hits++;
+                }
                 return 1;
             }
         }
@@ -515,12 +581,18 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
         if (!hit && c->disk) {
             pthread_mutex_unlock(&c->mu);
             record *rec = NULL;
-            int rc = l2_get(c->disk, key, &rec);
+            double reuse = -1;
+            int rc = l2_get(c->disk, key, &rec, &reuse);
             pthread_mutex_lock(&c->mu);
             if (!rc) {
                 hit = serve(c, q, rec, p->max_tokens, CACHE_L2);
-                if (c->cfg.l1_bytes) l1_put(c, rec, 1);     /* promoted */
-                else record_free(rec);
+                if (c->cfg.l1_bytes && promote(c, rec, reuse)) {
+                    l1_put(c, rec, 1);
+                    c->promoted++;
+                } else {
+                    c->not_promoted += c->cfg.l1_bytes > 0;
+                    record_free(rec);
+                }
             }
             /* an identical request may have started meanwhile */
             if (!hit) hit = from_memory(c, q, key, p);
@@ -635,6 +707,10 @@ void rcache_get_stats(rcache *c, rcache_stats *o) {
     o->bypass = c->bypass;
     o->tokens_saved = c->tokens_saved;
     o->ms_saved = c->ms_saved;
+    o->l2_promoted = c->promoted;
+    o->l2_not_promoted = c->not_promoted;
+    o->prefetched = c->prefetched;
+    o->prefetch_hits = c->prefetch_hits;
     pthread_mutex_unlock(&c->mu);
     if (c->disk) {
         l2_stats s;
@@ -672,6 +748,7 @@ int rcache_new(const cache_config *cfg, rcache **out, char *msg, size_t msglen) 
     if (cfg->l2_dir && cfg->l2_bytes) {
         int rc = l2_open(cfg->l2_dir, cfg->l2_bytes, cfg->policy, &c->disk, msg, msglen);
         if (rc) { rcache_free(c); return rc; }
+        if (c->disk && cfg->clock) l2_set_clock(c->disk, cfg->clock);
     }
     *out = c;
     return 0;

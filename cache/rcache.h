@@ -8,7 +8,10 @@
  *    seed, stop strings, ignore_eos); not max_tokens, priority or the
  *    cache mode;
  *  - L1, records in memory up to a byte bound, and L2, record files on
- *    disk (l2.h); an L2 hit is promoted to L1;
+ *    disk (l2.h); an L2 hit moves up to L1 when L1 has room or the
+ *    policy predicts it will be used again, and records whose rhythm or
+ *    time of day says they are due are brought up before they are asked
+ *    for (rcache_prefetch, every PREFETCH_EVERY_S by the worker);
  *  - flights: a generation belongs to the cache, and identical requests
  *    in flight at once follow the same one (it goes on while any of them
  *    still wants it);
@@ -57,6 +60,7 @@ typedef struct cache_config {
     const char *l2_dir;      /* NULL: no disk tier (a path, ~ already expanded) */
     size_t l2_bytes;         /* 0: no disk tier */
     const char *policy;      /* a policy_new() name, for both tiers */
+    double (*clock)(void);   /* the policies' clock (NULL: policy_clock_now); for tests */
 } cache_config;
 
 typedef struct rcache_stats {
@@ -67,6 +71,10 @@ typedef struct rcache_stats {
     int l1_on, l2_on;
     policy_stats l1_policy;
     uint64_t misses, joined, bypass;
+    uint64_t l2_promoted;    /* L2 hits moved up to L1 */
+    uint64_t l2_not_promoted;   /* L2 hits left on disk: reuse not predicted, L1 full */
+    uint64_t prefetched;     /* records moved up to L1 because they were due */
+    uint64_t prefetch_hits;  /* of those, asked for while in L1 */
     uint64_t tokens_saved;   /* tokens served without generating them */
     double ms_saved;         /* generation time those tokens took first */
 } rcache_stats;
@@ -101,4 +109,8 @@ void rcache_req_progress(rcache *c, const rcache_req *q, int *prompt_tokens, int
 void rcache_release(rcache *c, rcache_req *q);
 
 void rcache_get_stats(rcache *c, rcache_stats *out);
+/* Moves records of L2 that its policy says are due within the next two
+ * minutes up to L1 (at most a quarter of L1 per call).  The worker calls
+ * it every minute; tests call it themselves. */
+void rcache_prefetch(rcache *c);
 #endif

@@ -93,12 +93,14 @@ static void cache_put(kv_cache *kv, int b) {
     n->bytes = 1;
     n->cost = 1;
     n->hint = kv->reused[b] ? POL_HINT_REUSED : 0;
+    kv->pol->now = policy_clock_now();
     kv->pol->ops->insert(kv->pol, n);
     kv->n_cached++;
 }
 
 /* b leaves the cached blocks: taken by a sequence, or evicted. */
 static void cache_take(kv_cache *kv, int b, int evicted) {
+    kv->pol->now = policy_clock_now();
     kv->pol->ops->remove(kv->pol, &kv->pn[b], evicted);
     kv->n_cached--;
 }
@@ -145,6 +147,7 @@ static void table_remove(kv_cache *kv, int b) {
 
 static int block_take(kv_cache *kv) {
     if (kv->n_free) return kv->free_ids[--kv->n_free];
+    if (kv->n_cached) kv->pol->now = policy_clock_now();
     pol_node *v = kv->n_cached ? kv->pol->ops->victim(kv->pol) : NULL;
     if (!v) return -1;
     int b = (int)(v - kv->pn);     /* the policy's choice among the cached */

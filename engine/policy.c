@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ LRU */
 
@@ -54,6 +55,7 @@ static void lru_free(policy *p) { free(p); }
 
 static const policy_ops lru_ops = {
     "lru", lru_insert, lru_hit, lru_admit, lru_victim, lru_remove, lru_stats, lru_check, lru_free,
+    NULL, NULL,
 };
 
 static policy *lru_new(size_t capacity) {
@@ -63,6 +65,23 @@ static policy *lru_new(size_t capacity) {
     l->p.capacity = capacity;
     plist_init(&l->l);
     return &l->p;
+}
+
+/* ---------------------------------------------------------------- clock */
+
+double policy_clock_now(void) {
+    /* the zone's offset, looked up again when the hour changes (a
+     * daylight-saving switch), per thread */
+    static __thread time_t hour = -1;
+    static __thread long off;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec / 3600 != hour) {
+        struct tm tm;
+        hour = ts.tv_sec / 3600;
+        off = localtime_r(&ts.tv_sec, &tm) ? tm.tm_gmtoff : 0;
+    }
+    return (double)(ts.tv_sec + off) + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ------------------------------------------------------------- registry */

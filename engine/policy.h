@@ -27,6 +27,9 @@ typedef struct pol_node {
     int queue;                    /* which list the node is on */
     double prio;                  /* priority-ordered policies */
     size_t heap;                  /* position in a heap */
+    double w_last;                /* policy's now at insert or last hit */
+    float gap;                    /* mean seconds between its uses (0: unknown) */
+    unsigned char back;           /* it came back after an eviction */
 } pol_node;
 
 /* What a cache may know about an object: a prefix's partial last KV block
@@ -68,6 +71,11 @@ typedef struct policy_ops {
      * the first one broken (for tests) */
     int       (*check)(const policy *p);
     void      (*free)(policy *p);
+    /* Policies with a model of reuse (else NULL): the probability that
+     * inserted n is used again, and whether its rhythm or time of day says
+     * it is due within the next `within` seconds (at p->now). */
+    double    (*predict)(const policy *p, const pol_node *n);
+    int       (*due)(const policy *p, const pol_node *n, double within);
 } policy_ops;
 
 struct policy {
@@ -75,6 +83,10 @@ struct policy {
     size_t capacity;              /* bytes the cache holds at most */
     size_t bytes, count;          /* inserted now (kept by every policy) */
     uint64_t clock;               /* policy time: one tick per insert or hit */
+    /* seconds of the current operation, set by the cache before it calls
+     * in: local time (policy_clock_now) in the daemon, the trace's time in
+     * the simulator; 0 when unknown */
+    double now;
 };
 
 /* The policy called name ("lru", ...; policy_names() lists them) for a
@@ -83,4 +95,15 @@ policy *policy_new(const char *name, size_t capacity);
 /* The names policy_new() knows, NULL-terminated. */
 const char *const *policy_names(void);
 static inline void policy_free(policy *p) { if (p) p->ops->free(p); }
+/* The predicted probability that n is used again, or -1 if p has no model. */
+static inline double policy_predict(const policy *p, const pol_node *n) {
+    return p->ops->predict ? p->ops->predict(p, n) : -1;
+}
+/* 1 if p's model says n is due within `within` seconds, else 0. */
+static inline int policy_due(const policy *p, const pol_node *n, double within) {
+    return p->ops->due ? p->ops->due(p, n, within) : 0;
+}
+/* Seconds since the epoch in local time (so that the time of day the
+ * adaptive policy learns is the users' own), for policy.now. */
+double policy_clock_now(void);
 #endif

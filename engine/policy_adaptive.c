@@ -1,57 +1,77 @@
 /* The adaptive policy ("adaptive" in policy.h's registry): what it keeps
- * is what its own history says will be asked for again, weighed by what
- * an object costs to produce per byte it occupies.
+ * is what a model it learns online from its own outcomes says will be
+ * asked for again, weighed by what an object costs to produce per byte it
+ * occupies.
  *
- * The model.  On LLM traffic the best cheap predictor of reuse is whether
- * an object was asked for before: on the Mooncake traces a KV block seen
- * before is reused with probability .58 (conversation) and .77
- * (synthetic), a new one with .26 and .45; a prompt's partial last block
- * almost never (1%, 5%).  So the cache has two areas:
+ * The areas.  Most objects of LLM traffic are asked for once: on the
+ * Mooncake traces a KV block seen before is reused with probability .58
+ * (conversation) and .77 (synthetic), a new one with .26 and .45; a
+ * prompt's partial last block almost never (1%, 5%).  So the cache has two
+ * areas, both in recency order:
  *
- *  - probation (recency order): where a new object starts.  It is evicted
- *    from there unless it is used again first.  An object the cache says
- *    will not be reused (POL_HINT_ONCE) starts at probation's cold end.
- *  - main (recency order), at most a learned share of the capacity (half
- *    at the start, between 10% and 90%): an object used again in
- *    probation is promoted here; main's least recent objects fall back to
- *    probation's warm end rather than out, so a popular object that cools
- *    off gets one more chance.
+ *  - probation: where a new object starts.  It is evicted from there
+ *    unless it is used again first.  An object the cache says will not be
+ *    reused (POL_HINT_ONCE) starts at probation's cold end.
+ *  - main, at most a learned share of the capacity (between 10% and 90%):
+ *    an object used again in probation is promoted here; main's least
+ *    recent objects fall back to probation's warm end rather than out, so
+ *    a popular object that cools off gets one more chance.
  *
- * A ghost remembers the keys of evicted objects (three times as many as
- * the cache holds, in policy_ghost.h's recent-keys filter: one cache line
- * per lookup, and how many evictions ago it left): a key that comes back was evicted too early, and
- * goes straight to main, skipping probation; so does an object the cache
- * says was used again while it held it (POL_HINT_REUSED: a KV block a
- * sequence took from the prefix cache, back when the sequence ends).
- * That is the admission rule and what lets one scan of new objects pass through probation without
- * flushing main.
+ * The ghost remembers the keys of evicted objects (GHOST_FACTOR times as
+ * many as the cache holds, in policy_ghost.h's recent-keys filter), with
+ * the time of each one's last use and its state when it left.  A key that
+ * comes back was evicted too early: it goes straight to main, skipping
+ * probation, with the gap since its last use as its rhythm; so does an
+ * object the cache says was used again while it held it (POL_HINT_REUSED:
+ * a KV block a sequence took from the prefix cache, back when the
+ * sequence ends).  That is the admission rule, and what lets one scan of
+ * new objects pass through probation without flushing main.
  *
- * Eviction takes the coldest area's least recent objects as candidates
- * (up to CANDIDATES of them) and evicts the one of least value per byte:
- * (1 + uses) * cost / bytes, so that among objects equally cold a cheap,
- * large, unused one goes first and an expensive small one stays (what
- * GDSF does, inside recency order).  Aging needs no timer: an object that
- * is not used drifts to the cold end of its area and then out, whatever
- * its past.
+ * The model.  An object is in one of STATES states, from cheap features:
+ *  - its uses: 0, 1, 2-3, 4+ (a key back from the ghost counts one);
+ *  - its rhythm, the mean gap between its uses (the newest gap weighs
+ *    half) against the time since its last use: none known, on time (up
+ *    to ON_TIME gaps), late (up to LATE gaps), lapsed;
+ *  - the time of day: half a day or more since its last use and now
+ *    within an hour of that use's time of day (a daily job's hour is back).
+ * For each state it counts outcomes: a use (the object was asked for again
+ * while held, or came back from the ghost: that eviction is then counted
+ * as a use of the state it left in), or an eviction.  The predicted
+ * probability of reuse of an object is hits / (hits + evictions) of its
+ * state now, with a prior of one of each.  The counts halve every window
+ * (as many events as objects held, at least 1024), so the model follows
+ * the traffic.  Aging needs no timer: as time passes without a use an
+ * object's rhythm goes from on time to late to lapsed, and its predicted
+ * value falls with it.
  *
- * Learning: the split between the two areas follows their margins (see
- * learn()): on Mooncake prefix traffic, whose reuse distances are near
- * the cache's size, probation grows; on re-read-heavy response traffic,
- * main does.  The ghost's hits and main's uses are the outcomes;
- * kept/kept_used and dropped/dropped_returned in policy_stats report how
- * the decisions turn out (stats/cache shows them as the predictor's
- * accuracy).
+ * Eviction takes the coldest area's CANDIDATES least recent objects and
+ * evicts the one of least value per byte: P(reuse) * cost / bytes, so
+ * that among objects equally cold a cheap, large, unlikely one goes first
+ * and an expensive small one stays (GDSF, inside recency order).
  *
- * Every operation is O(1) but eviction, which looks at CANDIDATES
- * objects. */
+ * Learning the split: a key that comes back from the ghost soon after it
+ * left probation (fewer evictions ago than EDGE of probation's objects) is
+ * a hit a slightly larger probation would have had; a hit in main's
+ * coldest EDGE (by recency) is one a slightly smaller main would have
+ * lost.  Each window main's share moves SHARE_STEP toward the area whose
+ * margin earned more, weighed by cost: on Mooncake's prefix traffic, whose
+ * reuse distances are near the cache's size, probation grows; on shell
+ * traffic, main does.
+ *
+ * How the decisions turn out is counted for stats/cache (policy_stats): of
+ * the objects it kept in main and that left, how many were used there; of
+ * those it evicted, how many came back while the ghost remembered them.
+ *
+ * Every operation is O(1) but eviction, which looks at CANDIDATES objects. */
 #include "engine/policy.h"
 #include "engine/policy_ghost.h"
 #include "engine/policy_list.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CANDIDATES 4
+#define CANDIDATES 2
 #define MAIN_SHARE 0.5         /* main's share of the capacity at the start */
 #define SHARE_MIN 0.1
 #define SHARE_MAX 0.9
@@ -60,30 +80,89 @@
 #define GHOST_FACTOR 3         /* ghost keys per object held */
 #define GHOST_MIN 64
 
+/* The model's states: uses x rhythm x time of day. */
+#define USE_STATES 4
+#define RHYTHM_STATES 4
+#define DAY_STATES 2
+#define STATES (USE_STATES * RHYTHM_STATES * DAY_STATES)
+#define ON_TIME 1.25
+#define LATE 4.0
+#define DAY 86400.0
+
 enum { Q_PROBATION, Q_MAIN };
 
+/* pol_node fields it uses besides the list's: freq (uses while held),
+ * heap (uses since it entered main), w_last and gap (its rhythm), back
+ * (it came back from the ghost). */
 typedef struct {
     policy p;
     plist q[2];                /* probation, main: head.next the most recent */
     gfilter g;                 /* the keys it evicted lately */
     uint64_t ghost_hits, kept, kept_used, dropped, dropped_returned;
     double share;              /* main's share of the capacity, learned */
-    double gain_p, gain_m;     /* this window's margins, in cost: see learn() */
+    double gain_p, gain_m;     /* this window's margins, in cost */
     uint64_t since;            /* inserts and hits in this window */
+    float hits[STATES], ends[STATES];  /* outcomes by state, decayed */
+    float prob[STATES];        /* P(reuse | state) */
 } adaptive;
 
-/* ---------------------------------------------------------------- lists */
+/* ------------------------------------------------------------ the model */
+
+static int use_state(const pol_node *n) {
+    unsigned u = n->freq + n->back;
+    return u < 2 ? (int)u : u < 4 ? 2 : 3;
+}
+
+/* n's state at the policy's now. */
+static int state_of(const policy *p, const pol_node *n) {
+    double age = p->now - n->w_last;
+    int r = 0, d = 0;
+    if (n->gap > 0) r = age <= ON_TIME * n->gap ? 1 : age <= LATE * n->gap ? 2 : 3;
+    if (age >= DAY / 2) {
+        double tod = fabs(fmod(p->now, DAY) - fmod(n->w_last, DAY));
+        d = tod <= 3600 || tod >= DAY - 3600;
+    }
+    return (use_state(n) * RHYTHM_STATES + r) * DAY_STATES + d;
+}
+
+static float predict(const adaptive *a, const pol_node *n) {
+    return a->prob[state_of(&a->p, n)];
+}
+
+/* The outcomes so far count half as much; the probabilities follow. */
+static void refit(adaptive *a) {
+    for (int s = 0; s < STATES; s++) {
+        a->hits[s] *= 0.5f;
+        a->ends[s] *= 0.5f;
+        a->prob[s] = (a->hits[s] + 1) / (a->hits[s] + a->ends[s] + 2);
+    }
+}
+
+/* n is used now: a hit for its state, and its rhythm learned. */
+static void used(adaptive *a, pol_node *n) {
+    a->hits[state_of(&a->p, n)] += 1;
+    double g = a->p.now - n->w_last;
+    if (g > 0) n->gap = n->gap > 0 ? (float)(0.5 * n->gap + 0.5 * g) : (float)g;
+    n->w_last = a->p.now;
+}
+
+/* A key evicted in state s came back: that eviction was a use. */
+static void came_back(adaptive *a, unsigned s) {
+    if (s >= STATES) return;
+    a->hits[s] += 1;
+    a->ends[s] = a->ends[s] > 1 ? a->ends[s] - 1 : 0;
+}
+
+/* ---------------------------------------------------------------- areas */
 
 static void q_take(adaptive *a, pol_node *n) { plist_del(&a->q[n->queue], n); }
 
-/* Puts n in queue q, at its warm end (most recent) or its cold end. */
+/* Puts n in area q, at its warm end (most recent) or its cold end. */
 static void q_put(adaptive *a, pol_node *n, int q, int warm) {
     n->queue = q;
     if (warm) plist_push(&a->q[q], n);
     else plist_push_tail(&a->q[q], n);
 }
-
-/* ---------------------------------------------------------------- policy */
 
 /* The ghost remembers GHOST_FACTOR evicted keys per object held. */
 static void fit_ghost(adaptive *a) {
@@ -95,7 +174,7 @@ static void fit_ghost(adaptive *a) {
 /* Main's least recent objects fall back to probation's warm end while
  * main is over its share. */
 static void demote(adaptive *a) {
-    size_t share = (size_t)(a->p.capacity * a->share);
+    size_t share = (size_t)((double)a->p.capacity * a->share);
     while (a->q[Q_MAIN].bytes > share && a->q[Q_MAIN].count > 1) {
         pol_node *n = plist_tail(&a->q[Q_MAIN]);
         q_take(a, n);
@@ -103,13 +182,8 @@ static void demote(adaptive *a) {
     }
 }
 
-/* The split between the areas learns from their margins: a key that comes
- * back from the ghost soon after it left probation (fewer evictions
- * ago than EDGE of probation's size) is a hit a slightly larger probation
- * would have had; a hit in main's coldest EDGE (by recency) is one a
- * slightly smaller main would have lost.  Each window (as many events as
- * objects held, at least 1024) the share moves SHARE_STEP toward the area
- * whose margin earned more, weighed by cost. */
+/* The split between the areas and the model learn per window; see the
+ * header. */
 static void learn(adaptive *a) {
     size_t win = a->p.count > 1024 ? a->p.count : 1024;
     if (++a->since < win) return;
@@ -119,22 +193,32 @@ static void learn(adaptive *a) {
     if (a->share > SHARE_MAX) a->share = SHARE_MAX;
     a->gain_p = a->gain_m = 0;
     a->since = 0;
+    refit(a);
     demote(a);
 }
 
+static double cost_of(const pol_node *n) { return n->cost > 0 ? n->cost : 1.0; }
+
+/* ---------------------------------------------------------------- policy */
+
 static void ad_insert(policy *p, pol_node *n) {
     adaptive *a = (adaptive *)p;
-    long age = gfilter_find(&a->g, n->key, 1);
+    uint32_t last = 0;
+    uint8_t left_in = 0;
+    long age = gfilter_find(&a->g, n->key, 1, &last, &left_in);
     node_inserted(p, n, Q_PROBATION);
-    n->heap = 0;                               /* uses since it entered main */
+    n->heap = 0;
+    n->w_last = p->now;
+    n->gap = age >= 0 && p->now > last ? (float)(p->now - last) : 0;
+    n->back = age >= 0;
     learn(a);
+    if (age >= 0) {
+        came_back(a, left_in);
+        if ((double)age < EDGE * (double)a->q[Q_PROBATION].count) a->gain_p += cost_of(n);
+        a->ghost_hits++;
+        a->dropped_returned++;
+    }
     if (age >= 0 || (n->hint & POL_HINT_REUSED)) {
-        if (age >= 0) {
-            if ((double)age < EDGE * (double)a->q[Q_PROBATION].count)
-                a->gain_p += n->cost > 0 ? n->cost : 1;
-            a->ghost_hits++;
-            a->dropped_returned++;
-        }
         q_put(a, n, Q_MAIN, 1);
         demote(a);
     } else {
@@ -147,25 +231,27 @@ static void ad_hit(policy *p, pol_node *n) {
     if (n->queue == Q_MAIN) {
         pol_node *t = plist_tail(&a->q[Q_MAIN]);
         if (t && (double)(p->clock - n->t_last) >= (1 - EDGE) * (double)(p->clock - t->t_last))
-            a->gain_m += n->cost > 0 ? n->cost : 1;
+            a->gain_m += cost_of(n);
+        n->heap++;
     }
+    used(a, n);
     node_hit(p, n);
     learn(a);
-    if (n->queue == Q_MAIN) n->heap++;
     q_take(a, n);
     q_put(a, n, Q_MAIN, 1);
     demote(a);
 }
 
 static int ad_admit(policy *p, uint64_t key, size_t bytes, double cost) {
+    (void)key;
+    (void)cost;
     return bytes <= p->capacity;
 }
 
-/* What keeping n is worth, (1 + uses) * cost, and the bytes it takes:
- * candidates are compared by worth per byte, cross-multiplied. */
-static double worth(const pol_node *n) {
-    return (1.0 + n->freq) * (n->cost > 0 ? n->cost : 1.0);
-}
+/* What keeping n is worth, its predicted reuse times its cost, and the
+ * bytes it takes: candidates are compared by worth per byte,
+ * cross-multiplied. */
+static double worth(const adaptive *a, const pol_node *n) { return predict(a, n) * cost_of(n); }
 
 static double size_of(const pol_node *n) { return n->bytes ? (double)n->bytes : 1.0; }
 
@@ -175,10 +261,10 @@ static pol_node *ad_victim(policy *p) {
     pol_node *n = plist_tail(l);
     if (!n) return NULL;
     pol_node *best = n;
-    double bw = worth(n), bs = size_of(n);
+    double bw = worth(a, n), bs = size_of(n);
     n = n->prev;
     for (int k = 1; k < CANDIDATES && n != &l->head; k++, n = n->prev) {
-        double w = worth(n), sz = size_of(n);
+        double w = worth(a, n), sz = size_of(n);
         if (w * bs < bw * sz) { best = n; bw = w; bs = sz; }
     }
     return best;
@@ -194,9 +280,11 @@ static void ad_remove(policy *p, pol_node *n, int evicted) {
     p->bytes -= n->bytes;
     p->count--;
     if (evicted) {
+        int s = state_of(p, n);
+        a->ends[s] += 1;
         a->dropped++;
         fit_ghost(a);
-        gfilter_add(&a->g, n->key);
+        gfilter_add(&a->g, n->key, (uint32_t)n->w_last, (uint8_t)s);
     }
 }
 
@@ -215,6 +303,9 @@ static void ad_stats(const policy *p, policy_stats *o) {
     o->dropped_returned = a->dropped_returned;
 }
 
+/* -1..-3 an area's list (links, tags, totals), -4 the areas' totals differ
+ * from the policy's, -5 main over its share, -6 the ghost under its
+ * minimum, -7 a probability outside (0, 1), -8 a negative outcome count. */
 static int ad_check(const policy *p) {
     const adaptive *a = (const adaptive *)p;
     for (int q = 0; q < 2; q++) {
@@ -223,8 +314,13 @@ static int ad_check(const policy *p) {
     }
     if (a->q[0].bytes + a->q[1].bytes != p->bytes || a->q[0].count + a->q[1].count != p->count)
         return -4;
-    if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > (size_t)(p->capacity * a->share)) return -5;
+    if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > (size_t)((double)p->capacity * a->share))
+        return -5;
     if (a->g.b && a->g.keep < GHOST_MIN) return -6;
+    for (int s = 0; s < STATES; s++) {
+        if (!(a->prob[s] > 0 && a->prob[s] < 1)) return -7;
+        if (a->hits[s] < 0 || a->ends[s] < 0) return -8;
+    }
     return 0;
 }
 
@@ -234,8 +330,24 @@ static void ad_free(policy *p) {
     free(a);
 }
 
+static double ad_predict(const policy *p, const pol_node *n) {
+    return predict((const adaptive *)p, n);
+}
+
+/* Due within `within` seconds: its rhythm's next use (last use + mean
+ * gap) comes by then and it is not late yet, or its time of day does (at
+ * least half a day after its last use). */
+static int ad_due(const policy *p, const pol_node *n, double within) {
+    double age = p->now - n->w_last;
+    if (n->gap > 0 && age <= ON_TIME * n->gap && n->w_last + n->gap <= p->now + within) return 1;
+    if (age + within < DAY / 2) return 0;
+    double ahead = fmod(fmod(n->w_last, DAY) - fmod(p->now, DAY) + DAY, DAY);
+    return ahead <= within;
+}
+
 static const policy_ops adaptive_ops = {
     "adaptive", ad_insert, ad_hit, ad_admit, ad_victim, ad_remove, ad_stats, ad_check, ad_free,
+    ad_predict, ad_due,
 };
 
 policy *policy_adaptive_new(size_t capacity) {
@@ -244,6 +356,7 @@ policy *policy_adaptive_new(size_t capacity) {
     a->p.ops = &adaptive_ops;
     a->p.capacity = capacity;
     a->share = MAIN_SHARE;
+    for (int s = 0; s < STATES; s++) a->prob[s] = 0.5f;
     for (int q = 0; q < 2; q++) plist_init(&a->q[q]);
     if (gfilter_keep(&a->g, GHOST_MIN)) { free(a); return NULL; }
     return &a->p;

@@ -137,7 +137,7 @@ static void arc_free(policy *p) {
 }
 
 static const policy_ops arc_ops = {
-    "arc", arc_insert, arc_hit, classic_admit, arc_victim, arc_remove, arc_stats, arc_check, arc_free,
+    "arc", arc_insert, arc_hit, classic_admit, arc_victim, arc_remove, arc_stats, arc_check, arc_free, NULL, NULL,
 };
 
 policy *policy_arc_new(size_t capacity) {
@@ -285,7 +285,7 @@ static void s3_free(policy *p) {
 }
 
 static const policy_ops s3fifo_ops = {
-    "s3fifo", s3_insert, s3_hit, classic_admit, s3_victim, s3_remove, s3_stats, s3_check, s3_free,
+    "s3fifo", s3_insert, s3_hit, classic_admit, s3_victim, s3_remove, s3_stats, s3_check, s3_free, NULL, NULL,
 };
 
 policy *policy_s3fifo_new(size_t capacity) {
@@ -438,7 +438,7 @@ static void gd_free(policy *p) {
 }
 
 static const policy_ops gdsf_ops = {
-    "gdsf", gd_insert, gd_hit, classic_admit, gd_victim, gd_remove, gd_stats, gd_check, gd_free,
+    "gdsf", gd_insert, gd_hit, classic_admit, gd_victim, gd_remove, gd_stats, gd_check, gd_free, NULL, NULL,
 };
 
 policy *policy_gdsf_new(size_t capacity) {

@@ -185,9 +185,12 @@ static size_t gf_bucket_of(const gfilter *f, uint64_t key, uint32_t *fp) {
     return (size_t)h & f->mask;
 }
 
-static int gf_live(const gfilter *f, uint32_t seq) {
-    return (uint32_t)(f->seq - seq) <= f->keep;
-}
+#define GF_SEQ 0xffffffu
+
+/* How many keys were added after the one stored with seq (a slot's). */
+static uint32_t gf_age(const gfilter *f, uint32_t seq) { return (f->seq - seq) & GF_SEQ; }
+
+static int gf_live(const gfilter *f, uint32_t seq) { return gf_age(f, seq) <= f->keep; }
 
 void gfilter_release(gfilter *f) {
     free(f->b);
@@ -196,15 +199,16 @@ void gfilter_release(gfilter *f) {
 
 int gfilter_keep(gfilter *f, size_t keep) {
     size_t nb = 1;
-    if (keep >= UINT32_MAX / 4) return -1;
+    if (keep >= GF_SEQ / 2) return -1;
     while (nb * GF_WAYS < 2 * keep) nb *= 2;
     if (f->b && nb <= f->mask + 1) {
         f->keep = keep;
         return 0;
     }
     gfilter n = {0};
-    n.b = calloc(nb * 2, sizeof *n.b);
+    n.b = aligned_alloc(sizeof *n.b, nb * 2 * sizeof *n.b);
     if (!n.b) return -1;
+    memset(n.b, 0, nb * 2 * sizeof *n.b);
     /* room for twice as many: a cache still filling up grows it rarely */
     n.mask = nb * 2 - 1;
     n.seq = f->seq;
@@ -216,20 +220,22 @@ int gfilter_keep(gfilter *f, size_t keep) {
     return 0;
 }
 
-long gfilter_find(gfilter *f, uint64_t key, int forget) {
+long gfilter_find(gfilter *f, uint64_t key, int forget, uint32_t *stamp, uint8_t *tag) {
     if (!f->b) return -1;
     uint32_t fp;
     gf_bucket *b = &f->b[gf_bucket_of(f, key, &fp)];
     for (int w = 0; w < GF_WAYS; w++)
         if (b->fp[w] == fp && gf_live(f, b->seq[w])) {
-            long age = (long)(uint32_t)(f->seq - b->seq[w]) - 1;
+            long age = (long)gf_age(f, b->seq[w]) - 1;
+            if (stamp) *stamp = b->stamp[w];
+            if (tag) *tag = (uint8_t)(b->seq[w] >> 24);
             if (forget) b->fp[w] = 0;
             return age;
         }
     return -1;
 }
 
-void gfilter_add(gfilter *f, uint64_t key) {
+void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag) {
     if (!f->b) return;
     uint32_t fp;
     gf_bucket *b = &f->b[gf_bucket_of(f, key, &fp)];
@@ -237,9 +243,10 @@ void gfilter_add(gfilter *f, uint64_t key) {
     uint32_t oldest = 0;
     for (int w = 0; w < GF_WAYS; w++) {
         if (!b->fp[w] || !gf_live(f, b->seq[w])) { slot = w; break; }
-        uint32_t age = f->seq - b->seq[w];
+        uint32_t age = gf_age(f, b->seq[w]);
         if (age > oldest) { oldest = age; slot = w; }
     }
     b->fp[slot] = fp;
-    b->seq[slot] = f->seq++;
+    b->stamp[slot] = stamp;
+    b->seq[slot] = (f->seq++ & GF_SEQ) | (uint32_t)tag << 24;
 }

@@ -51,24 +51,28 @@ int glist_check(const ghost *g, const glist *l);
 int ghost_check(const ghost *g);
 #endif
 
-/* A recent-keys filter: remembers about the last `keep` keys added, in
- * buckets of GF_WAYS fingerprints with the add count at which each came
- * (one cache line per bucket), for a policy that only asks "was this key
- * evicted lately, and how many evictions ago".  A key counts as
- * remembered while fewer than keep keys were added after it; a full
- * bucket forgets its oldest key early, and two keys share a fingerprint
- * with odds of about 2^-32 per probe: advice, like every ghost. */
-#define GF_WAYS 8
+/* A recent-keys filter: remembers about the last `keep` keys added
+ * (keep < 2^23), in buckets of GF_WAYS fingerprints, each with the add
+ * count at which it came (24 bits), a small tag and a 32-bit stamp of the
+ * caller's: one cache line per bucket, for a policy that only asks "was
+ * this key evicted lately, how many evictions ago, and what did I note
+ * about it".  A key counts as remembered while fewer than keep keys were
+ * added after it; a full bucket forgets its oldest key early, and two keys
+ * share a fingerprint with odds of about 2^-32 per probe: advice, like
+ * every ghost. */
+#define GF_WAYS 5
 
 typedef struct {
     uint32_t fp[GF_WAYS];         /* 0: empty */
-    uint32_t seq[GF_WAYS];        /* low 32 bits of the filter's add count */
-} gf_bucket;
+    uint32_t seq[GF_WAYS];        /* the add count's low 24 bits | the tag << 24 */
+    uint32_t stamp[GF_WAYS];      /* what the caller stored with the key */
+    uint32_t pad;
+} __attribute__((aligned(64))) gf_bucket;
 
 typedef struct {
     gf_bucket *b;
     size_t mask;                  /* buckets - 1 */
-    uint32_t seq;                 /* keys added so far (mod 2^32) */
+    uint32_t seq;                 /* keys added so far (mod 2^32; 24 bits stored) */
     size_t keep;                  /* how many recent keys count */
 } gfilter;
 
@@ -77,6 +81,9 @@ void gfilter_release(gfilter *f);
  * many slots); on failure the filter keeps its old size.  0 or -1. */
 int gfilter_keep(gfilter *f, size_t keep);
 /* How many keys were added after key, or -1 if it is not remembered;
- * with forget set, a remembered key is forgotten. */
-long gfilter_find(gfilter *f, uint64_t key, int forget);
-void gfilter_add(gfilter *f, uint64_t key);
+ * with forget set, a remembered key is forgotten.  *stamp (if not NULL)
+ * gets the stamp it was added with. */
+long gfilter_find(gfilter *f, uint64_t key, int forget, uint32_t *stamp, uint8_t *tag);
+/* Remembers key with a stamp of the caller's (the adaptive policy: the
+ * second of the key's last use). */
+void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag);

@@ -415,6 +415,10 @@ static void render_response_cache(sbuf *b, const stats_env *env, const rcache_st
     sb_printf(b, "l2_write_errors %llu\n", (unsigned long long)cs->l2_write_errors);
     sb_printf(b, "l2_corrupt_dropped %llu\n", (unsigned long long)cs->l2_corrupt);
     sb_printf(b, "l2_foreign_skipped %llu\n", (unsigned long long)cs->l2_foreign);
+    sb_printf(b, "l2_promoted %llu\n", (unsigned long long)cs->l2_promoted);
+    sb_printf(b, "l2_not_promoted %llu\n", (unsigned long long)cs->l2_not_promoted);
+    sb_printf(b, "prefetched %llu\n", (unsigned long long)cs->prefetched);
+    sb_printf(b, "prefetch_hits %llu\n", (unsigned long long)cs->prefetch_hits);
     sb_printf(b, "misses %llu\n", (unsigned long long)cs->misses);
     sb_printf(b, "joined %llu\n", (unsigned long long)cs->joined);
     sb_printf(b, "bypassed %llu\n", (unsigned long long)cs->bypass);
@@ -602,6 +606,14 @@ static void render_prom_cache(sbuf *b, const rcache_stats *cs) {
                  "Files without the record magic skipped in the L2 directory.", cs->l2_foreign);
     prom_counter(b, "llmfs_response_cache_l2_write_errors_total",
                  "L2 record writes that failed (ENOSPC, EIO...).", cs->l2_write_errors);
+    prom_counter(b, "llmfs_response_cache_l2_promoted_total",
+                 "L2 hits moved up to L1 (room in L1, or reuse predicted).", cs->l2_promoted);
+    prom_counter(b, "llmfs_response_cache_l2_not_promoted_total",
+                 "L2 hits left on disk: L1 full and reuse not predicted.", cs->l2_not_promoted);
+    prom_counter(b, "llmfs_response_cache_prefetched_total",
+                 "Records moved up from L2 before they were asked for, being due.", cs->prefetched);
+    prom_counter(b, "llmfs_response_cache_prefetch_hits_total",
+                 "Prefetched records asked for while in L1.", cs->prefetch_hits);
     prom_counter(b, "llmfs_response_cache_misses_total",
                  "Requests generated because the cache could not serve them.", cs->misses);
     prom_counter(b, "llmfs_response_cache_joined_total",

@@ -72,6 +72,7 @@ static void random_ops(const char *name, size_t nkeys, long steps, uint64_t seed
     for (long step = 0; step < steps && !d.bad; step++) {
         uint64_t r = rng_next(&s);
         obj *o = &d.o[r % nkeys];
+        d.p->now += (double)(r >> 52) * 60;     /* 0 to 68 hours apart: every rhythm and hour */
         unsigned act = (unsigned)(r >> 32) % 100;
         if (o->in) {
             if (act < 85) {
@@ -314,10 +315,10 @@ static void ghosts(void) {
 static void recent_keys(void) {
     gfilter f = {0};
     CHECK(gfilter_keep(&f, 1000) == 0);
-    for (uint64_t k = 1; k <= 3000; k++) gfilter_add(&f, k * 7919);
+    for (uint64_t k = 1; k <= 3000; k++) gfilter_add(&f, k * 7919, 0, 0);
     long found = 0, wrong_age = 0;
     for (uint64_t k = 1; k <= 3000; k++) {
-        long age = gfilter_find(&f, k * 7919, 0);
+        long age = gfilter_find(&f, k * 7919, 0, NULL, NULL);
         if (k <= 2000) { found += age >= 0; continue; }
         if (age < 0) continue;
         found++;
@@ -326,16 +327,96 @@ static void recent_keys(void) {
     /* the last 1000 all found at their age but for a full bucket's early
      * forgetting (a few); none of the first 2000 */
     CHECKF(found >= 990 && found <= 1000 && wrong_age == 0, "found %ld, wrong ages %ld", found, wrong_age);
-    CHECK(gfilter_find(&f, 2999 * 7919ull, 1) == 1);
-    CHECK(gfilter_find(&f, 2999 * 7919ull, 0) == -1);
+    CHECK(gfilter_find(&f, 2999 * 7919ull, 1, NULL, NULL) == 1);
+    CHECK(gfilter_find(&f, 2999 * 7919ull, 0, NULL, NULL) == -1);
     long strangers = 0;
-    for (uint64_t k = 1; k <= 100000; k++) strangers += gfilter_find(&f, k * 7919 + 1, 0) >= 0;
+    for (uint64_t k = 1; k <= 100000; k++) strangers += gfilter_find(&f, k * 7919 + 1, 0, NULL, NULL) >= 0;
     CHECKF(strangers == 0, "%ld keys never added were found", strangers);
     CHECK(gfilter_keep(&f, 100000) == 0);
-    CHECK(gfilter_find(&f, 3000 * 7919ull, 0) == -1);
-    gfilter_add(&f, 42);
-    CHECK(gfilter_find(&f, 42, 0) == 0);
+    CHECK(gfilter_find(&f, 3000 * 7919ull, 0, NULL, NULL) == -1);
+    gfilter_add(&f, 42, 1234567890u, 17);
+    uint32_t stamp = 0;
+    uint8_t tag = 0;
+    CHECK(gfilter_find(&f, 42, 0, &stamp, &tag) == 0);
+    CHECKF(stamp == 1234567890u && tag == 17, "stamp %u tag %u", stamp, tag);
     gfilter_release(&f);
+}
+
+/* ------------------------------------------------------ adaptive's model */
+
+#define HOUR 3600.0
+#define DAYS 86400.0
+
+/* Uses o at the policy's now: a hit if it is in, else an insert (after
+ * evicting down to the capacity, unit sizes). */
+static void use(policy *p, obj *o, uint64_t key) {
+    if (o->in) {
+        p->ops->hit(p, &o->n);
+        return;
+    }
+    while (p->bytes + 1 > p->capacity) {
+        pol_node *v = p->ops->victim(p);
+        p->ops->remove(p, v, 1);
+        OBJ(v)->in = 0;
+    }
+    o->n.key = key;
+    o->n.bytes = 1;
+    o->n.cost = 1;
+    p->ops->insert(p, &o->n);
+    o->in = 1;
+}
+
+/* Hourly keys among one-off ones: the model learns that an hourly key
+ * near its hour will be used again and a one-off will not, and says which
+ * is due; a key whose hour long passed (lapsed) is predicted less; a key
+ * used at 09:00 is due again near 09:00 the next day, not at 15:00. */
+static void adaptive_model(void) {
+    enum { HOURLY = 20, ONEOFF = 60, ROUNDS = 48 };
+    policy *p = policy_new("adaptive", 200);
+    obj *o = calloc(HOURLY + ONEOFF * ROUNDS + 1, sizeof *o);
+    CHECK(p && o);
+    if (!p || !o) { policy_free(p); free(o); return; }
+    CHECK(p->ops->predict && p->ops->due && policy_predict(p, &o[0].n) > 0);
+    uint64_t next = HOURLY;
+    for (int r = 0; r < ROUNDS; r++) {
+        p->now = r * HOUR;
+        for (int h = 0; h < HOURLY; h++) use(p, &o[h], (uint64_t)h);
+        for (int k = 0; k < ONEOFF; k++, next++) {
+            p->now = r * HOUR + 60 + k * 30;
+            use(p, &o[next], next);
+        }
+    }
+    CHECK(p->ops->check(p) == 0);
+    p->now = ROUNDS * HOUR - 100;            /* the next round is 100 s away */
+    obj *hourly = &o[HOURLY - 1], *oneoff = &o[next - 1];
+    CHECKF(hourly->in && oneoff->in, "hourly in %d, one-off in %d", hourly->in, oneoff->in);
+    double ph = policy_predict(p, &hourly->n), po = policy_predict(p, &oneoff->n);
+    CHECKF(ph > 0.8 && po < 0.2, "P(reuse): hourly %.3f, one-off %.3f", ph, po);
+    CHECK(policy_due(p, &hourly->n, 200) == 1 && policy_due(p, &hourly->n, 50) == 0);
+    CHECK(policy_due(p, &oneoff->n, 200) == 0);
+    p->now = ROUNDS * HOUR + 10 * HOUR;      /* ten hours late: lapsed */
+    double lapsed = policy_predict(p, &hourly->n);
+    CHECKF(lapsed < ph, "P(reuse) lapsed %.3f, on time %.3f", lapsed, ph);
+    CHECK(policy_due(p, &hourly->n, 200) == 0);
+    policy_free(p);
+    free(o);
+
+    /* time of day: one use at 09:00 */
+    p = policy_new("adaptive", 10);
+    obj d = {0};
+    p->now = 9 * HOUR;
+    use(p, &d, 1);
+    p->now = DAYS + 9 * HOUR - 60;
+    CHECK(policy_due(p, &d.n, 120) == 1);
+    p->now = DAYS + 15 * HOUR;
+    CHECK(policy_due(p, &d.n, 120) == 0);
+    p->now = 9 * HOUR + 600;                 /* ten minutes after: not a day yet */
+    CHECK(policy_due(p, &d.n, 120) == 0);
+    /* policies without a model say so */
+    policy *l = policy_new("lru", 10);
+    CHECK(policy_predict(l, &d.n) == -1 && policy_due(l, &d.n, 1e9) == 0);
+    policy_free(l);
+    policy_free(p);
 }
 
 /* ------------------------------------------------------------------ GDSF */
@@ -408,5 +489,6 @@ int main(void) {
     TEST("arc, s3fifo, adaptive: ghost hits count evictions, not removals", ghosts);
     TEST("the recent-keys filter: ages, forgetting, no strangers", recent_keys);
     TEST("gdsf: keeps high cost per byte", gdsf_cost);
+    TEST("adaptive: learns reuse from rhythm and time of day; due and lapsed", adaptive_model);
     TEST_EXIT();
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 typedef struct {
     pthread_mutex_t mu;
@@ -166,6 +167,86 @@ static void serving(void) {
     drop_cache(c, b);
 }
 
+/* The adaptive policy's clock, for the prefetch test. */
+static double fake_now;
+static double fake_clock(void) { return fake_now; }
+
+/* Waits until the worker wrote n records to L2 in all. */
+static void wait_writes(rcache *c, uint64_t n) {
+    rcache_stats st;
+    for (int i = 0; i < 500; i++) {
+        rcache_get_stats(c, &st);
+        if (st.l2_writes >= n) return;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECKF(0, "%llu of %llu L2 writes", (unsigned long long)st.l2_writes, (unsigned long long)n);
+}
+
+/* Asks twenty prompts twice each at now: used again, they push everything
+ * else out of a small L1, even what its policy protects. */
+static uint64_t flood(rcache *c, const gen_params *p, int day, uint64_t writes) {
+    char prompt[64];
+    sink k;
+    for (int i = 0; i < 20; i++) {
+        snprintf(prompt, sizeof prompt, "On day %d the cat %d sat", day, i);
+        CHECK(ask(c, prompt, p, &k) == 0 && k.res.source == CACHE_MISS);
+        CHECK(ask(c, prompt, p, &k) == 0 && k.res.source == CACHE_L1);
+    }
+    wait_writes(c, writes + 20);
+    return writes + 20;
+}
+
+/* A prompt asked at 09:00 two days running is moved up from disk to
+ * memory just before 09:00 on the third day, after other prompts pushed it
+ * out of memory, and is then served from memory; the others, asked at
+ * 09:05, are not moved up. */
+static void prefetch(void) {
+    backend *b;
+    cache_config cc = {.l1_bytes = 8 << 10, .l2_dir = dir, .l2_bytes = 16 << 20,
+                       .policy = "adaptive", .clock = fake_clock};
+    char msg[256];
+    rcache *c = NULL;
+    char sub[96];
+    snprintf(sub, sizeof sub, "%s/prefetch", dir);
+    cc.l2_dir = sub;
+    CHECK(rcache_new(&cc, &c, msg, sizeof msg) == 0 && c && !msg[0]);
+    CHECK(backend_local_new(sch, fp1, NULL, &b) == 0);
+    CHECK(rcache_start(c, b) == 0);
+    gen_params p;
+    gen_params_default(&p);
+    p.max_tokens = 48;
+    sink k;
+    const char *daily = "Every morning the sun rose";
+    uint64_t writes = 0;
+    fake_now = 9 * 3600.0;
+    CHECK(ask(c, daily, &p, &k) == 0 && k.res.source == CACHE_MISS);
+    wait_writes(c, ++writes);
+    fake_now += 300;
+    writes = flood(c, &p, 0, writes);
+    fake_now = 86400 + 9 * 3600.0;
+    CHECK(ask(c, daily, &p, &k) == 0);
+    CHECKF(k.res.source == CACHE_L2, "source %s", cache_source_name(k.res.source));
+    fake_now += 300;
+    writes = flood(c, &p, 1, writes);
+    rcache_stats st;
+    rcache_get_stats(c, &st);
+    CHECK(st.l2_promoted >= 1 && st.prefetched == 0);
+    fake_now = 2 * 86400 + 9 * 3600.0 - 60;
+    rcache_prefetch(c);
+    rcache_get_stats(c, &st);
+    CHECKF(st.prefetched == 1, "prefetched %llu", (unsigned long long)st.prefetched);
+    CHECK(ask(c, daily, &p, &k) == 0 && k.res.source == CACHE_L1);
+    rcache_get_stats(c, &st);
+    CHECK(st.prefetch_hits == 1);
+    /* at another hour nothing is due */
+    fake_now = 2 * 86400 + 15 * 3600.0;
+    rcache_prefetch(c);
+    rcache_get_stats(c, &st);
+    CHECK(st.prefetched == 1);
+    drop_cache(c, b);
+}
+
 /* A generation nobody follows is cancelled; the release waits for it. */
 static void orphan(void) {
     backend *b;
@@ -198,6 +279,7 @@ int main(void) {
     TEST("rcache: L1 and L2 byte bounds under a flood, LRU order kept on disk", bounds);
     TEST("rcache: hits equal the engine's bytes; cuts, refresh, off, keys", serving);
     TEST("rcache: a generation nobody follows is cancelled, never stored", orphan);
+    TEST("rcache: a daily prompt is moved up from disk before its hour, others are not", prefetch);
     sched_free(sch);
     engine_free(eng);
     model_free(m);

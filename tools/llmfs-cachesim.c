@@ -67,6 +67,7 @@ typedef struct {
     unsigned char *hint;     /* (n) POL_HINT_* the cache would know */
     size_t n, cap;
     size_t *req;             /* (n_req + 1) first access of each request; req[n_req] = n */
+    double *when;            /* (n_req) the request's time in seconds (0: the trace has none) */
     size_t n_req, cap_req;
     size_t unique;           /* distinct keys */
     uint64_t unique_bytes;   /* sum over distinct keys of the first size seen */
@@ -80,6 +81,7 @@ static void trace_release(trace *t) {
     free(t->cost);
     free(t->hint);
     free(t->req);
+    free(t->when);
     memset(t, 0, sizeof *t);
 }
 
@@ -110,10 +112,13 @@ static int trace_request(trace *t) {
     if (t->n_req + 2 > t->cap_req) {
         size_t nc = t->cap_req ? t->cap_req * 2 : 4096;
         size_t *r = realloc(t->req, nc * sizeof *r);
-        if (!r) return -ENOMEM;
-        t->req = r;
+        if (r) t->req = r;
+        double *w = realloc(t->when, nc * sizeof *w);
+        if (w) t->when = w;
+        if (!r || !w) return -ENOMEM;
         t->cap_req = nc;
     }
+    t->when[t->n_req] = 0;
     t->req[t->n_req++] = t->n;
     t->req[t->n_req] = t->n;
     return 0;
@@ -320,6 +325,7 @@ static int mooncake_line(trace *t, jcur *c) {
     const char *b, *e;
     int have_ids = 0, rc;
     uint64_t input_len = 0;
+    double when_ms = 0;
     size_t first = t->n;
     jws(c);
     if (jpeek(c) != '{') return jfail(c, "expected a JSON object");
@@ -368,9 +374,18 @@ static int mooncake_line(trace *t, jcur *c) {
                     return jfail(c, "input_length must be a non-negative integer");
                 if (jinteger(c, &input_len)) return -1;
             } else if (key_is(b, e, "timestamp") || key_is(b, e, "output_length")) {
+                const char *num = c->s;
                 if (jpeek(c) != '-' && (jpeek(c) < '0' || jpeek(c) > '9'))
                     return jfail(c, "timestamp, input_length and output_length must be numbers");
                 if (jnumber(c)) return -1;
+                if (key_is(b, e, "timestamp")) {
+                    char tmp[64];
+                    size_t l = (size_t)(c->s - num);
+                    if (l >= sizeof tmp) return jfail(c, "a timestamp too long");
+                    memcpy(tmp, num, l);
+                    tmp[l] = 0;
+                    when_ms = strtod(tmp, NULL);
+                }
             } else if (jskip(c, 1)) {
                 return -1;
             }
@@ -389,6 +404,7 @@ static int mooncake_line(trace *t, jcur *c) {
     jws(c);
     if (c->s != c->end) return jfail(c, "text after the object");
     if (!have_ids) return jfail(c, "no hash_ids");
+    t->when[t->n_req - 1] = when_ms / 1000;   /* Mooncake's timestamps are in ms */
     /* a partial last block: its prompt goes on past it, so it is almost
      * never asked for again (the KV cache never keeps one) */
     if (t->n > first && input_len % MOONCAKE_BLOCK) t->hint[t->n - 1] = POL_HINT_ONCE;
@@ -563,6 +579,7 @@ static int trace_load(const char *path, int fmt, trace *t, char *err, size_t err
         if (field_u64(fld[col[COL_KEY]], fl[col[COL_KEY]], &key))
             key = XXH3_64bits(fld[col[COL_KEY]], fl[col[COL_KEY]]);
         if (trace_request(t) || trace_access(t, key, size, cost)) goto oom;
+        t->when[t->n_req - 1] = ts;
         trace_end_request(t);
     }
     if (ferror(f)) {
@@ -685,6 +702,7 @@ static int replay(const trace *t, const char *name, size_t capacity, int check,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t q = 0; q < t->n_req; q++) {
         size_t a = t->req[q], b = t->req[q + 1], i = a;
+        p->now = t->when[q];
         while (i < b && objtab_find(&o, t->key[i])) i++;
         for (; i < b; i++) {
             r->miss++;
