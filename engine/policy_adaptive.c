@@ -242,9 +242,11 @@ static void ad_hit(policy *p, pol_node *n) {
     demote(a);
 }
 
+/* Everything that fits; the ghost's bucket for key starts loading, since
+ * the insert that follows looks there. */
 static int ad_admit(policy *p, uint64_t key, size_t bytes, double cost) {
-    (void)key;
     (void)cost;
+    gfilter_prefetch(&((adaptive *)p)->g, key);
     return bytes <= p->capacity;
 }
 
@@ -267,6 +269,7 @@ static pol_node *ad_victim(policy *p) {
         double w = worth(a, n), sz = size_of(n);
         if (w * bs < bw * sz) { best = n; bw = w; bs = sz; }
     }
+    gfilter_prefetch(&a->g, best->key);      /* its eviction adds it there */
     return best;
 }
 

@@ -250,3 +250,8 @@ void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag) {
     b->stamp[slot] = stamp;
     b->seq[slot] = (f->seq++ & GF_SEQ) | (uint32_t)tag << 24;
 }
+
+void gfilter_prefetch(const gfilter *f, uint64_t key) {
+    uint32_t fp;
+    if (f->b) __builtin_prefetch(&f->b[gf_bucket_of(f, key, &fp)], 1);
+}

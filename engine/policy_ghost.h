@@ -87,3 +87,5 @@ long gfilter_find(gfilter *f, uint64_t key, int forget, uint32_t *stamp, uint8_t
 /* Remembers key with a stamp of the caller's (the adaptive policy: the
  * second of the key's last use). */
 void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag);
+/* Starts loading key's bucket, for a find or add that comes soon. */
+void gfilter_prefetch(const gfilter *f, uint64_t key);

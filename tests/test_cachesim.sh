@@ -163,6 +163,11 @@ else
     not_ok "unknown JSON keys are skipped; prefix hits" "$out"
 fi
 
+# --repeat changes only the time column
+a=$("$SIM" --policy adaptive,lru "$tmp/t.csv" | cut -f1-8)
+b=$("$SIM" --policy adaptive,lru --repeat 3 "$tmp/t.csv" | cut -f1-8)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "--repeat: the same miss ratios"; else not_ok "--repeat: the same miss ratios" "$a / $b"; fi
+
 # --- usage errors: status 2, one line
 usage_bad() {
     local name=$1; shift
@@ -178,5 +183,6 @@ usage_bad "no trace"
 usage_bad "a size of 0" --size 0 "$tmp/t.csv"
 usage_bad "an unknown format" --format xml "$tmp/t.csv"
 usage_bad "an unknown option" --bogus "$tmp/t.csv"
+usage_bad "a repeat count of 0" --repeat 0 "$tmp/t.csv"
 if "$SIM" --help | grep -q '^usage:'; then ok "--help prints the usage"; else not_ok "--help prints the usage"; fi
 exit 0
