@@ -15,7 +15,9 @@
  *  - main, at most a learned share of the capacity (between 10% and 90%):
  *    an object used again in probation is promoted here; main's least
  *    recent objects fall back to probation's warm end rather than out, so
- *    a popular object that cools off gets one more chance.
+ *    a popular object that cools off gets one more chance; one that was
+ *    used in main and that the model is nearly sure of goes round main
+ *    again instead (see demote()).
  *
  * The ghost remembers the keys of evicted objects (GHOST_FACTOR times as
  * many as the cache holds, in policy_ghost.h's recent-keys filter), with
@@ -79,6 +81,9 @@
 #define EDGE 0.1               /* the margin an area would gain or lose */
 #define GHOST_FACTOR 3         /* ghost keys per object held */
 #define GHOST_MIN 64
+#define KEEP_P 0.95f           /* predicted reuse that earns another round in main */
+#define MAX_ROUNDS 3           /* uses banked for rounds in main, at most */
+#define SPINS 8                /* rounds given per demotion, at most */
 
 /* The model's states: uses x rhythm x time of day. */
 #define USE_STATES 4
@@ -92,8 +97,8 @@
 enum { Q_PROBATION, Q_MAIN };
 
 /* pol_node fields it uses besides the list's: freq (uses while held),
- * heap (uses since it entered main), w_last and gap (its rhythm), back
- * (it came back from the ghost). */
+ * heap (uses in main not yet spent on rounds), prio (1 once used in
+ * main), w_last and gap (its rhythm), back (it came back from the ghost). */
 typedef struct {
     policy p;
     plist q[2];                /* probation, main: head.next the most recent */
@@ -172,12 +177,21 @@ static void fit_ghost(adaptive *a) {
 }
 
 /* Main's least recent objects fall back to probation's warm end while
- * main is over its share. */
+ * main is over its share, but for one used in main since it came there
+ * that the model says is nearly sure to be used again (KEEP_P): it goes
+ * round main once more, spending one of its uses (at most MAX_ROUNDS
+ * banked), so that a steady favourite outlives a burst of new ones. */
 static void demote(adaptive *a) {
     size_t share = (size_t)((double)a->p.capacity * a->share);
+    int rounds = 0;
     while (a->q[Q_MAIN].bytes > share && a->q[Q_MAIN].count > 1) {
         pol_node *n = plist_tail(&a->q[Q_MAIN]);
         q_take(a, n);
+        if (n->heap && rounds++ < SPINS && predict(a, n) >= KEEP_P) {
+            n->heap = (n->heap > MAX_ROUNDS ? MAX_ROUNDS : n->heap) - 1;
+            q_put(a, n, Q_MAIN, 1);
+            continue;
+        }
         q_put(a, n, Q_PROBATION, 1);
     }
 }
@@ -208,6 +222,7 @@ static void ad_insert(policy *p, pol_node *n) {
     long age = gfilter_find(&a->g, n->key, 1, &last, &left_in);
     node_inserted(p, n, Q_PROBATION);
     n->heap = 0;
+    n->prio = 0;
     n->w_last = p->now;
     n->gap = age >= 0 && p->now > last ? (float)(p->now - last) : 0;
     n->back = age >= 0;
@@ -233,6 +248,7 @@ static void ad_hit(policy *p, pol_node *n) {
         if (t && (double)(p->clock - n->t_last) >= (1 - EDGE) * (double)(p->clock - t->t_last))
             a->gain_m += cost_of(n);
         n->heap++;
+        n->prio = 1;
     }
     used(a, n);
     node_hit(p, n);
@@ -275,9 +291,9 @@ static pol_node *ad_victim(policy *p) {
 
 static void ad_remove(policy *p, pol_node *n, int evicted) {
     adaptive *a = (adaptive *)p;
-    if (n->queue == Q_MAIN || n->heap) {
+    if (n->queue == Q_MAIN || n->prio > 0) {
         a->kept++;
-        if (n->heap) a->kept_used++;
+        if (n->prio > 0) a->kept_used++;
     }
     q_take(a, n);
     p->bytes -= n->bytes;
