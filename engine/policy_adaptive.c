@@ -109,6 +109,10 @@ typedef struct {
     uint64_t since;            /* inserts and hits in this window */
     float hits[STATES], ends[STATES];  /* outcomes by state, decayed */
     float prob[STATES];        /* P(reuse | state) */
+    const pol_node *victim;    /* victim()'s answer, its state, and when */
+    int victim_state;
+    uint64_t victim_clock;
+    double victim_now;
 } adaptive;
 
 /* ------------------------------------------------------------ the model */
@@ -266,11 +270,8 @@ static int ad_admit(policy *p, uint64_t key, size_t bytes, double cost) {
     return bytes <= p->capacity;
 }
 
-/* What keeping n is worth, its predicted reuse times its cost, and the
- * bytes it takes: candidates are compared by worth per byte,
- * cross-multiplied. */
-static double worth(const adaptive *a, const pol_node *n) { return predict(a, n) * cost_of(n); }
-
+/* Candidates are compared by what keeping one is worth, its predicted
+ * reuse times its cost, per byte it takes (cross-multiplied). */
 static double size_of(const pol_node *n) { return n->bytes ? (double)n->bytes : 1.0; }
 
 static pol_node *ad_victim(policy *p) {
@@ -279,13 +280,20 @@ static pol_node *ad_victim(policy *p) {
     pol_node *n = plist_tail(l);
     if (!n) return NULL;
     pol_node *best = n;
-    double bw = worth(a, n), bs = size_of(n);
+    int bst = state_of(p, n);
+    double bw = a->prob[bst] * cost_of(n), bs = size_of(n);
     n = n->prev;
     for (int k = 1; k < CANDIDATES && n != &l->head; k++, n = n->prev) {
-        double w = worth(a, n), sz = size_of(n);
-        if (w * bs < bw * sz) { best = n; bw = w; bs = sz; }
+        int st = state_of(p, n);
+        double w = a->prob[st] * cost_of(n), sz = size_of(n);
+        if (w * bs < bw * sz) { best = n; bw = w; bs = sz; bst = st; }
     }
-    gfilter_prefetch(&a->g, best->key);      /* its eviction adds it there */
+    /* its removal, next, counts the eviction in this state */
+    a->victim = best;
+    a->victim_state = bst;
+    a->victim_clock = p->clock;
+    a->victim_now = p->now;
+    gfilter_prefetch(&a->g, best->key);      /* and adds it to the ghost */
     return best;
 }
 
@@ -299,7 +307,9 @@ static void ad_remove(policy *p, pol_node *n, int evicted) {
     p->bytes -= n->bytes;
     p->count--;
     if (evicted) {
-        int s = state_of(p, n);
+        int s = n == a->victim && a->victim_clock == p->clock && a->victim_now == p->now
+                    ? a->victim_state : state_of(p, n);
+        a->victim = NULL;
         a->ends[s] += 1;
         a->dropped++;
         fit_ghost(a);

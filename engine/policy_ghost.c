@@ -200,6 +200,10 @@ void gfilter_release(gfilter *f) {
 int gfilter_keep(gfilter *f, size_t keep) {
     size_t nb = 1;
     if (keep >= GF_SEQ / 2) return -1;
+    if (f->b && 2 * keep <= (f->mask + 1) * GF_WAYS) {   /* fits: no sizing (called per eviction) */
+        f->keep = keep;
+        return 0;
+    }
     while (nb * GF_WAYS < 2 * keep) nb *= 2;
     if (f->b && nb <= f->mask + 1) {
         f->keep = keep;
