@@ -105,6 +105,7 @@ typedef struct {
     gfilter g;                 /* the keys it evicted lately */
     uint64_t ghost_hits, kept, kept_used, dropped, dropped_returned;
     double share;              /* main's share of the capacity, learned */
+    size_t main_cap;           /* that share in bytes */
     double gain_p, gain_m;     /* this window's margins, in cost */
     uint64_t since;            /* inserts and hits in this window */
     float hits[STATES], ends[STATES];  /* outcomes by state, decayed */
@@ -123,7 +124,7 @@ static int use_state(const pol_node *n) {
 }
 
 /* n's state at the policy's now. */
-static int state_of(const policy *p, const pol_node *n) {
+static inline __attribute__((always_inline)) int state_of(const policy *p, const pol_node *n) {
     double age = p->now - n->w_last;
     int r = 0, d = 0;
     if (n->gap > 0) r = age <= ON_TIME * n->gap ? 1 : age <= LATE * n->gap ? 2 : 3;
@@ -186,9 +187,8 @@ static void fit_ghost(adaptive *a) {
  * round main once more, spending one of its uses (at most MAX_ROUNDS
  * banked), so that a steady favourite outlives a burst of new ones. */
 static void demote(adaptive *a) {
-    size_t share = (size_t)((double)a->p.capacity * a->share);
     int rounds = 0;
-    while (a->q[Q_MAIN].bytes > share && a->q[Q_MAIN].count > 1) {
+    while (a->q[Q_MAIN].bytes > a->main_cap && a->q[Q_MAIN].count > 1) {
         pol_node *n = plist_tail(&a->q[Q_MAIN]);
         q_take(a, n);
         if (n->heap && rounds++ < SPINS && predict(a, n) >= KEEP_P) {
@@ -211,6 +211,7 @@ static void learn(adaptive *a) {
     if (a->share > SHARE_MAX) a->share = SHARE_MAX;
     a->gain_p = a->gain_m = 0;
     a->since = 0;
+    a->main_cap = (size_t)((double)a->p.capacity * a->share);
     refit(a);
     demote(a);
 }
@@ -288,12 +289,12 @@ static pol_node *ad_victim(policy *p) {
         double w = a->prob[st] * cost_of(n), sz = size_of(n);
         if (w * bs < bw * sz) { best = n; bw = w; bs = sz; bst = st; }
     }
-    /* its removal, next, counts the eviction in this state */
+    /* its removal, next, counts the eviction in this state and adds it
+     * to the ghost */
     a->victim = best;
     a->victim_state = bst;
     a->victim_clock = p->clock;
     a->victim_now = p->now;
-    gfilter_prefetch(&a->g, best->key);      /* and adds it to the ghost */
     return best;
 }
 
@@ -343,8 +344,7 @@ static int ad_check(const policy *p) {
     }
     if (a->q[0].bytes + a->q[1].bytes != p->bytes || a->q[0].count + a->q[1].count != p->count)
         return -4;
-    if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > (size_t)((double)p->capacity * a->share))
-        return -5;
+    if (a->q[Q_MAIN].count > 1 && a->q[Q_MAIN].bytes > a->main_cap) return -5;
     if (a->g.b && a->g.keep < GHOST_MIN) return -6;
     for (int s = 0; s < STATES; s++) {
         if (!(a->prob[s] > 0 && a->prob[s] < 1)) return -7;
@@ -385,6 +385,7 @@ policy *policy_adaptive_new(size_t capacity) {
     a->p.ops = &adaptive_ops;
     a->p.capacity = capacity;
     a->share = MAIN_SHARE;
+    a->main_cap = (size_t)((double)capacity * a->share);
     for (int s = 0; s < STATES; s++) a->prob[s] = 0.5f;
     for (int q = 0; q < 2; q++) plist_init(&a->q[q]);
     if (gfilter_keep(&a->g, GHOST_MIN)) { free(a); return NULL; }
