@@ -227,16 +227,17 @@ void rcache_prefetch(rcache *c) {
     if (!c->disk || !c->cfg.l1_bytes) return;
     uint8_t keys[PREFETCH_MAX][16];
     int n = l2_due(c->disk, PREFETCH_AHEAD_S, keys, PREFETCH_MAX);
-    size_t budget = c->cfg.l1_bytes / 4;     /* never more than a quarter of L1 per look */
-    for (int i = 0; i < n; i++) {
+    size_t budget = c->cfg.l1_bytes / 4;     /* a quarter of L1 per look, or one record */
+    for (int i = 0, moved = 0; i < n; i++) {
         pthread_mutex_lock(&c->mu);
         int have = keymap_get(&c->l1, keys[i]) != NULL;
         pthread_mutex_unlock(&c->mu);
         record *rec = NULL;
         if (have || l2_peek(c->disk, keys[i], &rec)) continue;
         size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
-        if (bytes > budget) { record_free(rec); break; }
-        budget -= bytes;
+        if (bytes > budget && moved) { record_free(rec); break; }
+        budget -= bytes < budget ? bytes : budget;
+        moved++;
         pthread_mutex_lock(&c->mu);
         if (keymap_get(&c->l1, keys[i])) {
             record_free(rec);               /* it came up meanwhile */

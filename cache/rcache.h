@@ -110,7 +110,7 @@ void rcache_release(rcache *c, rcache_req *q);
 
 void rcache_get_stats(rcache *c, rcache_stats *out);
 /* Moves records of L2 that its policy says are due within the next two
- * minutes up to L1 (at most a quarter of L1 per call).  The worker calls
+ * minutes up to L1 (a quarter of L1 per call at most, or one record).  The worker calls
  * it every minute; tests call it themselves. */
 void rcache_prefetch(rcache *c);
 #endif
