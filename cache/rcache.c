@@ -208,11 +208,12 @@ static l1_ent *l1_put(rcache *c, record *rec, int keep_longer) {
     while (c->l1_pol->bytes > c->cfg.l1_bytes) {
         pol_node *v = c->l1_pol->ops->victim(c->l1_pol);
         if (!v) break;
-        l1_drop(c, KM_CONTAINER(v, l1_ent, pn), 1);
+        l1_ent *x = KM_CONTAINER(v, l1_ent, pn);
+        if (x == e) e = NULL;                /* the new one can be the one to go */
+        l1_drop(c, x, 1);
         c->l1_evictions++;
     }
-    k = keymap_get(&c->l1, rec->key);        /* unless it was evicted at once */
-    return k ? KM_CONTAINER(k, l1_ent, kn) : NULL;
+    return e;
 }
 
 /* 1 if a record served from L2 should move up to L1: L1 has room for it,
