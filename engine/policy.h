@@ -30,6 +30,7 @@ typedef struct pol_node {
     double w_last;                /* policy's now at insert or last hit */
     float gap;                    /* mean seconds between its uses (0: unknown) */
     unsigned char back;           /* it came back after an eviction */
+    unsigned char trend;          /* its last gap was shorter than the mean before it */
 } pol_node;
 
 /* What a cache may know about an object: a prefix's partial last KV block

@@ -35,7 +35,9 @@
  *    half) against the time since its last use: none known, on time (up
  *    to ON_TIME gaps), late (up to LATE gaps), lapsed;
  *  - the time of day: half a day or more since its last use and now
- *    within an hour of that use's time of day (a daily job's hour is back).
+ *    within an hour of that use's time of day (a daily job's hour is back);
+ *  - the trend of its gaps: the last one shorter than the mean before it
+ *    (asked for faster and faster) or not.
  * For each state it counts outcomes: a use (the object was asked for again
  * while held, or came back from the ghost: that eviction is then counted
  * as a use of the state it left in), or an eviction.  The predicted
@@ -85,11 +87,12 @@
 #define MAX_ROUNDS 3           /* uses banked for rounds in main, at most */
 #define SPINS 8                /* rounds given per demotion, at most */
 
-/* The model's states: uses x rhythm x time of day. */
+/* The model's states: uses x rhythm x time of day x trend. */
 #define USE_STATES 4
 #define RHYTHM_STATES 4
 #define DAY_STATES 2
-#define STATES (USE_STATES * RHYTHM_STATES * DAY_STATES)
+#define TREND_STATES 2
+#define STATES (USE_STATES * RHYTHM_STATES * DAY_STATES * TREND_STATES)
 #define ON_TIME 1.25
 #define LATE 4.0
 #define DAY 86400.0
@@ -98,7 +101,8 @@ enum { Q_PROBATION, Q_MAIN };
 
 /* pol_node fields it uses besides the list's: freq (uses while held),
  * heap (uses in main not yet spent on rounds), prio (1 once used in
- * main), w_last and gap (its rhythm), back (it came back from the ghost). */
+ * main), w_last, gap and trend (its rhythm), back (it came back from the
+ * ghost). */
 typedef struct {
     policy p;
     plist q[2];                /* probation, main: head.next the most recent */
@@ -132,7 +136,7 @@ static inline __attribute__((always_inline)) int state_of(const policy *p, const
         double tod = fabs(fmod(p->now, DAY) - fmod(n->w_last, DAY));
         d = tod <= 3600 || tod >= DAY - 3600;
     }
-    return (use_state(n) * RHYTHM_STATES + r) * DAY_STATES + d;
+    return ((use_state(n) * RHYTHM_STATES + r) * DAY_STATES + d) * TREND_STATES + n->trend;
 }
 
 static float predict(const adaptive *a, const pol_node *n) {
@@ -152,7 +156,10 @@ static void refit(adaptive *a) {
 static void used(adaptive *a, pol_node *n) {
     a->hits[state_of(&a->p, n)] += 1;
     double g = a->p.now - n->w_last;
-    if (g > 0) n->gap = n->gap > 0 ? (float)(0.5 * n->gap + 0.5 * g) : (float)g;
+    if (g > 0) {
+        n->trend = n->gap > 0 && g < n->gap;
+        n->gap = n->gap > 0 ? (float)(0.5 * n->gap + 0.5 * g) : (float)g;
+    }
     n->w_last = a->p.now;
 }
 
@@ -231,6 +238,7 @@ static void ad_insert(policy *p, pol_node *n) {
     n->w_last = p->now;
     n->gap = age >= 0 && p->now > last ? (float)(p->now - last) : 0;
     n->back = age >= 0;
+    n->trend = 0;
     learn(a);
     if (age >= 0) {
         came_back(a, left_in);
