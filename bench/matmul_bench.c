@@ -1,7 +1,8 @@
 /* Microbenchmark of the matmul kernel on the 110M LLaMA shape (dim 768,
  * hidden 2048, 12 layers, 7 matrices a layer): a full decode pass (84
  * matmuls at n = 1) in F32 and Q8_0, batched passes at n = 4/16/32 (cost
- * per token), and n = 512 GFLOP/s against OpenBLAS sgemm.  Prints medians.
+ * per token), and n = 512 GFLOP/s of F32, Q8_0, Q4_0, Q4_K and Q6_K
+ * matrices against OpenBLAS sgemm on the same (float) weights.  Prints medians.
  * Usage: matmul_bench [threads]   (default 2; LLMFS_ISA picks the path) */
 #include "engine/matmul.h"
 #include "engine/pool.h"
@@ -156,7 +157,11 @@ int main(int argc, char **argv)
     bench_gemm(p, TYPE_F32, DIM, DIM, 512);
     bench_gemm(p, TYPE_F32, HIDDEN, DIM, 512);
     bench_gemm(p, TYPE_F32, DIM, HIDDEN, 512);
-    bench_gemm(p, TYPE_Q8_0, HIDDEN, DIM, 512);
+    const int qtypes[] = { TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_K, TYPE_Q6_K };
+    for (int i = 0; i < 4; i++) {
+        bench_gemm(p, qtypes[i], HIDDEN, DIM, 512);
+        bench_gemm(p, qtypes[i], DIM, HIDDEN, 512);
+    }
     free(x);
     free(y);
     pool_free(p);

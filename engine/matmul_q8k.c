@@ -55,13 +55,37 @@ static const int16_t *col_bsums(const uint8_t *col, int cols)
 /* Per 256 values, the one with the largest magnitude (the first of
  * equals) sets iscale = -127 / it; q = iscale * x rounded half to even, at
  * most 127; d = 1 / iscale.  A block with a NaN or an infinity gets d = NaN
- * (it poisons its outputs); one whose values are all below 1e-30, zeros. */
+ * (it poisons its outputs); one whose values are all below 1e-30, zeros.
+ * The AVX-512 version computes the same bytes. */
+
+/* A block whose largest magnitude (bits of |x|: NaN and inf compare above
+ * every finite value) is not an ordinary one: writes it and returns 1. */
+static int quant_k_special(uint32_t amax_bits, int8_t *q, int16_t *bs, float *d)
+{
+    float amax;
+    memcpy(&amax, &amax_bits, 4);
+    if (amax <= 3.0e38f && amax >= AMAX_TINY)
+        return 0;
+    *d = amax < AMAX_TINY ? 0.0f : NAN;
+    memset(q, 0, QK);
+    memset(bs, 0, 16 * sizeof *bs);
+    return 1;
+}
+
+static int8_t *col_qs(uint8_t *col, int cols, float **d, int16_t **bs)
+{
+    *d = (float *)(void *)(col + q8_q_bytes(cols));
+    *bs = (int16_t *)(void *)(col + q8_q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
+    memset(col + cols, 0, q8_q_bytes(cols) - (size_t)cols);
+    return (int8_t *)col;
+}
+
 static void quant_k(int ti, const float *x, int cols, uint8_t *col)
 {
     (void)ti;
-    int8_t *q = (int8_t *)col;
-    float *d = (float *)(void *)(col + q8_q_bytes(cols));
-    int16_t *bs = (int16_t *)(void *)(col + q8_q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
+    float *d;
+    int16_t *bs;
+    int8_t *q = col_qs(col, cols, &d, &bs);
     for (int b = 0; b < cols / QK; b++, x += QK, q += QK, bs += 16) {
         uint32_t m = 0;
         for (int j = 0; j < QK; j++) {
@@ -70,15 +94,10 @@ static void quant_k(int ti, const float *x, int cols, uint8_t *col)
             u &= 0x7fffffffu;
             if (u > m) m = u;
         }
-        float amax;
-        memcpy(&amax, &m, 4);
-        if (!(amax <= 3.0e38f) || amax < AMAX_TINY) {
-            d[b] = amax < AMAX_TINY ? 0.0f : NAN;
-            memset(q, 0, QK);
-            memset(bs, 0, 16 * sizeof *bs);
+        if (quant_k_special(m, q, bs, &d[b]))
             continue;
-        }
-        float max = 0;
+        float amax, max = 0;
+        memcpy(&amax, &m, 4);
         for (int j = 0; j < QK; j++)
             if (fabsf(x[j]) == amax) { max = x[j]; break; }
         const float iscale = -127.0f / max;
@@ -93,7 +112,55 @@ static void quant_k(int ti, const float *x, int cols, uint8_t *col)
         }
         d[b] = 1.0f / iscale;
     }
-    memset(col + cols, 0, q8_q_bytes(cols) - (size_t)cols);
+}
+
+/* The same with 16 values a vector (cvtps rounds half to even, as lrintf
+ * does in the default rounding mode). */
+static T512 void quant_k_512(int ti, const float *x, int cols, uint8_t *col)
+{
+    (void)ti;
+    float *d;
+    int16_t *bs;
+    int8_t *q = col_qs(col, cols, &d, &bs);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff), ones = _mm512_set1_epi8(1);
+    /* bsum s sits in lane 4 (s & 3) + (s >> 2) after the blends below */
+    const __m512i sidx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (int b = 0; b < cols / QK; b++, x += QK, q += QK, bs += 16) {
+        __m512i m = _mm512_setzero_si512();
+        for (int j = 0; j < QK; j += 16)
+            m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512(x + j), absmask));
+        const uint32_t mb = (uint32_t)_mm512_reduce_max_epu32(m);
+        if (quant_k_special(mb, q, bs, &d[b]))
+            continue;
+        const __m512i mv = _mm512_set1_epi32((int)mb);
+        int first = 0;
+        for (int j = 0;; j += 16) {
+            __mmask16 e = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512(x + j), absmask), mv);
+            if (e) {
+                first = j + __builtin_ctz(e);
+                break;
+            }
+        }
+        const float iscale = -127.0f / x[first];
+        const __m512 is = _mm512_set1_ps(iscale);
+        for (int j = 0; j < QK; j += 16) {
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + j)));
+            v = _mm512_min_epi32(v, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(q + j), _mm512_cvtepi32_epi8(v));
+        }
+        __m512i t[4];
+        for (int c = 0; c < 4; c++) {
+            /* sums of 4, then of each 16 (one 128-bit lane: group 4c + lane) */
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(q + 64 * c));
+            s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));
+            t[c] = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
+        }
+        __m512i r = _mm512_mask_blend_epi32(0x2222, t[0], t[1]);
+        r = _mm512_mask_blend_epi32(0x4444, r, t[2]);
+        r = _mm512_mask_blend_epi32(0x8888, r, t[3]);
+        _mm256_storeu_si256((__m256i *)bs, _mm512_cvtepi32_epi16(_mm512_permutexvar_epi32(sidx, r)));
+        d[b] = 1.0f / iscale;
+    }
 }
 
 /* ======================================================================
@@ -248,7 +315,7 @@ DEF_TILES(tp, tile_p, , 0)
 DEF_TILES(tp, tile_p, , 1)
 
 static const q8_kernels k_portable = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {tp_0_8x1, tp_1_8x1},
+    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {tp_0_8x1, tp_1_8x1},
     {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
 };
 
@@ -311,7 +378,7 @@ DEF_TILES(t256, tile_256, T256, 0)
 DEF_TILES(t256, tile_256, T256, 1)
 
 static const q8_kernels k_avx2 = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_0_8x1, t256_1_8x1},
+    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_0_8x1, t256_1_8x1},
     {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
 };
 
@@ -469,7 +536,7 @@ DEF_TILES(t512, tile_512, T512, 0)
 DEF_TILES(t512, tile_512, T512, 1)
 
 static const q8_kernels k_avx512 = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t512_0_8x1, t512_1_8x1},
+    col_bytes_k, quant_k_512, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {t512_0_8x1, t512_1_8x1},
     {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 
