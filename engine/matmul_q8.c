@@ -446,11 +446,13 @@ static TV512 void t512_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, 
             }
         }
     }
+    __m512 t[8];
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++)
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
-            y[j * ys + i] = tree_reduce512(acc[i][j]);
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = tree_s8x2(acc[i][0], acc[i][1]);
+        t[2 * i + 1] = tree_s8x2(acc[i][2], acc[i][3]);
+    }
+    tree_store4x4(y, ys, tree_reduce512_s8x16(t));
 }
 
 #define DEF_TILE_512(TI, R, T)                                                               \

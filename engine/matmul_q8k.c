@@ -485,21 +485,12 @@ INLINE T512 void lanes_512(int ti, const kregs *k, const int8_t *x, const int16_
         *bacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(k->dmin * dx), *bacc);
 }
 
-INLINE T512 void regs_prepared(const kblock *k, kregs *r)
-{
-    for (int c = 0; c < 4; c++) {
-        r->q[c] = _mm512_loadu_si512(k->q + 64 * c);
-        r->s[c] = _mm512_loadu_si512(k->s + 32 * c);
-    }
-    r->m = _mm256_loadu_si256((const __m256i *)k->m);
-    r->d = k->d;
-    r->dmin = k->dmin;
-}
-
-/* R rows x T columns; each row's block is decoded once for the T columns */
+/* R rows x T columns of encoded rows (decode and the odd ones out); each
+ * row's block is decoded once for the T columns */
 INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, const uint8_t *xc,
                           size_t xcs, int cols, float *y, size_t ys, int R, int T)
 {
+    (void)prepared;   /* prepared rows take tile4_512 */
     /* two columns at a time: R x 2 accumulators of each kind stay in
      * registers (each output's operations do not depend on the grouping) */
     for (int j0 = 0; j0 < T; j0 += 2) {
@@ -517,8 +508,7 @@ INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, con
 #pragma GCC unroll 8
             for (int i = 0; i < R; i++) {
                 kregs k;
-                if (prepared) regs_prepared((const kblock *)(const void *)(w + i * rb + (size_t)b * PB), &k);
-                else if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
+                if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
                 else regs_q6k(w + i * rb + (size_t)b * 210, &k);
 #pragma GCC unroll 2
                 for (int j = 0; j < tj; j++) {
@@ -532,11 +522,119 @@ INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, con
                 y[(j0 + j) * ys + i] = tree_reduce512(a[i][j]) - tree8_256(bb[i][j]);
     }
 }
-DEF_TILES(t512, tile_512, T512, 0)
-DEF_TILES(t512, tile_512, T512, 1)
+DEF_TILE(t512, tile_512, T512, 0, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 0, 0, 1, 1)
+DEF_TILE(t512, tile_512, T512, 1, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 1, 0, 1, 1)
+
+/* The AVX-512 set's prepared rows: kblocks decoded by regs_q4k/regs_q6k,
+ * with Q6_K's offset multipliers stored negated, so that -M can start
+ * the lane sums (the same integers: L - M). */
+INLINE T512 void prep_512(int ti, const uint8_t *w, int cols, uint8_t *out)
+{
+    for (int b = 0; b < cols / QK; b++) {
+        kblock *k = (kblock *)(void *)(out + (size_t)b * PB);
+        kregs r;
+        if (ti == 0) regs_q4k(w + (size_t)b * 144, &r);
+        else regs_q6k(w + (size_t)b * 210, &r);
+        for (int c = 0; c < 4; c++) {
+            _mm512_storeu_si512(k->q + 64 * c, r.q[c]);
+            _mm512_storeu_si512(k->s + 32 * c, r.s[c]);
+        }
+        _mm256_storeu_si256((__m256i *)k->m, ti == 0 ? r.m : _mm256_sub_epi16(_mm256_setzero_si256(), r.m));
+        k->d = r.d;
+        k->dmin = r.dmin;
+    }
+}
+static T512 void prep_512_0(const uint8_t *w, int cols, uint8_t *out) { prep_512(0, w, cols, out); }
+static T512 void prep_512_1(const uint8_t *w, int cols, uint8_t *out) { prep_512(1, w, cols, out); }
+
+/* 4 prepared rows x 4 columns, two columns at a time.  Per row and
+ * column a block costs 4 maddubs and 4 vpdpwssd, a conversion and an FMA
+ * whose scale is a broadcast load; Q6_K's lane sums start from -M, and
+ * Q4_K's min terms of the two columns share one vector (the first
+ * column's in the low half, the second's in the high half). */
+INLINE T512 void tile4_512(const int ti, const uint8_t *w, size_t rb, const uint8_t *xc,
+                           size_t xcs, int cols, float *y, size_t ys)
+{
+    const int nb = cols / QK;
+    __m512 ta[8], tb[8];    /* first tree levels of outputs 4i + j (tree_reduce512_s8x16) */
+    for (int j0 = 0; j0 < 4; j0 += 2) {
+        const uint8_t *c[2] = { xc + j0 * xcs, xc + (j0 + 1) * xcs };
+        __m512 a[4][2], bb[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            a[i][0] = a[i][1] = bb[i] = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const float dx[2] = { col_d(c[0], cols)[b], col_d(c[1], cols)[b] };
+            const int16_t *bs[2] = { col_bsums(c[0], cols) + 16 * b, col_bsums(c[1], cols) + 16 * b };
+            __m512 dxv[2] = { _mm512_set1_ps(dx[0]), _mm512_set1_ps(dx[1]) };
+            /* keeps the compiler from turning d * dx back into a scalar
+             * product and a broadcast, one more instruction a row */
+            __asm__("" : "+v"(dxv[0]), "+v"(dxv[1]));
+            __m512 dxp = _mm512_setzero_ps();
+            __m512i bsp = _mm512_setzero_si512();
+            if (ti == 0) {
+                dxp = _mm512_insertf32x8(dxv[0], _mm512_castps512_ps256(dxv[1]), 1);
+                bsp = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)bs[0])),
+                                         _mm256_loadu_si256((const __m256i *)bs[1]), 1);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                const kblock *k = (const kblock *)(const void *)(w + i * rb + (size_t)b * PB);
+                __m512i q[4];
+#pragma GCC unroll 4
+                for (int cc = 0; cc < 4; cc++)
+                    q[cc] = _mm512_loadu_si512(k->q + 64 * cc);
+#pragma GCC unroll 2
+                for (int j = 0; j < 2; j++) {
+                    const int8_t *x = (const int8_t *)c[j] + QK * b;
+                    __m512i p = _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(x)), L;
+                    if (ti == 0)
+                        L = _mm512_madd_epi16(p, _mm512_loadu_si512(k->s));
+                    else
+                        L = _mm512_dpwssd_epi32(_mm512_zextsi256_si512(_mm256_madd_epi16(
+                                                    _mm256_loadu_si256((const __m256i *)k->m),
+                                                    _mm256_loadu_si256((const __m256i *)bs[j]))),
+                                                p, _mm512_loadu_si512(k->s));
+#pragma GCC unroll 3
+                    for (int cc = 1; cc < 4; cc++)
+                        L = _mm512_dpwssd_epi32(L, _mm512_maddubs_epi16(q[cc], _mm512_loadu_si512(x + 64 * cc)),
+                                                _mm512_loadu_si512(k->s + 32 * cc));
+                    /* d * dx as a vector product: the same float as the scalar one */
+                    a[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(L), _mm512_mul_ps(_mm512_set1_ps(k->d), dxv[j]),
+                                              a[i][j]);
+                }
+                if (ti == 0) {
+                    __m512i M = _mm512_madd_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)k->m)), bsp);
+                    bb[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(_mm512_set1_ps(k->dmin), dxp), bb[i]);
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            ta[2 * i + j0 / 2] = tree_s8x2(a[i][0], a[i][1]);
+            tb[2 * i + j0 / 2] = bb[i];
+        }
+    }
+    __m512 v = tree_reduce512_s8x16(ta);
+    if (ti == 0)    /* Q6_K's B lanes are +0: y - 0 is y */
+        v = _mm512_sub_ps(v, tree_reduce512_s8x16(tb));
+    tree_store4x4(y, ys, v);
+}
+static T512 void t512_0_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs, int cols,
+                            float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile4_512(0, w, rb, xc, xcs, cols, y, ys);
+}
+static T512 void t512_1_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs, int cols,
+                            float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile4_512(1, w, rb, xc, xcs, cols, y, ys);
+}
 
 static const q8_kernels k_avx512 = {
-    col_bytes_k, quant_k_512, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {t512_0_8x1, t512_1_8x1},
+    col_bytes_k, quant_k_512, 1, prep_bytes_k, {prep_512_0, prep_512_1}, {t512_0_8x1, t512_1_8x1},
     {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 
