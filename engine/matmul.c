@@ -523,7 +523,7 @@ static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r
         tb = 4;
     const size_t pb = k->prep_bytes ? k->prep_bytes(cols) : 0;
     uint8_t *wp = NULL;
-    if (pb && n >= 4 && !(wp = (uint8_t *)scratch_get(4 * pb / sizeof(float) + 1))) {
+    if (pb && n >= 4 && !(wp = (uint8_t *)scratch_get(8 * pb / sizeof(float) + 1))) {
         poison_rows(y, rows, n, r0, r1);   /* out of memory */
         return;
     }
@@ -540,21 +540,25 @@ static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r
                     k->t8x1[ti](w + r * rb, rb, xc + t * xcs, xcs, cols, yt + t * rows + r, rows,
                                 t == 0 ? pf : 0);
         } else {
-            for (; r + 4 <= r1; r += 4) {
-                /* the four rows once in the tiles' own form, if they have one */
+            /* eight rows (two row tiles) at a time, so that each group
+             * of four columns read from L2 serves both */
+            for (int g; (g = r1 - r >= 8 ? 8 : r1 - r >= 4 ? 4 : 0) != 0; r += g) {
+                /* the rows once in the tiles' own form, if they have one */
                 const uint8_t *w4 = w + r * rb;
                 size_t w4s = rb;
                 if (pb) {
-                    for (int i = 0; i < 4; i++)
+                    for (int i = 0; i < g; i++)
                         k->prep[ti](w + (r + i) * rb, cols, wp + i * pb);
                     w4 = wp;
                     w4s = pb;
                 }
                 int t = 0;
                 for (; t + 4 <= nt; t += 4)
-                    k->t4x4[ti](w4, w4s, xc + t * xcs, xcs, cols, yt + t * rows + r, rows, 0);
+                    for (int i = 0; i < g; i += 4)
+                        k->t4x4[ti](w4 + i * w4s, w4s, xc + t * xcs, xcs, cols, yt + t * rows + r + i,
+                                    rows, 0);
                 for (; t < nt; t++)
-                    for (int i = 0; i < 4; i++)
+                    for (int i = 0; i < g; i++)
                         k->t1x1[ti](w + (r + i) * rb, rb, xc + t * xcs, xcs, cols,
                                     yt + t * rows + r + i, rows, 0);
             }

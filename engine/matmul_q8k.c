@@ -557,63 +557,75 @@ INLINE T512 void tile4_512(const int ti, const uint8_t *w, size_t rb, const uint
 {
     const int nb = cols / QK;
     __m512 ta[8], tb[8];    /* first tree levels of outputs 4i + j (tree_reduce512_s8x16) */
-    for (int j0 = 0; j0 < 4; j0 += 2) {
-        const uint8_t *c[2] = { xc + j0 * xcs, xc + (j0 + 1) * xcs };
-        __m512 a[4][2], bb[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
-            a[i][0] = a[i][1] = bb[i] = _mm512_setzero_ps();
+    /* two rows at a time against the four columns: a row's weights and
+     * scales are loaded once for four columns */
+    for (int i0 = 0; i0 < 4; i0 += 2) {
+        __m512 a[2][4], bb[2][2];
+#pragma GCC unroll 2
+        for (int i = 0; i < 2; i++) {
+            a[i][0] = a[i][1] = a[i][2] = a[i][3] = _mm512_setzero_ps();
+            bb[i][0] = bb[i][1] = _mm512_setzero_ps();
+        }
         for (int b = 0; b < nb; b++) {
-            const float dx[2] = { col_d(c[0], cols)[b], col_d(c[1], cols)[b] };
-            const int16_t *bs[2] = { col_bsums(c[0], cols) + 16 * b, col_bsums(c[1], cols) + 16 * b };
-            __m512 dxv[2] = { _mm512_set1_ps(dx[0]), _mm512_set1_ps(dx[1]) };
+            __m512 dxv[4], dxp[2];
+            __m512i bsp[2];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+                dxv[j] = _mm512_set1_ps(col_d(xc + j * xcs, cols)[b]);
             /* keeps the compiler from turning d * dx back into a scalar
              * product and a broadcast, one more instruction a row */
-            __asm__("" : "+v"(dxv[0]), "+v"(dxv[1]));
-            __m512 dxp = _mm512_setzero_ps();
-            __m512i bsp = _mm512_setzero_si512();
-            if (ti == 0) {
-                dxp = _mm512_insertf32x8(dxv[0], _mm512_castps512_ps256(dxv[1]), 1);
-                bsp = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)bs[0])),
-                                         _mm256_loadu_si256((const __m256i *)bs[1]), 1);
-            }
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                const kblock *k = (const kblock *)(const void *)(w + i * rb + (size_t)b * PB);
-                __m512i q[4];
-#pragma GCC unroll 4
-                for (int cc = 0; cc < 4; cc++)
-                    q[cc] = _mm512_loadu_si512(k->q + 64 * cc);
+            __asm__("" : "+v"(dxv[0]), "+v"(dxv[1]), "+v"(dxv[2]), "+v"(dxv[3]));
+            if (ti == 0)
 #pragma GCC unroll 2
-                for (int j = 0; j < 2; j++) {
-                    const int8_t *x = (const int8_t *)c[j] + QK * b;
+                for (int h = 0; h < 2; h++) {
+                    dxp[h] = _mm512_insertf32x8(dxv[2 * h], _mm512_castps512_ps256(dxv[2 * h + 1]), 1);
+                    bsp[h] = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(col_bsums(xc + 2 * h * xcs, cols) + 16 * b))),
+                        _mm256_loadu_si256((const __m256i *)(col_bsums(xc + (2 * h + 1) * xcs, cols) + 16 * b)), 1);
+                }
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; i++) {
+                const kblock *k = (const kblock *)(const void *)(w + (i0 + i) * rb + (size_t)b * PB);
+                __m512i q[4], sc[4];
+#pragma GCC unroll 4
+                for (int cc = 0; cc < 4; cc++) {
+                    q[cc] = _mm512_loadu_si512(k->q + 64 * cc);
+                    sc[cc] = _mm512_loadu_si512(k->s + 32 * cc);
+                }
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    const uint8_t *c = xc + j * xcs;
+                    const int8_t *x = (const int8_t *)c + QK * b;
                     __m512i p = _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(x)), L;
                     if (ti == 0)
-                        L = _mm512_madd_epi16(p, _mm512_loadu_si512(k->s));
+                        L = _mm512_madd_epi16(p, sc[0]);
                     else
                         L = _mm512_dpwssd_epi32(_mm512_zextsi256_si512(_mm256_madd_epi16(
                                                     _mm256_loadu_si256((const __m256i *)k->m),
-                                                    _mm256_loadu_si256((const __m256i *)bs[j]))),
-                                                p, _mm512_loadu_si512(k->s));
+                                                    _mm256_loadu_si256((const __m256i *)(col_bsums(c, cols) + 16 * b)))),
+                                                p, sc[0]);
 #pragma GCC unroll 3
                     for (int cc = 1; cc < 4; cc++)
-                        L = _mm512_dpwssd_epi32(L, _mm512_maddubs_epi16(q[cc], _mm512_loadu_si512(x + 64 * cc)),
-                                                _mm512_loadu_si512(k->s + 32 * cc));
+                        L = _mm512_dpwssd_epi32(L, _mm512_maddubs_epi16(q[cc], _mm512_loadu_si512(x + 64 * cc)), sc[cc]);
                     /* d * dx as a vector product: the same float as the scalar one */
                     a[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(L), _mm512_mul_ps(_mm512_set1_ps(k->d), dxv[j]),
                                               a[i][j]);
                 }
-                if (ti == 0) {
-                    __m512i M = _mm512_madd_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)k->m)), bsp);
-                    bb[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(_mm512_set1_ps(k->dmin), dxp), bb[i]);
-                }
+                if (ti == 0)
+#pragma GCC unroll 2
+                    for (int h = 0; h < 2; h++) {
+                        __m512i M = _mm512_madd_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)k->m)), bsp[h]);
+                        bb[i][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(_mm512_set1_ps(k->dmin), dxp[h]), bb[i][h]);
+                    }
             }
         }
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            ta[2 * i + j0 / 2] = tree_s8x2(a[i][0], a[i][1]);
-            tb[2 * i + j0 / 2] = bb[i];
-        }
+#pragma GCC unroll 2
+        for (int i = 0; i < 2; i++)
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                ta[2 * (i0 + i) + h] = tree_s8x2(a[i][2 * h], a[i][2 * h + 1]);
+                tb[2 * (i0 + i) + h] = bb[i][h];
+            }
     }
     __m512 v = tree_reduce512_s8x16(ta);
     if (ti == 0)    /* Q6_K's B lanes are +0: y - 0 is y */
