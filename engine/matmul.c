@@ -557,10 +557,15 @@ static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r
                     for (int i = 0; i < g; i += 4)
                         k->t4x4[ti](w4 + i * w4s, w4s, xc + t * xcs, xcs, cols, yt + t * rows + r + i,
                                     rows, 0);
-                for (; t < nt; t++)
+                for (; t < nt; t++) {   /* the pass's last columns, one by one */
+                    if (g == 8) {
+                        k->t8x1[ti](w + r * rb, rb, xc + t * xcs, xcs, cols, yt + t * rows + r, rows, 0);
+                        continue;
+                    }
                     for (int i = 0; i < g; i++)
                         k->t1x1[ti](w + (r + i) * rb, rb, xc + t * xcs, xcs, cols,
                                     yt + t * rows + r + i, rows, 0);
+                }
             }
         }
         for (; r < r1; r++)
