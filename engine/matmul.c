@@ -763,7 +763,7 @@ static void mm_task(void *arg, int ith, int nth)
 }
 
 #define MATMUL_PARALLEL_MIN (256 * 1024)
-#define QUANT_PARALLEL_MIN 16   /* columns worth a parallel quantization job */
+#define QUANT_PARALLEL_MIN 64   /* columns worth a parallel quantization job (one more wait for the threads) */
 
 void matmul_many(pool *p, int k, float *const *y, const float *x, const mat *const *W, int n)
 {
