@@ -8,7 +8,7 @@
  * under 4, where AVX-512 converts them in registers ("fused" 8x1 tiles) to
  * stay near memory bandwidth.  Q8_0, Q4_0, Q4_K and Q6_K rows take the
  * integer kernels of matmul_q8.c and matmul_q8k.c at every batch size
- * instead.  Tiling,
+ * instead, on activation columns quantized once per call.  Tiling,
  * blocking and threading change only which outputs are computed together,
  * never the operations that produce one of them. */
 #include "engine/matmul.h"
