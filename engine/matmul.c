@@ -472,6 +472,7 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
 }
 
 #define Q8_X_BYTES (1u << 19)   /* quantized x columns per pass */
+#define PREP_L1_BYTES (24u << 10)   /* rows of a group, prepared, in L1 with their columns */
 
 /* Activation columns quantized for one integer kernel set: n columns of
  * k->col_bytes(cols) bytes each, xcs apart. */
@@ -540,9 +541,11 @@ static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r
                     k->t8x1[ti](w + r * rb, rb, xc + t * xcs, xcs, cols, yt + t * rows + r, rows,
                                 t == 0 ? pf : 0);
         } else {
-            /* eight rows (two row tiles) at a time, so that each group
-             * of four columns read from L2 serves both */
-            for (int g; (g = r1 - r >= 8 ? 8 : r1 - r >= 4 ? 4 : 0) != 0; r += g) {
+            /* eight rows (two row tiles) at a time when they stay in L1
+             * prepared, so that each group of four columns read from L2
+             * serves both */
+            const int g8 = 8 * (pb ? pb : rb) <= PREP_L1_BYTES ? 8 : 4;
+            for (int g; (g = r1 - r >= g8 ? g8 : r1 - r >= 4 ? 4 : 0) != 0; r += g) {
                 /* the rows once in the tiles' own form, if they have one */
                 const uint8_t *w4 = w + r * rb;
                 size_t w4s = rb;
