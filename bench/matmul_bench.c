@@ -1,7 +1,8 @@
 /* Microbenchmark of the matmul kernel on the 110M LLaMA shape (dim 768,
  * hidden 2048, 12 layers, 7 matrices a layer): a full decode pass (84
  * matmuls at n = 1) in F32 and Q8_0, batched passes at n = 4/16/32 (cost
- * per token), and n = 512 GFLOP/s against OpenBLAS sgemm.  Prints medians.
+ * per token), and n = 512 GFLOP/s of F32, Q8_0, Q4_0, Q4_K and Q6_K
+ * matrices against OpenBLAS sgemm on the same (float) weights.  Prints medians.
  * Usage: matmul_bench [threads]   (default 2; LLMFS_ISA picks the path) */
 #include "engine/matmul.h"
 #include "engine/pool.h"
@@ -114,7 +115,9 @@ static void bench_gemm(pool *p, int type, int rows, int cols, int n)
     for (int i = 0; i < rows * cols; i++) wf[i] = frand();
     for (int i = 0; i < n * cols; i++) x[i] = frand();
     for (int r = 0; r < rows; r++)
-        quant_quantize_row(type, wf + (size_t)r * cols, w + (size_t)r * rb, cols);
+        if (quant_quantize_row(type, wf + (size_t)r * cols, w + (size_t)r * rb, cols) != 0)
+            for (size_t i = 0; i < rb; i++)   /* no quantizer (Q6_K): random blocks, for timing */
+                w[(size_t)r * rb + i] = (uint8_t)(frand() * 1000.0f);
     mat W = { w, type, rows, cols, rb };
     double flop = 2.0 * rows * cols * n, t[RUNS], tb[RUNS];
     matmul(p, y, x, &W, n);
@@ -156,7 +159,11 @@ int main(int argc, char **argv)
     bench_gemm(p, TYPE_F32, DIM, DIM, 512);
     bench_gemm(p, TYPE_F32, HIDDEN, DIM, 512);
     bench_gemm(p, TYPE_F32, DIM, HIDDEN, 512);
-    bench_gemm(p, TYPE_Q8_0, HIDDEN, DIM, 512);
+    const int qtypes[] = { TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_K, TYPE_Q6_K };
+    for (int i = 0; i < 4; i++) {
+        bench_gemm(p, qtypes[i], HIDDEN, DIM, 512);
+        bench_gemm(p, qtypes[i], DIM, HIDDEN, 512);
+    }
     free(x);
     free(y);
     pool_free(p);

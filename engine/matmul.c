@@ -8,7 +8,7 @@
  * under 4, where AVX-512 converts them in registers ("fused" 8x1 tiles) to
  * stay near memory bandwidth.  Q8_0, Q4_0, Q4_K and Q6_K rows take the
  * integer kernels of matmul_q8.c and matmul_q8k.c at every batch size
- * instead.  Tiling,
+ * instead, on activation columns quantized once per call.  Tiling,
  * blocking and threading change only which outputs are computed together,
  * never the operations that produce one of them. */
 #include "engine/matmul.h"
@@ -398,32 +398,47 @@ int matmul_set_isa(const char *name)
 }
 
 /* ======================================================================
- * Thread-local scratch for dequantized rows
+ * Thread-local buffers: dequantized or prepared rows (every thread), and
+ * the quantized activation columns of a call (its calling thread; the
+ * pool's threads read them during the job)
  * ====================================================================== */
 
-static pthread_key_t scratch_key;
+struct tls_buf {
+    void *p;        /* 64-byte aligned, freed at thread exit */
+    size_t cap;     /* bytes */
+};
+static pthread_key_t scratch_key, qcols_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static _Thread_local float *scratch;      /* (SCRATCH_ROWS, stride) */
-static _Thread_local size_t scratch_cap;  /* floats */
+static _Thread_local struct tls_buf scratch_buf, qcols_buf;
 
-static void scratch_key_init(void) { pthread_key_create(&scratch_key, free); }
-
-/* Returns a 64-byte-aligned buffer of at least n floats owned by this
- * thread (freed at thread exit), or NULL on allocation failure. */
-static float *scratch_get(size_t n)
+static void scratch_key_init(void)
 {
-    if (n <= scratch_cap)
-        return scratch;
+    pthread_key_create(&scratch_key, free);
+    pthread_key_create(&qcols_key, free);
+}
+
+/* Returns a 64-byte-aligned buffer of at least `bytes` bytes owned by this
+ * thread (freed at thread exit), or NULL on allocation failure.  Growing
+ * it drops its contents. */
+static void *tls_buf_get(struct tls_buf *b, pthread_key_t *key, size_t bytes)
+{
+    if (bytes <= b->cap)
+        return b->p;
     pthread_once(&scratch_once, scratch_key_init);
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *s = aligned_alloc(64, bytes);
+    bytes = (bytes + 63) & ~(size_t)63;
+    void *s = aligned_alloc(64, bytes);
     if (!s)
         return NULL;
-    free(scratch);
-    scratch = s;
-    scratch_cap = bytes / sizeof(float);
-    pthread_setspecific(scratch_key, s);
+    free(b->p);
+    b->p = s;
+    b->cap = bytes;
+    pthread_setspecific(*key, s);
     return s;
+}
+
+static float *scratch_get(size_t n)
+{
+    return tls_buf_get(&scratch_buf, &scratch_key, n * sizeof(float));
 }
 
 /* ======================================================================
@@ -457,35 +472,67 @@ static const float *group_rows(const struct isa *isa, const mat *W, int r, int R
 }
 
 #define Q8_X_BYTES (1u << 19)   /* quantized x columns per pass */
+#define PREP_L1_BYTES (24u << 10)   /* rows of a group, prepared, in L1 with their columns */
 
-/* Q8_0 and Q4_0 rows: each pass quantizes its columns to 8 bits
- * (matmul_q8.h) and runs the integer tiles; the tile shape never changes
- * what one output is. */
-static void q8_rows(const q8_kernels *k, float *y, const float *x, const mat *W, int n,
-                    int r0, int r1)
+/* Activation columns quantized for one integer kernel set: n columns of
+ * k->col_bytes(cols) bytes each, xcs apart. */
+typedef struct {
+    const q8_kernels *k;
+    int ti;                 /* the weight type they were quantized for */
+    const uint8_t *xq;
+    size_t xcs;
+} qcols;
+
+/* The integer kernel set of a weight type and its index in the set, or
+ * NULL for a float type. */
+static const q8_kernels *int_kernels(int type, int *ti)
 {
-    const int ti = W->type == TYPE_Q8_0 || W->type == TYPE_Q4_K ? 0 : 1, cols = W->cols;
-    const size_t rows = (size_t)W->rows, rb = W->row_bytes, xcs = k->col_bytes(cols);
+    switch (type) {
+    case TYPE_Q8_0: *ti = 0; return cur_q8;
+    case TYPE_Q4_0: *ti = 1; return cur_q8;
+    case TYPE_Q4_K: *ti = 0; return cur_q8k;
+    case TYPE_Q6_K: *ti = 1; return cur_q8k;
+    default:        return NULL;
+    }
+}
+
+/* Whether columns quantized for (k, ti) serve weight index ti2 of k. */
+static int qcols_serve(const qcols *q, const q8_kernels *k, int ti2)
+{
+    return q->k == k && (q->ti == ti2 || k->quant_any_ti);
+}
+
+static void poison_rows(float *y, size_t rows, int n, int r0, int r1)
+{
+    for (int t = 0; t < n; t++)
+        for (int r = r0; r < r1; r++)
+            y[(size_t)t * rows + r] = NAN;
+}
+
+/* Q8_0, Q4_0, Q4_K and Q6_K rows against columns already quantized
+ * (matmul_q8.h), in passes of columns that stay in L2; the tile shape
+ * never changes what one output is. */
+static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r1)
+{
+    const q8_kernels *k = q->k;
+    int ti = 0;
+    int_kernels(W->type, &ti);
+    const int cols = W->cols;
+    const size_t rows = (size_t)W->rows, rb = W->row_bytes, xcs = q->xcs;
     int tb = (int)(Q8_X_BYTES / xcs) / 4 * 4;
     if (tb < 4)
         tb = 4;
-    if (tb > n)
-        tb = n;
     const size_t pb = k->prep_bytes ? k->prep_bytes(cols) : 0;
-    float *buf = scratch_get(((size_t)tb * xcs + 4 * pb) / sizeof(float));
-    if (!buf) {                 /* out of memory: poison the outputs */
-        for (int t = 0; t < n; t++)
-            for (int r = r0; r < r1; r++)
-                y[(size_t)t * rows + r] = NAN;
+    uint8_t *wp = NULL;
+    if (pb && n >= 4 && !(wp = (uint8_t *)scratch_get(8 * pb / sizeof(float) + 1))) {
+        poison_rows(y, rows, n, r0, r1);   /* out of memory */
         return;
     }
-    uint8_t *xc = (uint8_t *)buf, *wp = xc + (size_t)tb * xcs;
     const uint8_t *w = (const uint8_t *)W->data;
     const size_t pf = (size_t)PF_FUSED_ROWS * rb;
     for (int t0 = 0; t0 < n; t0 += tb) {
         const int nt = n - t0 < tb ? n - t0 : tb;
-        for (int t = 0; t < nt; t++)
-            k->quant(ti, x + (size_t)(t0 + t) * cols, cols, xc + t * xcs);
+        const uint8_t *xc = q->xq + (size_t)t0 * xcs;
         float *yt = y + (size_t)t0 * rows;
         int r = r0;
         if (nt < 4) {
@@ -494,23 +541,34 @@ static void q8_rows(const q8_kernels *k, float *y, const float *x, const mat *W,
                     k->t8x1[ti](w + r * rb, rb, xc + t * xcs, xcs, cols, yt + t * rows + r, rows,
                                 t == 0 ? pf : 0);
         } else {
-            for (; r + 4 <= r1; r += 4) {
-                /* the four rows once in the tiles' own form, if they have one */
+            /* eight rows (two row tiles) at a time when they stay in L1
+             * prepared, so that each group of four columns read from L2
+             * serves both */
+            const int g8 = 8 * (pb ? pb : rb) <= PREP_L1_BYTES ? 8 : 4;
+            for (int g; (g = r1 - r >= g8 ? g8 : r1 - r >= 4 ? 4 : 0) != 0; r += g) {
+                /* the rows once in the tiles' own form, if they have one */
                 const uint8_t *w4 = w + r * rb;
                 size_t w4s = rb;
                 if (pb) {
-                    for (int i = 0; i < 4; i++)
+                    for (int i = 0; i < g; i++)
                         k->prep[ti](w + (r + i) * rb, cols, wp + i * pb);
                     w4 = wp;
                     w4s = pb;
                 }
                 int t = 0;
                 for (; t + 4 <= nt; t += 4)
-                    k->t4x4[ti](w4, w4s, xc + t * xcs, xcs, cols, yt + t * rows + r, rows, 0);
-                for (; t < nt; t++)
-                    for (int i = 0; i < 4; i++)
+                    for (int i = 0; i < g; i += 4)
+                        k->t4x4[ti](w4 + i * w4s, w4s, xc + t * xcs, xcs, cols, yt + t * rows + r + i,
+                                    rows, 0);
+                for (; t < nt; t++) {   /* the pass's last columns, one by one */
+                    if (g == 8) {
+                        k->t8x1[ti](w + r * rb, rb, xc + t * xcs, xcs, cols, yt + t * rows + r, rows, 0);
+                        continue;
+                    }
+                    for (int i = 0; i < g; i++)
                         k->t1x1[ti](w + (r + i) * rb, rb, xc + t * xcs, xcs, cols,
                                     yt + t * rows + r + i, rows, 0);
+                }
             }
         }
         for (; r < r1; r++)
@@ -519,36 +577,101 @@ static void q8_rows(const q8_kernels *k, float *y, const float *x, const mat *W,
     }
 }
 
+static void float_rows(float *y, const float *x, const mat *W, int n, int r0, int r1);
+
+/* One row range of W, on the calling thread; q: the columns quantized for
+ * W's integer kernels (NULL for a float type). */
+static void rows_any(float *y, const float *x, const qcols *q, const mat *W, int n, int r0, int r1)
+{
+    if (n <= 0 || r0 >= r1 || W->cols <= 0)
+        return;
+    if (quant_row_bytes(W->type, W->cols) == 0) {   /* unknown type or bad cols */
+        poison_rows(y, (size_t)W->rows, n, r0, r1);
+        return;
+    }
+    if (q)
+        q8_rows(q, y, W, n, r0, r1);
+    else
+        float_rows(y, x, W, n, r0, r1);
+}
+
+/* Quantizes columns [t0, t1) of x for each of nq kernel sets. */
+static void quantize_cols(const qcols *q, int nq, const float *x, int cols, int t0, int t1)
+{
+    for (int i = 0; i < nq; i++)
+        for (int t = t0; t < t1; t++)
+            q[i].k->quant(q[i].ti, x + (size_t)t * cols, cols,
+                          (uint8_t *)q[i].xq + (size_t)t * q[i].xcs);
+}
+
+/* Lays out, in the calling thread's column buffer, the quantized columns
+ * that the k matrices of W (which share their input, so their cols) need (one set per kernel set and type that
+ * they cannot share); qi[m] is matrix m's set, or -1 for a float type.
+ * Returns the number of sets (at most k), or -ENOMEM.  Nothing is
+ * quantized yet. */
+static int qcols_plan(int k, const mat *const *W, int n, qcols *q, int *qi)
+{
+    int nq = 0;
+    size_t bytes = 0;
+    for (int m = 0; m < k; m++) {
+        int ti;
+        const q8_kernels *kk = int_kernels(W[m]->type, &ti);
+        qi[m] = -1;
+        if (!kk || W[m]->cols <= 0 || quant_row_bytes(W[m]->type, W[m]->cols) == 0)
+            continue;
+        for (int i = 0; i < nq && qi[m] < 0; i++)
+            if (qcols_serve(&q[i], kk, ti))
+                qi[m] = i;
+        if (qi[m] >= 0)
+            continue;
+        q[nq] = (qcols){ kk, ti, NULL, kk->col_bytes(W[m]->cols) };
+        bytes += (size_t)n * q[nq].xcs;
+        qi[m] = nq++;
+    }
+    if (!nq)
+        return 0;
+    uint8_t *buf = tls_buf_get(&qcols_buf, &qcols_key, bytes);
+    if (!buf)
+        return -ENOMEM;
+    for (int i = 0; i < nq; i++) {
+        q[i].xq = buf;
+        buf += (size_t)n * q[i].xcs;
+    }
+    return nq;
+}
+
 void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
 {
-    const struct isa *isa = isa_get();
+    isa_get();
+    if (n <= 0 || r0 >= r1 || W->cols <= 0)
+        return;
+    qcols q;
+    int qi;
+    int nq = qcols_plan(1, &W, n, &q, &qi);
+    if (nq < 0) {
+        poison_rows(y, (size_t)W->rows, n, r0, r1);
+        return;
+    }
+    quantize_cols(&q, nq, x, W->cols, 0, n);
+    rows_any(y, x, nq ? &q : NULL, W, n, r0, r1);
+}
+
+/* F32 and F16 rows. */
+static void float_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
+{
+    const struct isa *isa = cur_isa;
     const int cols = W->cols;
     const size_t rows = (size_t)W->rows, xs = (size_t)cols;
-    if (n <= 0 || r0 >= r1 || cols <= 0)
-        return;
     assert(W->type != TYPE_F32 || W->row_bytes % sizeof(float) == 0);
 
     fused_fn fused = W->type == TYPE_F16 ? isa->f8_f16 : NULL;
     size_t pff = (size_t)PF_FUSED_ROWS * W->row_bytes;
-    if (quant_row_bytes(W->type, cols) == 0) {   /* unknown type or bad cols */
-        for (int t = 0; t < n; t++)
-            for (int r = r0; r < r1; r++)
-                y[(size_t)t * rows + r] = NAN;
-        return;
-    }
-    if (W->type == TYPE_Q8_0 || W->type == TYPE_Q4_0 || W->type == TYPE_Q4_K ||
-        W->type == TYPE_Q6_K) {
-        q8_rows(W->type == TYPE_Q4_K || W->type == TYPE_Q6_K ? cur_q8k : cur_q8, y, x, W, n, r0, r1);
-        return;
-    }
     float *scr = NULL;
     size_t ss = ((size_t)cols + 15) & ~(size_t)15;
     if (W->type != TYPE_F32) {
         scr = scratch_get(8 * ss);
         if (!scr) {             /* out of memory: poison the outputs */
-            for (int r = r0; r < r1; r++)
-                for (int t = 0; t < n; t++)
-                    y[(size_t)t * rows + r] = NAN;
+            poison_rows(y, rows, n, r0, r1);
             return;
         }
     }
@@ -607,12 +730,26 @@ void matmul_rows(float *y, const float *x, const mat *W, int n, int r0, int r1)
     }
 }
 
+#define MM_GROUP 8   /* matrices per job (matmul_many splits longer lists) */
+
 struct mm_job {
     float *const *y;
     const float *x;
     const mat *const *W;
     int k, n;
+    const qcols *q;         /* (nq) the quantized columns */
+    int nq;
+    const int *qi;          /* (k) matrix m's columns: q[qi[m]], or none (-1) */
 };
+
+/* Each thread quantizes its share of the columns. */
+static void quant_task(void *arg, int ith, int nth)
+{
+    const struct mm_job *j = arg;
+    int t0 = (int)((int64_t)j->n * ith / nth), t1 = (int)((int64_t)j->n * (ith + 1) / nth);
+    for (int i = 0; i < j->nq; i++)
+        quantize_cols(&j->q[i], 1, j->x, j->W[0]->cols, t0, t1);
+}
 
 /* Each thread takes its share of the rows of every matrix of the job. */
 static void mm_task(void *arg, int ith, int nth)
@@ -624,31 +761,47 @@ static void mm_task(void *arg, int ith, int nth)
         chunk = (chunk + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
         int r0 = ith * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
         if (r0 < r1)
-            matmul_rows(j->y[m], j->x, j->W[m], j->n, r0, r1);
+            rows_any(j->y[m], j->x, j->qi[m] >= 0 ? &j->q[j->qi[m]] : NULL, j->W[m], j->n, r0, r1);
     }
 }
 
 #define MATMUL_PARALLEL_MIN (256 * 1024)
+#define QUANT_PARALLEL_MIN 64   /* columns worth a parallel quantization job (one more wait for the threads) */
 
 void matmul_many(pool *p, int k, float *const *y, const float *x, const mat *const *W, int n)
 {
     if (n <= 0 || k <= 0)
         return;
+    for (; k > MM_GROUP; k -= MM_GROUP, y += MM_GROUP, W += MM_GROUP)
+        matmul_many(p, MM_GROUP, y, x, W, n);
+    isa_get();   /* resolve the ISA once, outside the workers */
     int64_t work = 0;
     int small = 0;
     for (int m = 0; m < k; m++) {
         work += (int64_t)W[m]->rows * W[m]->cols * n;
         small |= W[m]->rows < 2 * ROW_TILE;
     }
+    /* the activations are quantized once for every matrix and thread */
+    qcols q[MM_GROUP];
+    int qi[MM_GROUP];
+    int nq = qcols_plan(k, W, n, q, qi);
+    if (nq < 0) {
+        for (int m = 0; m < k; m++)
+            poison_rows(y[m], (size_t)W[m]->rows, n, 0, W[m]->rows);
+        return;
+    }
+    struct mm_job j = { y, x, W, k, n, q, nq, qi };
     /* Below ~256K multiply-adds (tens of microseconds) waking the other
      * threads costs more than it saves: tiny models run on one core. */
     if (!p || pool_threads(p) == 1 || small || work < MATMUL_PARALLEL_MIN) {
-        for (int m = 0; m < k; m++)
-            matmul_rows(y[m], x, W[m], n, 0, W[m]->rows);
+        quant_task(&j, 0, 1);
+        mm_task(&j, 0, 1);
         return;
     }
-    isa_get();   /* resolve the ISA once, outside the workers */
-    struct mm_job j = { y, x, W, k, n };
+    if (nq && n >= QUANT_PARALLEL_MIN)
+        pool_run(p, quant_task, &j);
+    else
+        quant_task(&j, 0, 1);
     pool_run(p, mm_task, &j);
 }
 

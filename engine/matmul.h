@@ -36,10 +36,13 @@ typedef struct {
  * contiguous chunks of a multiple of 24 rows, and matrices under 48 rows
  * run on the caller alone.  No alignment is required of data, x or y
  * (64-byte alignment helps).  Non-F32 types use a per-thread scratch
- * (F16: 8 converted rows; the quantized types: the pass's quantized
- * activation columns, at most 512 KiB, and four prepared rows), allocated
- * on first use and freed at thread exit.  An unsupported type, or cols not a multiple of the block size,
- * yields NaN outputs. */
+ * (F16: 8 converted rows; the quantized types: eight prepared rows), and
+ * the quantized types a buffer of the calling thread that holds the
+ * call's activation columns quantized once (n of them, 1.1 to 3
+ * bytes a value; the pool's threads read it during the call); both are
+ * allocated on first use, grow to the largest call, and are freed at
+ * thread exit.  An unsupported type, or cols not a multiple of the block
+ * size, yields NaN outputs. */
 void matmul(pool *p, float *y, const float *x, const mat *W, int n);
 
 /* The same for k matrices that share the input x (y[i] = W[i] x), in

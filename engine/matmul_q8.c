@@ -139,7 +139,7 @@ DEF_TILE_P(0, 8, 1) DEF_TILE_P(0, 4, 4) DEF_TILE_P(0, 1, 1)
 DEF_TILE_P(1, 8, 1) DEF_TILE_P(1, 4, 4) DEF_TILE_P(1, 1, 1)
 
 static const q8_kernels k_portable = {
-    col_bytes_qd, quant_p, NULL, {NULL, NULL}, {tp_0_8x1, tp_1_8x1}, {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
+    col_bytes_qd, quant_p, 0, NULL, {NULL, NULL}, {tp_0_8x1, tp_1_8x1}, {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
 };
 
 /* ======================================================================
@@ -261,7 +261,7 @@ DEF_TILE_256(0, 8, 1) DEF_TILE_256(0, 4, 4) DEF_TILE_256(0, 1, 1)
 DEF_TILE_256(1, 8, 1) DEF_TILE_256(1, 4, 4) DEF_TILE_256(1, 1, 1)
 
 static const q8_kernels k_avx2 = {
-    col_bytes_qd, quant_256, NULL, {NULL, NULL}, {t256_0_8x1, t256_1_8x1}, {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
+    col_bytes_qd, quant_256, 0, NULL, {NULL, NULL}, {t256_0_8x1, t256_1_8x1}, {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
 };
 
 /* ======================================================================
@@ -446,11 +446,13 @@ static TV512 void t512_prep_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, 
             }
         }
     }
+    __m512 t[8];
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++)
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
-            y[j * ys + i] = tree_reduce512(acc[i][j]);
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = tree_s8x2(acc[i][0], acc[i][1]);
+        t[2 * i + 1] = tree_s8x2(acc[i][2], acc[i][3]);
+    }
+    tree_store4x4(y, ys, tree_reduce512_s8x16(t));
 }
 
 #define DEF_TILE_512(TI, R, T)                                                               \
@@ -464,7 +466,7 @@ DEF_TILE_512(0, 8, 1) DEF_TILE_512(0, 1, 1)
 DEF_TILE_512(1, 8, 1) DEF_TILE_512(1, 1, 1)
 
 static const q8_kernels k_avx512 = {
-    col_bytes_512, quant_512, prep_bytes_512, {prep_512_0, prep_512_1},
+    col_bytes_512, quant_512, 0, prep_bytes_512, {prep_512_0, prep_512_1},
     {t512_0_8x1, t512_1_8x1}, {t512_prep_4x4, t512_prep_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 

@@ -44,6 +44,7 @@ typedef void (*q8_prep_fn)(const uint8_t *w, int cols, uint8_t *out);
 typedef struct {
     size_t (*col_bytes)(int cols);   /* a multiple of 64 */
     q8_quant_fn quant;
+    int quant_any_ti;                /* 1: quant ignores ti (one column serves both types) */
     size_t (*prep_bytes)(int cols);  /* NULL: t4x4 reads encoded rows */
     /* by weight type: [0] Q8_0, [1] Q4_0 */
     q8_prep_fn prep[2];

@@ -55,13 +55,37 @@ static const int16_t *col_bsums(const uint8_t *col, int cols)
 /* Per 256 values, the one with the largest magnitude (the first of
  * equals) sets iscale = -127 / it; q = iscale * x rounded half to even, at
  * most 127; d = 1 / iscale.  A block with a NaN or an infinity gets d = NaN
- * (it poisons its outputs); one whose values are all below 1e-30, zeros. */
+ * (it poisons its outputs); one whose values are all below 1e-30, zeros.
+ * The AVX-512 version computes the same bytes. */
+
+/* A block whose largest magnitude (bits of |x|: NaN and inf compare above
+ * every finite value) is not an ordinary one: writes it and returns 1. */
+static int quant_k_special(uint32_t amax_bits, int8_t *q, int16_t *bs, float *d)
+{
+    float amax;
+    memcpy(&amax, &amax_bits, 4);
+    if (amax <= 3.0e38f && amax >= AMAX_TINY)
+        return 0;
+    *d = amax < AMAX_TINY ? 0.0f : NAN;
+    memset(q, 0, QK);
+    memset(bs, 0, 16 * sizeof *bs);
+    return 1;
+}
+
+static int8_t *col_qs(uint8_t *col, int cols, float **d, int16_t **bs)
+{
+    *d = (float *)(void *)(col + q8_q_bytes(cols));
+    *bs = (int16_t *)(void *)(col + q8_q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
+    memset(col + cols, 0, q8_q_bytes(cols) - (size_t)cols);
+    return (int8_t *)col;
+}
+
 static void quant_k(int ti, const float *x, int cols, uint8_t *col)
 {
     (void)ti;
-    int8_t *q = (int8_t *)col;
-    float *d = (float *)(void *)(col + q8_q_bytes(cols));
-    int16_t *bs = (int16_t *)(void *)(col + q8_q_bytes(cols) + (size_t)(cols / QK) * sizeof(float));
+    float *d;
+    int16_t *bs;
+    int8_t *q = col_qs(col, cols, &d, &bs);
     for (int b = 0; b < cols / QK; b++, x += QK, q += QK, bs += 16) {
         uint32_t m = 0;
         for (int j = 0; j < QK; j++) {
@@ -70,15 +94,10 @@ static void quant_k(int ti, const float *x, int cols, uint8_t *col)
             u &= 0x7fffffffu;
             if (u > m) m = u;
         }
-        float amax;
-        memcpy(&amax, &m, 4);
-        if (!(amax <= 3.0e38f) || amax < AMAX_TINY) {
-            d[b] = amax < AMAX_TINY ? 0.0f : NAN;
-            memset(q, 0, QK);
-            memset(bs, 0, 16 * sizeof *bs);
+        if (quant_k_special(m, q, bs, &d[b]))
             continue;
-        }
-        float max = 0;
+        float amax, max = 0;
+        memcpy(&amax, &m, 4);
         for (int j = 0; j < QK; j++)
             if (fabsf(x[j]) == amax) { max = x[j]; break; }
         const float iscale = -127.0f / max;
@@ -93,7 +112,55 @@ static void quant_k(int ti, const float *x, int cols, uint8_t *col)
         }
         d[b] = 1.0f / iscale;
     }
-    memset(col + cols, 0, q8_q_bytes(cols) - (size_t)cols);
+}
+
+/* The same with 16 values a vector (cvtps rounds half to even, as lrintf
+ * does in the default rounding mode). */
+static T512 void quant_k_512(int ti, const float *x, int cols, uint8_t *col)
+{
+    (void)ti;
+    float *d;
+    int16_t *bs;
+    int8_t *q = col_qs(col, cols, &d, &bs);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff), ones = _mm512_set1_epi8(1);
+    /* bsum s sits in lane 4 (s & 3) + (s >> 2) after the blends below */
+    const __m512i sidx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (int b = 0; b < cols / QK; b++, x += QK, q += QK, bs += 16) {
+        __m512i m = _mm512_setzero_si512();
+        for (int j = 0; j < QK; j += 16)
+            m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512(x + j), absmask));
+        const uint32_t mb = (uint32_t)_mm512_reduce_max_epu32(m);
+        if (quant_k_special(mb, q, bs, &d[b]))
+            continue;
+        const __m512i mv = _mm512_set1_epi32((int)mb);
+        int first = 0;
+        for (int j = 0;; j += 16) {
+            __mmask16 e = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512(x + j), absmask), mv);
+            if (e) {
+                first = j + __builtin_ctz(e);
+                break;
+            }
+        }
+        const float iscale = -127.0f / x[first];
+        const __m512 is = _mm512_set1_ps(iscale);
+        for (int j = 0; j < QK; j += 16) {
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + j)));
+            v = _mm512_min_epi32(v, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(q + j), _mm512_cvtepi32_epi8(v));
+        }
+        __m512i t[4];
+        for (int c = 0; c < 4; c++) {
+            /* sums of 4, then of each 16 (one 128-bit lane: group 4c + lane) */
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(q + 64 * c));
+            s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));
+            t[c] = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
+        }
+        __m512i r = _mm512_mask_blend_epi32(0x2222, t[0], t[1]);
+        r = _mm512_mask_blend_epi32(0x4444, r, t[2]);
+        r = _mm512_mask_blend_epi32(0x8888, r, t[3]);
+        _mm256_storeu_si256((__m256i *)bs, _mm512_cvtepi32_epi16(_mm512_permutexvar_epi32(sidx, r)));
+        d[b] = 1.0f / iscale;
+    }
 }
 
 /* ======================================================================
@@ -248,7 +315,7 @@ DEF_TILES(tp, tile_p, , 0)
 DEF_TILES(tp, tile_p, , 1)
 
 static const q8_kernels k_portable = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {tp_0_8x1, tp_1_8x1},
+    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {tp_0_8x1, tp_1_8x1},
     {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
 };
 
@@ -311,7 +378,7 @@ DEF_TILES(t256, tile_256, T256, 0)
 DEF_TILES(t256, tile_256, T256, 1)
 
 static const q8_kernels k_avx2 = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_0_8x1, t256_1_8x1},
+    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_0_8x1, t256_1_8x1},
     {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
 };
 
@@ -418,21 +485,12 @@ INLINE T512 void lanes_512(int ti, const kregs *k, const int8_t *x, const int16_
         *bacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(k->dmin * dx), *bacc);
 }
 
-INLINE T512 void regs_prepared(const kblock *k, kregs *r)
-{
-    for (int c = 0; c < 4; c++) {
-        r->q[c] = _mm512_loadu_si512(k->q + 64 * c);
-        r->s[c] = _mm512_loadu_si512(k->s + 32 * c);
-    }
-    r->m = _mm256_loadu_si256((const __m256i *)k->m);
-    r->d = k->d;
-    r->dmin = k->dmin;
-}
-
-/* R rows x T columns; each row's block is decoded once for the T columns */
+/* R rows x T columns of encoded rows (decode and the odd ones out); each
+ * row's block is decoded once for the T columns */
 INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, const uint8_t *xc,
                           size_t xcs, int cols, float *y, size_t ys, int R, int T)
 {
+    (void)prepared;   /* prepared rows take tile4_512 */
     /* two columns at a time: R x 2 accumulators of each kind stay in
      * registers (each output's operations do not depend on the grouping) */
     for (int j0 = 0; j0 < T; j0 += 2) {
@@ -450,8 +508,7 @@ INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, con
 #pragma GCC unroll 8
             for (int i = 0; i < R; i++) {
                 kregs k;
-                if (prepared) regs_prepared((const kblock *)(const void *)(w + i * rb + (size_t)b * PB), &k);
-                else if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
+                if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
                 else regs_q6k(w + i * rb + (size_t)b * 210, &k);
 #pragma GCC unroll 2
                 for (int j = 0; j < tj; j++) {
@@ -465,11 +522,131 @@ INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, con
                 y[(j0 + j) * ys + i] = tree_reduce512(a[i][j]) - tree8_256(bb[i][j]);
     }
 }
-DEF_TILES(t512, tile_512, T512, 0)
-DEF_TILES(t512, tile_512, T512, 1)
+DEF_TILE(t512, tile_512, T512, 0, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 0, 0, 1, 1)
+DEF_TILE(t512, tile_512, T512, 1, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 1, 0, 1, 1)
+
+/* The AVX-512 set's prepared rows: kblocks decoded by regs_q4k/regs_q6k,
+ * with Q6_K's offset multipliers stored negated, so that -M can start
+ * the lane sums (the same integers: L - M). */
+INLINE T512 void prep_512(int ti, const uint8_t *w, int cols, uint8_t *out)
+{
+    for (int b = 0; b < cols / QK; b++) {
+        kblock *k = (kblock *)(void *)(out + (size_t)b * PB);
+        kregs r;
+        if (ti == 0) regs_q4k(w + (size_t)b * 144, &r);
+        else regs_q6k(w + (size_t)b * 210, &r);
+        for (int c = 0; c < 4; c++) {
+            _mm512_storeu_si512(k->q + 64 * c, r.q[c]);
+            _mm512_storeu_si512(k->s + 32 * c, r.s[c]);
+        }
+        _mm256_storeu_si256((__m256i *)k->m, ti == 0 ? r.m : _mm256_sub_epi16(_mm256_setzero_si256(), r.m));
+        k->d = r.d;
+        k->dmin = r.dmin;
+    }
+}
+static T512 void prep_512_0(const uint8_t *w, int cols, uint8_t *out) { prep_512(0, w, cols, out); }
+static T512 void prep_512_1(const uint8_t *w, int cols, uint8_t *out) { prep_512(1, w, cols, out); }
+
+/* 4 prepared rows x 4 columns, two columns at a time.  Per row and
+ * column a block costs 4 maddubs and 4 vpdpwssd, a conversion and an FMA
+ * whose scale is a broadcast load; Q6_K's lane sums start from -M, and
+ * Q4_K's min terms of the two columns share one vector (the first
+ * column's in the low half, the second's in the high half). */
+INLINE T512 void tile4_512(const int ti, const uint8_t *w, size_t rb, const uint8_t *xc,
+                           size_t xcs, int cols, float *y, size_t ys)
+{
+    const int nb = cols / QK;
+    __m512 ta[8], tb[8];    /* first tree levels of outputs 4i + j (tree_reduce512_s8x16) */
+    /* two rows at a time against the four columns: a row's weights and
+     * scales are loaded once for four columns */
+    for (int i0 = 0; i0 < 4; i0 += 2) {
+        __m512 a[2][4], bb[2][2];
+#pragma GCC unroll 2
+        for (int i = 0; i < 2; i++) {
+            a[i][0] = a[i][1] = a[i][2] = a[i][3] = _mm512_setzero_ps();
+            bb[i][0] = bb[i][1] = _mm512_setzero_ps();
+        }
+        for (int b = 0; b < nb; b++) {
+            __m512 dxv[4], dxp[2];
+            __m512i bsp[2];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+                dxv[j] = _mm512_set1_ps(col_d(xc + j * xcs, cols)[b]);
+            /* keeps the compiler from turning d * dx back into a scalar
+             * product and a broadcast, one more instruction a row */
+            __asm__("" : "+v"(dxv[0]), "+v"(dxv[1]), "+v"(dxv[2]), "+v"(dxv[3]));
+            if (ti == 0)
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    dxp[h] = _mm512_insertf32x8(dxv[2 * h], _mm512_castps512_ps256(dxv[2 * h + 1]), 1);
+                    bsp[h] = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(col_bsums(xc + 2 * h * xcs, cols) + 16 * b))),
+                        _mm256_loadu_si256((const __m256i *)(col_bsums(xc + (2 * h + 1) * xcs, cols) + 16 * b)), 1);
+                }
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; i++) {
+                const kblock *k = (const kblock *)(const void *)(w + (i0 + i) * rb + (size_t)b * PB);
+                __m512i q[4], sc[4];
+#pragma GCC unroll 4
+                for (int cc = 0; cc < 4; cc++) {
+                    q[cc] = _mm512_loadu_si512(k->q + 64 * cc);
+                    sc[cc] = _mm512_loadu_si512(k->s + 32 * cc);
+                }
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    const uint8_t *c = xc + j * xcs;
+                    const int8_t *x = (const int8_t *)c + QK * b;
+                    __m512i p = _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(x)), L;
+                    if (ti == 0)
+                        L = _mm512_madd_epi16(p, sc[0]);
+                    else
+                        L = _mm512_dpwssd_epi32(_mm512_zextsi256_si512(_mm256_madd_epi16(
+                                                    _mm256_loadu_si256((const __m256i *)k->m),
+                                                    _mm256_loadu_si256((const __m256i *)(col_bsums(c, cols) + 16 * b)))),
+                                                p, sc[0]);
+#pragma GCC unroll 3
+                    for (int cc = 1; cc < 4; cc++)
+                        L = _mm512_dpwssd_epi32(L, _mm512_maddubs_epi16(q[cc], _mm512_loadu_si512(x + 64 * cc)), sc[cc]);
+                    /* d * dx as a vector product: the same float as the scalar one */
+                    a[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(L), _mm512_mul_ps(_mm512_set1_ps(k->d), dxv[j]),
+                                              a[i][j]);
+                }
+                if (ti == 0)
+#pragma GCC unroll 2
+                    for (int h = 0; h < 2; h++) {
+                        __m512i M = _mm512_madd_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)k->m)), bsp[h]);
+                        bb[i][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(_mm512_set1_ps(k->dmin), dxp[h]), bb[i][h]);
+                    }
+            }
+        }
+#pragma GCC unroll 2
+        for (int i = 0; i < 2; i++)
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                ta[2 * (i0 + i) + h] = tree_s8x2(a[i][2 * h], a[i][2 * h + 1]);
+                tb[2 * (i0 + i) + h] = bb[i][h];
+            }
+    }
+    __m512 v = tree_reduce512_s8x16(ta);
+    if (ti == 0)    /* Q6_K's B lanes are +0: y - 0 is y */
+        v = _mm512_sub_ps(v, tree_reduce512_s8x16(tb));
+    tree_store4x4(y, ys, v);
+}
+static T512 void t512_0_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs, int cols,
+                            float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile4_512(0, w, rb, xc, xcs, cols, y, ys);
+}
+static T512 void t512_1_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs, int cols,
+                            float *y, size_t ys, size_t pf)
+{
+    (void)pf;
+    tile4_512(1, w, rb, xc, xcs, cols, y, ys);
+}
 
 static const q8_kernels k_avx512 = {
-    col_bytes_k, quant_k, prep_bytes_k, {prep_q4k, prep_q6k}, {t512_0_8x1, t512_1_8x1},
+    col_bytes_k, quant_k_512, 1, prep_bytes_k, {prep_512_0, prep_512_1}, {t512_0_8x1, t512_1_8x1},
     {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
 };
 

@@ -8,6 +8,7 @@
 #pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #include "tests/harness.h"
 #include "engine/matmul.h"
+#include "engine/matmul_q8.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
 
@@ -250,6 +251,51 @@ static void test_large_batch(void)
     CHECKF(bad == 0, "%d columns differ", bad);
 }
 
+/* The K-quant activation columns are one layout on every path: the
+ * vector quantizers must write the portable one's bytes, on blocks with
+ * ties to round, a largest magnitude held by both signs (the first one
+ * sets the sign of the scale), zeros, tiny values, infinities and NaN. */
+static void test_quant_k_paths(void)
+{
+    const int cols = 2048, nb = cols / 256;
+    const q8_kernels *ref = q8k_kernels_for("portable");
+    size_t xcs = ref->col_bytes(cols);
+    float *x = malloc(sizeof(float) * cols);
+    uint8_t *a = malloc(xcs), *b = malloc(xcs);
+    int bad = 0;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < cols; i++) x[i] = frand() * (round % 3 ? 1.0f : 1e-3f);
+        for (int blk = 0; blk < nb; blk++) {
+            float *v = x + 256 * blk;
+            switch ((round + blk) % 8) {
+            case 0: v[17] = 2.0f; v[3] = -2.0f; break;          /* -max first */
+            case 1: v[5] = 2.0f; v[200] = -2.0f; break;          /* +max first */
+            case 2: for (int j = 0; j < 256; j++) v[j] = (float)(j % 255 - 127) * 0.5f; break;   /* ties */
+            case 3: memset(v, 0, 256 * sizeof *v); v[9] = -0.0f; break;
+            case 4: for (int j = 0; j < 256; j++) v[j] *= 1e-31f; break;
+            case 5: v[100] = INFINITY; break;
+            case 6: v[42] = NAN; break;
+            default: break;
+            }
+        }
+        for (size_t ii = 0; ii < 2; ii++) {
+            const q8_kernels *k = q8k_kernels_for(isas[ii]);
+            if (!k || (!strcmp(isas[ii], "avx512") && matmul_set_isa("avx512") != 0))
+                continue;
+            memset(a, 0x55, xcs);
+            memset(b, 0xaa, xcs);
+            ref->quant(0, x, cols, a);
+            k->quant(1, x, cols, b);
+            /* the padding after the block sums is not written */
+            const size_t used = q8_q_bytes(cols) + (size_t)nb * (sizeof(float) + 16 * sizeof(int16_t));
+            if (memcmp(a, b, used) != 0 && bad++ < 3)
+                printf("#   round %d: %s quantizes differently\n", round, isas[ii]);
+        }
+    }
+    CHECKF(bad == 0, "%d columns differ", bad);
+    free(x); free(a); free(b);
+}
+
 static void test_isa_names(void)
 {
     CHECK(matmul_set_isa("portable") == 0);
@@ -268,6 +314,7 @@ int main(void)
     TEST("matmul accuracy vs double", test_accuracy);
     TEST("matmul bitwise determinism", test_determinism);
     TEST("matmul large batch", test_large_batch);
+    TEST("K-quant activation columns equal on every path", test_quant_k_paths);
     for (int i = 1; i <= 3; i++)
         pool_free(pools[i]);
     TEST_EXIT();
