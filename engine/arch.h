@@ -1,7 +1,8 @@
 /* The transformer architectures the engine runs, as a table: what each
  * one's GGUF carries and how its forward pass differs from LLaMA's.  The
  * loader and the forward pass read these flags; nothing else names an
- * architecture. */
+ * architecture.  Every architecture may store Q, K and V as one fused
+ * attn_qkv.weight (rows of Q, then K, then V), as llama.cpp allows. */
 #ifndef LLMFS_ARCH_H
 #define LLMFS_ARCH_H
 #include <stddef.h>
@@ -16,6 +17,8 @@ typedef struct {
                            before RoPE */
     int rope_freqs;     /* rope_freqs.weight, if present, divides the RoPE
                            frequencies (Llama 3.1 and later) */
+    int fused_gate_up;  /* ffn_up.weight holds the gate rows, then the up rows,
+                           and there is no ffn_gate.weight (Phi-3) */
 } arch_info;
 
 /* The entry for an architecture name, or NULL if it is not supported. */

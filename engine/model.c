@@ -107,6 +107,14 @@ static int get_mat(const gguf *g, const char *name, int rows, int cols, mat *w, 
     return 0;
 }
 
+/* Rows [r0, r0 + n) of w, in place. */
+static mat row_slice(const mat *w, int r0, int n) {
+    mat s = *w;
+    s.data = (const char *)w->data + (size_t)r0 * w->row_bytes;
+    s.rows = n;
+    return s;
+}
+
 /* A norm vector as float32 (converted into an owned buffer if stored otherwise). */
 static int get_vec(model *m, const char *name, int n, const float **out, char *err,
                    size_t errlen) {
@@ -168,6 +176,9 @@ static int load_rope_scaling(model *m, const arch_info *ai, char *err, size_t er
     if (!(factor >= 0 && factor < 1e6))
         return errbuf_set(err, errlen, -EINVAL, "bad rope scaling factor %g", factor);
     c->rope_scale = factor == 0 || gguf_str_eq(type, "none") ? 1.0f : 1.0f / factor;
+    if (gguf_find_tensor(g, "rope_factors_long.weight") || gguf_find_tensor(g, "rope_factors_short.weight"))
+        return errbuf_set(err, errlen, -EINVAL,
+                          "LongRoPE (rope_factors_long/short, Phi-3 128k) is not supported");
     const gguf_tensor *t = ai->rope_freqs ? gguf_find_tensor(g, "rope_freqs.weight") : NULL;
     if (!t) return 0;
     int half = c->head_dim / 2;
@@ -262,16 +273,34 @@ static int load_gguf(model *m, char *err, size_t errlen) {
         char n[64];
 #define MAT(field, suffix, r, cc)                                               \
         snprintf(n, sizeof n, "blk.%d." suffix ".weight", l);                   \
-        if ((rc = get_mat(g, n, r, cc, &L->field, err, errlen))) return rc;     \
-        tally(m, &L->field);
-        MAT(wq, "attn_q", c->q_dim, c->dim)
-        MAT(wk, "attn_k", kvd, c->dim)
-        MAT(wv, "attn_v", kvd, c->dim)
+        if ((rc = get_mat(g, n, r, cc, &L->field, err, errlen))) return rc;
+        snprintf(n, sizeof n, "blk.%d.attn_qkv.weight", l);
+        if (gguf_find_tensor(g, n)) {      /* fused: rows of Q, then K, then V */
+            mat qkv;
+            if ((rc = get_mat(g, n, c->q_dim + 2 * kvd, c->dim, &qkv, err, errlen))) return rc;
+            L->wq = row_slice(&qkv, 0, c->q_dim);
+            L->wk = row_slice(&qkv, c->q_dim, kvd);
+            L->wv = row_slice(&qkv, c->q_dim + kvd, kvd);
+        } else {
+            MAT(wq, "attn_q", c->q_dim, c->dim)
+            MAT(wk, "attn_k", kvd, c->dim)
+            MAT(wv, "attn_v", kvd, c->dim)
+        }
         MAT(wo, "attn_output", c->dim, c->q_dim)
-        MAT(w1, "ffn_gate", c->hidden, c->dim)
         MAT(w2, "ffn_down", c->dim, c->hidden)
-        MAT(w3, "ffn_up", c->hidden, c->dim)
+        if (ai->fused_gate_up) {           /* rows of the gate, then of the up projection */
+            mat gu;
+            snprintf(n, sizeof n, "blk.%d.ffn_up.weight", l);
+            if ((rc = get_mat(g, n, 2 * c->hidden, c->dim, &gu, err, errlen))) return rc;
+            L->w1 = row_slice(&gu, 0, c->hidden);
+            L->w3 = row_slice(&gu, c->hidden, c->hidden);
+        } else {
+            MAT(w1, "ffn_gate", c->hidden, c->dim)
+            MAT(w3, "ffn_up", c->hidden, c->dim)
+        }
 #undef MAT
+        const mat *ws[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w2, &L->w3 };
+        for (int i = 0; i < 7; i++) tally(m, ws[i]);
         /* vectors: required (need) or loaded only if present */
 #define VEC(field, suffix, len, need)                                           \
         snprintf(n, sizeof n, "blk.%d." suffix ".weight", l);                   \

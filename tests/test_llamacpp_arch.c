@@ -1,6 +1,7 @@
 /* Every architecture against llama.cpp itself, live: seeded models of
- * qwen2, qwen3 and llama3 (llama with Llama 3 RoPE factors) in F32, Q8_0
- * and Q4_K, made by llmfs-mkmodel with the GPT-2 BPE vocabulary, run by
+ * qwen2, qwen3, llama3 (llama with Llama 3 RoPE factors) and phi3 in F32,
+ * Q8_0 and Q4_K, made by llmfs-mkmodel with the GPT-2 BPE vocabulary
+ * (phi3: Phi-3's own SentencePiece one), run by
  * llama.cpp through node-llama-cpp (tests/node/llamacpp_ref.mjs) and by
  * our engine.  Checked: the prompt's tokens, the next-token probabilities
  * llama.cpp exposes, and 64 greedy tokens, with tolerances derived at
@@ -58,7 +59,9 @@ static int make_model(const char *arch, const char *type, char *path, size_t cap
              "%s/llmfs-mkmodel -o %s --arch %s --dim 256 --hidden 512 --layers 2 --heads 4 "
              "--kv-heads 2 %s --vocab-file %s --ctx 256 --type %s --seed 7 --std 0.15",
              bin_dir(), path, arch, strcmp(arch, "qwen3") ? "" : "--head-dim 128",
-             shared_path(vocab, sizeof vocab, "vocab/ggml-vocab-gpt-2.gguf"), type);
+             shared_path(vocab, sizeof vocab, strcmp(arch, "phi3") ? "vocab/ggml-vocab-gpt-2.gguf"
+                                                                   : "vocab/ggml-vocab-phi-3.gguf"),
+             type);
     return system(cmd);
 }
 
@@ -312,7 +315,7 @@ static void check_arch(void) {
 }
 
 int main(void) {
-    static const char *const archs[] = { "qwen2", "qwen3", "llama3" };
+    static const char *const archs[] = { "qwen2", "qwen3", "llama3", "phi3" };
     int node = have_node();
     snprintf(tmpdir, sizeof tmpdir, "%s/llmfs-arch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (node && !mkdtemp(tmpdir)) { printf("not ok - mkdtemp %s\n", tmpdir); return 1; }

@@ -46,11 +46,12 @@ done
 
 # every architecture, with the GPT-2 BPE vocabulary where it has one
 vocab=${LLMFS_SHARED:-../shared}/vocab/ggml-vocab-gpt-2.gguf
-for a in llama3 qwen2 qwen3; do
+for a in llama3 qwen2 qwen3 phi3; do
     m=$tmp/$a.gguf
     extra=(); [ "$a" = qwen3 ] && extra=(--head-dim 32)
+    v=$vocab; [ "$a" = phi3 ] && v=${LLMFS_SHARED:-../shared}/vocab/ggml-vocab-phi-3.gguf
     if ! err=$("$MK" -o "$m" --arch "$a" --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 \
-               "${extra[@]}" --vocab-file "$vocab" --ctx 64 --type q8_0 --seed 7 2>&1); then
+               "${extra[@]}" --vocab-file "$v" --ctx 64 --type q8_0 --seed 7 2>&1); then
         not_ok "writes a $a model" "$err"
         continue
     fi

@@ -1,5 +1,5 @@
 /* llmfs-mkmodel: writes a GGUF model of a LLaMA-family shape (llama,
- * llama3, qwen2, qwen3) with seeded random weights and a synthetic
+ * llama3, qwen2, qwen3, phi3) with seeded random weights and a synthetic
  * SentencePiece-style vocabulary, or the vocabulary of a vocabulary-only
  * GGUF, for benchmarks and tests.  The same arguments give the same file,
  * byte for byte, on every machine: the random numbers come from our own
@@ -35,7 +35,7 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: %s -o FILE --dim D --hidden H --layers L --heads NH [--kv-heads NKV]\n"
         "       [--head-dim HD] --vocab V | --vocab-file VOCAB.gguf --ctx C\n"
-        "       --type f32|f16|q8_0|q4_0|q4_k [--arch llama|llama3|qwen2|qwen3] [--seed S]\n"
+        "       --type f32|f16|q8_0|q4_0|q4_k [--arch llama|llama3|qwen2|qwen3|phi3] [--seed S]\n"
         "       [--std S]\n"
         "Writes a GGUF of the architecture (default llama) with seeded random\n"
         "weights and a synthetic SentencePiece vocabulary of V tokens (V >= 300),\n"
@@ -268,18 +268,20 @@ typedef struct {
     float rope_base, eps;
     int tied;               /* no output.weight: the classifier is token_embd */
     int qkv_bias, qk_norm, rope_freqs;
+    int fused;              /* attn_qkv and a gate-and-up ffn_up (Phi-3) */
     const char *bpe_pre;    /* pre-tokenizer of a BPE vocabulary (--vocab-file) */
     int add_bos;            /* a BPE vocabulary's prompts start with BOS */
 } arch_spec;
 
 /* Each as its family's small models ship: Qwen2.5 and Qwen3 (biases or
  * Q/K norms, theta 1e6, eps 1e-6, tied), Llama 3.2 (theta 5e5, tied,
- * rope_freqs). */
+ * rope_freqs), Phi-3 mini (fused QKV and gate/up, separate classifier). */
 static const arch_spec arch_specs[] = {
-    { "llama",  "llama", 10000.0f,   1e-5f, 0, 0, 0, 0, NULL,     1 },
-    { "llama3", "llama", 500000.0f,  1e-5f, 1, 0, 0, 1, "llama3", 1 },
-    { "qwen2",  "qwen2", 1000000.0f, 1e-6f, 1, 1, 0, 0, "qwen2",  0 },
-    { "qwen3",  "qwen3", 1000000.0f, 1e-6f, 1, 0, 1, 0, "qwen2",  0 },
+    { "llama",  "llama", 10000.0f,   1e-5f, 0, 0, 0, 0, 0, NULL,     1 },
+    { "llama3", "llama", 500000.0f,  1e-5f, 1, 0, 0, 1, 0, "llama3", 1 },
+    { "qwen2",  "qwen2", 1000000.0f, 1e-6f, 1, 1, 0, 0, 0, "qwen2",  0 },
+    { "qwen3",  "qwen3", 1000000.0f, 1e-6f, 1, 0, 1, 0, 0, "qwen2",  0 },
+    { "phi3",   "phi3",  10000.0f,   1e-5f, 0, 0, 0, 0, 1, NULL,     1 },
 };
 
 /* Llama 3.1's RoPE frequency factors (factor 8, low-frequency factor 1,
@@ -393,7 +395,7 @@ int main(int argc, char **argv) {
     const arch_spec *as = NULL;
     for (size_t i = 0; i < sizeof arch_specs / sizeof *arch_specs; i++)
         if (!strcmp(aname, arch_specs[i].opt)) as = &arch_specs[i];
-    if (!as) die("--arch must be llama, llama3, qwen2 or qwen3, not '%s'", aname);
+    if (!as) die("--arch must be llama, llama3, qwen2, qwen3 or phi3, not '%s'", aname);
     if (!out) die("-o FILE is required");
     if (!dim) die("--dim is required");
     if (!hidden) die("--hidden is required");
@@ -498,9 +500,13 @@ int main(int argc, char **argv) {
     for (long l = 0; l < layers; l++) {
 #define T(suffix) (snprintf(tn, sizeof tn, "blk.%ld." suffix, l), tn)
         ADD(T("attn_norm.weight"), dim, 1, TYPE_F32, W_NORM);
-        ADD(T("attn_q.weight"), dim, q_dim, type, W_WEIGHT);
-        ADD(T("attn_k.weight"), dim, kv_dim, type, W_WEIGHT);
-        ADD(T("attn_v.weight"), dim, kv_dim, type, W_WEIGHT);
+        if (as->fused) {
+            ADD(T("attn_qkv.weight"), dim, q_dim + 2 * kv_dim, type, W_WEIGHT);
+        } else {
+            ADD(T("attn_q.weight"), dim, q_dim, type, W_WEIGHT);
+            ADD(T("attn_k.weight"), dim, kv_dim, type, W_WEIGHT);
+            ADD(T("attn_v.weight"), dim, kv_dim, type, W_WEIGHT);
+        }
         if (as->qkv_bias) {
             ADD(T("attn_q.bias"), q_dim, 1, TYPE_F32, W_BIAS);
             ADD(T("attn_k.bias"), kv_dim, 1, TYPE_F32, W_BIAS);
@@ -512,9 +518,14 @@ int main(int argc, char **argv) {
         }
         ADD(T("attn_output.weight"), q_dim, dim, type, W_WEIGHT);
         ADD(T("ffn_norm.weight"), dim, 1, TYPE_F32, W_NORM);
-        ADD(T("ffn_gate.weight"), dim, hidden, type, W_WEIGHT);
-        ADD(T("ffn_down.weight"), hidden, dim, type, W_WEIGHT);
-        ADD(T("ffn_up.weight"), dim, hidden, type, W_WEIGHT);
+        if (as->fused) {
+            ADD(T("ffn_down.weight"), hidden, dim, type, W_WEIGHT);
+            ADD(T("ffn_up.weight"), dim, 2 * hidden, type, W_WEIGHT);
+        } else {
+            ADD(T("ffn_gate.weight"), dim, hidden, type, W_WEIGHT);
+            ADD(T("ffn_down.weight"), hidden, dim, type, W_WEIGHT);
+            ADD(T("ffn_up.weight"), dim, hidden, type, W_WEIGHT);
+        }
 #undef T
     }
     ADD("output_norm.weight", dim, 1, TYPE_F32, W_NORM);
