@@ -241,7 +241,9 @@ static int load_gguf(model *m, char *err, size_t errlen) {
     if (head_v != c->head_dim)
         return errbuf_set(err, errlen, -EINVAL, "key head size %d and value head size %d differ",
                           c->head_dim, head_v);
-    c->q_dim = c->n_heads > 0 && c->head_dim <= 4096 ? c->n_heads * c->head_dim : 0;
+    /* (check_config refuses these bounds with a message; no overflow first) */
+    c->q_dim = c->n_heads > 0 && c->n_heads <= 1024 && c->head_dim > 0 && c->head_dim <= 4096
+             ? c->n_heads * c->head_dim : 0;
     c->rope_neox = ai->rope_neox;
     c->rope_scale = 1;
     if ((rc = check_config(c, err, errlen))) return rc;
