@@ -18,7 +18,12 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 seed() {   # seed NAME: a directory of seeds for that harness
     local d=$tmp/seed-$1; mkdir -p "$d"
     case $1 in
-    gguf) head -c 8192 "$S/models/stories260K.gguf" > "$d/a"; head -c 4096 "$S/models/llamacpp/tiny-q4_k.gguf" > "$d/b" ;;
+    gguf) head -c 8192 "$S/models/stories260K.gguf" > "$d/a"; head -c 4096 "$S/models/llamacpp/tiny-q4_k.gguf" > "$d/b"
+          # whole small models of every architecture, so that mutations reach their loading
+          for a in llama3 qwen2 qwen3 phi3; do
+              "${BIN:-bin}/llmfs-mkmodel" -o "$d/$a" --arch "$a" --dim 32 --hidden 32 --layers 1 \
+                  --heads 2 --vocab 300 --ctx 16 --type f32 >/dev/null 2>&1
+          done ;;
     llama2c) head -c 4096 "$S/models/stories260K.bin" > "$d/a" ;;
     tokenizer) head -c 4096 "$S/models/tok512.bin" > "$d/a" ;;
     config) printf 'threads: 2\ngeneration: {max_tokens: 64, temperature: 0.7}\nscheduler:\n  queue: 8\n' > "$d/a" ;;
