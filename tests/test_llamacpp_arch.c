@@ -5,8 +5,8 @@
  * llama.cpp through node-llama-cpp (tests/node/llamacpp_ref.mjs) and by
  * our engine.  Checked: the prompt's tokens, the next-token probabilities
  * llama.cpp exposes, and 64 greedy tokens, with tolerances derived at
- * each check.  Skipped when node-llama-cpp is not installed (`npm ci` in
- * tests/node; .ci/run does it). */
+ * each check.  Skipped when node-llama-cpp is not installed (`npm ci
+ * --prefix tests/node --omit=optional`; .ci/run does it). */
 #include "tests/harness.h"
 #include "tests/test_model.h"
 #include "engine/engine.h"
@@ -324,7 +324,8 @@ int main(void) {
         cur = archs[i];
         snprintf(name, sizeof name, "%s against llama.cpp (f32, q8_0, q4_k)", cur);
         if (!node) {
-            printf("ok - %s # SKIP node-llama-cpp not installed (npm ci in tests/node)\n", name);
+            printf("ok - %s # SKIP node-llama-cpp not installed "
+                   "(npm ci --prefix tests/node --omit=optional)\n", name);
             continue;
         }
         TEST(name, check_arch);
