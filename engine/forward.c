@@ -1,7 +1,9 @@
 /* This file implements the LLaMA forward pass (forward.h): RMSNorm,
  * attention with RoPE (adjacent pairs, as llama2.c and llama.cpp's NORM
- * mode) and grouped-query heads over a paged KV cache, and a SwiGLU
- * feed-forward, for a batch of tokens.  All matrix products go through
+ * mode, or halves, its NEOX mode) and grouped-query heads over a paged KV
+ * cache, and a SwiGLU feed-forward, for a batch of tokens.  The variants
+ * of arch.h enter as optional Q/K/V biases and per-head Q/K norms, applied
+ * per token with the RoPE.  All matrix products go through
  * matmul(), whose per-element operation order does not depend on the
  * batch; everything else is computed per token, so a token's result is
  * independent of its batch companions. */
@@ -21,8 +23,8 @@ struct fwd {
     int max_tokens, ctx;
     float *x;        /* (max_tokens, dim) residual stream */
     float *xb;       /* (max_tokens, dim) normed input of a sublayer */
-    float *xb2;      /* (max_tokens, dim) attention output */
-    float *q;        /* (max_tokens, dim) queries */
+    float *xb2;      /* (max_tokens, q_dim) attention output */
+    float *q;        /* (max_tokens, q_dim) queries */
     float *k, *v;    /* (max_tokens, kv_dim) new keys and values */
     float *hb, *hb2; /* (max_tokens, hidden) gate and up projections */
     float *att;      /* (threads, ATT_RUN, ctx + 16 + head_dim) score rows of the
@@ -62,8 +64,8 @@ fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
     int nth = p ? pool_threads(p) : 1;
     f->x = xalloc(T * c->dim);
     f->xb = xalloc(T * c->dim);
-    f->xb2 = xalloc(T * c->dim);
-    f->q = xalloc(T * c->dim);
+    f->xb2 = xalloc(T * c->q_dim);
+    f->q = xalloc(T * c->q_dim);
     f->k = xalloc(T * kvd);
     f->v = xalloc(T * kvd);
     f->hb = xalloc(T * c->hidden);
@@ -81,13 +83,19 @@ fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
     f->attention = !strcmp(isa, "avx512") ? attention_avx512
                  : !strcmp(isa, "avx2") ? attention_avx2 : attention_portable;
     /* RoPE angles as llama.cpp computes them: theta_i = p * base^(-2i/d),
-     * the power taken by repeated multiplication in float. */
+     * the power taken by repeated multiplication in float; then divided by
+     * the frequency factor of pair i (rope_freqs) and multiplied by the
+     * linear scale, each in float, when the model has them. */
     float theta_scale = powf(c->rope_base, -2.0f / (float)c->head_dim);
+    const float *ff = m->rope_freqs;
     for (int pos = 0; pos < ctx; pos++) {
         float theta = (float)pos;
         for (int i = 0; i < c->head_dim / 2; i++) {
-            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 0] = (float)cos((double)theta);
-            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 1] = (float)sin((double)theta);
+            float t = theta;
+            if (ff) t = t / ff[i];
+            if (c->rope_scale != 1.0f) t = c->rope_scale * t;
+            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 0] = (float)cos((double)t);
+            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 1] = (float)sin((double)t);
             theta *= theta_scale;
         }
     }
@@ -112,6 +120,34 @@ static void rope(float *v, const float *cs, int n_heads, int head_dim) {
             x[2 * i] = a * c - b * s;
             x[2 * i + 1] = a * s + b * c;
         }
+    }
+}
+
+/* The same with pair i made of dims i and i + head_dim/2 (NEOX). */
+static void rope_neox(float *v, const float *cs, int n_heads, int head_dim) {
+    const int half = head_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * head_dim;
+        for (int i = 0; i < half; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1];
+            float a = x[i], b = x[i + half];
+            x[i] = a * c - b * s;
+            x[i + half] = a * s + b * c;
+        }
+    }
+}
+
+/* Adds the bias b to one row x of width w. */
+static void add_bias(float *x, const float *b, int w) {
+    for (int i = 0; i < w; i++) x[i] += b[i];
+}
+
+/* RMSNorm of each head of one token's row, in place, with the heads'
+ * shared weights w (head_dim). */
+static void head_norm(float *v, const float *w, int n_heads, int head_dim, float eps) {
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * head_dim;
+        rmsnorm(x, x, w, head_dim, eps);
     }
 }
 
@@ -237,7 +273,7 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
                     if (b * KV_BLOCK >= npos) continue;
                     const int rows = npos - b * KV_BLOCK < KV_BLOCK ? npos - b * KV_BLOCK : KV_BLOCK;
                     block_scores(att0 + u * stride + b * KV_BLOCK,
-                                 f->q + (size_t)(t0 + u) * c->dim + (size_t)h * hd, kt, hd, rows);
+                                 f->q + (size_t)(t0 + u) * c->q_dim + (size_t)h * hd, kt, hd, rows);
                 }
             }
             for (int u = 0; u < tn; u++) {
@@ -256,7 +292,7 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
                  * partial sums (two dependency chains), then added; 16 or
                  * 64 output dims at a time, so the sums stay in registers
                  * while the positions stream past */
-                float *restrict o = f->xb2 + (size_t)t * c->dim + (size_t)h * hd;
+                float *restrict o = f->xb2 + (size_t)t * c->q_dim + (size_t)h * hd;
                 int i0 = 0;
                 for (; i0 + 64 <= hd; i0 += 64)
                     value_sum64(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
@@ -291,6 +327,7 @@ typedef struct {
     kv_seq *const *seqs;
     int n, layer, stage;
     const float *w;          /* the norm weights of ST_NORM / ST_ADD_NORM */
+    const model_layer *L;    /* the layer (biases and head norms of ST_ROPE_STORE) */
 } tok_job;
 
 static void tok_worker(void *arg, int ith, int nth) {
@@ -319,9 +356,20 @@ static void tok_worker(void *arg, int ith, int nth) {
         case ST_ROPE_STORE: {
             const int p = j->pos[t];
             const float *cs = f->rope + (size_t)p * hd;
-            float *k = f->k + (size_t)t * kvd;
-            rope(f->q + (size_t)t * dim, cs, c->n_heads, hd);
-            rope(k, cs, c->n_kv_heads, hd);
+            const model_layer *L = j->L;
+            float *q = f->q + (size_t)t * c->q_dim, *k = f->k + (size_t)t * kvd;
+            if (L->bq) add_bias(q, L->bq, c->q_dim);
+            if (L->bk) add_bias(k, L->bk, kvd);
+            if (L->bv) add_bias(f->v + (size_t)t * kvd, L->bv, kvd);
+            if (L->q_norm) head_norm(q, L->q_norm, c->n_heads, hd, c->norm_eps);
+            if (L->k_norm) head_norm(k, L->k_norm, c->n_kv_heads, hd, c->norm_eps);
+            if (c->rope_neox) {
+                rope_neox(q, cs, c->n_heads, hd);
+                rope_neox(k, cs, c->n_kv_heads, hd);
+            } else {
+                rope(q, cs, c->n_heads, hd);
+                rope(k, cs, c->n_kv_heads, hd);
+            }
             int b = j->seqs[t]->blocks[p / KV_BLOCK], slot = p % KV_BLOCK;
             float *kt = kv_key(j->kv, b, j->layer);
             for (int i = 0; i < kvd; i++) kt[(size_t)i * KV_BLOCK + slot] = k[i];
@@ -348,7 +396,7 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
     const model *m = f->m;
     const model_config *c = &m->c;
     const int dim = c->dim;
-    tok_job tj = { f, kv, pos, seqs, n, 0, 0, NULL };
+    tok_job tj = { f, kv, pos, seqs, n, 0, 0, NULL, NULL };
 
     /* runs of up to ATT_RUN consecutive positions of one sequence: their
      * attention reads the same keys, so it is computed together */
@@ -360,7 +408,7 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
     f->runs[n_runs] = n;
     /* attention uses the threads only when its work outweighs waking them */
     int64_t att_work = 0;
-    for (int t = 0; t < n; t++) att_work += (int64_t)(pos[t] + 1) * dim;
+    for (int t = 0; t < n; t++) att_work += (int64_t)(pos[t] + 1) * c->q_dim;
     const int att_parallel = f->p && att_work >= 64 * 1024;
 
     /* token embeddings */
@@ -373,6 +421,7 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
     for (int l = 0; l < c->n_layers; l++) {
         const model_layer *L = &m->layers[l];
         tj.layer = l;
+        tj.L = L;
 
         /* attention: (normed input in xb) projections, rope, cache, scores, output */
         float *qkv_out[3] = { f->q, f->k, f->v };

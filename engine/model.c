@@ -1,10 +1,11 @@
-/* This file implements model loading (model.h): GGUF files of architecture
- * "llama" and llama2.c float32 checkpoints.  Hyperparameters come from the
+/* This file implements model loading (model.h): GGUF files of the
+ * architectures in arch.h and llama2.c float32 checkpoints.  Hyperparameters come from the
  * metadata; every tensor's type and shape is checked against them before
  * the forward pass may touch it.  Small GGUF models and llama2.c
  * checkpoints are used in place in the file mapping; GGUF files of 64 MiB
  * or more are read into huge pages (faster), unless MODEL_LOAD_MMAP. */
 #include "engine/model.h"
+#include "engine/arch.h"
 #include "engine/errbuf.h"
 #include "engine/quant.h"
 
@@ -49,13 +50,16 @@ static int check_config(const model_config *c, char *err, size_t errlen) {
     if (c->dim > 65536 || c->hidden > 262144 || c->n_layers > 1024 || c->vocab > 1 << 22 ||
         c->n_heads > 1024)
         return errbuf_set(err, errlen, -EINVAL, "model shape too large to be plausible");
-    if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads || (c->head_dim & 1))
+    if (c->n_heads % c->n_kv_heads || c->head_dim <= 0 || c->head_dim > 4096 ||
+        (c->head_dim & 1) || c->q_dim != c->n_heads * c->head_dim)
         return errbuf_set(err, errlen, -EINVAL,
-                    "bad attention shape: dim %d, %d heads, %d kv heads", c->dim,
-                    c->n_heads, c->n_kv_heads);
+                    "bad attention shape: dim %d, %d heads, %d kv heads, head size %d", c->dim,
+                    c->n_heads, c->n_kv_heads, c->head_dim);
     if (!(c->norm_eps > 0 && c->norm_eps < 1) || !(c->rope_base > 1))
         return errbuf_set(err, errlen, -EINVAL, "bad rms epsilon %g or rope base %g",
                     c->norm_eps, c->rope_base);
+    if (!(c->rope_scale > 0 && c->rope_scale <= 1024))
+        return errbuf_set(err, errlen, -EINVAL, "bad rope scaling factor %g", 1 / c->rope_scale);
     return 0;
 }
 
@@ -117,42 +121,127 @@ static int get_vec(model *m, const char *name, int n, const float **out, char *e
     return 0;
 }
 
+/* NAME.SUFFIX, the key of an architecture's hyperparameter. */
+static const char *akey(char *buf, size_t n, const char *arch, const char *suffix) {
+    snprintf(buf, n, "%s.%s", arch, suffix);
+    return buf;
+}
+
+/* A 1-D float tensor if the file has it: *out stays NULL if it does not. */
+static int get_opt_vec(model *m, const char *name, int n, const float **out, char *err,
+                       size_t errlen) {
+    *out = NULL;
+    if (!gguf_find_tensor(m->g, name)) return 0;
+    return get_vec(m, name, n, out, err, errlen);
+}
+
+/* RoPE scaling from the metadata, as llama.cpp reads it: rope.scaling.type
+ * (default linear) and rope.scaling.factor (or the older
+ * rope.scale_linear) divide the positions; type none never scales; and,
+ * for architectures that have it, rope_freqs.weight divides each
+ * frequency (Llama 3.1's long-context scaling, precomputed by the
+ * converter).  Other scaling types are refused by name. */
+static int load_rope_scaling(model *m, const arch_info *ai, char *err, size_t errlen) {
+    const gguf *g = m->g;
+    model_config *c = &m->c;
+    char key[96];
+    gguf_str type = { "linear", 6 };
+    int rc = gguf_get_str(g, akey(key, sizeof key, ai->name, "rope.scaling.type"), &type);
+    if (rc == -EINVAL) return errbuf_set(err, errlen, -EINVAL, "metadata key %s is not a string", key);
+    if (!gguf_str_eq(type, "linear") && !gguf_str_eq(type, "none"))
+        return errbuf_set(err, errlen, -EINVAL,
+                          "RoPE scaling '%.*s' is not supported (linear and none are)",
+                          (int)(type.len > 32 ? 32 : type.len), type.ptr);
+    float factor = 0, attn = 1;
+    if ((rc = meta_f32(g, akey(key, sizeof key, ai->name, "rope.scaling.factor"), 0, &factor, err,
+                       errlen)))
+        return rc;
+    if (factor == 0 &&
+        (rc = meta_f32(g, akey(key, sizeof key, ai->name, "rope.scale_linear"), 0, &factor, err,
+                       errlen)))
+        return rc;
+    if ((rc = meta_f32(g, akey(key, sizeof key, ai->name, "rope.scaling.attn_factor"), 1, &attn,
+                       err, errlen)))
+        return rc;
+    if (attn != 1)
+        return errbuf_set(err, errlen, -EINVAL, "RoPE attention factor %g is not supported", attn);
+    if (!(factor >= 0 && factor < 1e6))
+        return errbuf_set(err, errlen, -EINVAL, "bad rope scaling factor %g", factor);
+    c->rope_scale = factor == 0 || gguf_str_eq(type, "none") ? 1.0f : 1.0f / factor;
+    const gguf_tensor *t = ai->rope_freqs ? gguf_find_tensor(g, "rope_freqs.weight") : NULL;
+    if (!t) return 0;
+    int half = c->head_dim / 2;
+    if (t->n_dims != 1 || t->ne[0] != (uint64_t)half)
+        return errbuf_set(err, errlen, -EINVAL,
+                          "tensor rope_freqs.weight has %llu values, expected %d (head size / 2)",
+                          (unsigned long long)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]), half);
+    if ((rc = get_vec(m, "rope_freqs.weight", half, &m->rope_freqs, err, errlen))) return rc;
+    for (int i = 0; i < half; i++)
+        if (!(m->rope_freqs[i] > 0 && m->rope_freqs[i] < 1e30f))
+            return errbuf_set(err, errlen, -EINVAL, "rope_freqs.weight[%d] is %g, not a positive factor",
+                              i, m->rope_freqs[i]);
+    return 0;
+}
+
 static int load_gguf(model *m, char *err, size_t errlen) {
     const gguf *g = m->g;
     gguf_str s;
     if (gguf_get_str(g, "general.architecture", &s))
         return errbuf_set(err, errlen, -EINVAL, "missing general.architecture");
-    if (!gguf_str_eq(s, "llama"))
-        return errbuf_set(err, errlen, -EINVAL, "architecture '%.*s' is not supported (only llama)",
-                    (int)(s.len > 32 ? 32 : s.len), s.ptr);
-    snprintf(m->arch, sizeof m->arch, "llama");
+    const arch_info *ai = arch_find(s);
+    if (!ai) {
+        char names[128];
+        arch_names(names, sizeof names);
+        return errbuf_set(err, errlen, -EINVAL, "architecture '%.*s' is not supported (supported: %s)",
+                    (int)(s.len > 32 ? 32 : s.len), s.ptr, names);
+    }
+    snprintf(m->arch, sizeof m->arch, "%s", ai->name);
     if (!gguf_get_str(g, "general.name", &s))
         snprintf(m->name, sizeof m->name, "%.*s", (int)(s.len > 100 ? 100 : s.len), s.ptr);
     model_config *c = &m->c;
-    int rc, rope_dims = 0;
-    if ((rc = meta_int(g, "llama.embedding_length", 1, 0, &c->dim, err, errlen)) ||
-        (rc = meta_int(g, "llama.feed_forward_length", 1, 0, &c->hidden, err, errlen)) ||
-        (rc = meta_int(g, "llama.block_count", 1, 0, &c->n_layers, err, errlen)) ||
-        (rc = meta_int(g, "llama.attention.head_count", 1, 0, &c->n_heads, err, errlen)) ||
-        (rc = meta_int(g, "llama.attention.head_count_kv", 0, c->n_heads, &c->n_kv_heads, err,
+    const char *A = ai->name;
+    char key[96];
+    int rc, rope_dims = 0, head_v = 0;
+    if ((rc = meta_int(g, akey(key, sizeof key, A, "embedding_length"), 1, 0, &c->dim, err, errlen)) ||
+        (rc = meta_int(g, akey(key, sizeof key, A, "feed_forward_length"), 1, 0, &c->hidden, err,
                        errlen)) ||
-        (rc = meta_int(g, "llama.context_length", 1, 0, &c->ctx, err, errlen)) ||
-        (rc = meta_f32(g, "llama.rope.freq_base", 10000.0f, &c->rope_base, err, errlen)) ||
-        (rc = meta_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &c->norm_eps, err,
-                       errlen)))
+        (rc = meta_int(g, akey(key, sizeof key, A, "block_count"), 1, 0, &c->n_layers, err, errlen)) ||
+        (rc = meta_int(g, akey(key, sizeof key, A, "attention.head_count"), 1, 0, &c->n_heads, err,
+                       errlen)) ||
+        (rc = meta_int(g, akey(key, sizeof key, A, "attention.head_count_kv"), 0, c->n_heads,
+                       &c->n_kv_heads, err, errlen)) ||
+        (rc = meta_int(g, akey(key, sizeof key, A, "context_length"), 1, 0, &c->ctx, err, errlen)) ||
+        (rc = meta_f32(g, akey(key, sizeof key, A, "rope.freq_base"), 10000.0f, &c->rope_base, err,
+                       errlen)) ||
+        (rc = meta_f32(g, akey(key, sizeof key, A, "attention.layer_norm_rms_epsilon"), 1e-5f,
+                       &c->norm_eps, err, errlen)))
         return rc;
     const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
     if (!te) return errbuf_set(err, errlen, -EINVAL, "missing tensor token_embd.weight");
     if (te->ne[1] > INT32_MAX) return errbuf_set(err, errlen, -EINVAL, "vocabulary too large");
     c->vocab = (int)te->ne[1];
-    c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
+    /* the head size: dim / heads unless attention.key_length says otherwise */
+    int derived = c->n_heads > 0 && c->dim % c->n_heads == 0 ? c->dim / c->n_heads : 0;
+    if ((rc = meta_int(g, akey(key, sizeof key, A, "attention.key_length"), 0, derived,
+                       &c->head_dim, err, errlen)) ||
+        (rc = meta_int(g, akey(key, sizeof key, A, "attention.value_length"), 0, c->head_dim,
+                       &head_v, err, errlen)))
+        return rc;
+    if (head_v != c->head_dim)
+        return errbuf_set(err, errlen, -EINVAL, "key head size %d and value head size %d differ",
+                          c->head_dim, head_v);
+    c->q_dim = c->n_heads > 0 && c->head_dim <= 4096 ? c->n_heads * c->head_dim : 0;
+    c->rope_neox = ai->rope_neox;
+    c->rope_scale = 1;
     if ((rc = check_config(c, err, errlen))) return rc;
-    if ((rc = meta_int(g, "llama.rope.dimension_count", 0, c->head_dim, &rope_dims, err,
-                       errlen)))
+    if ((rc = meta_int(g, akey(key, sizeof key, A, "rope.dimension_count"), 0, c->head_dim,
+                       &rope_dims, err, errlen)))
         return rc;
     if (rope_dims != c->head_dim)
         return errbuf_set(err, errlen, -EINVAL, "partial RoPE (%d of %d dims) is not supported",
                     rope_dims, c->head_dim);
+    if ((rc = load_rope_scaling(m, ai, err, errlen)) || (rc = check_config(c, err, errlen)))
+        return rc;
     int kvd = c->n_kv_heads * c->head_dim;
     if ((rc = get_mat(g, "token_embd.weight", c->vocab, c->dim, &m->tok_embd, err, errlen)))
         return rc;
@@ -162,6 +251,8 @@ static int load_gguf(model *m, char *err, size_t errlen) {
     } else {
         m->output = m->tok_embd;   /* tied embeddings */
     }
+    if (gguf_find_tensor(g, "output.bias"))
+        return errbuf_set(err, errlen, -EINVAL, "a classifier bias (output.bias) is not supported");
     tally(m, &m->output);
     if ((rc = get_vec(m, "output_norm.weight", c->dim, &m->out_norm, err, errlen))) return rc;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
@@ -173,18 +264,43 @@ static int load_gguf(model *m, char *err, size_t errlen) {
         snprintf(n, sizeof n, "blk.%d." suffix ".weight", l);                   \
         if ((rc = get_mat(g, n, r, cc, &L->field, err, errlen))) return rc;     \
         tally(m, &L->field);
-        MAT(wq, "attn_q", c->dim, c->dim)
+        MAT(wq, "attn_q", c->q_dim, c->dim)
         MAT(wk, "attn_k", kvd, c->dim)
         MAT(wv, "attn_v", kvd, c->dim)
-        MAT(wo, "attn_output", c->dim, c->dim)
+        MAT(wo, "attn_output", c->dim, c->q_dim)
         MAT(w1, "ffn_gate", c->hidden, c->dim)
         MAT(w2, "ffn_down", c->dim, c->hidden)
         MAT(w3, "ffn_up", c->hidden, c->dim)
 #undef MAT
-        snprintf(n, sizeof n, "blk.%d.attn_norm.weight", l);
-        if ((rc = get_vec(m, n, c->dim, &L->attn_norm, err, errlen))) return rc;
-        snprintf(n, sizeof n, "blk.%d.ffn_norm.weight", l);
-        if ((rc = get_vec(m, n, c->dim, &L->ffn_norm, err, errlen))) return rc;
+        /* vectors: required (need) or loaded only if present */
+#define VEC(field, suffix, len, need)                                           \
+        snprintf(n, sizeof n, "blk.%d." suffix ".weight", l);                   \
+        if ((rc = (need) ? get_vec(m, n, len, &L->field, err, errlen)           \
+                         : get_opt_vec(m, n, len, &L->field, err, errlen)))     \
+            return rc;
+        VEC(attn_norm, "attn_norm", c->dim, 1)
+        VEC(ffn_norm, "ffn_norm", c->dim, 1)
+        if (ai->qk_norm) {
+            VEC(q_norm, "attn_q_norm", c->head_dim, 1)
+            VEC(k_norm, "attn_k_norm", c->head_dim, 1)
+        }
+#undef VEC
+#define BIAS(field, suffix, len)                                                \
+        snprintf(n, sizeof n, "blk.%d." suffix ".bias", l);                     \
+        if ((rc = ai->qkv_bias ? get_vec(m, n, len, &L->field, err, errlen)     \
+                               : get_opt_vec(m, n, len, &L->field, err, errlen))) \
+            return rc;
+        BIAS(bq, "attn_q", c->q_dim)
+        BIAS(bk, "attn_k", kvd)
+        BIAS(bv, "attn_v", kvd)
+#undef BIAS
+        static const char *const unsupported[] = { "attn_output.bias", "ffn_gate.bias",
+                                                   "ffn_down.bias", "ffn_up.bias" };
+        for (size_t u = 0; u < sizeof unsupported / sizeof *unsupported; u++) {
+            snprintf(n, sizeof n, "blk.%d.%s", l, unsupported[u]);
+            if (gguf_find_tensor(g, n))
+                return errbuf_set(err, errlen, -EINVAL, "tensor %s is not supported", n);
+        }
     }
     m->wtype = m->layers[0].wq.type;
     m->n_params += (uint64_t)c->vocab * (uint64_t)c->dim * (m->output.data != m->tok_embd.data);
@@ -222,8 +338,10 @@ static int load_llama2c(model *m, const uint8_t *base, size_t size, char *err, s
     c->n_kv_heads = h[4]; c->vocab = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
     c->ctx = h[6];
     c->rope_base = 10000.0f;
+    c->rope_scale = 1;
     c->norm_eps = 1e-5f;
-    c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
+    c->head_dim = c->n_heads > 0 && c->dim % c->n_heads == 0 ? c->dim / c->n_heads : 0;
+    c->q_dim = c->dim;
     int rc = check_config(c, err, errlen);
     if (rc) return rc;
     if (c->ctx > 1 << 20) return errbuf_set(err, errlen, -EINVAL, "context %d too large", c->ctx);

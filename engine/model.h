@@ -1,7 +1,8 @@
 /* A LLaMA-family model in memory: its hyperparameters, taken from the
  * file's metadata and never assumed, and its weights, which point into the
  * file's mapping wherever the stored layout is usable as it is.  Loads
- * GGUF (architecture "llama") and llama2.c .bin checkpoints. */
+ * GGUF (the architectures of arch.h: llama, qwen2, qwen3) and llama2.c
+ * .bin checkpoints. */
 #ifndef LLMFS_MODEL_H
 #define LLMFS_MODEL_H
 #include <stdint.h>
@@ -15,10 +16,15 @@ typedef struct {
     int n_layers;
     int n_heads;
     int n_kv_heads;     /* < n_heads: grouped-query attention */
-    int head_dim;       /* dim / n_heads */
+    int head_dim;       /* dim / n_heads, unless the metadata sets it apart */
+    int q_dim;          /* n_heads * head_dim: width of the queries and of the
+                           attention output (dim, unless head_dim is set apart) */
     int vocab;
     int ctx;            /* context length the model was trained for */
     float rope_base;    /* RoPE theta */
+    float rope_scale;   /* linear RoPE scaling: positions are multiplied by it
+                           (1 / rope.scaling.factor; 1 when unscaled) */
+    int rope_neox;      /* RoPE rotates dims (i, i + head_dim/2), else (2i, 2i+1) */
     float norm_eps;     /* RMSNorm epsilon */
 } model_config;
 
@@ -26,6 +32,10 @@ typedef struct {
     const float *attn_norm;  /* (dim) */
     mat wq;                  /* (n_heads * head_dim, dim) */
     mat wk, wv;              /* (n_kv_heads * head_dim, dim) */
+    const float *bq;         /* (n_heads * head_dim) query bias, or NULL */
+    const float *bk, *bv;    /* (n_kv_heads * head_dim) key and value biases, or NULL */
+    const float *q_norm;     /* (head_dim) RMSNorm weights of each query head, or NULL */
+    const float *k_norm;     /* (head_dim) the same for each key head, or NULL */
     mat wo;                  /* (dim, n_heads * head_dim) */
     const float *ffn_norm;   /* (dim) */
     mat w1;                  /* gate (hidden, dim) */
@@ -39,8 +49,10 @@ typedef struct model {
     model_layer *layers;     /* (n_layers) */
     const float *out_norm;   /* (dim) */
     mat output;              /* (vocab, dim) classifier */
+    const float *rope_freqs; /* (head_dim / 2) divisors of the RoPE frequencies
+                                (Llama 3's rope_freqs), or NULL */
     tokenizer *tok;          /* owned; NULL if the file has none */
-    char arch[32];           /* "llama" */
+    char arch[32];           /* general.architecture: "llama", "qwen2", "qwen3" */
     char name[128];          /* general.name or the file name */
     int wtype;               /* the dominant weight type (for stats) */
     uint64_t n_params;
