@@ -51,7 +51,7 @@ static int take_str(cursor *c, gguf_str *s, const char *what) {
     return 0;
 }
 
-static size_t vtype_size(uint32_t t) {
+size_t gguf_vtype_size(uint32_t t) {
     switch (t) {
     case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
     case GGUF_U16: case GGUF_I16: return 2;
@@ -85,7 +85,7 @@ static int parse_kv(cursor *c, gguf_kv *kv) {
                 if (take_str(c, &kv->strs[i], "an array string")) return -EINVAL;
             return 0;
         }
-        size_t es = vtype_size(kv->arr_type);
+        size_t es = gguf_vtype_size(kv->arr_type);
         if (!es)
             return fail(c, "key '%.*s': unsupported array element type %u",
                         (int)(kv->key.len > 64 ? 64 : kv->key.len), kv->key.ptr, kv->arr_type);
@@ -96,7 +96,7 @@ static int parse_kv(cursor *c, gguf_kv *kv) {
         c->p += kv->arr_n * es;
         return 0;
     }
-    size_t es = vtype_size(kv->type);
+    size_t es = gguf_vtype_size(kv->type);
     if (!es)
         return fail(c, "key '%.*s': unknown value type %u",
                     (int)(kv->key.len > 64 ? 64 : kv->key.len), kv->key.ptr, kv->type);
@@ -316,7 +316,7 @@ const gguf_tensor *gguf_find_tensor(const gguf *g, const char *name) {
 static int scalar_num(uint32_t type, const uint8_t *p, double *d, int64_t *i, int *is_int) {
     union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
             float f; uint64_t u64; int64_t i64; double f64; } v;
-    size_t n = vtype_size(type);
+    size_t n = gguf_vtype_size(type);
     if (!n || type == GGUF_BOOL) return -EINVAL;
     memcpy(&v, p, n);
     *is_int = 1;
@@ -381,7 +381,7 @@ const gguf_kv *gguf_get_arr(const gguf *g, const char *key, uint32_t want) {
 
 double gguf_arr_num(const gguf_kv *kv, uint64_t i) {
     if (!kv || kv->type != GGUF_ARRAY || i >= kv->arr_n) return 0;
-    size_t es = vtype_size(kv->arr_type);
+    size_t es = gguf_vtype_size(kv->arr_type);
     double d; int64_t v; int is_int;
     if (!es || scalar_num(kv->arr_type, kv->data + i * es, &d, &v, &is_int)) return 0;
     return d;

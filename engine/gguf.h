@@ -75,4 +75,7 @@ const gguf_kv *gguf_get_arr(const gguf *g, const char *key, uint32_t want);
 /* Element i of an integer or float array as double (0 if out of range). */
 double gguf_arr_num(const gguf_kv *kv, uint64_t i);
 int gguf_str_eq(gguf_str s, const char *z);
+/* Bytes of one value of a scalar type (enum gguf_vtype); 0 for strings,
+ * arrays and unknown types. */
+size_t gguf_vtype_size(uint32_t t);
 #endif

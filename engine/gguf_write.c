@@ -137,6 +137,34 @@ int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, s
     return rc ? rc : put(w, v, n * 4);
 }
 
+int gguf_writer_copy_kv(gguf_writer *w, const gguf_kv *kv) {
+    char key[256];
+    if (kv->key.len == 0 || kv->key.len >= sizeof key) return set_err(w, -EINVAL);
+    memcpy(key, kv->key.ptr, kv->key.len);
+    key[kv->key.len] = 0;
+    if (kv->type == GGUF_STRING) {
+        uint64_t n;
+        memcpy(&n, kv->data, 8);
+        int rc = put_key(w, key, GGUF_STRING);
+        return rc ? rc : put(w, kv->data, 8 + (size_t)n);
+    }
+    if (kv->type == GGUF_ARRAY) {
+        size_t es = gguf_vtype_size(kv->arr_type);
+        if (kv->arr_type != GGUF_STRING && !es) return set_err(w, -EINVAL);
+        int rc = put_arr_head(w, key, kv->arr_type, (size_t)kv->arr_n);
+        if (kv->arr_type != GGUF_STRING) return rc ? rc : put(w, kv->data, (size_t)kv->arr_n * es);
+        for (uint64_t i = 0; !rc && i < kv->arr_n; i++) {
+            rc = put_u64(w, kv->strs[i].len);
+            if (!rc) rc = put(w, kv->strs[i].ptr, (size_t)kv->strs[i].len);
+        }
+        return rc;
+    }
+    size_t es = gguf_vtype_size(kv->type);
+    if (!es) return set_err(w, -EINVAL);
+    int rc = put_key(w, key, kv->type);
+    return rc ? rc : put(w, kv->data, es);
+}
+
 static uint64_t align_up(uint64_t x) {
     return (x + GGUF_WRITE_ALIGN - 1) / GGUF_WRITE_ALIGN * GGUF_WRITE_ALIGN;
 }

@@ -7,6 +7,7 @@
 #define LLMFS_GGUF_WRITE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "engine/gguf.h"
 
 #define GGUF_WRITE_ALIGN 32
 
@@ -32,6 +33,9 @@ int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *
 int gguf_writer_set_arr_f32(gguf_writer *w, const char *key, const float *v, size_t n);
 int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, size_t n);
 
+/* A copy of a key-value read from another file (gguf.h), under its own
+ * key: scalars, strings and arrays of either.  -EINVAL for other types. */
+int gguf_writer_copy_kv(gguf_writer *w, const gguf_kv *kv);
 /* A tensor of n_dims (1..4) dimensions, ne[0] the row length, of weight
  * type type (TYPE_*, quant.h), whose bytes fill(ctx, ...) writes during
  * gguf_writer_write, one tensor at a time.  -EINVAL for a bad shape or

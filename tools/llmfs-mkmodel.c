@@ -1,15 +1,19 @@
-/* llmfs-mkmodel: writes a GGUF model of a LLaMA shape with seeded random
- * weights and a synthetic SentencePiece-style vocabulary, for benchmarks
- * and tests.  The same arguments give the same file, byte for byte, on
- * every machine: the random numbers come from our own splitmix64 and are
- * turned into floats with exact arithmetic only. */
+/* llmfs-mkmodel: writes a GGUF model of a LLaMA-family shape (llama,
+ * llama3, qwen2, qwen3) with seeded random weights and a synthetic
+ * SentencePiece-style vocabulary, or the vocabulary of a vocabulary-only
+ * GGUF, for benchmarks and tests.  The same arguments give the same file,
+ * byte for byte, on every machine: the random numbers come from our own
+ * splitmix64 and are turned into floats with exact arithmetic only (Llama
+ * 3's RoPE factors use libm, once, on values that round alike). */
 #include "engine/version.h"
+#include "engine/gguf.h"
 #include "engine/gguf_write.h"
 #include "engine/quant.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +34,13 @@ static _Noreturn void die(const char *fmt, ...) {
 static void usage(FILE *f) {
     fprintf(f,
         "usage: %s -o FILE --dim D --hidden H --layers L --heads NH [--kv-heads NKV]\n"
-        "       --vocab V --ctx C --type f32|f16|q8_0|q4_0|q4_k [--seed S]\n"
-        "Writes a LLaMA-architecture GGUF with seeded random weights and a\n"
-        "synthetic SentencePiece vocabulary of V tokens (V >= 300).\n", prog);
+        "       [--head-dim HD] --vocab V | --vocab-file VOCAB.gguf --ctx C\n"
+        "       --type f32|f16|q8_0|q4_0|q4_k [--arch llama|llama3|qwen2|qwen3] [--seed S]\n"
+        "       [--std S]\n"
+        "Writes a GGUF of the architecture (default llama) with seeded random\n"
+        "weights and a synthetic SentencePiece vocabulary of V tokens (V >= 300),\n"
+        "or the vocabulary of VOCAB.gguf (its tokenizer.* keys).  Weights are\n"
+        "uniform with standard deviation S (default 0.02).\n", prog);
 }
 
 /* ---------------------------------------------------------------- PRNG */
@@ -55,12 +63,22 @@ typedef struct {
     uint64_t seed;          /* this tensor's stream */
     int type;               /* TYPE_* of the stored rows */
     int64_t ne0, rows;      /* row length, row count */
-    int norm;               /* 1.0 + noise instead of small weights */
+    int kind;               /* W_* */
+    const float *values;    /* (ne0) the row of W_VALUES */
+    float half_width;       /* of W_WEIGHT's uniform distribution */
     float *row;             /* (ne0) scratch */
 } wfill;
 
-/* std 0.02 for a uniform distribution: half-width 0.02 * sqrt(3) */
-#define WEIGHT_HALF_WIDTH 0.034641016f
+enum {
+    W_WEIGHT,               /* small weights, std 0.02 */
+    W_NORM,                 /* 1.0 + noise: norm weights */
+    W_BIAS,                 /* uniform in +-0.1: biases, larger than the products they
+                               are added to, so that a pass that drops them shows it */
+    W_VALUES,               /* given values (one row) */
+};
+
+/* a uniform distribution of std s has half-width s * sqrt(3) */
+#define SQRT3 1.7320508f
 
 static int fill_weights(void *ctx, void *dst, size_t nbytes) {
     wfill *f = ctx;
@@ -70,7 +88,9 @@ static int fill_weights(void *ctx, void *dst, size_t nbytes) {
     for (int64_t r = 0; r < f->rows; r++) {
         for (int64_t i = 0; i < f->ne0; i++) {
             float u = uniform(&s);
-            f->row[i] = f->norm ? 1.0f + 0.01f * u : WEIGHT_HALF_WIDTH * u;
+            f->row[i] = f->kind == W_NORM ? 1.0f + 0.01f * u
+                      : f->kind == W_BIAS ? 0.1f * u
+                      : f->kind == W_VALUES ? f->values[i] : f->half_width * u;
         }
         int rc = quant_quantize_row(f->type, f->row, (char *)dst + (size_t)r * rb, f->ne0);
         if (rc) return rc;
@@ -240,11 +260,90 @@ static long parse_int(const char *opt, const char *s, long lo, long hi) {
     return v;
 }
 
+/* ------------------------------------------------------ architectures */
+
+typedef struct {
+    const char *opt;        /* --arch NAME */
+    const char *gguf;       /* general.architecture */
+    float rope_base, eps;
+    int tied;               /* no output.weight: the classifier is token_embd */
+    int qkv_bias, qk_norm, rope_freqs;
+    const char *bpe_pre;    /* pre-tokenizer of a BPE vocabulary (--vocab-file) */
+    int add_bos;            /* a BPE vocabulary's prompts start with BOS */
+} arch_spec;
+
+/* Each as its family's small models ship: Qwen2.5 and Qwen3 (biases or
+ * Q/K norms, theta 1e6, eps 1e-6, tied), Llama 3.2 (theta 5e5, tied,
+ * rope_freqs). */
+static const arch_spec arch_specs[] = {
+    { "llama",  "llama", 10000.0f,   1e-5f, 0, 0, 0, 0, NULL,     1 },
+    { "llama3", "llama", 500000.0f,  1e-5f, 1, 0, 0, 1, "llama3", 1 },
+    { "qwen2",  "qwen2", 1000000.0f, 1e-6f, 1, 1, 0, 0, "qwen2",  0 },
+    { "qwen3",  "qwen3", 1000000.0f, 1e-6f, 1, 0, 1, 0, "qwen2",  0 },
+};
+
+/* Llama 3.1's RoPE frequency factors (factor 8, low-frequency factor 1,
+ * high-frequency factor 4) for an original context of orig: 1 for the
+ * wavelengths under orig / 4, the factor above orig, and a smooth blend
+ * between.  orig is small (64) so that all three ranges rotate within the
+ * positions a test runs. */
+static void llama3_rope_factors(float *out, int head_dim, float base, float orig) {
+    const double factor = 8, lo = 1, hi = 4, pi = 3.14159265358979323846;
+    for (int i = 0; i < head_dim / 2; i++) {
+        double freq = pow(base, -2.0 * i / head_dim), wavelen = 2 * pi / freq;
+        if (wavelen < orig / hi) out[i] = 1;
+        else if (wavelen > orig / lo) out[i] = (float)factor;
+        else {
+            double smooth = (orig / wavelen - lo) / (hi - lo);
+            out[i] = (float)(1 / ((1 - smooth) / factor + smooth));
+        }
+    }
+}
+
+/* Copies a vocabulary-only GGUF's tokenizer.* keys, with the
+ * architecture's pre-tokenizer and BOS policy for a BPE vocabulary.
+ * Returns its token count. */
+static long copy_vocab(gguf_writer *w, const char *path, const arch_spec *as) {
+    gguf *g;
+    char err[512];
+    if (gguf_open(path, &g, err, sizeof err)) die("%s", err);
+    const gguf_kv *toks = gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_STRING);
+    if (!toks) die("%s: no tokenizer.ggml.tokens", path);
+    long n = (long)toks->arr_n;
+    gguf_str model = { "", 0 };
+    gguf_get_str(g, "tokenizer.ggml.model", &model);
+    int bpe = gguf_str_eq(model, "gpt2");
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const gguf_kv *kv = &g->kv[i];
+        if (kv->key.len < 10 || memcmp(kv->key.ptr, "tokenizer.", 10)) continue;
+        if (bpe && as->bpe_pre && gguf_str_eq(kv->key, "tokenizer.ggml.pre")) continue;
+        if (bpe && gguf_str_eq(kv->key, "tokenizer.ggml.add_bos_token")) continue;
+        if (gguf_writer_copy_kv(w, kv)) die("%s: cannot copy key %.*s", path, (int)kv->key.len,
+                                            kv->key.ptr);
+    }
+    if (bpe && as->bpe_pre) gguf_writer_set_str(w, "tokenizer.ggml.pre", as->bpe_pre);
+    if (bpe) gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", as->add_bos);
+    gguf_free(g);
+    return n;
+}
+
+static double parse_num(const char *opt, const char *s, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        die("%s must be a number from %g to %g, not '%s'", opt, lo, hi, s);
+    return v;
+}
+
 int main(int argc, char **argv) {
-    const char *out = NULL, *tname = NULL;
+    const char *out = NULL, *tname = NULL, *aname = "llama", *vocab_file = NULL;
     long dim = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, n_vocab = 0, ctx = 0;
+    long head_dim = 0;
+    float half_width = 0.034641016f;   /* std 0.02 */
     uint64_t seed = 1234;
-    enum { O_DIM = 256, O_HIDDEN, O_LAYERS, O_HEADS, O_KV, O_VOCAB, O_CTX, O_TYPE, O_SEED };
+    enum { O_DIM = 256, O_HIDDEN, O_LAYERS, O_HEADS, O_KV, O_VOCAB, O_CTX, O_TYPE, O_SEED,
+           O_ARCH, O_HEAD_DIM, O_VOCAB_FILE, O_STD };
     static const struct option opts[] = {
         { "output", required_argument, 0, 'o' },
         { "dim", required_argument, 0, O_DIM },
@@ -252,10 +351,14 @@ int main(int argc, char **argv) {
         { "layers", required_argument, 0, O_LAYERS },
         { "heads", required_argument, 0, O_HEADS },
         { "kv-heads", required_argument, 0, O_KV },
+        { "head-dim", required_argument, 0, O_HEAD_DIM },
         { "vocab", required_argument, 0, O_VOCAB },
+        { "vocab-file", required_argument, 0, O_VOCAB_FILE },
         { "ctx", required_argument, 0, O_CTX },
         { "type", required_argument, 0, O_TYPE },
+        { "arch", required_argument, 0, O_ARCH },
         { "seed", required_argument, 0, O_SEED },
+        { "std", required_argument, 0, O_STD },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -270,9 +373,13 @@ int main(int argc, char **argv) {
         case O_LAYERS: layers = parse_int("--layers", optarg, 1, 1024); break;
         case O_HEADS: heads = parse_int("--heads", optarg, 1, 1024); break;
         case O_KV: kv_heads = parse_int("--kv-heads", optarg, 1, 1024); break;
+        case O_HEAD_DIM: head_dim = parse_int("--head-dim", optarg, 2, 4096); break;
         case O_VOCAB: n_vocab = parse_int("--vocab", optarg, 300, 1 << 20); break;
+        case O_VOCAB_FILE: vocab_file = optarg; break;
         case O_CTX: ctx = parse_int("--ctx", optarg, 1, 1 << 20); break;
         case O_TYPE: tname = optarg; break;
+        case O_ARCH: aname = optarg; break;
+        case O_STD: half_width = (float)parse_num("--std", optarg, 1e-4, 10) * SQRT3; break;
         case O_SEED: seed = (uint64_t)parse_int("--seed", optarg, 0, LONG_MAX); break;
         case 'V': printf("llmfs-mkmodel %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
@@ -283,12 +390,17 @@ int main(int argc, char **argv) {
         }
     }
     if (optind < argc) die("unexpected argument '%s' (try --help)", argv[optind]);
+    const arch_spec *as = NULL;
+    for (size_t i = 0; i < sizeof arch_specs / sizeof *arch_specs; i++)
+        if (!strcmp(aname, arch_specs[i].opt)) as = &arch_specs[i];
+    if (!as) die("--arch must be llama, llama3, qwen2 or qwen3, not '%s'", aname);
     if (!out) die("-o FILE is required");
     if (!dim) die("--dim is required");
     if (!hidden) die("--hidden is required");
     if (!layers) die("--layers is required");
     if (!heads) die("--heads is required");
-    if (!n_vocab) die("--vocab is required");
+    if (!n_vocab && !vocab_file) die("--vocab or --vocab-file is required");
+    if (n_vocab && vocab_file) die("--vocab and --vocab-file exclude each other");
     if (!ctx) die("--ctx is required");
     if (!tname) die("--type is required");
     if (!kv_heads) kv_heads = heads;
@@ -296,88 +408,125 @@ int main(int argc, char **argv) {
     if (type != TYPE_F32 && type != TYPE_F16 && type != TYPE_Q8_0 && type != TYPE_Q4_0 &&
         type != TYPE_Q4_K)
         die("--type must be f32, f16, q8_0, q4_0 or q4_k, not '%s'", tname);
-    if (dim % heads) die("--dim %ld is not divisible by --heads %ld", dim, heads);
-    long head_dim = dim / heads;
-    if (head_dim % 2) die("head size %ld (dim / heads) must be even for RoPE", head_dim);
+    if (!head_dim) {
+        if (dim % heads) die("--dim %ld is not divisible by --heads %ld", dim, heads);
+        head_dim = dim / heads;
+    }
+    if (head_dim % 2) die("head size %ld must be even for RoPE", head_dim);
     if (kv_heads > heads || heads % kv_heads)
         die("--heads %ld is not a multiple of --kv-heads %ld", heads, kv_heads);
+    long q_dim = heads * head_dim;
     int be = quant_block_elems(type);
     if (dim % be) die("--dim %ld is not a multiple of %d, the %s block size", dim, be, tname);
     if (hidden % be)
         die("--hidden %ld is not a multiple of %d, the %s block size", hidden, be, tname);
+    if (q_dim % be)
+        die("--heads x head size %ld is not a multiple of %d, the %s block size", q_dim, be,
+            tname);
     long kv_dim = kv_heads * head_dim;
 
     /* ------------------------------------------------------- metadata */
     gguf_writer *w;
     if (gguf_writer_new(&w)) die("out of memory");
-    char name[128];
-    snprintf(name, sizeof name, "llmfs-mkmodel d%ld h%ld l%ld %s seed %llu", dim, hidden,
-             layers, tname, (unsigned long long)seed);
+    char name[160];
+    if (!strcmp(as->opt, "llama"))   /* as before architectures were an option */
+        snprintf(name, sizeof name, "llmfs-mkmodel d%ld h%ld l%ld %s seed %llu", dim, hidden,
+                 layers, tname, (unsigned long long)seed);
+    else
+        snprintf(name, sizeof name, "llmfs-mkmodel %s d%ld h%ld l%ld %s seed %llu", as->opt,
+                 dim, hidden, layers, tname, (unsigned long long)seed);
     /* llama.cpp's file types: ALL_F32, MOSTLY_F16, Q4_0, Q8_0, Q4_K_S */
     uint32_t ftype = type == TYPE_F32 ? 0 : type == TYPE_F16 ? 1 : type == TYPE_Q4_0 ? 2 :
                      type == TYPE_Q4_K ? 14 : 7;
-    gguf_writer_set_str(w, "general.architecture", "llama");
+    char key[96];
+#define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", as->gguf, suffix), key)
+    gguf_writer_set_str(w, "general.architecture", as->gguf);
     gguf_writer_set_str(w, "general.name", name);
     gguf_writer_set_u32(w, "general.file_type", ftype);
-    gguf_writer_set_u32(w, "llama.context_length", (uint32_t)ctx);
-    gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)dim);
-    gguf_writer_set_u32(w, "llama.block_count", (uint32_t)layers);
-    gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)hidden);
-    gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)heads);
-    gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)kv_heads);
-    gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)head_dim);
-    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
+    gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)ctx);
+    gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)dim);
+    gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)layers);
+    gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)hidden);
+    gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)heads);
+    gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)kv_heads);
+    if (q_dim != dim) {
+        gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)head_dim);
+        gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)head_dim);
+    }
+    gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)head_dim);
+    gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), as->eps);
+    gguf_writer_set_f32(w, KEY("rope.freq_base"), as->rope_base);
+#undef KEY
 
-    vocab v;
-    vocab_build(&v, (int)n_vocab);
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.text,
-                            (size_t)v.n);
-    gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", v.score, (size_t)v.n);
-    gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", v.type, (size_t)v.n);
-    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
-    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
-    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1);
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0);
+    vocab v = { 0 };
+    if (vocab_file) {
+        n_vocab = copy_vocab(w, vocab_file, as);
+    } else {
+        vocab_build(&v, (int)n_vocab);
+        gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+        gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.text,
+                                (size_t)v.n);
+        gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", v.score, (size_t)v.n);
+        gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", v.type, (size_t)v.n);
+        gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+        gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+        gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+        gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1);
+        gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0);
+    }
 
     /* -------------------------------------------------------- tensors */
-    size_t n_t = 3 + 9 * (size_t)layers, ti = 0;
+    size_t n_t = 4 + 14 * (size_t)layers, ti = 0;
     wfill *fills = calloc(n_t, sizeof *fills);
     long maxrow = dim > hidden ? dim : hidden;
+    if (q_dim > maxrow) maxrow = q_dim;
     float *row = malloc((size_t)maxrow * sizeof *row);
-    if (!fills || !row) die("out of memory");
+    float *factors = malloc((size_t)head_dim / 2 * sizeof *factors);
+    if (!fills || !row || !factors) die("out of memory");
+    llama3_rope_factors(factors, (int)head_dim, as->rope_base, 64);
     uint64_t sstate = seed;
-#define ADD(nm, e0, e1, t, isnorm) do { \
+#define ADD(nm, e0, e1, t, k) do { \
         wfill *f = &fills[ti++]; \
         uint64_t ne_[2] = { (uint64_t)(e0), (uint64_t)(e1) }; \
         f->seed = splitmix64(&sstate); f->type = (t); f->ne0 = (e0); f->rows = (e1); \
-        f->norm = (isnorm); f->row = row; \
-        gguf_writer_add_tensor_fn(w, (nm), (isnorm) ? 1 : 2, ne_, (t), fill_weights, f); \
+        f->kind = (k); f->values = factors; f->row = row; f->half_width = half_width; \
+        gguf_writer_add_tensor_fn(w, (nm), (k) == W_WEIGHT ? 2 : 1, ne_, (t), fill_weights, f); \
     } while (0)
     char tn[64];
-    ADD("token_embd.weight", dim, n_vocab, type, 0);
+    ADD("token_embd.weight", dim, n_vocab, type, W_WEIGHT);
+    if (as->rope_freqs) ADD("rope_freqs.weight", head_dim / 2, 1, TYPE_F32, W_VALUES);
     for (long l = 0; l < layers; l++) {
-        snprintf(tn, sizeof tn, "blk.%ld.attn_norm.weight", l);   ADD(tn, dim, 1, TYPE_F32, 1);
-        snprintf(tn, sizeof tn, "blk.%ld.attn_q.weight", l);      ADD(tn, dim, dim, type, 0);
-        snprintf(tn, sizeof tn, "blk.%ld.attn_k.weight", l);      ADD(tn, dim, kv_dim, type, 0);
-        snprintf(tn, sizeof tn, "blk.%ld.attn_v.weight", l);      ADD(tn, dim, kv_dim, type, 0);
-        snprintf(tn, sizeof tn, "blk.%ld.attn_output.weight", l); ADD(tn, dim, dim, type, 0);
-        snprintf(tn, sizeof tn, "blk.%ld.ffn_norm.weight", l);    ADD(tn, dim, 1, TYPE_F32, 1);
-        snprintf(tn, sizeof tn, "blk.%ld.ffn_gate.weight", l);    ADD(tn, dim, hidden, type, 0);
-        snprintf(tn, sizeof tn, "blk.%ld.ffn_down.weight", l);    ADD(tn, hidden, dim, type, 0);
-        snprintf(tn, sizeof tn, "blk.%ld.ffn_up.weight", l);      ADD(tn, dim, hidden, type, 0);
+#define T(suffix) (snprintf(tn, sizeof tn, "blk.%ld." suffix, l), tn)
+        ADD(T("attn_norm.weight"), dim, 1, TYPE_F32, W_NORM);
+        ADD(T("attn_q.weight"), dim, q_dim, type, W_WEIGHT);
+        ADD(T("attn_k.weight"), dim, kv_dim, type, W_WEIGHT);
+        ADD(T("attn_v.weight"), dim, kv_dim, type, W_WEIGHT);
+        if (as->qkv_bias) {
+            ADD(T("attn_q.bias"), q_dim, 1, TYPE_F32, W_BIAS);
+            ADD(T("attn_k.bias"), kv_dim, 1, TYPE_F32, W_BIAS);
+            ADD(T("attn_v.bias"), kv_dim, 1, TYPE_F32, W_BIAS);
+        }
+        if (as->qk_norm) {
+            ADD(T("attn_q_norm.weight"), head_dim, 1, TYPE_F32, W_NORM);
+            ADD(T("attn_k_norm.weight"), head_dim, 1, TYPE_F32, W_NORM);
+        }
+        ADD(T("attn_output.weight"), q_dim, dim, type, W_WEIGHT);
+        ADD(T("ffn_norm.weight"), dim, 1, TYPE_F32, W_NORM);
+        ADD(T("ffn_gate.weight"), dim, hidden, type, W_WEIGHT);
+        ADD(T("ffn_down.weight"), hidden, dim, type, W_WEIGHT);
+        ADD(T("ffn_up.weight"), dim, hidden, type, W_WEIGHT);
+#undef T
     }
-    ADD("output_norm.weight", dim, 1, TYPE_F32, 1);
-    ADD("output.weight", dim, n_vocab, type, 0);
+    ADD("output_norm.weight", dim, 1, TYPE_F32, W_NORM);
+    if (!as->tied) ADD("output.weight", dim, n_vocab, type, W_WEIGHT);
 #undef ADD
 
     int rc = gguf_writer_write(w, out);
     gguf_writer_free(w);
-    vocab_release(&v);
+    if (!vocab_file) vocab_release(&v);
     free(fills);
     free(row);
+    free(factors);
     if (rc) die("%s: %s", out, strerror(-rc));
     return 0;
 }
