@@ -3,6 +3,7 @@
  * outputs).  Tolerances are derived from llama.cpp's own figures in the
  * same folder, as explained at each check. */
 #include "tests/harness.h"
+#include "tests/test_model.h"
 #include "engine/engine.h"
 #include "engine/forward.h"
 #include "engine/quant.h"
@@ -52,33 +53,6 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
     return m;
 }
 
-/* Logits for every position of ids: all in one batch (step = 0) or one
- * token per forward call (step = 1). */
-static float *run_logits(model *m, const int *ids, int n, int step, int threads) {
-    pool *p = pool_new(threads);
-    fwd *f = fwd_new(m, p, n, m->c.ctx);
-    kv_cache kv;
-    kv_seq s = { 0 };
-    float *out = malloc((size_t)n * m->c.vocab * sizeof *out);
-    if (kv_init(&kv, m->c.n_layers, m->c.n_kv_heads * m->c.head_dim, 0, m->c.ctx) ||
-        kv_seq_reserve(&kv, &s, n)) return NULL;
-    int pos[NPOS], rows[NPOS];
-    kv_seq *seqs[NPOS];
-    for (int i = 0; i < n; i++) { pos[i] = i; rows[i] = i; seqs[i] = &s; }
-    if (!step) {
-        fwd_run(f, &kv, ids, pos, seqs, n, rows, out);
-    } else {
-        int zero = 0;
-        for (int i = 0; i < n; i++)
-            fwd_run(f, &kv, ids + i, pos + i, seqs, 1, &zero, out + (size_t)i * m->c.vocab);
-    }
-    kv_seq_release(&kv, &s);
-    kv_release(&kv);
-    fwd_free(f);
-    pool_free(p);
-    return out;
-}
-
 static const char *models[] = { "tiny-f32", "tiny-gqa-f32", "tiny-f16", "tiny-q8_0",
                                 "tiny-q4_0", "tiny-q4_k", "tiny-q6_k" };
 static const char *cur;
@@ -103,8 +77,8 @@ static void check_model(void) {
     snprintf(p2, sizeof p2, "%s/logits_deqf32.f32", ref);
     float *lc_deq = read_f32(p2, (size_t)NPOS * V);   /* quantized models only */
     CHECK(lc && lc_step);
-    float *ours = run_logits(m, ids, NPOS, 0, 2);
-    float *ours_step = run_logits(m, ids, NPOS, 1, 1);
+    float *ours = test_logits(m, ids, NPOS, 0, 2);
+    float *ours_step = test_logits(m, ids, NPOS, 1, 1);
     CHECK(ours && ours_step);
     if (!lc || !lc_step || !ours || !ours_step) goto out;
     size_t N = (size_t)NPOS * V;

@@ -44,6 +44,24 @@ for t in f32 f16 q8_0 q4_0 q4_k; do
     else not_ok "$t greedy output is reproducible"; fi
 done
 
+# every architecture, with the GPT-2 BPE vocabulary where it has one
+vocab=${LLMFS_SHARED:-../shared}/vocab/ggml-vocab-gpt-2.gguf
+for a in llama3 qwen2 qwen3; do
+    m=$tmp/$a.gguf
+    extra=(); [ "$a" = qwen3 ] && extra=(--head-dim 32)
+    if ! err=$("$MK" -o "$m" --arch "$a" --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 \
+               "${extra[@]}" --vocab-file "$vocab" --ctx 64 --type q8_0 --seed 7 2>&1); then
+        not_ok "writes a $a model" "$err"
+        continue
+    fi
+    ok "writes a $a model"
+    "$RUN" --model "$m" -p "Once upon a time" -n "$N" --temp 0 --ignore-eos --stats \
+        >/dev/null 2>"$tmp/stderr"; rc=$?
+    gen=$(awk '$1 == "generated_tokens" { print $2 }' "$tmp/stderr")
+    if [ "$rc" -eq 0 ] && [ "$gen" = "$N" ]; then ok "$a model loads and generates $N tokens"
+    else not_ok "$a model loads and generates $N tokens" "status $rc" "$(head -c 400 "$tmp/stderr")"; fi
+done
+
 # the same seed gives the same bytes, another seed other bytes
 "$MK" -o "$tmp/a.gguf" "${small[@]}" --type q4_0 --seed 7 2>/dev/null
 "$MK" -o "$tmp/c.gguf" "${small[@]}" --type q4_0 --seed 8 2>/dev/null
@@ -87,5 +105,12 @@ bad "a missing -o" --dim 64 --heads 4 "${shape[@]}" --type f32
 bad "a missing --type" "${o[@]}" --dim 64 --heads 4 "${shape[@]}"
 bad "an unknown option" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 --bogus
 bad "an option without its value" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type
+bad "an unknown architecture" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 --arch gemma
+bad "--vocab with --vocab-file" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 \
+    --vocab-file "$vocab"
+bad "a missing vocabulary file" -o "$tmp/bad.gguf" --dim 64 --heads 4 --hidden 128 --layers 2 \
+    --ctx 64 --type f32 --vocab-file "$tmp/none.gguf"
+bad "a head size that is odd" "${o[@]}" --dim 64 --heads 4 --head-dim 15 "${shape[@]}" --type f32
+bad "a non-numeric --std" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 --std x
 bad "an unwritable output" -o "$tmp/no/such/dir/m.gguf" --dim 64 --heads 4 "${shape[@]}" --type f32
 exit 0
