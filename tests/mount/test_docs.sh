@@ -11,8 +11,8 @@
 # of one page run in order, each with `bash -o pipefail -c`, in a scratch
 # directory that is also $HOME (so ~/llm is a temporary mount point), with
 # bin/ first in PATH and model.gguf, model.bin and tokenizer.bin linked to
-# the test model (stories260K) in that directory: the pages need no
-# textual substitution.  A command passes when it exits 0 and the text of
+# the test model (stories260K) in that directory, and ggml-vocab-gpt-2.gguf
+# to llama.cpp's GPT-2 vocabulary: the pages need no textual substitution.  A command passes when it exits 0 and the text of
 # each shown output line (up to a "...", if the line has one) appears in
 # what it printed (stdout and stderr); a command whose first shown line is
 # an error message ("llmfs: ...", "printf: ...", "tr: ...") must exit
@@ -20,7 +20,7 @@
 # small python3 equivalents when not installed.
 #
 # README.md: the ```sh blocks after "## Quickstart", without the apt-get
-# line, `make` and `make test` (which CI runs anyway), with bin/ ->
+# and npm lines (installs), `make` and `make test` (which CI runs anyway), with bin/ ->
 # $BIN/, ../shared -> $LLMFS_SHARED and /tmp/llm -> a temporary directory,
 # run from the top of the tree with HOME in the scratch directory.
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +33,7 @@ mkdir -p "$H" "$T/shim"
 ln -s "$MODEL_ABS" "$H/model.gguf"
 ln -s "$SHARED_ABS/models/stories260K.bin" "$H/model.bin"
 ln -s "$SHARED_ABS/models/tok512.bin" "$H/tokenizer.bin"
+ln -s "$SHARED_ABS/vocab/ggml-vocab-gpt-2.gguf" "$H/ggml-vocab-gpt-2.gguf"
 MOUNTS+=("$H/llm")
 
 if ! command -v getfattr > /dev/null; then
@@ -206,7 +207,7 @@ for line in sect.split("\n"):
     if not c or c.startswith("#"):
         continue
     word = c.split("#")[0].split()
-    if "apt-get" in word or word[:1] == ["make"] or word[:1] == ["sudo"]:
+    if "apt-get" in word or word[:1] in (["make"], ["sudo"], ["npm"]):
         continue
     sys.stdout.write(c + "\0")
 PY
