@@ -589,6 +589,10 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
 
 cache_source rcache_req_source(const rcache_req *q) { return q->source; }
 
+int rcache_check(rcache *c, const gen_params *p, char *why, size_t whylen) {
+    return c->b->ops->check ? c->b->ops->check(c->b, p, why, whylen) : 0;
+}
+
 void rcache_release(rcache *c, rcache_req *q) {
     if (!q) return;
     backend_req *cancel = NULL;

@@ -90,6 +90,9 @@ void rcache_free(rcache *c);
  * fit the context), -EBUSY (the backend's queue is full), -ENOMEM. */
 int  rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p,
                    const cache_cb *cb, void *ud, rcache_req **out);
+/* Whether the backend can honour p: 0, or -EINVAL with the reason in
+ * why (a parameter its servers do not take). */
+int  rcache_check(rcache *c, const gen_params *p, char *why, size_t whylen);
 /* Where the request's bytes come from (known once rcache_submit returned). */
 cache_source rcache_req_source(const rcache_req *q);
 /* What q's generation did so far: its prompt's tokens and the tokens
