@@ -6,7 +6,7 @@ MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 CC      ?= cc
-PKGS    := fuse3 openblas yaml-0.1 libzstd libxxhash libcurl
+PKGS    := fuse3 openblas yaml-0.1 libzstd libxxhash libcurl hiredis libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 

@@ -57,6 +57,10 @@ typedef struct cache_config {
     const char *l2_dir;      /* NULL: no disk tier (a path, ~ already expanded) */
     size_t l2_bytes;         /* 0: no disk tier */
     const char *policy;      /* a policy_new() name, for both tiers */
+    /* NULL, or the L2 tier in Redis instead of the disk (l2_redis.h):
+     * redis://[:PASSWORD@]HOST[:PORT][/DB]; l2_dir and l2_bytes then unused */
+    const char *l2_redis;
+    const char *l2_hmac_key_file;   /* NULL, or the HMAC key of Redis values */
 } cache_config;
 
 typedef struct rcache_stats {
@@ -65,6 +69,11 @@ typedef struct rcache_stats {
     } l1, l2;
     uint64_t l2_raw_bytes, l2_writes, l2_write_errors, l2_corrupt, l2_foreign;
     int l1_on, l2_on;
+    int l2_redis;            /* L2 is in Redis: the fields below mean something */
+    int l2_redis_up;         /* connected now */
+    uint64_t l2_redis_errors;    /* commands or connections that failed */
+    uint64_t l2_forged;          /* values whose HMAC did not verify, never served */
+    uint64_t l2_skipped;         /* lookups and writes skipped while Redis was down */
     policy_stats l1_policy;
     uint64_t misses, joined, bypass;
     uint64_t tokens_saved;   /* tokens served without generating them */
@@ -74,10 +83,12 @@ typedef struct rcache_stats {
 typedef struct rcache rcache;
 typedef struct rcache_req rcache_req;
 
-/* Makes the cache and opens its disk tier.  Call before forking: the disk
- * tier's lock is inherited, its thread is not.  msg gets a one-line
- * warning (for the operator) when the disk tier cannot be used; the cache
- * then runs without it.  Returns 0 or -ENOMEM. */
+/* Makes the cache and opens its disk tier (or Redis tier).  Call before
+ * forking: the disk tier's lock is inherited, threads are not.  msg gets
+ * a one-line warning (for the operator) when the disk tier cannot be
+ * used; the cache then runs without it.  Returns 0, -ENOMEM, or for a
+ * Redis tier that is misconfigured (its URL, its HMAC key file) -EINVAL
+ * or -ENOENT with msg = why. */
 int  rcache_new(const cache_config *cfg, rcache **out, char *msg, size_t msglen);
 /* Starts the worker thread and binds the backend b (not owned). */
 int  rcache_start(rcache *c, backend *b);

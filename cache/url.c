@@ -111,10 +111,21 @@ int url_parse(const char *s, url *u, char *err, size_t errlen) {
 }
 
 void url_show(const url *u, char *out, size_t cap) {
-    char port[16] = "";
+    char port[16] = "", user[3 * sizeof u->user];
+    /* the user as written: what is not unreserved (RFC 3986) as %XX */
+    size_t j = 0;
+    for (const unsigned char *p = (const unsigned char *)u->user; *p; p++) {
+        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            user[j++] = (char)*p;
+        } else {
+            snprintf(user + j, 4, "%%%02X", *p);
+            j += 3;
+        }
+    }
+    user[j] = 0;
     if (u->port) snprintf(port, sizeof port, ":%d", u->port);
     int v6 = strchr(u->host, ':') != NULL;
-    snprintf(out, cap, "%s://%s%s%s%s%s%s%s%s", u->scheme, u->user,
+    snprintf(out, cap, "%s://%s%s%s%s%s%s%s%s", u->scheme, user,
              u->has_password ? ":***" : "", u->user[0] || u->has_password ? "@" : "",
              v6 ? "[" : "", u->host, v6 ? "]" : "", port, u->path);
 }

@@ -61,6 +61,8 @@ static const struct keydef {
     {"cache.l2_dir", K_STR, offsetof(llmfs_config, cache.l2_dir), 0, 0},
     {"cache.l2_mb", K_INT, offsetof(llmfs_config, cache.l2_mb), 0, 1048576},
     {"cache.policy", K_POLICY, offsetof(llmfs_config, cache.policy), 0, 0},
+    {"cache.l2_redis", K_STR, offsetof(llmfs_config, cache.l2_redis), 0, 0},
+    {"cache.l2_hmac_key_file", K_STR, offsetof(llmfs_config, cache.l2_hmac_key_file), 0, 0},
     {"cache.kv_prefix", K_BOOL, offsetof(llmfs_config, cache.kv_prefix), 0, 0},
     {"cache.kv_mb", K_INT, offsetof(llmfs_config, cache.kv_mb), 0, 1048576},
     {"limits.max_prompt_bytes", K_LL, offsetof(llmfs_config, limits.max_prompt_bytes), 1,
@@ -186,6 +188,8 @@ void config_release(llmfs_config *c)
     free(c->tokenizer);
     free(c->revision);
     free(c->cache.l2_dir);
+    free(c->cache.l2_redis);
+    free(c->cache.l2_hmac_key_file);
     backends_free(c->backends, c->n_backends);
     memset(c, 0, sizeof(*c));
 }
@@ -202,11 +206,14 @@ int config_copy(llmfs_config *dst, const llmfs_config *src)
 {
     *dst = *src;
     dst->model = dst->tokenizer = dst->revision = dst->cache.l2_dir = NULL;
+    dst->cache.l2_redis = dst->cache.l2_hmac_key_file = NULL;
     dst->backends = NULL;
     dst->n_backends = 0;
     if (dup_or_null(&dst->model, src->model) || dup_or_null(&dst->tokenizer, src->tokenizer) ||
         dup_or_null(&dst->revision, src->revision) ||
-        dup_or_null(&dst->cache.l2_dir, src->cache.l2_dir))
+        dup_or_null(&dst->cache.l2_dir, src->cache.l2_dir) ||
+        dup_or_null(&dst->cache.l2_redis, src->cache.l2_redis) ||
+        dup_or_null(&dst->cache.l2_hmac_key_file, src->cache.l2_hmac_key_file))
         goto oom;
     if (src->n_backends) {
         dst->backends = calloc((size_t)src->n_backends, sizeof *dst->backends);
@@ -264,6 +271,8 @@ int config_equal(const llmfs_config *a, const llmfs_config *b)
            a->scheduler.adaptive == b->scheduler.adaptive &&
            a->scheduler.prefill_chunk == b->scheduler.prefill_chunk &&
            a->cache.l1_mb == b->cache.l1_mb && str_equal(a->cache.l2_dir, b->cache.l2_dir) &&
+           str_equal(a->cache.l2_redis, b->cache.l2_redis) &&
+           str_equal(a->cache.l2_hmac_key_file, b->cache.l2_hmac_key_file) &&
            a->cache.l2_mb == b->cache.l2_mb && a->cache.policy == b->cache.policy &&
            a->cache.kv_prefix == b->cache.kv_prefix && a->cache.kv_mb == b->cache.kv_mb &&
            a->limits.max_prompt_bytes == b->limits.max_prompt_bytes;
@@ -307,6 +316,20 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
         if (!utf8_valid(v, len)) {
             errbuf_set(err, errlen, 0, "expected UTF-8 text");
             return -EINVAL;
+        }
+        if (!strcmp(k->name, "cache.l2_redis")) {
+            char tmp[2048], why[160];
+            url u;
+            snprintf(tmp, sizeof tmp, "%.*s", (int)len, v);
+            if (len >= sizeof tmp || url_parse(tmp, &u, why, sizeof why) ||
+                strcmp(u.scheme, "redis")) {
+                errbuf_set(err, errlen, 0, "expected redis://[:PASSWORD@]HOST[:PORT][/DB]");
+                explicit_bzero(tmp, sizeof tmp);
+                explicit_bzero(&u, sizeof u);
+                return -EINVAL;
+            }
+            explicit_bzero(tmp, sizeof tmp);
+            explicit_bzero(&u, sizeof u);
         }
         char *s = malloc(len + 1);
         if (!s)
@@ -980,6 +1003,21 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
     const char *pol = config_policy_name(c->cache.policy);
     sb_printf(&b, "\n  l2_mb: %d\n  policy: %s\n  kv_prefix: %s\n  kv_mb: %d\n", c->cache.l2_mb,
               pol ? pol : "adaptive", c->cache.kv_prefix ? "true" : "false", c->cache.kv_mb);
+    /* the Redis URL as it may be shown: a password reads as *** */
+    sb_put(&b, "  l2_redis: ", 12);
+    url ru;
+    char shown[4096];
+    if (c->cache.l2_redis && !url_parse(c->cache.l2_redis, &ru, shown, sizeof shown) &&
+        ru.has_password) {
+        url_show(&ru, shown, sizeof shown);
+        explicit_bzero(&ru, sizeof ru);
+        sb_quoted(&b, shown);
+    } else {
+        sb_string_or_null(&b, c->cache.l2_redis);
+    }
+    sb_put(&b, "\n  l2_hmac_key_file: ", 21);
+    sb_string_or_null(&b, c->cache.l2_hmac_key_file);
+    sb_put(&b, "\n", 1);
     sb_printf(&b, "limits:\n  max_prompt_bytes: %lld\n", c->limits.max_prompt_bytes);
     sb_printf(&b, "remote:\n  timeout_ms: %d\n  connect_timeout_ms: %d\n  max_inflight: %d\n"
               "  retries: %d\n  retry_budget: ", c->remote.timeout_ms,

@@ -54,6 +54,8 @@ typedef struct llmfs_config {
         int l2_mb;            /* [0, 1048576], default 1024; 0 = no L2 */
         cache_policy policy;  /* default adaptive */
         bool kv_prefix;       /* default true */
+        char *l2_redis;       /* redis://... for a shared L2 instead of l2_dir; NULL = none (owned) */
+        char *l2_hmac_key_file;   /* HMAC key of the Redis records; NULL = none (owned) */
         int kv_mb;            /* [0, 1048576], default 256 */
     } cache;
     struct {

@@ -417,6 +417,13 @@ static void render_response_cache(sbuf *b, const stats_env *env, const rcache_st
     sb_printf(b, "l2_write_errors %llu\n", (unsigned long long)cs->l2_write_errors);
     sb_printf(b, "l2_corrupt_dropped %llu\n", (unsigned long long)cs->l2_corrupt);
     sb_printf(b, "l2_foreign_skipped %llu\n", (unsigned long long)cs->l2_foreign);
+    sb_printf(b, "l2_tier %s\n", cs->l2_redis ? "redis" : cs->l2_on ? "disk" : "none");
+    if (cs->l2_redis) {
+        sb_printf(b, "l2_redis_up %d\n", cs->l2_redis_up);
+        sb_printf(b, "l2_redis_errors %llu\n", (unsigned long long)cs->l2_redis_errors);
+        sb_printf(b, "l2_redis_skipped %llu\n", (unsigned long long)cs->l2_skipped);
+        sb_printf(b, "l2_forged_dropped %llu\n", (unsigned long long)cs->l2_forged);
+    }
     sb_printf(b, "misses %llu\n", (unsigned long long)cs->misses);
     sb_printf(b, "joined %llu\n", (unsigned long long)cs->joined);
     sb_printf(b, "bypassed %llu\n", (unsigned long long)cs->bypass);
@@ -604,6 +611,15 @@ static void render_prom_cache(sbuf *b, const rcache_stats *cs) {
                  "Files without the record magic skipped in the L2 directory.", cs->l2_foreign);
     prom_counter(b, "llmfs_response_cache_l2_write_errors_total",
                  "L2 record writes that failed (ENOSPC, EIO...).", cs->l2_write_errors);
+    if (cs->l2_redis) {
+        prom_gauge(b, "llmfs_response_cache_l2_redis_up", "1 while the Redis L2 is connected.",
+                   cs->l2_redis_up);
+        prom_counter(b, "llmfs_response_cache_l2_redis_errors_total",
+                     "Redis commands or connections that failed (L1 only meanwhile).",
+                     cs->l2_redis_errors);
+        prom_counter(b, "llmfs_response_cache_l2_forged_total",
+                     "Redis values whose HMAC did not verify, never served.", cs->l2_forged);
+    }
     prom_counter(b, "llmfs_response_cache_misses_total",
                  "Requests generated because the cache could not serve them.", cs->misses);
     prom_counter(b, "llmfs_response_cache_joined_total",

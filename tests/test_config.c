@@ -417,6 +417,19 @@ static void test_backends(void)
     expect_error("backend:\n  - {url: \"http://a\", model: x}\n  - {url: \"http://b\", model: y}\n",
                  "t.yaml:2:3: backend: every endpoint must serve the same model");
     expect_error("backend: 3\n", "t.yaml:1:10: backend: expected local or a list");
+    expect_error("cache: {l2_redis: \"http://h\"}\n",
+                 "t.yaml:1:19: cache.l2_redis: expected redis://");
+    /* a Redis password is never rendered */
+    config_defaults(&c);
+    CHECKF(load(&c, "cache: {l2_redis: \"redis://:hunter22@h:1/2\", l2_hmac_key_file: /k}\n",
+                err, sizeof err) == 0, "%s", err);
+    char *ry = NULL;
+    size_t n = 0;
+    CHECK(config_render_yaml(&c, &ry, &n) == 0);
+    CHECK(ry && !strstr(ry, "hunter22") && strstr(ry, "l2_redis: \"redis://:***@h:1/2\"") &&
+          strstr(ry, "l2_hmac_key_file: \"/k\""));
+    free(ry);
+    config_release(&c);
 }
 
 static void test_render(void)

@@ -165,7 +165,7 @@ static int load_config(cli *c, llmfs_config *cfg) {
     for (int i = 0; i < cfg->n_backends && !rc; i++)
         rc = absolute(&cfg->backends[i].api_key_file);
     if (rc || (rc = absolute(&cfg->model)) || (rc = absolute(&cfg->tokenizer)) ||
-        (rc = absolute(&cfg->cache.l2_dir))) {
+        (rc = absolute(&cfg->cache.l2_dir)) || (rc = absolute(&cfg->cache.l2_hmac_key_file))) {
         fprintf(stderr, "llmfs: cannot resolve a relative path: %s\n", strerror(-rc));
         return -1;
     }
@@ -265,23 +265,33 @@ static int open_cache(const llmfs_config *cfg, rcache **out, uint8_t model_fp[16
     char *dir = NULL;
     int rc = 0;
     *out = NULL;
-    if (cfg->cache.l2_mb && cfg->cache.l2_dir &&
+    if (cfg->cache.l2_mb && cfg->cache.l2_dir && !cfg->cache.l2_redis &&
         (rc = config_expand_path(cfg->cache.l2_dir, &dir)) && rc != -ENOENT) {
         fprintf(stderr, "llmfs: cache.l2_dir: %s\n", strerror(-rc));
         return -1;
     }
-    if (rc == -ENOENT)
+    if (rc == -ENOENT && !cfg->cache.l2_redis)
         fprintf(stderr, "llmfs: cache.l2_dir %s: HOME is not set: running without the disk "
                 "cache\n", cfg->cache.l2_dir);
+    char *hkey = NULL;
+    if (cfg->cache.l2_hmac_key_file &&
+        (rc = config_expand_path(cfg->cache.l2_hmac_key_file, &hkey))) {
+        fprintf(stderr, "llmfs: cache.l2_hmac_key_file: %s\n", strerror(-rc));
+        free(dir);
+        return -1;
+    }
     cache_config cc = {
         .l1_bytes = (size_t)cfg->cache.l1_mb << 20,
         .l2_dir = dir,
         .l2_bytes = (size_t)cfg->cache.l2_mb << 20,
         .policy = config_policy_name(cfg->cache.policy),
+        .l2_redis = cfg->cache.l2_redis,
+        .l2_hmac_key_file = hkey,
     };
     rc = rcache_new(&cc, out, msg, sizeof msg);
+    free(hkey);
     if (rc) {
-        fprintf(stderr, "llmfs: response cache: %s\n", strerror(-rc));
+        fprintf(stderr, "llmfs: %s\n", msg[0] ? msg : strerror(-rc));
         free(dir);
         return -1;
     }
