@@ -3,7 +3,7 @@
  * Threads and locks.  The HTTP thread owns the curl multi handle, every
  * easy handle and the request queues; other threads reach it through two
  * lists under mu (incoming: submitted requests; freeing: released ones)
- * and a curl_multi_wakeup.  mu also protects the endpoints' breakers,
+ * and a write to wake_fd.  mu also protects the endpoints' breakers,
  * limits and counters (the thread updates them, stats read them).
  * cbmu serializes the callbacks to the caller with release(): the thread
  * holds it while it calls one and checks `released` first, so that once
@@ -14,6 +14,7 @@
  * (an easy handle on one endpoint) -> done, or back to queued through a
  * backoff when the attempt failed before any text was handed on.  The
  * thread frees a request only once it has been released. */
+#define _GNU_SOURCE   /* pthread_setname_np */
 #include "remote/remote.h"
 
 #include <curl/curl.h>
@@ -24,6 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "cache/le.h"
@@ -105,6 +109,12 @@ struct remote {
     int n_ep;
     ring_point *ring;            /* (n_ep * RING_POINTS) sorted by h */
     CURLM *multi;
+    /* The thread waits in epoll on the sockets curl asks for (its socket
+     * callback) and on wake_fd, and drives curl with
+     * curl_multi_socket_action: a wake-up costs the sockets that are
+     * ready, not a poll of every transfer. */
+    int epfd, wake_fd;
+    int64_t curl_due_ns;         /* when curl wants its timeout action; 0: never (thread) */
     pthread_t th;
     int started;
     pthread_mutex_t mu;          /* incoming, freeing, stop, waiting, endpoints' figures */
@@ -225,7 +235,39 @@ static void say(char *dst, size_t cap, const char *fmt, ...) {
     va_end(ap);
 }
 
-static void wake(remote *rb) { curl_multi_wakeup(rb->multi); }
+static void wake(remote *rb) {
+    uint64_t one = 1;
+    if (write(rb->wake_fd, &one, sizeof one) < 0) { /* full: a wake-up is pending anyway */ }
+}
+
+/* curl's socket callback: what to wait for on s (thread). */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
+    remote *rb = userp;
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(rb->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(rb->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    if (socketp) {
+        epoll_ctl(rb->epfd, EPOLL_CTL_MOD, s, &ev);
+    } else {
+        epoll_ctl(rb->epfd, EPOLL_CTL_ADD, s, &ev);
+        curl_multi_assign(rb->multi, s, rb);   /* any non-NULL: known */
+    }
+    return 0;
+}
+
+/* curl's timer callback: when to call it with CURL_SOCKET_TIMEOUT (thread). */
+static int on_timer(CURLM *m, long timeout_ms, void *userp) {
+    remote *rb = userp;
+    (void)m;
+    rb->curl_due_ns = timeout_ms < 0 ? 0 : now_ns() + (int64_t)timeout_ms * 1000000;
+    return 0;
+}
 
 static void list_unlink(rreq **head, rreq *r) {
     if (r->prev) r->prev->next = r->next;
@@ -713,6 +755,7 @@ static void dispatch(remote *rb, int64_t now) {
 
 static void *http_main(void *arg) {
     remote *rb = arg;
+    pthread_setname_np(pthread_self(), "llmfs-http");
     for (;;) {
         pthread_mutex_lock(&rb->mu);
         rreq *in = rb->incoming, *fr = rb->freeing;
@@ -755,7 +798,10 @@ static void *http_main(void *arg) {
         }
         dispatch(rb, now);
         int running;
-        curl_multi_perform(rb->multi, &running);
+        if (rb->curl_due_ns && rb->curl_due_ns <= now_ns()) {
+            rb->curl_due_ns = 0;
+            curl_multi_socket_action(rb->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
         CURLMsg *m;
         int left;
         while ((m = curl_multi_info_read(rb->multi, &left))) {
@@ -775,13 +821,26 @@ static void *http_main(void *arg) {
         }
         for (rreq *r = rb->backoff; r; r = r->next)
             if (r->due_ns < next) next = r->due_ns;
+        if (rb->curl_due_ns && rb->curl_due_ns < next) next = rb->curl_due_ns;
         int any_queued = rb->qhead[0] || rb->qhead[1] || rb->qhead[2];
         /* queued requests wait for a slot (a transfer's end wakes us) or a
          * breaker's cool-down: look again within 50 ms */
         if (any_queued && next > now + 50000000) next = now + 50000000;
         int ms = (int)((next - now + 999999) / 1000000);
         if (ms < 0) ms = 0;
-        curl_multi_poll(rb->multi, NULL, 0, ms, NULL);
+        struct epoll_event ev[64];
+        int k = epoll_wait(rb->epfd, ev, 64, ms);
+        for (int i = 0; i < k; i++) {
+            if (ev[i].data.fd == rb->wake_fd) {
+                uint64_t v;
+                if (read(rb->wake_fd, &v, sizeof v) < 0) { /* nothing pending */ }
+                continue;
+            }
+            int flags = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                        (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(rb->multi, ev[i].data.fd, flags, &running);
+        }
     }
     return NULL;
 }
@@ -880,6 +939,8 @@ static void remote_free(backend *b) {
     for (rreq *r = rb->incoming, *nx; r; r = nx) { nx = r->lnext; rreq_free(r); }
     for (rreq *r = rb->freeing, *nx; r; r = nx) { nx = r->lnext; rreq_free(r); }
     if (rb->multi) curl_multi_cleanup(rb->multi);
+    if (rb->epfd >= 0) close(rb->epfd);
+    if (rb->wake_fd >= 0) close(rb->wake_fd);
     for (int k = 0; k < rb->n_ep; k++) {
         free(rb->ep[k].url);
         free(rb->ep[k].model);
@@ -941,6 +1002,7 @@ int remote_new(const remote_config *cfg, backend **out, char *err, size_t errlen
     if (!rb) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
     pthread_mutex_init(&rb->mu, NULL);
     pthread_mutex_init(&rb->cbmu, NULL);
+    rb->epfd = rb->wake_fd = -1;
     rb->b.ops = &remote_ops;
     rb->cfg = *cfg;
     rb->cfg.ep = NULL;
@@ -1014,6 +1076,19 @@ int remote_new(const remote_config *cfg, backend **out, char *err, size_t errlen
         rc = errbuf_set(err, errlen, -ENOMEM, "cannot make a curl multi handle");
         goto fail;
     }
+    rb->epfd = epoll_create1(EPOLL_CLOEXEC);
+    rb->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wev = {.events = EPOLLIN};
+    wev.data.fd = rb->wake_fd;
+    if (rb->epfd < 0 || rb->wake_fd < 0 || epoll_ctl(rb->epfd, EPOLL_CTL_ADD, rb->wake_fd, &wev)) {
+        rc = errbuf_set(err, errlen, -errno, "cannot make the HTTP thread's epoll set: %s",
+                        strerror(errno));
+        goto fail;
+    }
+    curl_multi_setopt(rb->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(rb->multi, CURLMOPT_SOCKETDATA, rb);
+    curl_multi_setopt(rb->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(rb->multi, CURLMOPT_TIMERDATA, rb);
     int e = pthread_create(&rb->th, NULL, http_main, rb);
     if (e) { rc = errbuf_set(err, errlen, -e, "cannot start the HTTP thread: %s", strerror(e)); goto fail; }
     rb->started = 1;
