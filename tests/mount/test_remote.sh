@@ -96,6 +96,18 @@ t2=$(now_ms)
 control k '{"token_delay_ms": 0}'
 check "completions stream: the first byte after $((t1 - t0)) ms, the end after $((t2 - t0)) ms" \
     [ $((t1 - t0)) -lt $(( (t2 - t0) / 3 )) ]
+# many streams at once: one HTTP thread drives them all
+control k '{"token_delay_ms": 20}'
+for i in $(seq 1 16); do printf -- '---\nmax_tokens: 20\n---\nThread %s\n' "$i" > "$M/prompts/t$i"; done
+dpid=$(awk '$1 == "pid" { print $2 }' "$M/stats/engine")
+sleep 0.2
+n_http=$(cat /proc/"$dpid"/task/*/comm | grep -c '^llmfs-http$')
+n_threads=$(ls /proc/"$dpid"/task | wc -l)
+streaming=$(awk '$1 == "endpoint" && $3 == "inflight" { print $4 }' "$M/stats/backends")
+for i in $(seq 1 16); do cat "$M/completions/t$i" > /dev/null; done
+control k '{"token_delay_ms": 0}'
+check "16 streams at once ($streaming in flight): one HTTP thread ($n_http), $n_threads threads in all" \
+    eval '[ "$n_http" = 1 ] && [ "$n_threads" -lt 16 ] && [ "$streaming" -ge 8 ]'
 check "stats/backends shows the endpoint, closed, with its requests" \
     eval '[ "$(backend_stat "$M" 0 state)" = closed ] && [ "$(backend_stat "$M" 0 ok)" -ge 4 ]'
 check "stats/prometheus has the per-endpoint families and passes promtool" \
@@ -146,7 +158,7 @@ cat > "$T/two.yaml" <<EOF
 backend:
   - {url: "http://127.0.0.1:$PA", model: stories260K, kind: llama-server, max_inflight: 2}
   - {url: "http://127.0.0.1:$PB", model: stories260K, kind: llama-server, max_inflight: 2}
-remote: {timeout_ms: 400, breaker_failures: 2, breaker_cooldown_ms: 300, backoff_ms: 10, retries: 2}
+remote: {timeout_ms: 1000, breaker_failures: 2, breaker_cooldown_ms: 300, backoff_ms: 10, retries: 2}
 cache: {l1_mb: 0, l2_mb: 0}
 EOF
 if ! mount_llmfs "$M" --config "$T/two.yaml"; then notok "mount with two endpoints"; finish; fi
@@ -164,7 +176,7 @@ control a '{"hang": true}'; control b '{"hang": true}'
 echo "Lily went" > "$M/prompts/silent"
 cat "$M/completions/silent" > /dev/null 2> "$T/silent.err"; rc=$?
 check "two silent servers: the read ends with EIO, user.llmfs.error says the timeout" \
-    eval '[ $rc -ne 0 ] && xerr "$M" silent | grep -q "sent nothing for 400 ms"'
+    eval '[ $rc -ne 0 ] && xerr "$M" silent | grep -q "sent nothing for 1000 ms"'
 control a '{"hang": false}'; control b '{"hang": false}'
 t0=$(backend_stat "$M" 0 timeouts) t1=$(backend_stat "$M" 1 timeouts)
 check "the timeouts are counted per endpoint ($t0, $t1)" [ $((t0 + t1)) -ge 2 ]
