@@ -658,8 +658,9 @@ static void ended(remote *rb, rreq *r, CURLcode res, int timed_out) {
         if (ttft > e->st.ttft_ms_max) e->st.ttft_ms_max = ttft;
     }
     pthread_mutex_unlock(&rb->mu);
-    if (!timed_out && res == CURLE_OK && r->status == 200 && (r->got_finish || r->got_done) &&
-        !r->stream_err) {
+    /* an answer that said it finished is whole, whatever the connection
+     * did after that */
+    if (r->status == 200 && (r->got_finish || r->got_done) && !r->stream_err) {
         succeed(rb, r, e, now);
         return;
     }
