@@ -6,7 +6,7 @@ MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 CC      ?= cc
-PKGS    := fuse3 openblas yaml-0.1 libzstd libxxhash
+PKGS    := fuse3 openblas yaml-0.1 libzstd libxxhash libcurl hiredis libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
@@ -26,6 +26,7 @@ endif
 ENGINE_SRC := $(wildcard engine/*.c)
 FS_SRC     := $(wildcard fs/*.c)
 CACHE_SRC  := $(wildcard cache/*.c)
+REMOTE_SRC := $(wildcard remote/*.c)
 LOADGEN_SRC := $(wildcard loadgen/*.c)
 TOOLS      := $(patsubst tools/%.c,bin/%,$(wildcard tools/*.c))
 TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
@@ -33,10 +34,11 @@ BENCHES    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 ENGINE_OBJ := $(patsubst %.c,$(B)/%.o,$(ENGINE_SRC))
 FS_OBJ     := $(patsubst %.c,$(B)/%.o,$(FS_SRC))
 CACHE_OBJ  := $(patsubst %.c,$(B)/%.o,$(CACHE_SRC))
+REMOTE_OBJ := $(patsubst %.c,$(B)/%.o,$(REMOTE_SRC))
 LOADGEN_OBJ := $(patsubst %.c,$(B)/%.o,$(LOADGEN_SRC))
-# loadgen (llmfs-bench's modules) -> fs -> cache -> engine: each library
-# uses only the ones after it.
-LIBS       := $(B)/libloadgen.a $(B)/libfs.a $(B)/libcache.a $(B)/libengine.a
+# loadgen (llmfs-bench's modules) -> fs -> remote -> cache -> engine: each
+# library uses only the ones after it.
+LIBS       := $(B)/libloadgen.a $(B)/libfs.a $(B)/libremote.a $(B)/libcache.a $(B)/libengine.a
 
 # A sanitizer build puts its programs beside the objects, so that the
 # normal bin/ is never silently replaced by a slow instrumented one.
@@ -55,6 +57,8 @@ $(B)/%.o: %.c
 $(B)/libengine.a: $(ENGINE_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(B)/libcache.a: $(CACHE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/libremote.a: $(REMOTE_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(B)/libfs.a: $(FS_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -89,10 +93,10 @@ mount: $(TOOLS)
 
 FUZZERS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZERS)
-build-fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(CACHE_SRC) $(FS_SRC) $(LOADGEN_SRC)
+build-fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(CACHE_SRC) $(REMOTE_SRC) $(FS_SRC) $(LOADGEN_SRC)
 	@mkdir -p build-fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -ffp-contract=off -I. $(PKG_CFLAGS) \
-	  -o $@ $< $(ENGINE_SRC) $(CACHE_SRC) $(FS_SRC) $(LOADGEN_SRC) $(PKG_LIBS) -lm -pthread
+	  -o $@ $< $(ENGINE_SRC) $(CACHE_SRC) $(REMOTE_SRC) $(FS_SRC) $(LOADGEN_SRC) $(PKG_LIBS) -lm -pthread
 
 install: $(TOOLS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

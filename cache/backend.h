@@ -1,7 +1,7 @@
 /* A backend: whatever produces text for a prompt, behind one small table
- * of functions.  The in-process scheduler (backend_local) is the first;
- * remote servers fit the same table.  The response cache (cache.h) is the
- * only caller.
+ * of functions.  The in-process scheduler (backend_local) is one; remote
+ * OpenAI-compatible servers (remote/remote.h) are the other.  The
+ * response cache (rcache.h) is the only caller.
  *
  * Contract of every implementation, the scheduler's (sched.h): callbacks
  * (sched_cb) run on the backend's own thread, on_done exactly once unless
@@ -22,7 +22,9 @@ typedef struct backend_req backend_req;
 typedef struct backend_ops {
     /* The prompt as the backend will run it: token ids into a new array
      * *ids (caller frees).  Returns the count, -EFBIG when the prompt does
-     * not fit, or another negative errno. */
+     * not fit, or another negative errno.  A backend without local token
+     * ids (a remote one) gives the prompt's bytes, one per id, so that the
+     * cache key holds the prompt's exact bytes. */
     int  (*tokenize)(backend *b, const char *text, size_t len, int **ids);
     /* Starts generating from ids[0..n) (what tokenize gave).  Returns 0 and
      * the handle in *out, -EBUSY when the backend's queue is full, or
@@ -31,14 +33,17 @@ typedef struct backend_ops {
                    void *ud, backend_req **out);
     void (*release)(backend *b, backend_req *r);
     void (*free)(backend *b);
+    /* NULL, or whether the backend can honour p: 0, or -EINVAL with the
+     * reason in why (a parameter its servers do not accept). */
+    int  (*check)(backend *b, const gen_params *p, char *why, size_t whylen);
 } backend_ops;
 
 struct backend {
     const backend_ops *ops;
     /* What, besides the prompt and the parameters, decides the bytes this
      * backend produces: for the local engine, the model's fingerprint,
-     * ENGINE_OUTPUT_VERSION and the context length.  The cache keys on
-     * it. */
+     * ENGINE_OUTPUT_VERSION and the context length; for a remote one, the
+     * model's name and the configured revision.  The cache keys on it. */
     uint8_t identity[48];
     size_t identity_len;
 };

@@ -30,7 +30,7 @@ static void local_release(backend *b, backend_req *r) {
 static void local_free(backend *b) { free(b); }
 
 static const backend_ops local_ops = {
-    local_tokenize, local_submit, local_release, local_free,
+    local_tokenize, local_submit, local_release, local_free, NULL,
 };
 
 int backend_local_new(sched *s, const uint8_t model_fp[16], const uint8_t tok_fp[16],

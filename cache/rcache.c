@@ -28,6 +28,7 @@
 #include "cache/keymap.h"
 #include "cache/le.h"
 #include "cache/l2.h"
+#include "cache/l2_redis.h"
 #include "cache/record.h"
 #include "engine/engine.h"
 
@@ -86,6 +87,7 @@ struct rcache {
     cache_config cfg;
     backend *b;
     l2 *disk;                   /* NULL: no disk tier */
+    l2r *redis;                 /* NULL: no Redis tier (never both) */
     pthread_mutex_t mu;
     keymap l1, flights;
     policy *l1_pol;
@@ -286,6 +288,7 @@ static void write_batch(rcache *c, job *list) {
     int n = 0;
     for (job *j = list; j; j = j->next) recs[n++] = j->rec;
     if (c->disk && n) l2_put(c->disk, recs, n);
+    if (c->redis && n) l2r_put(c->redis, recs, n);
     while (list) {
         job *nx = list->next;
         record_free(list->rec);
@@ -488,7 +491,7 @@ static void flight_done(void *ud, const sched_result *r) {
             record *rec = make_record(f, f->kn.key, r);
             if (rec) l1_put(c, rec, f->p.cache != GEN_CACHE_REFRESH);
         }
-        if (c->disk) {
+        if (c->disk || c->redis) {
             record *rec = make_record(f, f->kn.key, r);
             if (rec) queue_write(c, rec);
         }
@@ -580,11 +583,11 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
     pthread_mutex_lock(&c->mu);
     if (p->cache == GEN_CACHE_ON) {
         int hit = from_memory(c, q, key, p);
-        if (!hit && c->disk) {
+        if (!hit && (c->disk || c->redis)) {
             pthread_mutex_unlock(&c->mu);
             record *rec = NULL;
             double reuse = -1;
-            int rc = l2_get(c->disk, key, &rec, &reuse);
+            int rc = c->disk ? l2_get(c->disk, key, &rec, &reuse) : l2r_get(c->redis, key, &rec);
             pthread_mutex_lock(&c->mu);
             if (!rc) {
                 hit = serve(c, q, rec, p->max_tokens, CACHE_L2);
@@ -611,7 +614,7 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
     f->c = c;
     f->p = *p;
     f->prompt_tokens = n;
-    f->store = p->cache != GEN_CACHE_OFF && (c->cfg.l1_bytes || c->disk);
+    f->store = p->cache != GEN_CACHE_OFF && (c->cfg.l1_bytes || c->disk || c->redis);
     memcpy(f->kn.key, key, 16);
     if (p->cache != GEN_CACHE_OFF) {
         km_node *k = keymap_get(&c->flights, key);
@@ -662,6 +665,10 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
 }
 
 cache_source rcache_req_source(const rcache_req *q) { return q->source; }
+
+int rcache_check(rcache *c, const gen_params *p, char *why, size_t whylen) {
+    return c->b->ops->check ? c->b->ops->check(c->b, p, why, whylen) : 0;
+}
 
 void rcache_release(rcache *c, rcache_req *q) {
     if (!q) return;
@@ -714,9 +721,14 @@ void rcache_get_stats(rcache *c, rcache_stats *o) {
     o->prefetched = c->prefetched;
     o->prefetch_hits = c->prefetch_hits;
     pthread_mutex_unlock(&c->mu);
-    if (c->disk) {
-        l2_stats s;
-        l2_get_stats(c->disk, &s);
+    l2_stats s;
+    l2r_stats rs;
+    if (c->disk) l2_get_stats(c->disk, &s);
+    if (c->redis) {
+        l2r_get_stats(c->redis, &rs);
+        s = rs.l2;
+    }
+    if (c->disk || c->redis) {
         o->l2_on = 1;
         o->l2.lookups = s.lookups;
         o->l2.hits = s.hits;
@@ -729,6 +741,13 @@ void rcache_get_stats(rcache *c, rcache_stats *o) {
         o->l2_corrupt = s.corrupt;
         o->l2_foreign = s.foreign;
     }
+    if (c->redis) {
+        o->l2_redis = 1;
+        o->l2_redis_up = rs.up;
+        o->l2_redis_errors = rs.errors;
+        o->l2_forged = rs.forged;
+        o->l2_skipped = rs.skipped;
+    }
 }
 
 /* ------------------------------------------------------------- set up */
@@ -739,7 +758,7 @@ int rcache_new(const cache_config *cfg, rcache **out, char *msg, size_t msglen) 
     rcache *c = calloc(1, sizeof *c);
     if (!c) return -ENOMEM;
     c->cfg = *cfg;
-    c->cfg.l2_dir = NULL;
+    c->cfg.l2_dir = c->cfg.l2_redis = c->cfg.l2_hmac_key_file = NULL;
     if (keymap_init(&c->l1) || keymap_init(&c->flights) || !(c->l1_pol = policy_new(cfg->policy, cfg->l1_bytes))) {
         rcache_free(c);
         return -ENOMEM;
@@ -747,7 +766,10 @@ int rcache_new(const cache_config *cfg, rcache **out, char *msg, size_t msglen) 
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->jmu, NULL);
     pthread_cond_init(&c->jcv, NULL);
-    if (cfg->l2_dir && cfg->l2_bytes) {
+    if (cfg->l2_redis) {
+        int rc = l2r_open(cfg->l2_redis, cfg->l2_hmac_key_file, &c->redis, msg, msglen);
+        if (rc) { rcache_free(c); return rc; }
+    } else if (cfg->l2_dir && cfg->l2_bytes) {
         int rc = l2_open(cfg->l2_dir, cfg->l2_bytes, cfg->policy, &c->disk, msg, msglen);
         if (rc) { rcache_free(c); return rc; }
         if (c->disk && cfg->clock) l2_set_clock(c->disk, cfg->clock);
@@ -761,7 +783,7 @@ int rcache_start(rcache *c, backend *b) {
     int rc = pthread_create(&c->th, NULL, worker, c);
     if (rc) return -rc;
     c->started = 1;
-    return 0;
+    return c->redis ? l2r_start(c->redis) : 0;
 }
 
 void rcache_free(rcache *c) {
@@ -784,5 +806,6 @@ void rcache_free(rcache *c) {
     keymap_release(&c->l1);
     keymap_release(&c->flights);
     l2_close(c->disk);
+    l2r_close(c->redis);
     free(c);
 }

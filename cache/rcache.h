@@ -61,6 +61,10 @@ typedef struct cache_config {
     size_t l2_bytes;         /* 0: no disk tier */
     const char *policy;      /* a policy_new() name, for both tiers */
     double (*clock)(void);   /* the policies' clock (NULL: policy_clock_now); for tests */
+    /* NULL, or the L2 tier in Redis instead of the disk (l2_redis.h):
+     * redis://[:PASSWORD@]HOST[:PORT][/DB]; l2_dir and l2_bytes then unused */
+    const char *l2_redis;
+    const char *l2_hmac_key_file;   /* NULL, or the HMAC key of Redis values */
 } cache_config;
 
 typedef struct rcache_stats {
@@ -69,6 +73,11 @@ typedef struct rcache_stats {
     } l1, l2;
     uint64_t l2_raw_bytes, l2_writes, l2_write_errors, l2_corrupt, l2_foreign;
     int l1_on, l2_on;
+    int l2_redis;            /* L2 is in Redis: the fields below mean something */
+    int l2_redis_up;         /* connected now */
+    uint64_t l2_redis_errors;    /* commands or connections that failed */
+    uint64_t l2_forged;          /* values whose HMAC did not verify, never served */
+    uint64_t l2_skipped;         /* lookups and writes skipped while Redis was down */
     policy_stats l1_policy;
     uint64_t misses, joined, bypass;
     uint64_t l2_promoted;    /* L2 hits moved up to L1 */
@@ -82,10 +91,12 @@ typedef struct rcache_stats {
 typedef struct rcache rcache;
 typedef struct rcache_req rcache_req;
 
-/* Makes the cache and opens its disk tier.  Call before forking: the disk
- * tier's lock is inherited, its thread is not.  msg gets a one-line
- * warning (for the operator) when the disk tier cannot be used; the cache
- * then runs without it.  Returns 0 or -ENOMEM. */
+/* Makes the cache and opens its disk tier (or Redis tier).  Call before
+ * forking: the disk tier's lock is inherited, threads are not.  msg gets
+ * a one-line warning (for the operator) when the disk tier cannot be
+ * used; the cache then runs without it.  Returns 0, -ENOMEM, or for a
+ * Redis tier that is misconfigured (its URL, its HMAC key file) -EINVAL
+ * or -ENOENT with msg = why. */
 int  rcache_new(const cache_config *cfg, rcache **out, char *msg, size_t msglen);
 /* Starts the worker thread and binds the backend b (not owned). */
 int  rcache_start(rcache *c, backend *b);
@@ -98,6 +109,9 @@ void rcache_free(rcache *c);
  * fit the context), -EBUSY (the backend's queue is full), -ENOMEM. */
 int  rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p,
                    const cache_cb *cb, void *ud, rcache_req **out);
+/* Whether the backend can honour p: 0, or -EINVAL with the reason in
+ * why (a parameter its servers do not take). */
+int  rcache_check(rcache *c, const gen_params *p, char *why, size_t whylen);
 /* Where the request's bytes come from (known once rcache_submit returned). */
 cache_source rcache_req_source(const rcache_req *q);
 /* What q's generation did so far: its prompt's tokens and the tokens

@@ -22,6 +22,7 @@ typedef struct {
 typedef struct {
     int finish;              /* enum seq_finish; FINISH_ERROR when cancelled */
     int error;               /* 0 or a negative errno (e.g. -EFBIG) */
+    const char *reason;      /* NULL, or why it failed, for the user (valid during on_done) */
     int prompt_tokens;       /* BOS included */
     int cached_tokens;       /* prompt tokens reused from the prefix cache */
     int generated_tokens;

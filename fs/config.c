@@ -7,10 +7,12 @@
  * copy and commits only a fully valid document. */
 #include "fs/config.h"
 #include "fs/yamlx.h"
+#include "cache/url.h"
 #include "engine/policy.h"
 #include "engine/errbuf.h"
 #include "engine/utf8.h"
 #include "fs/sbuf.h"
+#include "remote/remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-enum kind { K_STR, K_INT, K_LL, K_BOOL, K_POLICY, K_GEN };
+/* K_RATIO: a number in [lo / 1000, hi / 1000], kept as a float */
+enum kind { K_STR, K_INT, K_LL, K_BOOL, K_POLICY, K_GEN, K_RATIO };
 
 static const struct keydef {
     const char *name;     /* dotted key */
@@ -34,6 +37,7 @@ static const struct keydef {
 } keys[] = {
     {"model", K_STR, offsetof(llmfs_config, model), 0, 0},
     {"tokenizer", K_STR, offsetof(llmfs_config, tokenizer), 0, 0},
+    {"revision", K_STR, offsetof(llmfs_config, revision), 0, 0},
     {"threads", K_INT, offsetof(llmfs_config, threads), 1, 256},
     {"context", K_INT, offsetof(llmfs_config, context), 0, 16777216},
     {"generation.max_tokens", K_GEN, 0, 0, 0},
@@ -57,14 +61,31 @@ static const struct keydef {
     {"cache.l2_dir", K_STR, offsetof(llmfs_config, cache.l2_dir), 0, 0},
     {"cache.l2_mb", K_INT, offsetof(llmfs_config, cache.l2_mb), 0, 1048576},
     {"cache.policy", K_POLICY, offsetof(llmfs_config, cache.policy), 0, 0},
+    {"cache.l2_redis", K_STR, offsetof(llmfs_config, cache.l2_redis), 0, 0},
+    {"cache.l2_hmac_key_file", K_STR, offsetof(llmfs_config, cache.l2_hmac_key_file), 0, 0},
     {"cache.kv_prefix", K_BOOL, offsetof(llmfs_config, cache.kv_prefix), 0, 0},
     {"cache.kv_mb", K_INT, offsetof(llmfs_config, cache.kv_mb), 0, 1048576},
     {"limits.max_prompt_bytes", K_LL, offsetof(llmfs_config, limits.max_prompt_bytes), 1,
      1LL << 40},
+    {"remote.timeout_ms", K_INT, offsetof(llmfs_config, remote.timeout_ms), 1, 3600000},
+    {"remote.connect_timeout_ms", K_INT, offsetof(llmfs_config, remote.connect_timeout_ms), 1,
+     600000},
+    {"remote.max_inflight", K_INT, offsetof(llmfs_config, remote.max_inflight), 1, 65536},
+    {"remote.retries", K_INT, offsetof(llmfs_config, remote.retries), 0, 10},
+    {"remote.retry_budget", K_RATIO, offsetof(llmfs_config, remote.retry_budget), 0, 1000},
+    {"remote.backoff_ms", K_INT, offsetof(llmfs_config, remote.backoff_ms), 1, 60000},
+    {"remote.breaker_failures", K_INT, offsetof(llmfs_config, remote.breaker_failures), 1, 1000},
+    {"remote.breaker_failure_rate", K_RATIO, offsetof(llmfs_config, remote.breaker_failure_rate),
+     10, 1000},
+    {"remote.breaker_window", K_INT, offsetof(llmfs_config, remote.breaker_window), 1, 256},
+    {"remote.breaker_cooldown_ms", K_INT, offsetof(llmfs_config, remote.breaker_cooldown_ms), 1,
+     3600000},
+    {"remote.route_prefix_bytes", K_INT, offsetof(llmfs_config, remote.route_prefix_bytes), 1,
+     1048576},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
-static const char *const sections[] = {"generation", "scheduler", "cache", "limits"};
+static const char *const sections[] = {"generation", "scheduler", "cache", "limits", "remote"};
 
 
 static const struct keydef *key_find(const char *name)
@@ -135,6 +156,28 @@ void config_defaults(llmfs_config *c)
     c->cache.kv_prefix = true;
     c->cache.kv_mb = 256;
     c->limits.max_prompt_bytes = 1048576;
+    c->remote.timeout_ms = 30000;
+    c->remote.connect_timeout_ms = 5000;
+    c->remote.max_inflight = 64;
+    c->remote.retries = 2;
+    c->remote.retry_budget = 0.2f;
+    c->remote.backoff_ms = 50;
+    c->remote.breaker_failures = 5;
+    c->remote.breaker_failure_rate = 0.5f;
+    c->remote.breaker_window = 20;
+    c->remote.breaker_cooldown_ms = 5000;
+    c->remote.route_prefix_bytes = 64;
+}
+
+static void backends_free(config_backend *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(v[i].url);
+        free(v[i].model);
+        free(v[i].api_key_file);
+        free(v[i].api_key_env);
+    }
+    free(v);
 }
 
 void config_release(llmfs_config *c)
@@ -143,7 +186,11 @@ void config_release(llmfs_config *c)
         return;
     free(c->model);
     free(c->tokenizer);
+    free(c->revision);
     free(c->cache.l2_dir);
+    free(c->cache.l2_redis);
+    free(c->cache.l2_hmac_key_file);
+    backends_free(c->backends, c->n_backends);
     memset(c, 0, sizeof(*c));
 }
 
@@ -158,13 +205,36 @@ static int dup_or_null(char **dst, const char *src)
 int config_copy(llmfs_config *dst, const llmfs_config *src)
 {
     *dst = *src;
-    dst->model = dst->tokenizer = dst->cache.l2_dir = NULL;
+    dst->model = dst->tokenizer = dst->revision = dst->cache.l2_dir = NULL;
+    dst->cache.l2_redis = dst->cache.l2_hmac_key_file = NULL;
+    dst->backends = NULL;
+    dst->n_backends = 0;
     if (dup_or_null(&dst->model, src->model) || dup_or_null(&dst->tokenizer, src->tokenizer) ||
-        dup_or_null(&dst->cache.l2_dir, src->cache.l2_dir)) {
-        config_release(dst);
-        return -ENOMEM;
+        dup_or_null(&dst->revision, src->revision) ||
+        dup_or_null(&dst->cache.l2_dir, src->cache.l2_dir) ||
+        dup_or_null(&dst->cache.l2_redis, src->cache.l2_redis) ||
+        dup_or_null(&dst->cache.l2_hmac_key_file, src->cache.l2_hmac_key_file))
+        goto oom;
+    if (src->n_backends) {
+        dst->backends = calloc((size_t)src->n_backends, sizeof *dst->backends);
+        if (!dst->backends)
+            goto oom;
+        dst->n_backends = src->n_backends;
+        for (int i = 0; i < src->n_backends; i++) {
+            const config_backend *a = &src->backends[i];
+            config_backend *b = &dst->backends[i];
+            *b = *a;
+            b->url = b->model = b->api_key_file = b->api_key_env = NULL;
+            if (dup_or_null(&b->url, a->url) || dup_or_null(&b->model, a->model) ||
+                dup_or_null(&b->api_key_file, a->api_key_file) ||
+                dup_or_null(&b->api_key_env, a->api_key_env))
+                goto oom;
+        }
     }
     return 0;
+oom:
+    config_release(dst);
+    return -ENOMEM;
 }
 
 static int str_equal(const char *a, const char *b)
@@ -172,9 +242,27 @@ static int str_equal(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+static int backends_equal(const llmfs_config *a, const llmfs_config *b)
+{
+    if (a->n_backends != b->n_backends)
+        return 0;
+    for (int i = 0; i < a->n_backends; i++) {
+        const config_backend *x = &a->backends[i], *y = &b->backends[i];
+        if (!str_equal(x->url, y->url) || !str_equal(x->model, y->model) ||
+            !str_equal(x->api_key_file, y->api_key_file) ||
+            !str_equal(x->api_key_env, y->api_key_env) || x->kind != y->kind ||
+            x->timeout_ms != y->timeout_ms || x->connect_timeout_ms != y->connect_timeout_ms ||
+            x->max_inflight != y->max_inflight)
+            return 0;
+    }
+    return 1;
+}
+
 int config_equal(const llmfs_config *a, const llmfs_config *b)
 {
     return str_equal(a->model, b->model) && str_equal(a->tokenizer, b->tokenizer) &&
+           str_equal(a->revision, b->revision) && backends_equal(a, b) &&
+           !memcmp(&a->remote, &b->remote, sizeof a->remote) &&
            a->threads == b->threads && a->context == b->context &&
            params_equal(&a->generation, &b->generation) &&
            a->scheduler.max_batch == b->scheduler.max_batch &&
@@ -183,6 +271,8 @@ int config_equal(const llmfs_config *a, const llmfs_config *b)
            a->scheduler.adaptive == b->scheduler.adaptive &&
            a->scheduler.prefill_chunk == b->scheduler.prefill_chunk &&
            a->cache.l1_mb == b->cache.l1_mb && str_equal(a->cache.l2_dir, b->cache.l2_dir) &&
+           str_equal(a->cache.l2_redis, b->cache.l2_redis) &&
+           str_equal(a->cache.l2_hmac_key_file, b->cache.l2_hmac_key_file) &&
            a->cache.l2_mb == b->cache.l2_mb && a->cache.policy == b->cache.policy &&
            a->cache.kv_prefix == b->cache.kv_prefix && a->cache.kv_mb == b->cache.kv_mb &&
            a->limits.max_prompt_bytes == b->limits.max_prompt_bytes;
@@ -227,6 +317,20 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
             errbuf_set(err, errlen, 0, "expected UTF-8 text");
             return -EINVAL;
         }
+        if (!strcmp(k->name, "cache.l2_redis")) {
+            char tmp[2048], why[160];
+            url u;
+            snprintf(tmp, sizeof tmp, "%.*s", (int)len, v);
+            if (len >= sizeof tmp || url_parse(tmp, &u, why, sizeof why) ||
+                strcmp(u.scheme, "redis")) {
+                errbuf_set(err, errlen, 0, "expected redis://[:PASSWORD@]HOST[:PORT][/DB]");
+                explicit_bzero(tmp, sizeof tmp);
+                explicit_bzero(&u, sizeof u);
+                return -EINVAL;
+            }
+            explicit_bzero(tmp, sizeof tmp);
+            explicit_bzero(&u, sizeof u);
+        }
         char *s = malloc(len + 1);
         if (!s)
             return -ENOMEM;
@@ -248,6 +352,17 @@ static int apply_scalar(llmfs_config *c, const struct keydef *k, const char *v, 
         else
             *(long long *)(base + k->off) = x;
         return 0;
+    case K_RATIO: {
+        float f;
+        if (params_parse_float(v, len, flags, &f) || !(f >= k->lo / 1000.0f) ||
+            !(f <= k->hi / 1000.0f)) {
+            errbuf_set(err, errlen, 0, "expected a number in [%g, %g]%s", k->lo / 1000.0,
+                       k->hi / 1000.0, (flags & PARAMS_QUOTED) ? " (got a quoted string)" : "");
+            return -EINVAL;
+        }
+        *(float *)(base + k->off) = f;
+        return 0;
+    }
     case K_BOOL:
         if (params_parse_bool(v, len, flags, &b)) {
             errbuf_set(err, errlen, 0, "expected true or false%s",
@@ -340,8 +455,8 @@ static void known_keys(char *out, size_t cap, const char *section)
     size_t pl = section ? strlen(section) : 0, j = 0;
     out[0] = '\0';
     if (!section) {
-        j = (size_t)snprintf(out, cap, "model, tokenizer, threads, context, generation, "
-                                       "scheduler, cache, limits");
+        j = (size_t)snprintf(out, cap, "model, tokenizer, revision, threads, context, backend, "
+                                       "generation, scheduler, cache, limits, remote");
         return;
     }
     for (size_t i = 0; i < N_KEYS && j < cap; i++) {
@@ -373,6 +488,7 @@ static void expect_text(const struct keydef *k, char *out, size_t cap)
     case K_INT:
     case K_LL: snprintf(out, cap, "expected an integer in [%lld, %lld]", k->lo, k->hi); return;
     case K_BOOL: snprintf(out, cap, "expected true or false"); return;
+    case K_RATIO: snprintf(out, cap, "expected a number in [%g, %g]", k->lo / 1000.0, k->hi / 1000.0); return;
     case K_POLICY: policy_expect(out, cap); return;
     case K_GEN: params_expect(k->name + strlen("generation."), out, cap); return;
     }
@@ -417,6 +533,156 @@ static int load_value(loader *L, const struct keydef *k, yaml_node_t *vn)
     return 0;
 }
 
+/* ---- backend: a list of endpoints --------------------------------------------- */
+
+static const char *const backend_keys =
+    "url, model, kind, api_key_file, api_key_env, timeout_ms, connect_timeout_ms, max_inflight";
+
+/* A string field of a backend entry: non-empty UTF-8 without NUL. */
+static int entry_string(loader *L, yaml_node_t *vn, const char *key, char **out)
+{
+    if (vn->type != YAML_SCALAR_NODE)
+        return fail_at(L, vn->start_mark, "backend.%s: expected a string, got %s", key,
+                       yamlx_kind(vn));
+    const char *v = (const char *)vn->data.scalar.value;
+    size_t n = vn->data.scalar.length;
+    if (is_null_scalar(v, n, scalar_flags(vn))) {
+        free(*out);
+        *out = NULL;
+        return 0;
+    }
+    if (!n || memchr(v, 0, n) || !utf8_valid(v, n))
+        return fail_at(L, vn->start_mark, "backend.%s: expected a non-empty UTF-8 string", key);
+    char *s = strndup(v, n);
+    if (!s) {
+        errbuf_set(L->err, L->errlen, 0, "%s: out of memory", L->name);
+        return -ENOMEM;
+    }
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+static int entry_int(loader *L, yaml_node_t *vn, const char *key, long long hi, int *out)
+{
+    long long x;
+    if (vn->type != YAML_SCALAR_NODE ||
+        params_parse_int((const char *)vn->data.scalar.value, vn->data.scalar.length,
+                         scalar_flags(vn), 1, hi, &x))
+        return fail_at(L, vn->start_mark, "backend.%s: expected an integer in [1, %lld]", key, hi);
+    *out = (int)x;
+    return 0;
+}
+
+static int load_entry(loader *L, yaml_node_t *map, config_backend *b)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return fail_at(L, map->start_mark, "backend: expected a mapping of %s, got %s",
+                       backend_keys, yamlx_kind(map));
+    yaml_node_pair_t *start = map->data.mapping.pairs.start;
+    for (yaml_node_pair_t *p = start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        char key[64];
+        int rc = read_key(L, kn, key, sizeof key);
+        if (rc)
+            return rc;
+        if (dup_key(L->doc, start, p))
+            return fail_at(L, kn->start_mark, "duplicate key 'backend.%s'", key);
+        if (!vn)
+            return fail_at(L, kn->start_mark, "backend.%s: missing value", key);
+        if (!strcmp(key, "url"))
+            rc = entry_string(L, vn, key, &b->url);
+        else if (!strcmp(key, "model"))
+            rc = entry_string(L, vn, key, &b->model);
+        else if (!strcmp(key, "api_key_file"))
+            rc = entry_string(L, vn, key, &b->api_key_file);
+        else if (!strcmp(key, "api_key_env"))
+            rc = entry_string(L, vn, key, &b->api_key_env);
+        else if (!strcmp(key, "timeout_ms"))
+            rc = entry_int(L, vn, key, 3600000, &b->timeout_ms);
+        else if (!strcmp(key, "connect_timeout_ms"))
+            rc = entry_int(L, vn, key, 600000, &b->connect_timeout_ms);
+        else if (!strcmp(key, "max_inflight"))
+            rc = entry_int(L, vn, key, 65536, &b->max_inflight);
+        else if (!strcmp(key, "kind")) {
+            int k = vn->type == YAML_SCALAR_NODE
+                        ? remote_kind_parse((const char *)vn->data.scalar.value,
+                                            vn->data.scalar.length)
+                        : -1;
+            if (k < 0)
+                return fail_at(L, vn->start_mark, "backend.kind: expected openai, vllm, sglang, "
+                               "llama-server or ollama");
+            b->kind = k;
+        } else {
+            char show[64];
+            key_show(show, sizeof show, key, strlen(key));
+            return fail_at(L, kn->start_mark, "unknown key 'backend.%s' (known: %s)", show,
+                           backend_keys);
+        }
+        if (rc)
+            return rc;
+    }
+    if (!b->url)
+        return fail_at(L, map->start_mark, "backend: an entry without its url");
+    url u;
+    char why[160];
+    if (url_parse(b->url, &u, why, sizeof why))
+        return fail_at(L, map->start_mark, "backend.url: %s", why);
+    if (strcmp(u.scheme, "http") && strcmp(u.scheme, "https"))
+        return fail_at(L, map->start_mark, "backend.url: expected http:// or https://");
+    if (u.user[0] || u.has_password)
+        return fail_at(L, map->start_mark, "backend.url: no user or password in the URL (give "
+                       "the key in api_key_file or api_key_env)");
+    return 0;
+}
+
+/* backend: a list of endpoints, one endpoint's mapping, or null/"local"
+ * for the in-process engine. */
+static int load_backends(loader *L, yaml_node_t *vn)
+{
+    config_backend *v = NULL;
+    int n = 0, rc = 0;
+    if (vn->type == YAML_SCALAR_NODE) {
+        const char *s = (const char *)vn->data.scalar.value;
+        size_t len = vn->data.scalar.length;
+        if (!is_null_scalar(s, len, scalar_flags(vn)) && !(len == 5 && !memcmp(s, "local", 5)))
+            return fail_at(L, vn->start_mark, "backend: expected local or a list of endpoints "
+                           "({url: ..., model: ...})");
+    } else {
+        yaml_node_t *one = vn->type == YAML_MAPPING_NODE ? vn : NULL;
+        int count = one ? 1 : (int)(vn->data.sequence.items.top - vn->data.sequence.items.start);
+        if (count > CONFIG_MAX_BACKENDS)
+            return fail_at(L, vn->start_mark, "backend: at most %d endpoints", CONFIG_MAX_BACKENDS);
+        if (count && !(v = calloc((size_t)count, sizeof *v))) {
+            errbuf_set(L->err, L->errlen, 0, "%s: out of memory", L->name);
+            return -ENOMEM;
+        }
+        for (int i = 0; i < count && !rc; i++) {
+            yaml_node_t *in = one ? one
+                                  : yaml_document_get_node(L->doc, vn->data.sequence.items.start[i]);
+            if (!in) {
+                rc = fail_at(L, vn->start_mark, "backend: an empty entry");
+                break;
+            }
+            n++;
+            rc = load_entry(L, in, &v[i]);
+        }
+        for (int i = 1; i < n && !rc; i++)
+            if (!str_equal(v[i].model, v[0].model))
+                rc = fail_at(L, vn->start_mark, "backend: every endpoint must serve the same "
+                             "model (the cache keys on its name)");
+        if (rc) {
+            backends_free(v, n);
+            return rc;
+        }
+    }
+    backends_free(L->c->backends, L->c->n_backends);
+    L->c->backends = v;
+    L->c->n_backends = n;
+    return 0;
+}
+
 /* Walks a mapping whose keys are prefixed with section (NULL: the root). */
 static int load_mapping(loader *L, yaml_node_t *map, const char *section)
 {
@@ -434,6 +700,12 @@ static int load_mapping(loader *L, yaml_node_t *map, const char *section)
             return fail_at(L, kn->start_mark, "duplicate key '%s'", dotted);
         if (!vn)
             return fail_at(L, kn->start_mark, "%s: missing value", dotted);
+        if (!section && !strcmp(key, "backend")) {
+            rc = load_backends(L, vn);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (!section && is_section(key)) {
             if (vn->type == YAML_SCALAR_NODE &&
                 is_null_scalar((const char *)vn->data.scalar.value, vn->data.scalar.length,
@@ -589,7 +861,9 @@ int config_set_option(llmfs_config *c, const char *key, const char *value, char 
         value = "";
     const struct keydef *k = key_find(key);
     if (!k) {
-        if (is_section(key))
+        if (!strcmp(key, "backend") || !strncmp(key, "backend.", 8))
+            errbuf_set(err, errlen, 0, "%s: a list of endpoints: give it in the config file", key);
+        else if (is_section(key))
             errbuf_set(err, errlen, 0, "%s: a section: set its keys, e.g. -o %s.KEY=VALUE", key, key);
         else
             errbuf_set(err, errlen, 0, "%s: unknown option", key);
@@ -679,6 +953,26 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
     sb_string_or_null(&b, c->model);
     sb_put(&b, "\ntokenizer: ", 12);
     sb_string_or_null(&b, c->tokenizer);
+    sb_put(&b, "\nrevision: ", 11);
+    sb_string_or_null(&b, c->revision);
+    /* the endpoints: where the key is, never the key */
+    if (!c->n_backends)
+        sb_put(&b, "\nbackend: local", 15);
+    else
+        sb_put(&b, "\nbackend:", 9);
+    for (int i = 0; i < c->n_backends; i++) {
+        const config_backend *e = &c->backends[i];
+        sb_put(&b, "\n  - url: ", 10);
+        sb_quoted(&b, e->url ? e->url : "");
+        const char *kind = remote_kind_name(e->kind);
+        sb_printf(&b, "\n    kind: %s", kind ? kind : "openai");
+        if (e->model) { sb_put(&b, "\n    model: ", 12); sb_quoted(&b, e->model); }
+        if (e->api_key_file) { sb_put(&b, "\n    api_key_file: ", 19); sb_quoted(&b, e->api_key_file); }
+        if (e->api_key_env) { sb_put(&b, "\n    api_key_env: ", 18); sb_quoted(&b, e->api_key_env); }
+        if (e->timeout_ms) sb_printf(&b, "\n    timeout_ms: %d", e->timeout_ms);
+        if (e->connect_timeout_ms) sb_printf(&b, "\n    connect_timeout_ms: %d", e->connect_timeout_ms);
+        if (e->max_inflight) sb_printf(&b, "\n    max_inflight: %d", e->max_inflight);
+    }
     sb_printf(&b, "\nthreads: %d\n", c->threads);
     sb_printf(&b, "context: %d\n", c->context);
     sb_printf(&b, "generation:\n  max_tokens: %d\n  temperature: ", g->max_tokens);
@@ -709,7 +1003,32 @@ int config_render_yaml(const llmfs_config *c, char **out, size_t *len)
     const char *pol = config_policy_name(c->cache.policy);
     sb_printf(&b, "\n  l2_mb: %d\n  policy: %s\n  kv_prefix: %s\n  kv_mb: %d\n", c->cache.l2_mb,
               pol ? pol : "adaptive", c->cache.kv_prefix ? "true" : "false", c->cache.kv_mb);
+    /* the Redis URL as it may be shown: a password reads as *** */
+    sb_put(&b, "  l2_redis: ", 12);
+    url ru;
+    char shown[4096];
+    if (c->cache.l2_redis && !url_parse(c->cache.l2_redis, &ru, shown, sizeof shown) &&
+        ru.has_password) {
+        url_show(&ru, shown, sizeof shown);
+        explicit_bzero(&ru, sizeof ru);
+        sb_quoted(&b, shown);
+    } else {
+        sb_string_or_null(&b, c->cache.l2_redis);
+    }
+    sb_put(&b, "\n  l2_hmac_key_file: ", 21);
+    sb_string_or_null(&b, c->cache.l2_hmac_key_file);
+    sb_put(&b, "\n", 1);
     sb_printf(&b, "limits:\n  max_prompt_bytes: %lld\n", c->limits.max_prompt_bytes);
+    sb_printf(&b, "remote:\n  timeout_ms: %d\n  connect_timeout_ms: %d\n  max_inflight: %d\n"
+              "  retries: %d\n  retry_budget: ", c->remote.timeout_ms,
+              c->remote.connect_timeout_ms, c->remote.max_inflight, c->remote.retries);
+    sb_float(&b, c->remote.retry_budget);
+    sb_printf(&b, "\n  backoff_ms: %d\n  breaker_failures: %d\n  breaker_failure_rate: ",
+              c->remote.backoff_ms, c->remote.breaker_failures);
+    sb_float(&b, c->remote.breaker_failure_rate);
+    sb_printf(&b, "\n  breaker_window: %d\n  breaker_cooldown_ms: %d\n  route_prefix_bytes: %d\n",
+              c->remote.breaker_window, c->remote.breaker_cooldown_ms,
+              c->remote.route_prefix_bytes);
     if (b.oom) {
         free(b.p);
         return -ENOMEM;

@@ -17,8 +17,26 @@
 typedef int cache_policy;
 #define CACHE_POLICY_DEFAULT 0
 
+/* One entry of backend: an OpenAI-compatible endpoint.  Integers left 0
+ * take the remote section's default. */
+typedef struct config_backend {
+    char *url;                /* http(s)://HOST[:PORT][/PREFIX] (owned) */
+    char *model;              /* model name sent to it; NULL = none (owned) */
+    char *api_key_file;       /* file whose first line is the API key; NULL = none (owned) */
+    char *api_key_env;        /* environment variable holding the key; NULL = none (owned) */
+    int kind;                 /* remote_kind (remote/remote.h), default openai */
+    int timeout_ms;           /* [0, 3600000] */
+    int connect_timeout_ms;   /* [0, 600000] */
+    int max_inflight;         /* [0, 65536] */
+} config_backend;
+
+#define CONFIG_MAX_BACKENDS 64
+
 typedef struct llmfs_config {
     char *model;              /* model file; NULL = not set (owned) */
+    char *revision;           /* remote model revision, part of the cache key; NULL = "" (owned) */
+    config_backend *backends; /* (n_backends) remote endpoints; none = the local engine (owned) */
+    int n_backends;
     char *tokenizer;          /* tokenizer .bin for llama2.c models; NULL = none (owned) */
     int threads;              /* [1, 256], default 2 */
     int context;              /* [0, 16777216]; 0 = the model's own */
@@ -36,11 +54,26 @@ typedef struct llmfs_config {
         int l2_mb;            /* [0, 1048576], default 1024; 0 = no L2 */
         cache_policy policy;  /* default adaptive */
         bool kv_prefix;       /* default true */
+        char *l2_redis;       /* redis://... for a shared L2 instead of l2_dir; NULL = none (owned) */
+        char *l2_hmac_key_file;   /* HMAC key of the Redis records; NULL = none (owned) */
         int kv_mb;            /* [0, 1048576], default 256 */
     } cache;
     struct {
         long long max_prompt_bytes; /* [1, 2^40], default 1048576 */
     } limits;
+    struct {
+        int timeout_ms;           /* [1, 3600000], default 30000: longest silence */
+        int connect_timeout_ms;   /* [1, 600000], default 5000 */
+        int max_inflight;         /* [1, 65536], default 64 */
+        int retries;              /* [0, 10], default 2 */
+        float retry_budget;       /* [0, 1], default 0.2 */
+        int backoff_ms;           /* [1, 60000], default 50 */
+        int breaker_failures;     /* [1, 1000], default 5 */
+        float breaker_failure_rate;   /* [0.01, 1], default 0.5 */
+        int breaker_window;       /* [1, 256], default 20 */
+        int breaker_cooldown_ms;  /* [1, 3600000], default 5000 */
+        int route_prefix_bytes;   /* [1, 1048576], default 64 */
+    } remote;
 } llmfs_config;
 
 /* Fills c with every default.  c must not hold owned strings (it is

@@ -43,6 +43,7 @@
 static const char *const stats_names[STATS_NFILES] = {
     [STATS_METRICS] = "metrics", [STATS_LATENCY] = "latency", [STATS_CACHE] = "cache",
     [STATS_ENGINE] = "engine", [STATS_REQUESTS] = "requests", [STATS_PROMETHEUS] = "prometheus",
+    [STATS_BACKENDS] = "backends",
 };
 
 /* ----------------------------------------------------------- helpers */
@@ -591,7 +592,7 @@ int ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable) {
         rc = prompt_resize(n, e, 0);
     if (!rc && !(*out = handle_new(n, kind, e, t)))
         rc = -ENOMEM;
-    if (!rc && t) *cacheable = t->done;
+    if (!rc && t) *cacheable = t->done && !t->error;   /* an error must reach every read */
     pthread_mutex_unlock(&n->mu);
     return rc;
 }

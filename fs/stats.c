@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "engine/version.h"
 #include "fs/cpuwin.h"
 #include "fs/hist.h"
+#include "remote/remote.h"
 
 #define RING_ROWS 1024
 /* The last minute's latencies: request histograms also go to one of
@@ -237,7 +239,7 @@ void stats_done(stats *st, const char *name, const stats_meta *meta, const cache
         row.e2e_ms = (r->t_done_ns - r->t_submit_ns) / 1e6;
     }
     if (!ok) snprintf(row.error, sizeof row.error, "%s",
-                      r->error ? strerror(-r->error) : "generation failed");
+                      r->reason ? r->reason : r->error ? strerror(-r->error) : "generation failed");
     cadd(st, ok ? C_SUCCESS : C_FAILED, 1);
     cadd(st, C_PROMPT_TOKENS, (uint64_t)(r->prompt_tokens > 0 ? r->prompt_tokens : 0));
     if (engine)
@@ -419,6 +421,13 @@ static void render_response_cache(sbuf *b, const stats_env *env, const rcache_st
     sb_printf(b, "l2_not_promoted %llu\n", (unsigned long long)cs->l2_not_promoted);
     sb_printf(b, "prefetched %llu\n", (unsigned long long)cs->prefetched);
     sb_printf(b, "prefetch_hits %llu\n", (unsigned long long)cs->prefetch_hits);
+    sb_printf(b, "l2_tier %s\n", cs->l2_redis ? "redis" : cs->l2_on ? "disk" : "none");
+    if (cs->l2_redis) {
+        sb_printf(b, "l2_redis_up %d\n", cs->l2_redis_up);
+        sb_printf(b, "l2_redis_errors %llu\n", (unsigned long long)cs->l2_redis_errors);
+        sb_printf(b, "l2_redis_skipped %llu\n", (unsigned long long)cs->l2_skipped);
+        sb_printf(b, "l2_forged_dropped %llu\n", (unsigned long long)cs->l2_forged);
+    }
     sb_printf(b, "misses %llu\n", (unsigned long long)cs->misses);
     sb_printf(b, "joined %llu\n", (unsigned long long)cs->joined);
     sb_printf(b, "bypassed %llu\n", (unsigned long long)cs->bypass);
@@ -614,6 +623,15 @@ static void render_prom_cache(sbuf *b, const rcache_stats *cs) {
                  "Records moved up from L2 before they were asked for, being due.", cs->prefetched);
     prom_counter(b, "llmfs_response_cache_prefetch_hits_total",
                  "Prefetched records asked for while in L1.", cs->prefetch_hits);
+    if (cs->l2_redis) {
+        prom_gauge(b, "llmfs_response_cache_l2_redis_up", "1 while the Redis L2 is connected.",
+                   cs->l2_redis_up);
+        prom_counter(b, "llmfs_response_cache_l2_redis_errors_total",
+                     "Redis commands or connections that failed (L1 only meanwhile).",
+                     cs->l2_redis_errors);
+        prom_counter(b, "llmfs_response_cache_l2_forged_total",
+                     "Redis values whose HMAC did not verify, never served.", cs->l2_forged);
+    }
     prom_counter(b, "llmfs_response_cache_misses_total",
                  "Requests generated because the cache could not serve them.", cs->misses);
     prom_counter(b, "llmfs_response_cache_joined_total",
@@ -624,6 +642,117 @@ static void render_prom_cache(sbuf *b, const rcache_stats *cs) {
               "Generation time those tokens took the first time.");
     sb_printf(b, "llmfs_response_cache_generation_seconds_saved_total %.6f\n",
               cs->ms_saved / 1000.0);
+}
+
+/* stats/backends: where requests go.  The local engine is one line; each
+ * remote endpoint is a block of "endpoint N KEY VALUE" lines. */
+static void render_backends(sbuf *b, const stats_env *env) {
+    if (!env || !env->remote) {
+        sb_printf(b, "backend local\n");
+        return;
+    }
+    remote_stats *rs = malloc(sizeof *rs);
+    if (!rs) { b->oom = 1; return; }
+    remote_get_stats(env->remote, rs);
+    sb_printf(b, "backend remote\n");
+    sb_printf(b, "endpoints %d\n", rs->n_ep);
+    sb_printf(b, "waiting %d\n", rs->waiting);
+    sb_printf(b, "retries %llu\n", (unsigned long long)rs->retries);
+    sb_printf(b, "failovers %llu\n", (unsigned long long)rs->failovers);
+    sb_printf(b, "retry_budget_exhausted %llu\n", (unsigned long long)rs->budget_exhausted);
+    sb_printf(b, "requests_failed %llu\n", (unsigned long long)rs->failed);
+    sb_printf(b, "# endpoint N KEY VALUE; times in milliseconds, attempts counted per endpoint\n");
+    for (int k = 0; k < rs->n_ep; k++) {
+        const remote_endpoint_stats *e = &rs->ep[k];
+        sb_printf(b, "endpoint %d url %s\n", k, e->url);
+        sb_printf(b, "endpoint %d kind %s\n", k, e->kind ? e->kind : "");
+        sb_printf(b, "endpoint %d state %s\n", k, e->state ? e->state : "");
+        sb_printf(b, "endpoint %d inflight %d\n", k, e->inflight);
+        sb_printf(b, "endpoint %d inflight_limit %.2f\n", k, e->limit);
+        sb_printf(b, "endpoint %d requests %llu\n", k, (unsigned long long)e->requests);
+        sb_printf(b, "endpoint %d ok %llu\n", k, (unsigned long long)e->ok);
+        sb_printf(b, "endpoint %d errors %llu\n", k, (unsigned long long)e->errors);
+        sb_printf(b, "endpoint %d timeouts %llu\n", k, (unsigned long long)e->timeouts);
+        sb_printf(b, "endpoint %d http_errors %llu\n", k, (unsigned long long)e->http_errors);
+        sb_printf(b, "endpoint %d cut %llu\n", k, (unsigned long long)e->cut);
+        sb_printf(b, "endpoint %d breaker_opened %llu\n", k, (unsigned long long)e->opened);
+        sb_printf(b, "endpoint %d breaker_half_opened %llu\n", k, (unsigned long long)e->half_opened);
+        sb_printf(b, "endpoint %d breaker_closed %llu\n", k, (unsigned long long)e->closed);
+        sb_printf(b, "endpoint %d ttft_mean %.3f\n", k, e->ttft_n ? e->ttft_ms_sum / e->ttft_n : 0.0);
+        sb_printf(b, "endpoint %d ttft_max %.3f\n", k, e->ttft_ms_max);
+        sb_printf(b, "endpoint %d e2e_mean %.3f\n", k, e->e2e_n ? e->e2e_ms_sum / e->e2e_n : 0.0);
+        sb_printf(b, "endpoint %d e2e_max %.3f\n", k, e->e2e_ms_max);
+        sb_printf(b, "endpoint %d tpot %.3f\n", k, e->tpot_ms);
+    }
+    free(rs);
+}
+
+/* A summary (sum and count) per endpoint, from the milliseconds summed at
+ * sum_off and the count at n_off of each remote_endpoint_stats. */
+static void prom_summary_ms(sbuf *b, const char *name, const char *help, const remote_stats *rs,
+                            size_t sum_off, size_t n_off) {
+    prom_head(b, name, "summary", help);
+    for (int k = 0; k < rs->n_ep; k++) {
+        const char *e = (const char *)&rs->ep[k];
+        sb_printf(b, "%s_sum{endpoint=\"%s\"} %.6f\n", name, rs->ep[k].url,
+                  *(const double *)(e + sum_off) / 1e3);
+        sb_printf(b, "%s_count{endpoint=\"%s\"} %llu\n", name, rs->ep[k].url,
+                  (unsigned long long)*(const uint64_t *)(e + n_off));
+    }
+}
+
+/* The remote endpoints' families of stats/prometheus, labelled by URL. */
+static void render_prom_remote(sbuf *b, const stats_env *env) {
+    remote_stats *rs = malloc(sizeof *rs);
+    if (!rs) { b->oom = 1; return; }
+    remote_get_stats(env->remote, rs);
+    static const struct { const char *name, *type, *help; size_t off; } fam[] = {
+        {"llmfs_backend_requests_total", "counter", "Attempts sent to the endpoint.",
+         offsetof(remote_endpoint_stats, requests)},
+        {"llmfs_backend_success_total", "counter", "Attempts the endpoint answered whole.",
+         offsetof(remote_endpoint_stats, ok)},
+        {"llmfs_backend_errors_total", "counter", "Attempts that failed, any reason.",
+         offsetof(remote_endpoint_stats, errors)},
+        {"llmfs_backend_timeouts_total", "counter", "Attempts the endpoint left silent too long.",
+         offsetof(remote_endpoint_stats, timeouts)},
+        {"llmfs_backend_cut_total", "counter",
+         "Answers cut after text had been handed on (EIO to the reader).",
+         offsetof(remote_endpoint_stats, cut)},
+        {"llmfs_backend_breaker_opened_total", "counter", "Times the circuit breaker opened.",
+         offsetof(remote_endpoint_stats, opened)},
+        {"llmfs_backend_breaker_half_opened_total", "counter",
+         "Times the circuit breaker let a probe through.",
+         offsetof(remote_endpoint_stats, half_opened)},
+        {"llmfs_backend_breaker_closed_total", "counter",
+         "Times the circuit breaker closed after a probe.",
+         offsetof(remote_endpoint_stats, closed)},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        prom_head(b, fam[f].name, fam[f].type, fam[f].help);
+        for (int k = 0; k < rs->n_ep; k++)
+            sb_printf(b, "%s{endpoint=\"%s\"} %llu\n", fam[f].name, rs->ep[k].url,
+                      (unsigned long long)*(const uint64_t *)((const char *)&rs->ep[k] + fam[f].off));
+    }
+    prom_head(b, "llmfs_backend_up", "gauge",
+              "1 while the endpoint's circuit breaker is closed or half-open, 0 while open.");
+    for (int k = 0; k < rs->n_ep; k++)
+        sb_printf(b, "llmfs_backend_up{endpoint=\"%s\"} %d\n", rs->ep[k].url,
+                  strcmp(rs->ep[k].state, "open") != 0);
+    prom_head(b, "llmfs_backend_inflight", "gauge", "Requests streaming from the endpoint now.");
+    for (int k = 0; k < rs->n_ep; k++)
+        sb_printf(b, "llmfs_backend_inflight{endpoint=\"%s\"} %d\n", rs->ep[k].url,
+                  rs->ep[k].inflight);
+    prom_summary_ms(b, "llmfs_backend_ttft_seconds", "Request sent to first text, per endpoint.",
+                    rs, offsetof(remote_endpoint_stats, ttft_ms_sum),
+                    offsetof(remote_endpoint_stats, ttft_n));
+    prom_summary_ms(b, "llmfs_backend_e2e_seconds", "Request sent to the whole answer, per endpoint.",
+                    rs, offsetof(remote_endpoint_stats, e2e_ms_sum),
+                    offsetof(remote_endpoint_stats, e2e_n));
+    prom_counter(b, "llmfs_backend_retries_total", "Attempts after a request's first.",
+                 rs->retries);
+    prom_counter(b, "llmfs_backend_failovers_total",
+                 "Requests sent elsewhere than their prefix's endpoint.", rs->failovers);
+    free(rs);
 }
 
 static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist_snap *hs) {
@@ -698,6 +827,7 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
                  "Sequences that gave their KV cache back and recomputed it later.",
                  ss->preemptions);
     if (s->have_cache) render_prom_cache(b, &s->cs);
+    if (env && env->remote) render_prom_remote(b, env);
     prom_counter(b, "llmfs_fuse_ops_total", "FUSE operations served.", s->c[C_FUSE_OPS]);
     if (env && env->m) {
         prom_head(b, "llmfs_model_info", "gauge", "The loaded model.");
@@ -749,6 +879,7 @@ int stats_render(stats *st, int file, const stats_env *env, const stats_row *act
     case STATS_ENGINE: render_engine(&b, env, &s); break;
     case STATS_REQUESTS: render_requests(&b, st, active, n_active); break;
     case STATS_PROMETHEUS: render_prometheus(&b, env, &s, hs); break;
+    case STATS_BACKENDS: render_backends(&b, env); break;
     default: free(hs); return -EINVAL;
     }
     free(hs);

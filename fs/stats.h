@@ -10,6 +10,7 @@
 
 #include "engine/model.h"
 #include "cache/rcache.h"
+#include "cache/backend.h"
 #include "engine/sched.h"
 #include "fs/config.h"
 
@@ -26,7 +27,7 @@ enum stats_hist {
 
 enum stats_file {
     STATS_METRICS, STATS_LATENCY, STATS_CACHE, STATS_ENGINE, STATS_REQUESTS,
-    STATS_PROMETHEUS, STATS_NFILES
+    STATS_PROMETHEUS, STATS_BACKENDS, STATS_NFILES
 };
 
 /* What identifies a request in stats/requests: a rewritten prompt gives
@@ -60,6 +61,7 @@ typedef struct stats_env {
     int threads;
     int max_batch_tokens;
     size_t kv_bytes;
+    backend *remote;         /* NULL, or the remote backend (remote/remote.h) */
 } stats_env;
 
 int  stats_new(stats **out);          /* 0 or -ENOMEM; caller stats_free()s */

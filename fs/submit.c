@@ -73,7 +73,8 @@ static void on_done(void *ud, const cache_result *res) {
     g->t->done = 1;
     g->t->mtime = ns_now_rt();
     if (r->error) {
-        snprintf(e->err, sizeof e->err, "generation failed: %s", strerror(-r->error));
+        if (r->reason) snprintf(e->err, sizeof e->err, "%s", r->reason);
+        else snprintf(e->err, sizeof e->err, "generation failed: %s", strerror(-r->error));
         g->t->error = EIO;       /* a cut answer must not read as a whole one */
     }
     ns_wake_text(n, g->t, &o);
@@ -191,6 +192,11 @@ static int entry_submit(ns *n, ns_entry *e) {
     if (rc) {
         free(buf);
         if (!reason[0]) snprintf(reason, sizeof reason, "front matter: %s", strerror(-rc));
+        ns_entry_cancel(n, e);
+        return entry_reject(n, e, rc, reason);
+    }
+    if ((rc = rcache_check(n->env.c, &gp, reason, sizeof reason))) {
+        free(buf);
         ns_entry_cancel(n, e);
         return entry_reject(n, e, rc, reason);
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fs/config.h"
+#include "remote/remote.h"
 #include "tests/harness.h"
 
 static int load(llmfs_config *c, const char *yaml, char *err, size_t errlen)
@@ -372,6 +373,65 @@ static void test_options(void)
     free(out);
 }
 
+static void test_backends(void)
+{
+    llmfs_config c;
+    char err[512];
+    config_defaults(&c);
+    CHECK(c.n_backends == 0 && c.remote.retries == 2 && c.remote.breaker_cooldown_ms == 5000);
+    const char *y =
+        "revision: \"2024-06\"\n"
+        "backend:\n"
+        "  - {url: \"http://gpu1.example:8000\", model: \"qwen2.5-7b\", "
+        "api_key_file: \"/k\", timeout_ms: 30000}\n"
+        "  - {url: \"http://gpu2.example:8000/\", model: \"qwen2.5-7b\", kind: vllm, "
+        "api_key_env: KEY, connect_timeout_ms: 100, max_inflight: 8}\n"
+        "remote:\n  retries: 3\n  retry_budget: 0.5\n  breaker_failure_rate: 0.25\n";
+    CHECKF(load(&c, y, err, sizeof err) == 0, "%s", err);
+    CHECK(c.n_backends == 2 && !strcmp(c.backends[1].url, "http://gpu2.example:8000/"));
+    CHECK(c.backends[0].kind == REMOTE_OPENAI && c.backends[1].kind == REMOTE_VLLM);
+    CHECK(c.backends[0].timeout_ms == 30000 && c.backends[1].max_inflight == 8);
+    CHECK(!strcmp(c.backends[1].api_key_env, "KEY") && !strcmp(c.revision, "2024-06"));
+    CHECK(c.remote.retries == 3 && c.remote.retry_budget == 0.5f &&
+          c.remote.breaker_failure_rate == 0.25f);
+    roundtrip(&c);
+    /* one endpoint as a mapping; local turns them off */
+    CHECKF(load(&c, "backend: {url: \"https://h\"}\n", err, sizeof err) == 0, "%s", err);
+    CHECK(c.n_backends == 1 && !c.backends[0].model);
+    roundtrip(&c);
+    CHECKF(load(&c, "backend: local\n", err, sizeof err) == 0, "%s", err);
+    CHECK(c.n_backends == 0);
+    CHECK(config_set_option(&c, "backend", "x", err, sizeof err) == -EINVAL &&
+          strstr(err, "config file"));
+    CHECK(config_set_option(&c, "remote.breaker_window", "300", err, sizeof err) == -EINVAL);
+    CHECK(config_set_option(&c, "remote.retry_budget", "1.5", err, sizeof err) == -EINVAL);
+    config_release(&c);
+    expect_error("backend:\n  - {model: m}\n", "t.yaml:2:5: backend: an entry without its url");
+    expect_error("backend:\n  - {url: \"ftp://h\"}\n", "t.yaml:2:5: backend.url: expected http");
+    expect_error("backend:\n  - {url: \"http://u:pw@h\"}\n",
+                 "t.yaml:2:5: backend.url: no user or password");
+    expect_error("backend:\n  - {url: \"http://h\", kind: tgi}\n",
+                 "t.yaml:2:29: backend.kind: expected openai, vllm");
+    expect_error("backend:\n  - {url: \"http://h\", key: 1}\n",
+                 "t.yaml:2:23: unknown key 'backend.key' (known: url,");
+    expect_error("backend:\n  - {url: \"http://a\", model: x}\n  - {url: \"http://b\", model: y}\n",
+                 "t.yaml:2:3: backend: every endpoint must serve the same model");
+    expect_error("backend: 3\n", "t.yaml:1:10: backend: expected local or a list");
+    expect_error("cache: {l2_redis: \"http://h\"}\n",
+                 "t.yaml:1:19: cache.l2_redis: expected redis://");
+    /* a Redis password is never rendered */
+    config_defaults(&c);
+    CHECKF(load(&c, "cache: {l2_redis: \"redis://:hunter22@h:1/2\", l2_hmac_key_file: /k}\n",
+                err, sizeof err) == 0, "%s", err);
+    char *ry = NULL;
+    size_t n = 0;
+    CHECK(config_render_yaml(&c, &ry, &n) == 0);
+    CHECK(ry && !strstr(ry, "hunter22") && strstr(ry, "l2_redis: \"redis://:***@h:1/2\"") &&
+          strstr(ry, "l2_hmac_key_file: \"/k\""));
+    free(ry);
+    config_release(&c);
+}
+
 static void test_render(void)
 {
     llmfs_config c;
@@ -399,5 +459,6 @@ int main(void)
     TEST("config load file", test_file);
     TEST("config -o options", test_options);
     TEST("config render", test_render);
+    TEST("config backend endpoints and remote keys load, render and read back", test_backends);
     TEST_EXIT();
 }

@@ -2,7 +2,8 @@
 # The libFuzzer harnesses build (make fuzz, with clang) and run for a few
 # seconds each from small real seeds without finding a crash: every parser
 # that reads untrusted bytes (GGUF, llama2.c checkpoints, tokenizer files,
-# llmfs.yaml, front matter, benchmark scenarios and run CSVs, response cache records) is fuzzed on every
+# llmfs.yaml, front matter, benchmark scenarios and run CSVs, response cache records, a remote
+# server's event stream and JSON, URLs) is fuzzed on every
 # test run.  Longer campaigns:
 # build-fuzz/fuzz_gguf -max_total_time=600 DIR.
 set -u
@@ -26,7 +27,10 @@ seed() {   # seed NAME: a directory of seeds for that harness
           done ;;
     llama2c) head -c 4096 "$S/models/stories260K.bin" > "$d/a" ;;
     tokenizer) head -c 4096 "$S/models/tok512.bin" > "$d/a" ;;
-    config) printf 'threads: 2\ngeneration: {max_tokens: 64, temperature: 0.7}\nscheduler:\n  queue: 8\n' > "$d/a" ;;
+    config) printf 'threads: 2\ngeneration: {max_tokens: 64, temperature: 0.7}\nscheduler:\n  queue: 8\n' > "$d/a"
+            printf 'backend:\n  - {url: "http://h:8000", model: m, kind: vllm, timeout_ms: 5}\nremote: {retries: 1}\n' > "$d/b" ;;
+    remote) printf 'data: {"choices":[{"text":"caf\\u00e9","finish_reason":null}]}\r\n\r\ndata: [DONE]\n\n' > "$d/a"
+            printf 'redis://:pw@[::1]:6379/2' > "$d/b" ;;
     scenario) printf 'name: s\nprompts: {text: hi, repeat: 0.5}\nstages:\n  - {kind: ramp, duration_s: 2, rate: 1, rate_to: 5}\n  - {kind: steady, duration_s: 1, concurrency: 2}\nsla: {ttft_p95_ms: 800}\n' > "$d/a" ;;
     runcsv) printf 'request_id,stage,scheduled_ms,start_ms,ttft_ms,e2e_ms,prompt_tokens,generated_tokens,cache,status\n0,1,0.1,0.2,1.5,9.0,5,8,miss,ok\n1,1,5.0,5.1,"2.5",12.0,5,8,,ok\n2,2,9,9,-1,-1,-1,-1,,error\n' > "$d/a" ;;
     frontmatter) printf -- '---\nmax_tokens: 16\nstop: ["\\n"]\npriority: high\n---\nOnce upon a time\n' > "$d/a" ;;

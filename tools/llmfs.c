@@ -9,9 +9,14 @@
  * scheduler, cache worker and notifier threads start after
  * fuse_daemonize(), since fork() keeps only the calling thread.
  *
+ * With `backend:` endpoints in the config there is no model: the API
+ * keys are read before mounting and the remote backend's HTTP thread
+ * starts after the fork.
+ *
  * The layers: fs (ns, ops, stats) -> cache (rcache over a backend) ->
- * engine (sched). */
+ * engine (sched), or remote servers (remote/). */
 #define FUSE_USE_VERSION 312
+#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <fuse_lowlevel.h>
@@ -36,6 +41,7 @@
 #include "fs/ops.h"
 #include "fs/stats.h"
 #include "fs/stop.h"
+#include "remote/remote.h"
 
 #define BATCH_TOKENS 256
 
@@ -155,40 +161,137 @@ static int load_config(cli *c, llmfs_config *cfg) {
         fprintf(stderr, "llmfs: --tokenizer: %s\n", err);
         return -1;
     }
-    int rc;
-    if ((rc = absolute(&cfg->model)) || (rc = absolute(&cfg->tokenizer)) ||
-        (rc = absolute(&cfg->cache.l2_dir))) {
+    int rc = 0;
+    for (int i = 0; i < cfg->n_backends && !rc; i++)
+        rc = absolute(&cfg->backends[i].api_key_file);
+    if (rc || (rc = absolute(&cfg->model)) || (rc = absolute(&cfg->tokenizer)) ||
+        (rc = absolute(&cfg->cache.l2_dir)) || (rc = absolute(&cfg->cache.l2_hmac_key_file))) {
         fprintf(stderr, "llmfs: cannot resolve a relative path: %s\n", strerror(-rc));
         return -1;
     }
     return 0;
 }
 
+/* The API key of endpoint e: the first line of its api_key_file, or its
+ * api_key_env variable; NULL in *out when it names neither.  Prints why on
+ * failure (never the key). */
+static int read_key(const config_backend *e, char **out) {
+    *out = NULL;
+    if (e->api_key_env) {
+        const char *v = getenv(e->api_key_env);
+        if (!v || !*v) {
+            fprintf(stderr, "llmfs: backend %s: the environment variable %s is not set\n", e->url,
+                    e->api_key_env);
+            return -1;
+        }
+        if (!(*out = strdup(v))) { fprintf(stderr, "llmfs: out of memory\n"); return -1; }
+        return 0;
+    }
+    if (!e->api_key_file) return 0;
+    char *path = NULL;
+    if (config_expand_path(e->api_key_file, &path)) {
+        fprintf(stderr, "llmfs: backend %s: api_key_file %s: cannot expand ~\n", e->url,
+                e->api_key_file);
+        return -1;
+    }
+    FILE *f = fopen(path, "re");
+    char line[512];
+    int ok = f && fgets(line, sizeof line, f);
+    int err = errno;
+    if (f) fclose(f);
+    if (!ok) {
+        fprintf(stderr, "llmfs: backend %s: api_key_file %s: %s\n", e->url, path,
+                f ? "empty" : strerror(err));
+        free(path);
+        return -1;
+    }
+    free(path);
+    size_t n = strcspn(line, "\r\n");
+    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t')) n--;
+    line[n] = 0;
+    *out = n ? strdup(line) : NULL;
+    explicit_bzero(line, sizeof line);
+    if (!n) {
+        fprintf(stderr, "llmfs: backend %s: api_key_file %s: the first line is empty\n", e->url,
+                e->api_key_file);
+        return -1;
+    }
+    if (!*out) { fprintf(stderr, "llmfs: out of memory\n"); return -1; }
+    return 0;
+}
+
+/* The remote backend's configuration from cfg, with the keys read: ep[]
+ * and keys[] (n_backends each) are the caller's to free (free_keys). */
+static int remote_setup(const llmfs_config *cfg, remote_config *rc, remote_endpoint *ep,
+                        char **keys) {
+    for (int i = 0; i < cfg->n_backends; i++) {
+        const config_backend *e = &cfg->backends[i];
+        if (read_key(e, &keys[i])) return -1;
+        ep[i] = (remote_endpoint){
+            .url = e->url, .model = e->model, .api_key = keys[i], .kind = e->kind,
+            .timeout_ms = e->timeout_ms ? e->timeout_ms : cfg->remote.timeout_ms,
+            .connect_timeout_ms = e->connect_timeout_ms ? e->connect_timeout_ms
+                                                        : cfg->remote.connect_timeout_ms,
+            .max_inflight = e->max_inflight ? e->max_inflight : cfg->remote.max_inflight,
+        };
+    }
+    *rc = (remote_config){
+        .ep = ep, .n_ep = cfg->n_backends, .revision = cfg->revision,
+        .breaker = {.failures = cfg->remote.breaker_failures,
+                    .failure_rate = cfg->remote.breaker_failure_rate,
+                    .window = cfg->remote.breaker_window,
+                    .cooldown_ms = cfg->remote.breaker_cooldown_ms},
+        .retries = cfg->remote.retries, .retry_budget = cfg->remote.retry_budget,
+        .backoff_ms = cfg->remote.backoff_ms, .tpot_target_ms = cfg->scheduler.tpot_target_ms,
+        .queue = cfg->scheduler.queue, .route_prefix_bytes = cfg->remote.route_prefix_bytes,
+    };
+    return 0;
+}
+
+static void free_keys(char **keys, int n) {
+    for (int i = 0; keys && i < n; i++) {
+        if (keys[i]) explicit_bzero(keys[i], strlen(keys[i]));
+        free(keys[i]);
+    }
+    free(keys);
+}
+
 /* Opens the response cache and fingerprints the model's files (remembered
- * in the disk directory when the cache has one).  Prints why on failure. */
+ * in the disk directory when the cache has one; a remote backend has no
+ * files).  Prints why on failure. */
 static int open_cache(const llmfs_config *cfg, rcache **out, uint8_t model_fp[16],
                       uint8_t tok_fp[16]) {
     char msg[512], err[512];
     char *dir = NULL;
     int rc = 0;
     *out = NULL;
-    if (cfg->cache.l2_mb && cfg->cache.l2_dir &&
+    if (cfg->cache.l2_mb && cfg->cache.l2_dir && !cfg->cache.l2_redis &&
         (rc = config_expand_path(cfg->cache.l2_dir, &dir)) && rc != -ENOENT) {
         fprintf(stderr, "llmfs: cache.l2_dir: %s\n", strerror(-rc));
         return -1;
     }
-    if (rc == -ENOENT)
+    if (rc == -ENOENT && !cfg->cache.l2_redis)
         fprintf(stderr, "llmfs: cache.l2_dir %s: HOME is not set: running without the disk "
                 "cache\n", cfg->cache.l2_dir);
+    char *hkey = NULL;
+    if (cfg->cache.l2_hmac_key_file &&
+        (rc = config_expand_path(cfg->cache.l2_hmac_key_file, &hkey))) {
+        fprintf(stderr, "llmfs: cache.l2_hmac_key_file: %s\n", strerror(-rc));
+        free(dir);
+        return -1;
+    }
     cache_config cc = {
         .l1_bytes = (size_t)cfg->cache.l1_mb << 20,
         .l2_dir = dir,
         .l2_bytes = (size_t)cfg->cache.l2_mb << 20,
         .policy = config_policy_name(cfg->cache.policy),
+        .l2_redis = cfg->cache.l2_redis,
+        .l2_hmac_key_file = hkey,
     };
     rc = rcache_new(&cc, out, msg, sizeof msg);
+    free(hkey);
     if (rc) {
-        fprintf(stderr, "llmfs: response cache: %s\n", strerror(-rc));
+        fprintf(stderr, "llmfs: %s\n", msg[0] ? msg : strerror(-rc));
         free(dir);
         return -1;
     }
@@ -196,6 +299,10 @@ static int open_cache(const llmfs_config *cfg, rcache **out, uint8_t model_fp[16
     rcache_stats cs;
     rcache_get_stats(*out, &cs);
     const char *fpdir = cs.l2_on ? dir : NULL;
+    if (cfg->n_backends) {
+        free(dir);
+        return 0;
+    }
     if ((rc = fingerprint_file(fpdir, cfg->model, model_fp, err, sizeof err)) ||
         (cfg->tokenizer && (rc = fingerprint_file(fpdir, cfg->tokenizer, tok_fp, err,
                                                   sizeof err)))) {
@@ -231,7 +338,11 @@ int main(int argc, char **argv) {
     char err[512];
     int ret = 1, rc;
     ops_ctx ctx;
+    char **keys = NULL;          /* the endpoints' API keys (remote) */
+    remote_endpoint *rep = NULL;
+    remote_config rcfg;
 
+    memset(&rcfg, 0, sizeof rcfg);
     memset(&c, 0, sizeof c);
     memset(&fo, 0, sizeof fo);
     memset(&cfg, 0, sizeof cfg);
@@ -262,9 +373,31 @@ int main(int argc, char **argv) {
         usage(stderr);
         goto out_args;
     }
-    if (!cfg.model) {
-        fprintf(stderr, "llmfs: no model: give --model FILE (or model: in the config)\n");
+    int remote_mode = cfg.n_backends > 0;
+    if (remote_mode && (cfg.model || cfg.tokenizer)) {
+        fprintf(stderr, "llmfs: %s and backend endpoints: the endpoints generate, so give no "
+                "model\n", cfg.model ? "--model" : "--tokenizer");
         goto out_args;
+    }
+    if (!cfg.model && !remote_mode) {
+        fprintf(stderr, "llmfs: no model: give --model FILE (or model: in the config, or "
+                "backend: endpoints)\n");
+        goto out_args;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+        fprintf(stderr, "llmfs: cannot initialize libcurl\n");
+        goto out_args;
+    }
+    int ctx_len = 0;
+    if (remote_mode) {
+        keys = calloc((size_t)cfg.n_backends, sizeof *keys);
+        rep = calloc((size_t)cfg.n_backends, sizeof *rep);
+        if (!keys || !rep) {
+            fprintf(stderr, "llmfs: out of memory\n");
+            goto out_model;
+        }
+        if (remote_setup(&cfg, &rcfg, rep, keys)) goto out_model;
+        goto model_done;
     }
 
     /* ---- the model, before anything is mounted */
@@ -289,9 +422,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llmfs: engine: %s\n", err[0] ? err : strerror(-rc));
         goto out_model;
     }
-    int ctx_len = engine_ctx(eng);
+    ctx_len = engine_ctx(eng);
     engine_free(eng);
     eng = NULL;
+model_done:
     if (config_render_yaml(&cfg, &yaml, &yaml_len)) {
         fprintf(stderr, "llmfs: out of memory\n");
         goto out_model;
@@ -307,6 +441,14 @@ int main(int argc, char **argv) {
     log_to_stderr(fo.foreground);
 
     /* ---- threads, after the fork */
+    if (remote_mode) {
+        if ((rc = stats_new(&st)) || (rc = remote_new(&rcfg, &be, err, sizeof err)) ||
+            (rc = rcache_start(rc_cache, be)) || (rc = notify_new(&nt))) {
+            fprintf(stderr, "llmfs: cannot start: %s\n", be || rc != -EINVAL ? strerror(-rc) : err);
+            goto out_threads;
+        }
+        goto threads_done;
+    }
     rc = engine_new(m, cfg.threads, kv_bytes(&cfg), BATCH_TOKENS, cfg.context, &eng, err,
                     sizeof err);
     if (rc) {
@@ -331,6 +473,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
     }
+threads_done:;
     ns_env env = {.c = rc_cache, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len,
                   .se = fo.singlethread ? NULL : se, .shared = c.allow_other};
     if ((rc = ns_new(&env, &n))) {
@@ -342,16 +485,23 @@ int main(int argc, char **argv) {
     ctx.nt = nt;
     ctx.env = (stats_env){.cfg = &cfg, .m = m, .s = sch, .c = rc_cache, .ctx = ctx_len,
                           .threads = cfg.threads,
-                          .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg)};
+                          .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg),
+                          .remote = remote_mode ? be : NULL};
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
 
-    const model_config *mc = &m->c;
-    log_msg(LOG_INFO, "llmfs %s mounted on %s: model %s (%s, dim %d, %d layers, %d heads, "
-            "%d kv heads, vocab %d, context %d), %d threads, cache L1 %d MB, L2 %s (%d MB)",
-            LLMFS_VERSION, fo.mountpoint, cfg.model, quant_name(m->wtype), mc->dim,
-            mc->n_layers, mc->n_heads, mc->n_kv_heads, mc->vocab, ctx_len, cfg.threads,
-            cfg.cache.l1_mb, cfg.cache.l2_mb ? cfg.cache.l2_dir : "off", cfg.cache.l2_mb);
+    if (remote_mode) {
+        log_msg(LOG_INFO, "llmfs %s mounted on %s: %d remote endpoints, cache L1 %d MB, "
+                "L2 %s (%d MB)", LLMFS_VERSION, fo.mountpoint, cfg.n_backends, cfg.cache.l1_mb,
+                cfg.cache.l2_mb ? cfg.cache.l2_dir : "off", cfg.cache.l2_mb);
+    } else {
+        const model_config *mc = &m->c;
+        log_msg(LOG_INFO, "llmfs %s mounted on %s: model %s (%s, dim %d, %d layers, %d heads, "
+                "%d kv heads, vocab %d, context %d), %d threads, cache L1 %d MB, L2 %s (%d MB)",
+                LLMFS_VERSION, fo.mountpoint, cfg.model, quant_name(m->wtype), mc->dim,
+                mc->n_layers, mc->n_heads, mc->n_kv_heads, mc->vocab, ctx_len, cfg.threads,
+                cfg.cache.l1_mb, cfg.cache.l2_mb ? cfg.cache.l2_dir : "off", cfg.cache.l2_mb);
+    }
     stopper *stop = stopper_start(se, n);
     if (!stop) fprintf(stderr, "llmfs: cannot start the stopper: a signal ends the mount at once\n");
     if (fo.singlethread) {
@@ -394,6 +544,9 @@ out_model:
     rcache_free(rc_cache);
     free(yaml);
     model_free(m);
+    free_keys(keys, cfg.n_backends);
+    free(rep);
+    curl_global_cleanup();
 out_args:
     config_release(&cfg);
     free(fo.mountpoint);

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Remote backends through the mount, against real OpenAI-compatible
+# servers: tests/node/oai_server.mjs, llama.cpp itself through
+# node-llama-cpp, serving stories260K on 127.0.0.1 (started here, stopped
+# by the trap).  Greedy answers equal llama.cpp's and llmfs-run's and
+# stream; an API key never shows; with two servers, requests follow their
+# prompt's prefix, fail over when one dies, the breaker opens, probes and
+# closes, a stream cut after bytes ends with EIO and a reason, a silent
+# server trips the timeout.
+. "$(dirname "$0")/lib.sh"
+if [ ! -f tests/node/node_modules/node-llama-cpp/package.json ]; then
+    skip "remote backends" "node-llama-cpp not installed (npm ci in tests/node)"
+    finish
+fi
+SERVERS=()
+stop_servers() {
+    local p
+    for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null; done
+}
+trap 'stop_servers; cleanup' EXIT
+
+# start_server NAME [PORT] [server args...]: starts a server; its port in $T/NAME.port.
+start_server() {
+    local name=$1 port=${2:-0}; shift; [ $# -gt 0 ] && shift
+    node tests/node/oai_server.mjs --model "$MODEL" --port "$port" "$@" > "$T/$name.out" 2> "$T/$name.err" &
+    SERVERS+=($!)
+    echo $! > "$T/$name.pid"
+    wait_for 30 grep -qs '^listening ' "$T/$name.out" || return 1
+    awk '/^listening/ { print $2 }' "$T/$name.out" > "$T/$name.port"
+}
+port() { cat "$T/$1.port"; }
+control() { curl -sf -X POST "http://127.0.0.1:$(port "$1")/control" -d "$2" > /dev/null; }
+served() { curl -sf "http://127.0.0.1:$(port "$1")/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+backend_stat() { awk -v k="$2" -v n="$3" '$1 == "endpoint" && $2 == k && $3 == n { print $4 }' "$1/stats/backends"; }
+xerr() { xattr_get "$1/prompts/$2" user.llmfs.error 2>/dev/null; }
+# put PATH TEXT: writes a prompt as echo does; prints the errno name that
+# write() or close() gave, or nothing.
+put() {
+    python3 -c '
+import errno, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, sys.argv[2].encode())
+    os.close(fd)
+except OSError as e:
+    print(errno.errorcode[e.errno])' "$1" "$2"
+}
+
+start_server a & start_server b & wait
+if [ ! -s "$T/a.port" ] || [ ! -s "$T/b.port" ]; then
+    notok "the test servers start" "$(head -c 300 "$T/a.err" "$T/b.err" | tr '\n' ' ')"
+    finish
+fi
+ok "two OpenAI-compatible servers on llama.cpp start"
+PA=$(port a) PB=$(port b)
+
+# ---------------------------------------------------------------- one endpoint
+KEY=sk-test-$$-$RANDOM
+printf '%s\n' "$KEY" > "$T/key"
+start_server k 0 --api-key "$KEY" || notok "the server with an API key starts"
+M=$T/one
+cat > "$T/one.yaml" <<EOF
+backend:
+  - {url: "http://127.0.0.1:$(port k)", model: stories260K, kind: llama-server, api_key_file: "$T/key"}
+cache: {l2_mb: 0}
+EOF
+if ! mount_llmfs "$M" --config "$T/one.yaml"; then notok "mount with a remote backend and no model"; finish; fi
+ok "mount with a remote backend and no model"
+
+# every reference prompt at once: each answer equals llmfs-run's
+refs=("$LLMFS_SHARED"/models/reference/s*.prompt)
+for p in "${refs[@]}"; do
+    "$BIN/llmfs-run" --model "$MODEL" -p "$(cat "$p")" --temp 0 -n 256 > "$T/$(basename "$p" .prompt).run"
+done
+for p in "${refs[@]}"; do echo "$(cat "$p")" > "$M/prompts/$(basename "$p" .prompt)"; done
+for p in "${refs[@]}"; do
+    c=$(basename "$p" .prompt)
+    cat "$M/completions/$c" > "$T/$c.remote"   # (cmp -s would stop at a growing file's size)
+    check "$c: the greedy answer through the server (llama.cpp) equals llmfs-run's" \
+        cmp -s "$T/$c.run" "$T/$c.remote"
+done
+n0=$(served k)
+"$BIN/llmfs-run" --model "$MODEL" -p "Once upon a time" --temp 0 -n 256 > "$T/once.run"
+echo "$(cat "$LLMFS_SHARED/models/reference/s1.prompt")" > "$M/prompts/again"
+check "a prompt asked again is an l1 hit, equal, and never reaches the server" \
+    eval '[ "$(row_cache "$M" again)" = l1 ] && cmp -s "$T/s1.run" "$M/completions/again" && [ "$(served k)" = "$n0" ]'
+
+# streams: the first bytes arrive long before the end
+control k '{"token_delay_ms": 40}'
+printf -- '---\nmax_tokens: 30\n---\nThe dog\n' > "$M/prompts/slow"
+t0=$(now_ms)
+head -c 1 "$M/completions/slow" > /dev/null
+t1=$(now_ms)
+cat "$M/completions/slow" > /dev/null
+t2=$(now_ms)
+control k '{"token_delay_ms": 0}'
+check "completions stream: the first byte after $((t1 - t0)) ms, the end after $((t2 - t0)) ms" \
+    [ $((t1 - t0)) -lt $(( (t2 - t0) / 3 )) ]
+# many streams at once: one HTTP thread drives them all
+control k '{"token_delay_ms": 20}'
+for i in $(seq 1 16); do printf -- '---\nmax_tokens: 20\n---\nThread %s\n' "$i" > "$M/prompts/t$i"; done
+dpid=$(awk '$1 == "pid" { print $2 }' "$M/stats/engine")
+sleep 0.2
+n_http=$(cat /proc/"$dpid"/task/*/comm | grep -c '^llmfs-http$')
+n_threads=$(ls /proc/"$dpid"/task | wc -l)
+streaming=$(awk '$1 == "endpoint" && $3 == "inflight" { print $4 }' "$M/stats/backends")
+for i in $(seq 1 16); do cat "$M/completions/t$i" > /dev/null; done
+control k '{"token_delay_ms": 0}'
+check "16 streams at once ($streaming in flight): one HTTP thread ($n_http), $n_threads threads in all" \
+    eval '[ "$n_http" = 1 ] && [ "$n_threads" -lt 16 ] && [ "$streaming" -ge 8 ]'
+check "stats/backends shows the endpoint, closed, with its requests" \
+    eval '[ "$(backend_stat "$M" 0 state)" = closed ] && [ "$(backend_stat "$M" 0 ok)" -ge 4 ]'
+check "stats/prometheus has the per-endpoint families and passes promtool" \
+    eval 'grep -q "^llmfs_backend_requests_total{endpoint=\"http://127.0.0.1:$(port k)\"}" "$M/stats/prometheus" &&
+          { ! command -v promtool >/dev/null || promtool check metrics < "$M/stats/prometheus" >/dev/null 2>&1; }'
+printf -- '---\ntemperature: 0.8\ntop_k: 40\nseed: 3\nmax_tokens: 8\n---\nhi\n' > "$M/prompts/topk"
+check "a parameter the server's kind takes (top_k on llama-server) is accepted and answered" \
+    eval 'cat "$M/completions/topk" | grep -q .'
+check "the API key is in no stats file and not in config" \
+    eval '! grep -rqF "$KEY" "$M/stats/" "$M/config"'
+check "config names the key file, not the key" grep -qF "api_key_file: \"$T/key\"" "$M/config"
+umount_llmfs "$M"
+
+# A wrong key: the server's refusal reaches the reader as EIO with its reason;
+# a key from the environment; the foreground log never holds a key.
+printf 'wrong-%s\n' "$KEY" > "$T/badkey"
+sed "s|$T/key|$T/badkey|" "$T/one.yaml" > "$T/bad.yaml"
+M=$T/bad
+mount_llmfs "$M" --config "$T/bad.yaml" || notok "mount with a wrong key"
+echo "Once upon a time" > "$M/prompts/x"
+cat "$M/completions/x" > /dev/null 2> "$T/x.err"; rc=$?
+check "a refused key: the read fails (EIO) and user.llmfs.error has the server's answer" \
+    eval '[ $rc -ne 0 ] && grep -q "Input/output error" "$T/x.err" && xerr "$M" x | grep -q "HTTP 401: invalid api key"' ||
+    { echo "# rc $rc: $(cat "$T/x.err") / $(xerr "$M" x)"; }
+check "... and the wrong key shows nowhere" eval '! grep -rqF "wrong-$KEY" "$M/stats/" "$M/config" && ! xerr "$M" x | grep -qF "$KEY"'
+umount_llmfs "$M"
+cat > "$T/env.yaml" <<EOF
+backend:
+  - {url: "http://127.0.0.1:$(port k)", kind: ollama, api_key_env: LLMFS_TEST_KEY}
+cache: {l2_mb: 0}
+EOF
+M=$T/env
+mkdir -p "$M"; MOUNTS+=("$M")
+LLMFS_TEST_KEY=$KEY "$BIN/llmfs" -f --config "$T/env.yaml" "$M" > "$T/fg.log" 2>&1 &
+wait_for 10 mountpoint -q "$M"
+echo "Once upon a time" > "$M/prompts/x"
+cat "$M/completions/x" > "$T/env.x" 2>&1; check "a key from the environment is sent" cmp -s "$T/env.x" "$T/once.run" || { head -c 300 "$T/env.x"; cat "$T/fg.log"; xerr "$M" x; }
+e=$(put "$M/prompts/inval" $'---\ntemperature: 0.8\ntop_k: 40\n---\nhi\n')
+check "a parameter the server's kind cannot honour: EINVAL at close, with the reason" \
+    eval '[ "$e" = EINVAL ] && xerr "$M" inval | grep -q "top_k: a ollama server does not take it"'
+umount_llmfs "$M"
+sleep 0.3
+check "the foreground log never holds the key" eval '! grep -qF "$KEY" "$T/fg.log"'
+
+# ---------------------------------------------------------------- two endpoints
+M=$T/two
+cat > "$T/two.yaml" <<EOF
+backend:
+  - {url: "http://127.0.0.1:$PA", model: stories260K, kind: llama-server, max_inflight: 2}
+  - {url: "http://127.0.0.1:$PB", model: stories260K, kind: llama-server, max_inflight: 2}
+remote: {timeout_ms: 1000, breaker_failures: 2, breaker_cooldown_ms: 300, backoff_ms: 10, retries: 2}
+cache: {l1_mb: 0, l2_mb: 0}
+EOF
+if ! mount_llmfs "$M" --config "$T/two.yaml"; then notok "mount with two endpoints"; finish; fi
+# the same first 64 bytes go to one endpoint; other prefixes spread
+pre="Once upon a time, in a land far away, there lived a little girl who loved to"
+for i in 1 2 3 4 5 6; do printf -- '---\nmax_tokens: 4\n---\n%s %s\n' "$pre" "$i" > "$M/prompts/p$i"; cat "$M/completions/p$i" > /dev/null; done
+r0=$(backend_stat "$M" 0 requests) r1=$(backend_stat "$M" 1 requests)
+check "prompts sharing a prefix all go to one endpoint ($r0 and $r1 requests)" eval '[ $((r0 * r1)) = 0 ] && [ $((r0 + r1)) = 6 ]'
+for i in $(seq 1 24); do printf -- '---\nmax_tokens: 2\n---\n%s story %s\n' "$i" "$i" > "$M/prompts/q$i"; cat "$M/completions/q$i" > /dev/null; done
+r0=$(backend_stat "$M" 0 requests) r1=$(backend_stat "$M" 1 requests)
+check "other prefixes spread over both endpoints ($r0 and $r1 requests)" eval '[ "$r0" -gt 3 ] && [ "$r1" -gt 3 ]'
+
+# A silent server trips the timeout; the request is answered by the other.
+control a '{"hang": true}'; control b '{"hang": true}'
+echo "Lily went" > "$M/prompts/silent"
+cat "$M/completions/silent" > /dev/null 2> "$T/silent.err"; rc=$?
+check "two silent servers: the read ends with EIO, user.llmfs.error says the timeout" \
+    eval '[ $rc -ne 0 ] && xerr "$M" silent | grep -q "sent nothing for 1000 ms"'
+control a '{"hang": false}'; control b '{"hang": false}'
+t0=$(backend_stat "$M" 0 timeouts) t1=$(backend_stat "$M" 1 timeouts)
+check "the timeouts are counted per endpoint ($t0, $t1)" [ $((t0 + t1)) -ge 2 ]
+sleep 0.4      # the breakers' cool-down: both half-open for the next request
+for i in 1 2 3 4; do echo "Tom and Sue $i" > "$M/prompts/h$i"; cat "$M/completions/h$i" > /dev/null 2>&1 || echo "# h$i: $(xerr "$M" "h$i")"; done
+check "after the cool-down the breakers probe and close again" \
+    eval '[ "$(backend_stat "$M" 0 state)/$(backend_stat "$M" 1 state)" = closed/closed ]'
+
+# A stream cut after bytes reached the reader: EIO with the reason, no retry.
+control a '{"cut_after": 3}'; control b '{"cut_after": 3}'
+echo "Once upon a time" > "$M/prompts/cut"
+cat "$M/completions/cut" > "$T/cut.out" 2> "$T/cut.err"; rc=$?
+control a '{"cut_after": 0}'; control b '{"cut_after": 0}'
+check "a stream cut mid-way: the reader gets the bytes so far, then EIO" \
+    eval '[ $rc -ne 0 ] && grep -q "Input/output error" "$T/cut.err" && [ -s "$T/cut.out" ] && cmp -s "$T/cut.out" <(head -c "$(stat -c %s "$T/cut.out")" "$T/s1.run")'
+check "... and user.llmfs.error says it was cut, and by whom" \
+    eval 'xerr "$M" cut | grep -q "answer cut after [0-9]* bytes: http://127.0.0.1:[0-9]*"'
+check "stats/requests has the reason too" grep -q '^cut,.*answer cut after' "$M/stats/requests"
+
+# Kill one server mid-run: what had streamed ends with EIO, nothing else is lost.
+control a '{"token_delay_ms": 30}'; control b '{"token_delay_ms": 30}'
+for i in $(seq 1 8); do printf -- '---\nmax_tokens: 40\n---\nKill %s: Once upon a time\n' "$i" > "$M/prompts/k$i"; done
+sleep 0.3
+kill -9 "$(cat "$T/a.pid")"
+good=0 cut=0 other=0
+for i in $(seq 1 8); do
+    printf -- '---\nmax_tokens: 40\n---\nKill %s: Once upon a time\n' "$i" > /dev/null
+    if cat "$M/completions/k$i" > "$T/k$i" 2>/dev/null; then good=$((good + 1))
+    elif xerr "$M" "k$i" | grep -q "answer cut"; then cut=$((cut + 1))
+    else other=$((other + 1)); echo "# k$i: $(xerr "$M" "k$i")"; fi
+done
+check "killing a server mid-run: $good whole, $cut cut after streaming (at most its 2 in flight), $other lost" \
+    eval '[ $other = 0 ] && [ $cut -le 2 ] && [ $good -ge 6 ]'
+control b '{"token_delay_ms": 0}'
+for i in 1 2 3 4; do echo "After $i" > "$M/prompts/f$i"; done
+all=1
+for i in 1 2 3 4; do cat "$M/completions/f$i" > /dev/null 2>&1 || { all=0; echo "# f$i: $(xerr "$M" "f$i")"; }; done
+check "new requests fail over to the live server" [ $all = 1 ]
+check "... and the dead server's breaker is open" [ "$(backend_stat "$M" 0 state)" = open ]
+check "... and failovers are counted" [ "$(awk '$1 == "failovers" { print $2 }' "$M/stats/backends")" -gt 0 ]
+start_server a "$PA" || notok "the killed server starts again on its port"
+sleep 0.4
+for i in $(seq 1 12); do printf -- '---\nmax_tokens: 2\n---\n%s back %s\n' "$i" "$i" > "$M/prompts/b$i"; cat "$M/completions/b$i" > /dev/null 2>&1 || echo "# b$i: $(xerr "$M" "b$i")"; done
+check "the server back: its breaker half-opened, closed, and it serves again" \
+    eval '[ "$(backend_stat "$M" 0 state)" = closed ] && [ "$(backend_stat "$M" 0 breaker_half_opened)" -ge 1 ] &&
+          [ "$(backend_stat "$M" 0 breaker_closed)" -ge 1 ]'
+umount_llmfs "$M"
+finish
