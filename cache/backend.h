@@ -24,6 +24,9 @@ typedef struct backend_ops {
      * *ids (caller frees).  Returns the count, -EFBIG when the prompt does
      * not fit, or another negative errno. */
     int  (*tokenize)(backend *b, const char *text, size_t len, int **ids);
+    /* The same for a chat's text (engine_tokenize_chat): special-token
+     * text parsed, BOS only when first. */
+    int  (*tokenize_chat)(backend *b, const char *text, size_t len, int first, int **ids);
     /* Starts generating from ids[0..n) (what tokenize gave).  Returns 0 and
      * the handle in *out, -EBUSY when the backend's queue is full, or
      * another negative errno; nothing is started on failure. */

@@ -68,19 +68,19 @@ static const char *other_match(span t, const other_format *o, size_t n) {
 
 static chat_format refuse(const char *what, char *err, size_t errlen) {
     errbuf_set(err, errlen, -EINVAL,
-               "chat template: %s, not one llmfs renders (it renders " RENDERED ")", what);
+               "chat template %s; llmfs renders " RENDERED, what);
     return CHAT_NONE;
 }
 
 chat_format chat_detect(const char *tmpl, size_t len, char *err, size_t errlen) {
     span t = {tmpl, tmpl ? len : 0};
-    if (!t.len) return refuse("the model has none", err, errlen);
+    if (!t.len) return refuse("missing (the model has no tokenizer.chat_template)", err, errlen);
     for (int f = CHAT_NONE + 1; f < CHAT_NFORMATS; f++)
         if (strlen(format_names[f]) == t.len && !memcmp(format_names[f], t.s, t.len))
             return (chat_format)f;
     if (has(t, "<|im_start|>")) {
-        if (has(t, "<|im_sep|>")) return refuse("recognised as phi4", err, errlen);
-        if (has(t, "<end_of_utterance>")) return refuse("recognised as smolvlm", err, errlen);
+        if (has(t, "<|im_sep|>")) return refuse("recognised as phi4, which llmfs does not render", err, errlen);
+        if (has(t, "<end_of_utterance>")) return refuse("recognised as smolvlm, which llmfs does not render", err, errlen);
         return CHAT_CHATML;
     }
     if ((t.len >= 7 && !memcmp(t.s, "mistral", 7)) || has(t, "[INST]")) {
@@ -103,8 +103,8 @@ chat_format chat_detect(const char *tmpl, size_t len, char *err, size_t errlen) 
                             sizeof others_before_llama3 / sizeof others_before_llama3[0]);
     if (!o && has(t, "<|start_header_id|>") && has(t, "<|end_header_id|>")) return CHAT_LLAMA3;
     if (o) {
-        char what[64];
-        snprintf(what, sizeof what, "recognised as %s", o);
+        char what[96];
+        snprintf(what, sizeof what, "recognised as %s, which llmfs does not render", o);
         return refuse(what, err, errlen);
     }
     return refuse("not recognised", err, errlen);
@@ -341,5 +341,97 @@ int chat_render_next(chat_format f, const chat_msg *m, int n, const char *user, 
         whole = NULL;
     }
     free(whole);
+    return rc;
+}
+
+/* -------------------------------------------------------- conversation */
+
+void chat_conv_init(chat_conv *c, chat_format f) {
+    memset(c, 0, sizeof *c);
+    c->f = f;
+}
+
+void chat_conv_reset(chat_conv *c) {
+    for (int i = 0; i < c->n; i++) free((char *)c->m[i].text);
+    c->n = c->n_ids = c->undo_n = c->undo_ids = 0;
+}
+
+void chat_conv_release(chat_conv *c) {
+    chat_conv_reset(c);
+    free(c->m);
+    free(c->ids);
+    memset(c, 0, sizeof *c);
+}
+
+/* Appends a message (a copy of text). */
+static int add_msg(chat_conv *c, chat_role role, const char *text, size_t len) {
+    if (c->n == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 8;
+        chat_msg *m = realloc(c->m, (size_t)cap * sizeof *m);
+        if (!m) return -ENOMEM;
+        c->m = m;
+        c->cap = cap;
+    }
+    char *t = malloc(len + 1);
+    if (!t) return -ENOMEM;
+    if (len) memcpy(t, text, len);
+    t[len] = 0;
+    c->m[c->n++] = (chat_msg){role, t, len};
+    return 0;
+}
+
+static int add_ids(chat_conv *c, const int *ids, int n) {
+    if (n > c->cap_ids - c->n_ids) {
+        int cap = c->cap_ids ? c->cap_ids : 256;
+        while (cap - c->n_ids < n) {
+            if (cap > (1 << 28)) return -EFBIG;
+            cap *= 2;
+        }
+        int *p = realloc(c->ids, (size_t)cap * sizeof *p);
+        if (!p) return -ENOMEM;
+        c->ids = p;
+        c->cap_ids = cap;
+    }
+    if (n) memcpy(c->ids + c->n_ids, ids, (size_t)n * sizeof *ids);
+    c->n_ids += n;
+    return 0;
+}
+
+int chat_conv_system(chat_conv *c, const char *text, size_t len) {
+    if (c->n) return -EBUSY;
+    return add_msg(c, CHAT_SYSTEM, text, len);
+}
+
+int chat_conv_user(chat_conv *c, const char *text, size_t len, chat_tokenize_fn tok, void *ud) {
+    if (c->n && c->m[c->n - 1].role == CHAT_USER) return -EBUSY;
+    char *delta;
+    size_t dlen;
+    int rc = chat_render_next(c->f, c->m, c->n, text, len, &delta, &dlen);
+    if (rc) return rc;
+    int *ids = NULL;
+    int k = tok(ud, delta, dlen, c->n_ids == 0, &ids);
+    free(delta);
+    if (k < 0) return k;
+    int n0 = c->n, i0 = c->n_ids;
+    rc = add_msg(c, CHAT_USER, text, len);
+    if (!rc && (rc = add_ids(c, ids, k))) c->n--, free((char *)c->m[c->n].text);
+    free(ids);
+    if (rc) return rc;
+    c->undo_n = n0;
+    c->undo_ids = i0;
+    return 0;
+}
+
+void chat_conv_undo(chat_conv *c) {
+    if (!c->n || c->m[c->n - 1].role != CHAT_USER) return;
+    while (c->n > c->undo_n) free((char *)c->m[--c->n].text);
+    c->n_ids = c->undo_ids;
+}
+
+int chat_conv_reply(chat_conv *c, const char *text, size_t len, const int *ids, int n) {
+    if (!c->n || c->m[c->n - 1].role != CHAT_USER || n < 0 || (n && !ids)) return -EBUSY;
+    int i0 = c->n_ids;
+    int rc = add_ids(c, ids, n);
+    if (!rc && (rc = add_msg(c, CHAT_ASSISTANT, text, len))) c->n_ids = i0;
     return rc;
 }

@@ -66,4 +66,39 @@ int chat_render(chat_format f, const chat_msg *m, int n, int add_gen, char **out
  * chat_render. */
 int chat_render_next(chat_format f, const chat_msg *m, int n, const char *user, size_t ulen,
                      char **out, size_t *len);
+
+/* A conversation: its messages and the token ids it has grown by, turn
+ * by turn (chat_render_next's texts tokenized, and the replies' ids as
+ * they were generated).  The ids of a new turn's prompt are the kept
+ * ones plus that turn's, so a KV prefix cache finds every earlier turn.
+ * Not thread-safe: its owner serializes calls. */
+typedef int (*chat_tokenize_fn)(void *ud, const char *text, size_t len, int first, int **ids);
+
+typedef struct chat_conv {
+    chat_format f;
+    chat_msg *m;            /* (cap) messages; their texts are owned */
+    int n, cap;
+    int *ids;               /* (cap_ids) the conversation's token ids */
+    int n_ids, cap_ids;
+    int undo_n, undo_ids;   /* n and n_ids before the last chat_conv_user */
+} chat_conv;
+
+void chat_conv_init(chat_conv *c, chat_format f);
+/* Forgets every message (a new conversation in the same format). */
+void chat_conv_reset(chat_conv *c);
+void chat_conv_release(chat_conv *c);
+/* Sets the system prompt, before the first turn (-EBUSY after). */
+int  chat_conv_system(chat_conv *c, const char *text, size_t len);
+/* Adds the user's turn: the ids grow by its rendering (chat_render_next)
+ * as tok tokenizes it (first: the conversation's first tokens).  The
+ * prompt for the reply is then c->ids[0..c->n_ids).  Returns 0, -EBUSY
+ * when the last message is not a reply (nor the system prompt), or tok's
+ * error (-EFBIG: past the context); nothing changes on failure. */
+int  chat_conv_user(chat_conv *c, const char *text, size_t len, chat_tokenize_fn tok, void *ud);
+/* Takes back the last chat_conv_user (its reply never came). */
+void chat_conv_undo(chat_conv *c);
+/* Adds the reply to the last user turn: its text and the ids generated
+ * (ids may be NULL with n 0).  Returns 0, -EBUSY (no user turn waits for
+ * it) or -ENOMEM. */
+int  chat_conv_reply(chat_conv *c, const char *text, size_t len, const int *ids, int n);
 #endif
