@@ -331,8 +331,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
     }
+    /* chats/ in the model's chat format; without one, turns are refused
+     * with the reason */
+    static char chat_error[256];
+    chat_format chat_fmt = engine_chat_format(eng, chat_error, sizeof chat_error);
     ns_env env = {.c = rc_cache, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len,
-                  .se = fo.singlethread ? NULL : se, .shared = c.allow_other};
+                  .se = fo.singlethread ? NULL : se, .shared = c.allow_other,
+                  .chat_fmt = chat_fmt, .chat_error = chat_error};
     if ((rc = ns_new(&env, &n))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
