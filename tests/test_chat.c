@@ -68,7 +68,7 @@ static void test_detect(void) {
         {"<|user|>{{ m }}<|endoftext|>", "recognised as zephyr"},
         {"<|im_start|><|im_sep|>", "recognised as phi4"},
         {"USER: x ASSISTANT: y <|start_header_id|><|end_header_id|>", "recognised as vicuna"},
-        {"", "the model has none"},
+        {"", "the model has no tokenizer.chat_template"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;

@@ -23,32 +23,31 @@ if ! err=$("$BIN/llmfs-mkmodel" -o "$m" --dim 64 --hidden 128 --layers 2 --heads
     not_ok "llmfs-mkmodel --chat-template phi3" "$err"; exit 1
 fi
 printf 'What is the capital of France?\nAnd of Italy?\n' > "$tmp/turns"
-"$RUN" --model "$m" --chat -n 12 --stats < "$tmp/turns" > "$tmp/out" 2> "$tmp/err"
+"$RUN" --model "$m" --chat -n 24 --stats < "$tmp/turns" > "$tmp/out" 2> "$tmp/err"
 check "exits 0" [ $? -eq 0 ]
 check "one reply line per turn" [ "$(wc -l < "$tmp/out")" -eq 2 ]
 read -r _ _ _ p1 _ c1 _ g1 <<<"$(grep '^turn 1 ' "$tmp/err")"
 read -r _ _ _ p2 _ c2 _ g2 <<<"$(grep '^turn 2 ' "$tmp/err")"
 if [ -n "${p1:-}" ] && [ -n "${p2:-}" ]; then
-    # whole blocks of 16 of the first turn (prompt and reply), short of
-    # the second prompt's last token, which is always computed
-    first=$((p1 + g1)); [ "$first" -gt $((p2 - 1)) ] && first=$((p2 - 1))
-    want=$((first / 16 * 16))
-    if [ "$c1" -eq 0 ] && [ "$c2" -eq "$want" ] && [ "$c2" -ge $((p1 / 16 * 16)) ] && [ "$p2" -gt "$first" ]; then
-        ok "the second turn's cached tokens cover the first turn ($c2 of $p2)"
+    # the whole blocks (16 positions) of the first turn's prompt and reply
+    # whose KV was computed: all but the last token sampled
+    want=$(( (p1 + g1 - 1) / 16 * 16 ))
+    if [ "$c1" -eq 0 ] && [ "$c2" -eq "$want" ] && [ "$c2" -gt "$p1" ] && [ "$p2" -gt $((p1 + g1)) ]; then
+        ok "the second turn's cached tokens cover the first turn, reply included ($c2 of $p2)"
     else
-        not_ok "the second turn's cached tokens cover the first turn" "$(cat "$tmp/err")"
+        not_ok "the second turn's cached tokens cover the first turn, reply included" "$(cat "$tmp/err")"
     fi
 else
     not_ok "--stats reports each turn" "$(cat "$tmp/err")"
 fi
-"$RUN" --model "$m" --chat -n 12 < "$tmp/turns" > "$tmp/out2" 2>/dev/null
+"$RUN" --model "$m" --chat -n 24 < "$tmp/turns" > "$tmp/out2" 2>/dev/null
 check "the same conversation gives the same replies" cmp -s "$tmp/out" "$tmp/out2"
-head -1 "$tmp/turns" | "$RUN" --model "$m" --chat -n 12 > "$tmp/one" 2>/dev/null
+head -1 "$tmp/turns" | "$RUN" --model "$m" --chat -n 24 > "$tmp/one" 2>/dev/null
 check "a reply does not depend on later turns" cmp -s "$tmp/one" <(head -1 "$tmp/out")
-"$RUN" --model "$m" --chat -n 12 --temp 0.9 --seed 7 < "$tmp/turns" > "$tmp/s1" 2>/dev/null
-"$RUN" --model "$m" --chat -n 12 --temp 0.9 --seed 7 < "$tmp/turns" > "$tmp/s2" 2>/dev/null
+"$RUN" --model "$m" --chat -n 24 --temp 0.9 --seed 7 < "$tmp/turns" > "$tmp/s1" 2>/dev/null
+"$RUN" --model "$m" --chat -n 24 --temp 0.9 --seed 7 < "$tmp/turns" > "$tmp/s2" 2>/dev/null
 check "sampled replies are the same for the same seed" cmp -s "$tmp/s1" "$tmp/s2"
-"$RUN" --model "$m" --chat -n 12 --system "Answer in French." < "$tmp/turns" > "$tmp/sys" 2>/dev/null
+"$RUN" --model "$m" --chat -n 24 --system "Answer in French." < "$tmp/turns" > "$tmp/sys" 2>/dev/null
 differ() { ! cmp -s "$1" "$2"; }
 check "--system changes the replies" differ "$tmp/out" "$tmp/sys"
 

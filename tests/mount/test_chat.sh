@@ -39,10 +39,10 @@ print(rows[n - 1][sys.argv[4]] if len(rows) >= n else "")' "$1/stats/requests" "
 m=$T/chat.gguf
 mk "$m" phi3 --dim 64 --hidden 128 --layers 2 --type q8_0 || { notok "llmfs-mkmodel"; finish; }
 M=$T/mnt
-mount_llmfs "$M" --model "$m" -o generation.max_tokens=12 || { notok "mount"; finish; }
+mount_llmfs "$M" --model "$m" -o generation.max_tokens=24 || { notok "mount"; finish; }
 check "chats/ is in the mount's root" [ -d "$M/chats" ]
 Q1="What is the capital of France?" Q2="And of Italy?"
-printf '%s\n%s\n' "$Q1" "$Q2" | "$BIN/llmfs-run" --model "$m" --chat -n 12 > "$T/run" 2>/dev/null
+printf '%s\n%s\n' "$Q1" "$Q2" | "$BIN/llmfs-run" --model "$m" --chat -n 24 > "$T/run" 2>/dev/null
 
 # --- two turns with ">>"
 NAME=x
@@ -58,11 +58,14 @@ check "st_size is the transcript's length" [ "$(stat -c %s "$M/chats/x")" -eq "$
 p1=$(row "$M" 1 prompt_tokens) g1=$(row "$M" 1 generated_tokens)
 p2=$(row "$M" 2 prompt_tokens) c2=$(row "$M" 2 cached_tokens)
 if [ -n "$p1" ] && [ -n "$p2" ]; then
-    first=$((p1 + g1)); [ "$first" -gt $((p2 - 1)) ] && first=$((p2 - 1))
+    # the whole blocks (16 positions) of the first turn's prompt and reply
+    # whose KV was computed: all but the last token sampled
+    want=$(( (p1 + g1 - 1) / 16 * 16 ))
     echo "# turn 1: $p1 prompt + $g1 generated tokens; turn 2: $p2 prompt, $c2 from the prefix cache"
-    check "stats/requests: the second turn's cached tokens cover the first turn" \
-        [ "$c2" -eq $((first / 16 * 16)) -a "$c2" -ge $((p1 / 16 * 16)) -a "$c2" -gt 0 ]
-    check "stats/requests: the second turn's prompt is the whole conversation" [ "$p2" -gt "$first" ]
+    check "stats/requests: the second turn's cached tokens cover the first turn, reply included" \
+        [ "$c2" -eq "$want" -a "$c2" -gt "$p1" ]
+    check "stats/requests: the second turn's prompt is the whole conversation" \
+        [ "$p2" -gt $((p1 + g1)) ]
 else
     notok "stats/requests has a row per turn" "$(cat "$M/stats/requests")"
 fi
@@ -76,7 +79,7 @@ check "> starts a new conversation" cmp -s "$T/x3" "$T/want1"
 check "> with nothing empties the transcript" [ ! -s "$M/chats/x" ]
 
 # --- system prompt in a front matter
-printf 'Hello there\n' | "$BIN/llmfs-run" --model "$m" --chat -n 12 --system "Be brief." > "$T/runs" 2>/dev/null
+printf 'Hello there\n' | "$BIN/llmfs-run" --model "$m" --chat -n 24 --system "Be brief." > "$T/runs" 2>/dev/null
 printf -- '---\nsystem: Be brief.\n---\nHello there\n' > "$M/chats/s"
 SYS="Be brief." expect "$T/wants" "$T/runs" "Hello there"
 check "front matter system: sets the system prompt" cmp -s <(cat "$M/chats/s") "$T/wants"
