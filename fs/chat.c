@@ -110,7 +110,10 @@ static void chat_retire(void *arg);
 static int start(ns *n, ns_entry *e, const char *text, size_t len, const gen_params *gp,
                  char *reason, size_t cap) {
     ns_chat *c = e->chat;
-    if (n->shut) { snprintf(reason, cap, "the daemon is stopping"); return -EIO; }
+    pthread_mutex_lock(&n->mu);
+    int shut = n->shut;
+    pthread_mutex_unlock(&n->mu);
+    if (shut) { snprintf(reason, cap, "the daemon is stopping"); return -EIO; }
     int rc = chat_conv_user(&c->conv, text, len, tokenize, n);
     if (rc) {
         if (rc == -EFBIG)

@@ -347,7 +347,8 @@ int main(int argc, char **argv) {
     ctx.nt = nt;
     ctx.env = (stats_env){.cfg = &cfg, .m = m, .s = sch, .c = rc_cache, .ctx = ctx_len,
                           .threads = cfg.threads,
-                          .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg)};
+                          .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg),
+                          .chat_format = chat_format_name(chat_fmt)};
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
 

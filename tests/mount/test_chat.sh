@@ -41,6 +41,7 @@ mk "$m" phi3 --dim 64 --hidden 128 --layers 2 --type q8_0 || { notok "llmfs-mkmo
 M=$T/mnt
 mount_llmfs "$M" --model "$m" -o generation.max_tokens=24 || { notok "mount"; finish; }
 check "chats/ is in the mount's root" [ -d "$M/chats" ]
+check "stats/engine names the chat format" grep -qx "chat_format phi3" "$M/stats/engine"
 Q1="What is the capital of France?" Q2="And of Italy?"
 printf '%s\n%s\n' "$Q1" "$Q2" | "$BIN/llmfs-run" --model "$m" --chat -n 24 > "$T/run" 2>/dev/null
 
