@@ -135,7 +135,8 @@ static int have_node(void) {
 /* The template rendered by @huggingface/jinja for m[0..n), with its BOS
  * text taken off the front as llama.cpp does (its tokenizer adds BOS).
  * Caller frees; NULL on failure. */
-static char *jinja(const char *tmpl, const char *bos, const char *eos, const chat_msg *m, int n) {
+static char *jinja_run(const char *tmpl, const char *bos, const char *eos, const chat_msg *m,
+                       int n, const char *tokenize) {
     char in[] = "/tmp/llmfs-chat-XXXXXX";
     int fd = mkstemp(in);
     if (fd < 0) return NULL;
@@ -153,10 +154,15 @@ static char *jinja(const char *tmpl, const char *bos, const char *eos, const cha
         json_str(f, m[i].text, m[i].len);
         fputs("}", f);
     }
-    fputs("]}\n", f);
+    fputs("]", f);
+    if (tokenize) {
+        fputs(", \"tokenize\": ", f);
+        json_str(f, tokenize, strlen(tokenize));
+    }
+    fputs("}\n", f);
     fclose(f);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "node tests/node/chat_ref.mjs < %s", in);
+    snprintf(cmd, sizeof cmd, "node tests/node/chat_ref.mjs < %s 2>/dev/null", in);
     FILE *p = popen(cmd, "r");
     char *out = NULL;
     size_t len = 0, cap = 0;
@@ -175,9 +181,14 @@ static char *jinja(const char *tmpl, const char *bos, const char *eos, const cha
         if (out) out[len] = 0;
     }
     unlink(in);
+    if (tokenize) return out;
     size_t bl = strlen(bos);
     if (out && bl && !strncmp(out, bos, bl)) memmove(out, out + bl, len - bl + 1);
     return out;
+}
+
+static char *jinja(const char *tmpl, const char *bos, const char *eos, const chat_msg *m, int n) {
+    return jinja_run(tmpl, bos, eos, m, n, NULL);
 }
 
 static void compare(const char *what, const char *tmpl, const char *bos, const char *eos,
@@ -249,6 +260,49 @@ static void test_special(void) {
     gguf_free(g);
 }
 
+static int tok_special(void *ud, const char *text, size_t len, int first, int **ids) {
+    const tokenizer *t = ud;
+    int n = tokenizer_encode_special(t, text, len, first, NULL, 0);
+    if (n < 0) return n;
+    *ids = malloc((size_t)(n ? n : 1) * sizeof **ids);
+    return *ids ? tokenizer_encode_special(t, text, len, first, *ids, n) : -ENOMEM;
+}
+
+/* The first turn's prompt ids, as a conversation keeps them, are the ids
+ * llama.cpp itself (node-llama-cpp) makes of Phi-3's own template
+ * rendered by Jinja, with its special tokens and its strip of the
+ * newlines after them. */
+static void test_llamacpp_ids(void) {
+    char path[512], err[256];
+    gguf *g = NULL;
+    tokenizer *t = NULL;
+    gguf_str s;
+    shared_path(path, sizeof path, "vocab/ggml-vocab-phi-3.gguf");
+    int rc = gguf_open(path, &g, err, sizeof err);
+    if (!rc) rc = tokenizer_from_gguf(g, &t, err, sizeof err);
+    CHECKF(!rc, "%s", err);
+    if (rc) { gguf_free(g); return; }
+    CHECK(!gguf_get_str(g, "tokenizer.chat_template", &s));
+    char *tmpl = strndup(s.ptr, s.len);
+    chat_format f = chat_detect(tmpl, strlen(tmpl), err, sizeof err);
+    chat_conv c;
+    chat_conv_init(&c, f);
+    CHECK(!chat_conv_user(&c, conv[1].text, conv[1].len, tok_special, t));
+    char *ref = jinja_run(tmpl, "<s>", "<|endoftext|>", conv + 1, 1, path);
+    CHECKF(ref != NULL, "node tests/node/chat_ref.mjs (tokenize) failed");
+    char ours[4096];
+    size_t k = 0;
+    for (int i = 0; i < c.n_ids && k + 16 < sizeof ours; i++)
+        k += (size_t)snprintf(ours + k, sizeof ours - k, "%s%d", i ? " " : "", c.ids[i]);
+    snprintf(ours + k, sizeof ours - k, "\n");
+    if (ref) CHECKF(!strcmp(ours, ref), "\n#   llmfs:     %s#   llama.cpp: %s", ours, ref);
+    free(ref);
+    free(tmpl);
+    chat_conv_release(&c);
+    tokenizer_free(t);
+    gguf_free(g);
+}
+
 int main(void) {
     TEST("chat: templates are recognised by llama.cpp's marks, others refused in one line",
          test_detect);
@@ -258,6 +312,9 @@ int main(void) {
         TEST("chat: each format renders as its Jinja template does (@huggingface/jinja)",
              test_jinja);
         TEST("chat: Phi-3's own template renders as llmfs renders phi3", test_jinja_phi3_vocab);
+        if (access("tests/node/node_modules/node-llama-cpp/package.json", R_OK) == 0)
+            TEST("chat: a first turn's ids are llama.cpp's tokens of its Jinja rendering",
+                 test_llamacpp_ids);
     } else {
         printf("ok - chat: Jinja references # SKIP tests/node is not installed\n");
     }

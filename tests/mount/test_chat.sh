@@ -70,6 +70,17 @@ if [ -n "$p1" ] && [ -n "$p2" ]; then
 else
     notok "stats/requests has a row per turn" "$(cat "$M/stats/requests")"
 fi
+# llama.cpp (node-llama-cpp) renders the model's own template with Jinja
+# and tokenizes it: as many tokens as the first turn's prompt
+if [ -e tests/node/node_modules/node-llama-cpp/package.json ] && command -v node >/dev/null; then
+    ref=$(python3 -c 'import json, sys; print(json.dumps({"bos_token": "<s>", "tokenize": sys.argv[1],
+        "messages": [{"role": "user", "content": sys.argv[2]}]}))' "$m" "$Q1" |
+          node tests/node/chat_ref.mjs 2>/dev/null | wc -w)
+    check "the first turn's prompt is as many tokens as llama.cpp makes of the template ($ref)" \
+        [ "$ref" -gt 0 -a "$ref" = "${p1:-}" ]
+else
+    skip "the first turn's prompt against llama.cpp's" "tests/node is not installed"
+fi
 check "ls chats/ lists the conversation" [ "$(ls "$M/chats")" = x ]
 
 # --- ">" starts a new conversation
