@@ -117,6 +117,31 @@ rm "$M/chats/a"
 check "rm chats/a removes it" [ ! -e "$M/chats/a" ]
 check "clean unmount" umount_llmfs "$M"
 
+# --- a conversation past the context: the turn is refused, and says why;
+# a turn over limits.max_prompt_bytes is refused at its write
+C=$T/ctx
+if mount_llmfs "$C" --model "$m" -o context=48,generation.max_tokens=24,limits.max_prompt_bytes=4096; then
+    echo "$Q1" >> "$C/chats/c"
+    cat "$C/chats/c" > /dev/null
+    if /bin/echo "$Q2" >> "$C/chats/c" 2>/dev/null; then
+        notok "a turn past the context is refused (EFBIG)"
+    else
+        check "a turn past the context is refused (EFBIG), and says why" \
+            grep -q "no longer fits the context" <(xattr_get "$C/chats/c" user.llmfs.error)
+    fi
+    : > "$C/chats/c"
+    echo "$Q1" >> "$C/chats/c"
+    check "> makes room again" grep -q "^assistant: " "$C/chats/c"
+    if head -c 5000 /dev/zero | tr '\0' x > "$C/chats/big" 2>/dev/null; then
+        notok "a turn over limits.max_prompt_bytes is refused (EFBIG)"
+    else
+        ok "a turn over limits.max_prompt_bytes is refused (EFBIG)"
+    fi
+    check "clean unmount (context)" umount_llmfs "$C"
+else
+    notok "mount with a small context"
+fi
+
 # --- streaming and a turn written during a reply, on a slower model
 sm=$T/slow.gguf
 if mk "$sm" phi3 --dim 512 --hidden 2048 --layers 8 --heads 8 --kv-heads 8 --type f32; then
