@@ -26,6 +26,9 @@ typedef struct backend_ops {
      * ids (a remote one) gives the prompt's bytes, one per id, so that the
      * cache key holds the prompt's exact bytes. */
     int  (*tokenize)(backend *b, const char *text, size_t len, int **ids);
+    /* The same for a chat's text (engine_tokenize_chat): special-token
+     * text parsed, BOS only when first. */
+    int  (*tokenize_chat)(backend *b, const char *text, size_t len, int first, int **ids);
     /* Starts generating from ids[0..n) (what tokenize gave).  Returns 0 and
      * the handle in *out, -EBUSY when the backend's queue is full, or
      * another negative errno; nothing is started on failure. */

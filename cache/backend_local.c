@@ -18,6 +18,10 @@ static int local_tokenize(backend *b, const char *text, size_t len, int **ids) {
     return engine_tokenize(sched_engine(((local *)b)->s), text, len, ids);
 }
 
+static int local_tokenize_chat(backend *b, const char *text, size_t len, int first, int **ids) {
+    return engine_tokenize_chat(sched_engine(((local *)b)->s), text, len, first, ids);
+}
+
 static int local_submit(backend *b, const int *ids, int n, const gen_params *p,
                         const sched_cb *cb, void *ud, backend_req **out) {
     return sched_submit_tokens(((local *)b)->s, ids, n, p, cb, ud, (sched_req **)out);
@@ -30,7 +34,7 @@ static void local_release(backend *b, backend_req *r) {
 static void local_free(backend *b) { free(b); }
 
 static const backend_ops local_ops = {
-    local_tokenize, local_submit, local_release, local_free, NULL,
+    local_tokenize, local_tokenize_chat, local_submit, local_release, local_free, NULL,
 };
 
 int backend_local_new(sched *s, const uint8_t model_fp[16], const uint8_t tok_fp[16],

@@ -566,8 +566,24 @@ static int from_memory(rcache *c, rcache_req *q, const uint8_t key[16], const ge
 
 static const sched_cb flight_cb = {flight_text, flight_done, flight_token};
 
+int rcache_tokenize_chat(rcache *c, const char *text, size_t len, int first, int **ids) {
+    if (!c->b->ops->tokenize_chat) return -EOPNOTSUPP;   /* a remote backend */
+    return c->b->ops->tokenize_chat(c->b, text, len, first, ids);
+}
+
 int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p,
                   const cache_cb *cb, void *ud, rcache_req **out) {
+    *out = NULL;
+    int *ids = NULL;
+    int n = c->b->ops->tokenize(c->b, prompt, len, &ids);
+    if (n < 0) return n;
+    int rc = rcache_submit_tokens(c, ids, n, p, cb, ud, out);
+    free(ids);
+    return rc;
+}
+
+int rcache_submit_tokens(rcache *c, const int *ids, int n, const gen_params *p,
+                         const cache_cb *cb, void *ud, rcache_req **out) {
     *out = NULL;
     rcache_req *q = calloc(1, sizeof *q);
     if (!q) return -ENOMEM;
@@ -575,9 +591,6 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
     q->cb = *cb;
     q->ud = ud;
     q->t_submit_ns = engine_now_ns();
-    int *ids = NULL;
-    int n = c->b->ops->tokenize(c->b, prompt, len, &ids);
-    if (n < 0) { free(q); return n; }
     uint8_t key[16];
     make_key(c->b, ids, n, p, key);
     pthread_mutex_lock(&c->mu);
@@ -604,13 +617,12 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
         }
         if (hit) {
             pthread_mutex_unlock(&c->mu);
-            free(ids);
             *out = q;
             return 0;
         }
     }
     flight *f = calloc(1, sizeof *f);
-    if (!f) { pthread_mutex_unlock(&c->mu); free(ids); free(q); return -ENOMEM; }
+    if (!f) { pthread_mutex_unlock(&c->mu); free(q); return -ENOMEM; }
     f->c = c;
     f->p = *p;
     f->prompt_tokens = n;
@@ -631,7 +643,6 @@ int rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *p
 
     backend_req *breq = NULL;
     int rc = c->b->ops->submit(c->b, ids, n, p, &flight_cb, f, &breq);
-    free(ids);
     pthread_mutex_lock(&c->mu);
     if (rc) {
         /* followers that joined meanwhile learn that it failed */

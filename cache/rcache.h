@@ -112,6 +112,13 @@ int  rcache_submit(rcache *c, const char *prompt, size_t len, const gen_params *
 /* Whether the backend can honour p: 0, or -EINVAL with the reason in
  * why (a parameter its servers do not take). */
 int  rcache_check(rcache *c, const gen_params *p, char *why, size_t whylen);
+/* The same from token ids[0..n) (not kept), as rcache_tokenize_chat
+ * makes them. */
+int  rcache_submit_tokens(rcache *c, const int *ids, int n, const gen_params *p,
+                          const cache_cb *cb, void *ud, rcache_req **out);
+/* A chat's text as the backend's token ids (backend_ops.tokenize_chat);
+ * caller frees *ids.  Returns the count or a negative errno. */
+int  rcache_tokenize_chat(rcache *c, const char *text, size_t len, int first, int **ids);
 /* Where the request's bytes come from (known once rcache_submit returned). */
 cache_source rcache_req_source(const rcache_req *q);
 /* What q's generation did so far: its prompt's tokens and the tokens

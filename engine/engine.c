@@ -127,14 +127,16 @@ int seq_new_tokens(engine *e, const int *ids, int n, const gen_params *p, seq_em
     return 0;
 }
 
-int engine_tokenize(engine *e, const char *text, size_t len, int **ids) {
+static int tokenize(engine *e, const char *text, size_t len, int add_bos, int special,
+                    int **ids) {
     int cap = 256, *buf = NULL, n;
     *ids = NULL;
     for (;;) {
         int *t = realloc(buf, (size_t)cap * sizeof *buf);
         if (!t) { free(buf); return -ENOMEM; }
         buf = t;
-        n = tokenizer_encode(e->m->tok, text, len, 1, buf, cap);
+        n = special ? tokenizer_encode_special(e->m->tok, text, len, add_bos, buf, cap)
+                    : tokenizer_encode(e->m->tok, text, len, add_bos, buf, cap);
         if (n < 0 || n <= cap) break;
         if (n > e->ctx) { free(buf); return -EFBIG; }
         cap = n;
@@ -142,6 +144,20 @@ int engine_tokenize(engine *e, const char *text, size_t len, int **ids) {
     if (n < 0 || n > e->ctx) { free(buf); return n < 0 ? n : -EFBIG; }
     *ids = buf;
     return n;
+}
+
+int engine_tokenize(engine *e, const char *text, size_t len, int **ids) {
+    return tokenize(e, text, len, 1, 0, ids);
+}
+
+int engine_tokenize_chat(engine *e, const char *text, size_t len, int first, int **ids) {
+    return tokenize(e, text, len, first, 1, ids);
+}
+
+chat_format engine_chat_format(const engine *e, char *err, size_t errlen) {
+    gguf_str s = {0};
+    if (!e->m->g || gguf_get_str(e->m->g, "tokenizer.chat_template", &s)) s.len = 0;
+    return chat_detect(s.ptr, (size_t)s.len, err, errlen);
 }
 
 int seq_new(engine *e, const char *text, size_t len, const gen_params *p, seq_emit_fn emit,

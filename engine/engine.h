@@ -9,6 +9,7 @@
 #define LLMFS_ENGINE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "engine/chat.h"
 #include "engine/forward.h"
 #include "engine/kv.h"
 #include "engine/model.h"
@@ -97,6 +98,13 @@ int  seq_new(engine *e, const char *text, size_t len, const gen_params *p, seq_e
  * wants one) into a new array *ids (caller frees).  Returns the count,
  * -EFBIG when they do not fit in the context, or another negative errno. */
 int  engine_tokenize(engine *e, const char *text, size_t len, int **ids);
+/* A chat's text (chat.h) as token ids, special-token text parsed, BOS
+ * first when first (the conversation's start) and the model wants one.
+ * Returns as engine_tokenize. */
+int  engine_tokenize_chat(engine *e, const char *text, size_t len, int first, int **ids);
+/* The chat format of the model's tokenizer.chat_template, or CHAT_NONE
+ * with a one-line reason in err (none, or not one chat.h renders). */
+chat_format engine_chat_format(const engine *e, char *err, size_t errlen);
 /* The same from token ids (BOS included by the caller). */
 int  seq_new_tokens(engine *e, const int *ids, int n, const gen_params *p, seq_emit_fn emit,
                     void *ud, seq **out);

@@ -213,6 +213,7 @@ static void retire(sched *s) {
         q->r.prompt_tokens = sq->n_prompt;
         q->r.cached_tokens = sq->n_cached;
         q->r.generated_tokens = sq->n_gen;
+        q->r.gen_ids = sq->tokens + sq->n_prompt;
         q->r.t_first_ns = sq->t_first_ns;
         q->r.t_done_ns = sq->t_done_ns;
         s->st.finished++;

@@ -26,6 +26,10 @@ typedef struct {
     int prompt_tokens;       /* BOS included */
     int cached_tokens;       /* prompt tokens reused from the prefix cache */
     int generated_tokens;
+    /* (generated_tokens) the generated ids, valid only inside on_done;
+     * NULL when they are not known (a reply served from the response
+     * cache's records) */
+    const int *gen_ids;
     int64_t t_submit_ns, t_start_ns, t_first_ns, t_done_ns;   /* CLOCK_MONOTONIC */
 } sched_result;
 

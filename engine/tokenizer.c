@@ -69,6 +69,9 @@ struct tokenizer {
     int byte_tok[256];        /* SPM byte fallback: id for each byte, -1 */
     int *special;             /* (n_special) user-defined ids, longest first */
     int n_special;
+    int *special_all;         /* (n_special_all) user-defined, control and unknown
+                                 ids, longest first: parsed by tokenizer_encode_special */
+    int n_special_all;
     int special_rstrip;       /* phi-3: strip spaces after a special token */
     int eog[16];              /* (n_eog) ids that end generation */
     int n_eog;
@@ -482,6 +485,7 @@ void tokenizer_free(tokenizer *t) {
     free(t->merges);
     free(t->mtab);
     free(t->special);
+    free(t->special_all);
     free(t);
 }
 
@@ -555,15 +559,31 @@ static int finish(tokenizer *t, const char *model_name, char *err, size_t errlen
         t->bpe_enc_len[b] = (uint8_t)utf8_encode(cp, t->bpe_enc[b]);
         t->bpe_dec[cp] = (int16_t)b;
     }
-    /* User-defined tokens are split out of the text before tokenizing. */
-    int ns = 0;
-    for (int id = 0; id < t->n; id++) ns += t->tok[id].type == TT_USER_DEFINED && t->tok[id].len;
+    /* User-defined tokens are split out of the text before tokenizing;
+     * with parse_special, control and unknown ones too. */
+    int ns = 0, na = 0;
+    for (int id = 0; id < t->n; id++) {
+        int ty = t->tok[id].type;
+        if (!t->tok[id].len) continue;
+        ns += ty == TT_USER_DEFINED;
+        na += ty == TT_USER_DEFINED || ty == TT_CONTROL || ty == TT_UNKNOWN;
+    }
     if (ns) {
         t->special = malloc((size_t)ns * sizeof *t->special);
         if (!t->special) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
         for (int id = 0; id < t->n; id++)
             if (t->tok[id].type == TT_USER_DEFINED && t->tok[id].len) t->special[t->n_special++] = id;
         qsort_r(t->special, (size_t)t->n_special, sizeof *t->special, cmp_special, t);
+    }
+    if (na) {
+        t->special_all = malloc((size_t)na * sizeof *t->special_all);
+        if (!t->special_all) return errbuf_set(err, errlen, -ENOMEM, "out of memory");
+        for (int id = 0; id < t->n; id++) {
+            int ty = t->tok[id].type;
+            if (t->tok[id].len && (ty == TT_USER_DEFINED || ty == TT_CONTROL || ty == TT_UNKNOWN))
+                t->special_all[t->n_special_all++] = id;
+        }
+        qsort_r(t->special_all, (size_t)t->n_special_all, sizeof *t->special_all, cmp_special, t);
     }
     if (model_name) {
         char low[64];
@@ -1142,20 +1162,22 @@ typedef struct { int tok; size_t off, len; } fragment;
 
 static int is_cspace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-/* llama.cpp's tokenizer_st_partition for user-defined tokens: each one,
- * longest first, is cut out of every raw fragment wherever it occurs. */
-static int partition(const tokenizer *t, const char *text, size_t len, fragment **out, size_t *nout) {
+/* llama.cpp's tokenizer_st_partition for the special tokens sp[0..nsp)
+ * (longest first): each one is cut out of every raw fragment wherever it
+ * occurs. */
+static int partition(const tokenizer *t, const int *sp, int nsp, const char *text, size_t len,
+                     fragment **out, size_t *nout) {
     size_t cap = 16, n = 0;
     fragment *f = malloc(cap * sizeof *f);
     if (!f) return -ENOMEM;
     if (len) f[n++] = (fragment){ -1, 0, len };
-    if (!t->n_special || !len) { *out = f; *nout = n; return 0; }
+    if (!nsp || !len) { *out = f; *nout = n; return 0; }
     uint8_t present[256] = { 0 };
     for (size_t i = 0; i < len; i++) present[(unsigned char)text[i]] = 1;
     fragment *g = NULL;
     size_t gcap = 0;
-    for (int si = 0; si < t->n_special; si++) {
-        const tok_entry *e = &t->tok[t->special[si]];
+    for (int si = 0; si < nsp; si++) {
+        const tok_entry *e = &t->tok[sp[si]];
         const char *st = t->arena + e->off;
         if (!present[(unsigned char)st[0]]) continue;
         size_t gn = 0;
@@ -1169,7 +1191,7 @@ static int partition(const tokenizer *t, const char *text, size_t len, fragment 
                 if (!m) { if (l) g[gn++] = (fragment){ -1, o, l }; break; }
                 size_t mo = (size_t)(m - text);
                 if (mo > o) g[gn++] = (fragment){ -1, o, mo - o };
-                g[gn++] = (fragment){ t->special[si], mo, e->len };
+                g[gn++] = (fragment){ sp[si], mo, e->len };
                 size_t ro = mo + e->len, rl = o + l - ro;
                 if (t->special_rstrip)
                     while (rl && is_cspace(text[ro])) { ro++; rl--; }
@@ -1187,15 +1209,17 @@ static int partition(const tokenizer *t, const char *text, size_t len, fragment 
     return 0;
 }
 
-int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_bos,
-                     int *ids, int cap) {
+static int encode(const tokenizer *t, const char *text, size_t len, int add_bos, int parse_special,
+                  int *ids, int cap) {
     if (!t || (!text && len) || cap < 0 || (!ids && cap)) return -EINVAL;
     if (len > (size_t)INT32_MAX / 4) return -E2BIG;
     id_out o = { ids, cap, 0 };
     if (add_bos && t->add_bos && t->bos >= 0) put(&o, t->bos);
     fragment *fr;
     size_t nfr;
-    if (partition(t, text, len, &fr, &nfr)) return -ENOMEM;
+    if (partition(t, parse_special ? t->special_all : t->special,
+                  parse_special ? t->n_special_all : t->n_special, text, len, &fr, &nfr))
+        return -ENOMEM;
     scratch sc = { 0 };
     int rc = 0, prev_special = 1;
     for (size_t i = 0; i < nfr && !rc; i++) {
@@ -1213,6 +1237,16 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_b
     free(sc.text);
     if (rc) return rc;
     return o.n == INT32_MAX ? -E2BIG : o.n;
+}
+
+int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_bos,
+                     int *ids, int cap) {
+    return encode(t, text, len, add_bos, 0, ids, cap);
+}
+
+int tokenizer_encode_special(const tokenizer *t, const char *text, size_t len, int add_bos,
+                             int *ids, int cap) {
+    return encode(t, text, len, add_bos, 1, ids, cap);
 }
 
 /* ------------------------------------------------------------------------

@@ -29,6 +29,11 @@ void tokenizer_free(tokenizer *t);
  * or a negative errno. */
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_bos,
                      int *ids, int cap);
+/* The same with special-token text parsed (llama.cpp's parse_special =
+ * true): the text of a control token ("<|im_start|>", "</s>") becomes
+ * that token, as chat templates need. */
+int tokenizer_encode_special(const tokenizer *t, const char *text, size_t len, int add_bos,
+                             int *ids, int cap);
 
 /* The bytes that token id contributes to the text when it follows token
  * prev (-1 at the start): SentencePiece's leading space is dropped after

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -54,7 +55,7 @@ static int fail_line(char *err, size_t errlen, yaml_mark_t m, const char *fmt, .
 
 /* Applies one key: value pair to g. */
 static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, gen_params *g,
-                      char *err, size_t errlen)
+                      char **system, char *err, size_t errlen)
 {
     char key[32], reason[192];
     if (kn->type != YAML_SCALAR_NODE)
@@ -62,6 +63,20 @@ static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, ge
                          yamlx_kind(kn));
     size_t kl = kn->data.scalar.length;
     const char *ks = (const char *)kn->data.scalar.value;
+    if (system && kl == 6 && !memcmp(ks, "system", 6)) {
+        if (vn->type != YAML_SCALAR_NODE)
+            return fail_line(err, errlen, vn->start_mark, "system: expected a string, got %s",
+                             yamlx_kind(vn));
+        size_t vl = vn->data.scalar.length;
+        if (memchr(vn->data.scalar.value, '\0', vl))
+            return fail_line(err, errlen, vn->start_mark, "system: holds a NUL byte");
+        free(*system);
+        if (!(*system = strndup((const char *)vn->data.scalar.value, vl))) {
+            errbuf_set(err, errlen, 0, "front matter: out of memory");
+            return -ENOMEM;
+        }
+        return 0;
+    }
     if (kl >= sizeof key || memchr(ks, '\0', kl) || (memcpy(key, ks, kl), key[kl] = '\0',
                                                      !params_is_key(key))) {
         char show[52];
@@ -106,7 +121,8 @@ static int apply_pair(yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, ge
     return 0;
 }
 
-static int parse_yaml(const char *y, size_t ylen, gen_params *g, char *err, size_t errlen)
+static int parse_yaml(const char *y, size_t ylen, gen_params *g, char **system, char *err,
+                      size_t errlen)
 {
     yaml_document_t doc;
     yamlx_error ye;
@@ -149,15 +165,15 @@ static int parse_yaml(const char *y, size_t ylen, gen_params *g, char *err, size
             }
         }
         if (rc == 0)
-            rc = apply_pair(&doc, kn, vn, g, err, errlen);
+            rc = apply_pair(&doc, kn, vn, g, system, err, errlen);
     }
 out:
     yaml_document_delete(&doc);
     return rc;
 }
 
-int frontmatter_parse(const char *buf, size_t len, gen_params *inout, size_t *body_off,
-                      size_t *body_len, char *err, size_t errlen)
+static int parse(const char *buf, size_t len, gen_params *inout, char **system,
+                 size_t *body_off, size_t *body_len, char *err, size_t errlen)
 {
     size_t open = delim_len(buf, len, 0);
     if (!open) {
@@ -182,10 +198,28 @@ int frontmatter_parse(const char *buf, size_t len, gen_params *inout, size_t *bo
         return -EINVAL;
     }
     gen_params g = *inout;
-    int rc = parse_yaml(buf + open, close_at - open, &g, err, errlen);
-    if (rc)
+    char *sys = NULL;
+    int rc = parse_yaml(buf + open, close_at - open, &g, system ? &sys : NULL, err, errlen);
+    if (rc) {
+        free(sys);
         return rc;
+    }
+    if (system)
+        *system = sys;
     *inout = g;
     trailing_newline(close_at + close_len, len - close_at - close_len, buf, body_off, body_len);
     return 0;
+}
+
+int frontmatter_parse(const char *buf, size_t len, gen_params *inout, size_t *body_off,
+                      size_t *body_len, char *err, size_t errlen)
+{
+    return parse(buf, len, inout, NULL, body_off, body_len, err, errlen);
+}
+
+int frontmatter_parse_chat(const char *buf, size_t len, gen_params *inout, char **system,
+                           size_t *body_off, size_t *body_len, char *err, size_t errlen)
+{
+    *system = NULL;
+    return parse(buf, len, inout, system, body_off, body_len, err, errlen);
 }

@@ -29,4 +29,10 @@
  * memory. */
 int frontmatter_parse(const char *buf, size_t len, gen_params *inout, size_t *body_off,
                       size_t *body_len, char *err, size_t errlen);
+
+/* The same for a chat turn (chats/NAME): the key system (a string) is
+ * accepted too, and *system is a copy of its value (caller frees), or
+ * NULL when the front matter has none. */
+int frontmatter_parse_chat(const char *buf, size_t len, gen_params *inout, char **system,
+                           size_t *body_off, size_t *body_len, char *err, size_t errlen);
 #endif

@@ -163,12 +163,14 @@ void ns_entry_unref(ns *n, ns_entry *e) {
     free(e->name);
     for (size_t i = 0; i < e->n_old_names; i++) free(e->old_names[i]);
     free(e->old_names);
+    ns_chat_free(e->chat);
     free(e);
 }
 
-static ns_entry *hash_find(ns *n, const char *name) {
+/* The linked prompt (chat 0) or chat (chat 1) of that name (mu held). */
+static ns_entry *hash_find(ns *n, const char *name, int chat) {
     for (ns_entry *e = n->hash[name_hash(name) & (n->n_hash - 1)]; e; e = e->hnext)
-        if (!strcmp(e->name, name)) return e;
+        if (!e->chat == !chat && !strcmp(e->name, name)) return e;
     return NULL;
 }
 
@@ -223,7 +225,7 @@ static ns_entry *entry_of(ns *n, fuse_ino_t ino) {
 
 int ns_kind(fuse_ino_t ino) {
     if (ino >= NS_INO_DYN) return (ino - NS_INO_DYN) % 2 ? NS_COMPLETION : NS_PROMPT;
-    if (ino >= NS_INO_ROOT && ino <= NS_INO_STATS) return NS_DIR;
+    if ((ino >= NS_INO_ROOT && ino <= NS_INO_STATS) || ino == NS_INO_CHATS) return NS_DIR;
     if (ino == NS_INO_CONFIG) return NS_CONFIG;
     if (ino >= NS_INO_STATS0 && ino < NS_INO_STATS0 + STATS_NFILES) return NS_STATS;
     return NS_NONE;
@@ -247,14 +249,26 @@ static void stat_base(ns *n, struct stat *st, fuse_ino_t ino, mode_t mode, struc
     st->st_atim = st->st_mtim = st->st_ctim = t;
 }
 
-static void stat_prompt(ns *n, const ns_entry *e, struct stat *st) {
-    stat_base(n, st, prompt_ino(e), S_IFREG | e->mode, e->pmtime);
+/* A file the entry's owner writes: its prompt (ino, mtime and size of
+ * the prompt's bytes) or its chat (of the transcript). */
+static void stat_written(ns *n, const ns_entry *e, fuse_ino_t ino, struct timespec mtime,
+                         size_t size, struct stat *st) {
+    stat_base(n, st, ino, S_IFREG | e->mode, mtime);
     st->st_uid = e->uid;
     st->st_gid = e->gid;
     st->st_ctim = e->pctime;
     st->st_nlink = e->linked ? 1 : 0;
-    st->st_size = (off_t)e->plen;
-    st->st_blocks = (blkcnt_t)((e->plen + 511) / 512);
+    st->st_size = (off_t)size;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+}
+
+static void stat_prompt(ns *n, const ns_entry *e, struct stat *st) {
+    stat_written(n, e, prompt_ino(e), e->pmtime, e->plen, st);
+}
+
+/* chats/NAME: the transcript, writable like a prompt, never stable. */
+static void stat_chat(ns *n, const ns_entry *e, struct stat *st) {
+    stat_written(n, e, completion_ino(e->text), e->text->mtime, e->text->len, st);
 }
 
 static void stat_completion(ns *n, const ns_entry *e, const ns_text *t, struct stat *st) {
@@ -271,7 +285,8 @@ static int stat_static(ns *n, fuse_ino_t ino, struct stat *st) {
     switch (ns_kind(ino)) {
     case NS_DIR:
         stat_base(n, st, ino,
-                  S_IFDIR | (ino != NS_INO_PROMPTS ? 0555 : n->env.shared ? 01777 : 0755), n->t0);
+                  S_IFDIR | (ino != NS_INO_PROMPTS && ino != NS_INO_CHATS ? 0555
+                             : n->env.shared ? 01777 : 0755), n->t0);
         return 0;
     case NS_CONFIG:
         stat_base(n, st, ino, S_IFREG | 0444, n->t0);
@@ -299,6 +314,7 @@ int ns_getattr(ns *n, fuse_ino_t ino, ns_handle *h, struct stat *st, int *stable
      * attributes first, and ENOENT would fail an O_CREAT open) */
     if (!e) rc = -ESTALE;
     else if (ns_kind(ino) == NS_PROMPT) stat_prompt(n, e, st);
+    else if (t && e->chat) stat_chat(n, e, st);
     else if (t) { stat_completion(n, e, t, st); *stable = t->done; }
     else rc = -ESTALE;
     pthread_mutex_unlock(&n->mu);
@@ -310,7 +326,7 @@ int ns_lookup(ns *n, fuse_ino_t parent, const char *name, struct stat *st, int *
     if (parent == NS_INO_ROOT) {
         static const struct { const char *name; fuse_ino_t ino; } root[] = {
             {"prompts", NS_INO_PROMPTS}, {"completions", NS_INO_COMPLETIONS},
-            {"stats", NS_INO_STATS}, {"config", NS_INO_CONFIG},
+            {"stats", NS_INO_STATS}, {"config", NS_INO_CONFIG}, {"chats", NS_INO_CHATS},
         };
         for (size_t i = 0; i < sizeof root / sizeof root[0]; i++)
             if (!strcmp(name, root[i].name)) return stat_static(n, root[i].ino, st);
@@ -321,12 +337,13 @@ int ns_lookup(ns *n, fuse_ino_t parent, const char *name, struct stat *st, int *
             if (!strcmp(name, stats_names[i])) return stat_static(n, NS_INO_STATS0 + i, st);
         return -ENOENT;
     }
-    if (parent != NS_INO_PROMPTS && parent != NS_INO_COMPLETIONS)
+    if (parent != NS_INO_PROMPTS && parent != NS_INO_COMPLETIONS && parent != NS_INO_CHATS)
         return ns_kind(parent) == NS_DIR ? -ENOENT : -ENOTDIR;
     int rc = 0;
     pthread_mutex_lock(&n->mu);
-    ns_entry *e = hash_find(n, name);
+    ns_entry *e = hash_find(n, name, parent == NS_INO_CHATS);
     if (!e) rc = -ENOENT;
+    else if (parent == NS_INO_CHATS) stat_chat(n, e, st);
     else if (parent == NS_INO_PROMPTS) stat_prompt(n, e, st);
     else if (e->text) { stat_completion(n, e, e->text, st); *stable = e->text->done; }
     else rc = -ENOENT;
@@ -342,10 +359,10 @@ int ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud) {
     if (off < 2) { stat_static(n, NS_INO_ROOT, &st); if (fill(ud, "..", &st, 2)) return 0; }
     uint64_t from = off > 2 ? (uint64_t)(off - 2) : 0;
     if (ino == NS_INO_ROOT || ino == NS_INO_STATS) {
-        static const char *root[] = {"prompts", "completions", "stats", "config"};
-        static const fuse_ino_t rino[] = {NS_INO_PROMPTS, NS_INO_COMPLETIONS, NS_INO_STATS,
-                                          NS_INO_CONFIG};
-        size_t cnt = ino == NS_INO_ROOT ? 4 : STATS_NFILES;
+        static const char *root[] = {"prompts", "completions", "chats", "stats", "config"};
+        static const fuse_ino_t rino[] = {NS_INO_PROMPTS, NS_INO_COMPLETIONS, NS_INO_CHATS,
+                                          NS_INO_STATS, NS_INO_CONFIG};
+        size_t cnt = ino == NS_INO_ROOT ? 5 : STATS_NFILES;
         for (uint64_t i = from; i < cnt; i++) {
             fuse_ino_t ci = ino == NS_INO_ROOT ? rino[i] : NS_INO_STATS0 + i;
             stat_static(n, ci, &st);
@@ -357,8 +374,9 @@ int ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud) {
     pthread_mutex_lock(&n->mu);
     for (uint64_t i = from; i < n->n_ents; i++) {
         ns_entry *e = n->ents[i];
-        if (!e || !e->linked) continue;
-        if (ino == NS_INO_PROMPTS) stat_prompt(n, e, &st);
+        if (!e || !e->linked || !e->chat != (ino != NS_INO_CHATS)) continue;
+        if (ino == NS_INO_CHATS) stat_chat(n, e, &st);
+        else if (ino == NS_INO_PROMPTS) stat_prompt(n, e, &st);
         else if (e->text) stat_completion(n, e, e->text, &st);
         else continue;
         if (fill(ud, e->name, &st, (off_t)(i + 3))) break;
@@ -452,7 +470,10 @@ int ns_open_wait(ns *n, ns_handle *h, fuse_req_t req, void (*ready)(void *ud, in
 }
 
 void ns_read_completion(ns *n, ns_handle *h, fuse_req_t req, size_t size, off_t off) {
-    if (h->kind != NS_COMPLETION || off < 0) { fuse_reply_err(req, EINVAL); return; }
+    if ((h->kind != NS_COMPLETION && h->kind != NS_CHAT) || off < 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
     /* Registered before the request can be seen by another thread: once it
      * is parked, a reply from the scheduler may free it at any time. */
     fuse_req_interrupt_func(req, read_interrupted, n);
@@ -536,6 +557,8 @@ static void handle_free(ns *n, ns_handle *h) {
     free(h);
 }
 
+int ns_handle_kind(const ns_handle *h) { return h->kind; }
+
 void ns_handle_name(ns *n, const ns_handle *h, char *buf, size_t cap) {
     pthread_mutex_lock(&n->mu);
     snprintf(buf, cap, "%s", h->e->name);
@@ -575,6 +598,19 @@ static void too_large(ns *n, ns_entry *e, unsigned long long want) {
              max_prompt(n));
 }
 
+/* An open of chats/NAME for writing with O_TRUNC (">") starts a new
+ * conversation; drops the reference taken for it (mu not held). */
+static void chat_truncate_on_open(ns *n, ns_entry *e, int flags) {
+    if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+        pthread_mutex_lock(&e->submit_mu);
+        ns_chat_reset(n, e);
+        pthread_mutex_unlock(&e->submit_mu);
+    }
+    pthread_mutex_lock(&n->mu);
+    ns_entry_unref(n, e);
+    pthread_mutex_unlock(&n->mu);
+}
+
 int ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable) {
     *out = NULL;
     *cacheable = 0;
@@ -586,14 +622,17 @@ int ns_open(ns *n, fuse_ino_t ino, int flags, ns_handle **out, int *cacheable) {
     /* The kernel may still name a removed prompt or a replaced text (it
      * keeps names): ESTALE makes it look the name up again, so that an
      * open with O_CREAT creates the prompt anew. */
+    int chat = e && e->chat && kind == NS_COMPLETION;
     if (!e || !e->linked || (kind == NS_COMPLETION && !t)) rc = -ESTALE;
-    else if (kind == NS_COMPLETION && acc != O_RDONLY) rc = -EACCES;
+    else if (kind == NS_COMPLETION && !chat && acc != O_RDONLY) rc = -EACCES;
     else if (kind == NS_PROMPT && (flags & O_TRUNC) && acc != O_RDONLY)
         rc = prompt_resize(n, e, 0);
-    if (!rc && !(*out = handle_new(n, kind, e, t)))
+    if (!rc && !(*out = handle_new(n, chat ? NS_CHAT : kind, e, t)))
         rc = -ENOMEM;
-    if (!rc && t) *cacheable = t->done && !t->error;   /* an error must reach every read */
+    if (!rc && t) *cacheable = t->done && !t->error && !chat;   /* an error must reach every read */
+    if (!rc && chat) e->refs++;          /* held across the reset below */
     pthread_mutex_unlock(&n->mu);
+    if (!rc && chat) chat_truncate_on_open(n, e, flags);
     return rc;
 }
 
@@ -607,14 +646,16 @@ int ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, const ns_ow
               struct stat *st,
               ns_handle **out) {
     *out = NULL;
-    if (parent != NS_INO_PROMPTS) return ns_kind(parent) == NS_DIR ? -EACCES : -ENOTDIR;
+    int chat = parent == NS_INO_CHATS;
+    if (parent != NS_INO_PROMPTS && !chat)
+        return ns_kind(parent) == NS_DIR ? -EACCES : -ENOTDIR;
     if (!name_ok(name)) return strlen(name) > NAME_MAX_LEN ? -ENAMETOOLONG : -EINVAL;
     int rc = 0;
     pthread_mutex_lock(&n->mu);
-    ns_entry *e = hash_find(n, name);
+    ns_entry *e = hash_find(n, name, chat);
     if (e) {
         if (flags & O_EXCL) rc = -EEXIST;
-        else if (flags & O_TRUNC) rc = prompt_resize(n, e, 0);
+        else if ((flags & O_TRUNC) && !chat) rc = prompt_resize(n, e, 0);
     } else {
         if (n->n_ents == n->cap_ents) {
             size_t cap = n->cap_ents ? n->cap_ents * 2 : 64;
@@ -638,12 +679,23 @@ int ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, const ns_ow
         e->gid = who->gid;
         e->mode = who->mode & 07777;
         e->pmtime = e->pctime = ns_now_rt();
+        if (chat && (rc = ns_chat_new(n, e))) {
+            n->n_ents--;
+            pthread_mutex_destroy(&e->submit_mu);
+            free(e->name);
+            free(e);
+            goto out;
+        }
         hash_insert(n, e);
     }
-    if (!rc && !(*out = handle_new(n, NS_PROMPT, e, NULL))) rc = -ENOMEM;
-    if (!rc) stat_prompt(n, e, st);
+    if (!rc && !(*out = handle_new(n, chat ? NS_CHAT : NS_PROMPT, e, chat ? e->text : NULL)))
+        rc = -ENOMEM;
+    if (!rc && chat) stat_chat(n, e, st);
+    else if (!rc) stat_prompt(n, e, st);
+    if (!rc && chat) e->refs++;          /* held across the reset below */
 out:
     pthread_mutex_unlock(&n->mu);
+    if (!rc && chat) chat_truncate_on_open(n, e, flags);
     return rc;
 }
 
@@ -690,7 +742,40 @@ static int check_front_matter(ns *n, ns_entry *e, size_t fe, char *reason, size_
     return rc;
 }
 
+/* A write to chats/NAME: the turn being written grows, whatever the
+ * offset (">>" writes at the transcript's end). */
+static ssize_t chat_write(ns *n, ns_handle *h, const char *buf, size_t size, uint64_t owner) {
+    ns_entry *e = h->e;
+    int rc = 0, counted = 0;
+    char reason[sizeof e->err];
+    pthread_mutex_lock(&e->submit_mu);
+    pthread_mutex_lock(&n->mu);
+    unsigned long long end = (unsigned long long)e->plen + size;
+    if (end > (unsigned long long)max_prompt(n)) {
+        counted = e->wfail == -EFBIG;
+        too_large(n, e, end);
+        memcpy(reason, e->err, sizeof reason);
+        rc = e->wfail = -EFBIG;
+    } else {
+        size_t at = e->plen;
+        rc = prompt_resize(n, e, (size_t)end);
+        if (!rc) {
+            memcpy(e->pbuf + at, buf, size);
+            e->dirty = 1;
+            h->wrote = 1;
+            h->writer = owner;
+        }
+    }
+    char name[NAME_MAX_LEN + 8];
+    ns_row_name(e, name, sizeof name);
+    pthread_mutex_unlock(&n->mu);
+    pthread_mutex_unlock(&e->submit_mu);
+    if (rc == -EFBIG && !counted) stats_rejected(n->env.st, name, rc, reason);
+    return rc ? rc : (ssize_t)size;
+}
+
 ssize_t ns_write(ns *n, ns_handle *h, const char *buf, size_t size, off_t off, uint64_t owner) {
+    if (h->kind == NS_CHAT) return chat_write(n, h, buf, size, owner);
     if (h->kind != NS_PROMPT) return -EBADF;
     if (off < 0) return -EINVAL;
     ns_entry *e = h->e;
@@ -766,12 +851,21 @@ ssize_t ns_read_prompt(ns *n, ns_handle *h, char *buf, size_t size, off_t off) {
 
 int ns_truncate(ns *n, fuse_ino_t ino, off_t size) {
     int kind = ns_kind(ino);
-    if (kind != NS_PROMPT) return kind == NS_DIR ? -EISDIR : -EACCES;
+    if (kind != NS_PROMPT && kind != NS_COMPLETION) return kind == NS_DIR ? -EISDIR : -EACCES;
     if (size < 0) return -EINVAL;
     int rc = 0;
     pthread_mutex_lock(&n->mu);
     ns_entry *e = entry_of(n, ino);
     if (!e) { pthread_mutex_unlock(&n->mu); return -ENOENT; }
+    if (kind == NS_COMPLETION) {
+        /* only a chat's transcript is truncated, and only to nothing: a
+         * new conversation */
+        rc = !e->chat ? -EACCES : size ? -EINVAL : 0;
+        if (!rc) e->refs++;
+        pthread_mutex_unlock(&n->mu);
+        if (!rc) chat_truncate_on_open(n, e, O_TRUNC | O_WRONLY);
+        return rc;
+    }
     e->refs++;                 /* held across the wait for submit_mu */
     pthread_mutex_unlock(&n->mu);
     pthread_mutex_lock(&e->submit_mu);   /* not in the middle of a write */
@@ -805,9 +899,10 @@ int ns_set_owner(ns *n, fuse_ino_t ino, int to_set, const struct stat *attr) {
 
 int ns_unlink(ns *n, fuse_ino_t parent, const char *name) {
     if (parent == NS_INO_COMPLETIONS) return -EPERM;
-    if (parent != NS_INO_PROMPTS) return ns_kind(parent) == NS_DIR ? -EPERM : -ENOTDIR;
+    if (parent != NS_INO_PROMPTS && parent != NS_INO_CHATS)
+        return ns_kind(parent) == NS_DIR ? -EPERM : -ENOTDIR;
     pthread_mutex_lock(&n->mu);
-    ns_entry *e = hash_find(n, name);
+    ns_entry *e = hash_find(n, name, parent == NS_INO_CHATS);
     if (!e) { pthread_mutex_unlock(&n->mu); return -ENOENT; }
     hash_remove(n, e);
     e->linked = 0;
@@ -847,7 +942,7 @@ int ns_rename(ns *n, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
     if (!nn) return -ENOMEM;
     for (;;) {
         pthread_mutex_lock(&n->mu);
-        ns_entry *e = hash_find(n, name), *t = hash_find(n, newname);
+        ns_entry *e = hash_find(n, name, 0), *t = hash_find(n, newname, 0);
         if (!e) { pthread_mutex_unlock(&n->mu); free(nn); return -ENOENT; }
         if (t == e) { pthread_mutex_unlock(&n->mu); free(nn); return 0; }
         if (t && (flags & RENAME_NOREPLACE)) { pthread_mutex_unlock(&n->mu); free(nn); return -EEXIST; }
@@ -856,7 +951,7 @@ int ns_rename(ns *n, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
         pthread_mutex_unlock(&n->mu);
         lock_two(e, t);
         pthread_mutex_lock(&n->mu);
-        int same = hash_find(n, name) == e && hash_find(n, newname) == t;
+        int same = hash_find(n, name, 0) == e && hash_find(n, newname, 0) == t;
         char **on = same ? realloc(e->old_names, (e->n_old_names + 1) * sizeof *on) : NULL;
         if (same && on) {
             e->old_names = on;

@@ -1,5 +1,5 @@
-/* The namespace: the fixed nodes (/, prompts/, completions/, stats/, the
- * stats files, config) and, for every prompt name, an entry holding the
+/* The namespace: the fixed nodes (/, prompts/, completions/, chats/,
+ * stats/, the stats files, config) and, for every prompt name, an entry holding the
  * prompt's bytes and xattrs and its completion: the text of the current
  * generation, which grows as the scheduler produces it.  Reads of a
  * completion that wait for text are parked (their fuse_req_t kept) and
@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "cache/rcache.h"
+#include "engine/chat.h"
 #include "fs/config.h"
 #include "fs/notify.h"
 #include "fs/stats.h"
@@ -25,15 +26,17 @@
  * names, each rewrite a new one) number tid is at NS_INO_DYN + 2 * tid +
  * 1.  Ids are never reused, so a stale kernel inode never names a newer
  * file, and the page cache of one generation never shows through
- * another. */
+ * another.  A chat (chats/NAME) is an entry too; its file is its
+ * transcript's text, at that text's number, for the chat's whole life. */
 enum {
     NS_INO_ROOT = 1, NS_INO_PROMPTS, NS_INO_COMPLETIONS, NS_INO_STATS, NS_INO_CONFIG,
     NS_INO_STATS0,                          /* + enum stats_file */
+    NS_INO_CHATS = 63,
     NS_INO_DYN = 64
 };
 
 enum ns_kind {
-    NS_DIR, NS_CONFIG, NS_STATS, NS_PROMPT, NS_COMPLETION, NS_NONE
+    NS_DIR, NS_CONFIG, NS_STATS, NS_PROMPT, NS_COMPLETION, NS_CHAT, NS_NONE
 };
 
 typedef struct ns ns;
@@ -53,6 +56,10 @@ typedef struct ns_env {
     /* Other users may use the mount (-o allow_other): prompts/ is then
      * writable by all and sticky, like /tmp. */
     int shared;
+    /* The model's chat format (engine_chat_format), and when it is
+     * CHAT_NONE the one-line reason a chat turn is refused with. */
+    chat_format chat_fmt;
+    const char *chat_error;
 } ns_env;
 
 /* Who creates a prompt: it and its completion belong to them. */
@@ -79,8 +86,12 @@ void ns_shutdown(ns *n);
 void ns_free(ns *n);
 
 /* What kind of node ino is (NS_NONE for a dynamic ino that does not exist
- * as far as the number goes; existence is checked by the calls below). */
+ * as far as the number goes; existence is checked by the calls below).
+ * A chat's file is NS_COMPLETION by its number: ns_handle_kind tells an
+ * open one apart. */
 int  ns_kind(fuse_ino_t ino);
+/* NS_PROMPT, NS_COMPLETION or NS_CHAT. */
+int  ns_handle_kind(const ns_handle *h);
 /* The stats file of a NS_STATS inode (enum stats_file). */
 int  ns_stats_file(fuse_ino_t ino);
 
@@ -97,7 +108,14 @@ typedef int (*ns_fill_fn)(void *ud, const char *name, const struct stat *st, off
 int  ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud);
 
 /* prompts/NAME: create (or open, if it exists), open, write, read,
- * truncate, flush (submits when there are new bytes), unlink. */
+ * truncate, flush (submits when there are new bytes), unlink.
+ *
+ * chats/NAME the same way: the bytes written between an open and the
+ * flush of its close (less one trailing newline, after an optional front
+ * matter whose system: sets the system prompt) are a user turn; reading
+ * gives the transcript, which streams the reply and ends (EOF) when no
+ * reply is generating or waiting; truncating (O_TRUNC, ">") starts a new
+ * conversation.  A turn written while a reply streams waits for it. */
 int  ns_create(ns *n, fuse_ino_t parent, const char *name, int flags, const ns_owner *who,
                 struct stat *st,
                ns_handle **out);

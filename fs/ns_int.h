@@ -18,6 +18,7 @@
 typedef struct ns_text ns_text;
 typedef struct ns_entry ns_entry;
 typedef struct ns_gen ns_gen;
+typedef struct ns_chat ns_chat;         /* fs/chat.c */
 
 /* The output of one generation, with an inode of its own
  * (completions/NAME names the current one).  Readers that opened it keep
@@ -66,6 +67,9 @@ struct ns_entry {
     ns_text *text;              /* completion; NULL until a submission (mu) */
     ns_gen *cur;                /* generation feeding text, or NULL (mu) */
     char err[256];              /* last error reason, "" if none (mu) */
+    ns_chat *chat;              /* chats/NAME: its conversation; NULL for a prompt
+                                   (immutable).  pbuf then holds the turn being
+                                   written, and text is the transcript */
     pthread_mutex_t submit_mu;  /* serializes flushes, writes and truncates of this entry */
 };
 
@@ -79,6 +83,13 @@ struct ns_gen {
     int got_text;               /* (mu) */
     int64_t t_submit_ns, t_first_ns;   /* (mu) */
     stats_meta meta;            /* id, submit time, temperature, seed; immutable */
+    /* a chat's reply: */
+    uint64_t epoch;             /* the conversation it belongs to; immutable */
+    size_t reply_off;           /* where it starts in the transcript; immutable */
+    char *reply;                /* (reply_len) its text, from on_done (mu) */
+    size_t reply_len;
+    int *reply_ids;             /* (n_reply_ids) its generated ids, from on_done (mu) */
+    int n_reply_ids;
     notify_job job;             /* the deferred release */
 };
 
@@ -138,6 +149,29 @@ typedef struct {
     struct fuse_pollhandle **ph;
     size_t nph, capph;
 } outbox;
+
+/* Appends s[0..len) to t and wakes its readers (mu held).  Returns
+ * -ENOMEM (the bytes are lost, not the file) or 0. */
+int ns_text_append(ns *n, ns_text *t, const char *s, size_t len, outbox *o);
+/* The response cache's on_text for a generation (its ud is the ns_gen). */
+void ns_gen_on_text(void *ud, const char *text, size_t len);
+/* Drops a generation's references and frees it (mu not held). */
+void ns_gen_free(ns_gen *g);
+
+/* fs/chat.c.  A new entry's conversation and its empty transcript
+ * (mu held). */
+int  ns_chat_new(ns *n, ns_entry *e);
+void ns_chat_free(ns_chat *c);
+/* Starts the turn written to e, or queues it behind the reply being
+ * generated (submit_mu held, mu not); 0 or the error (reason in e->err
+ * and stats). */
+int  ns_chat_flush(ns *n, ns_entry *e);
+/* A new conversation: the reply is cancelled, queued turns dropped, the
+ * transcript emptied (submit_mu held, mu not). */
+void ns_chat_reset(ns *n, ns_entry *e);
+/* The name stats/ gives e: "chats/NAME" for a chat, NAME for a prompt
+ * (mu or submit_mu held). */
+void ns_row_name(const ns_entry *e, char *buf, size_t cap);
 
 /* CLOCK_REALTIME now, for file times. */
 struct timespec ns_now_rt(void);

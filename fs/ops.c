@@ -225,11 +225,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     if (!f) rc = -ENOMEM;
     else if (kind == NS_DIR) rc = -EISDIR;
     else if (kind == NS_NONE) rc = -ENOENT;
-    else if ((kind == NS_STATS || kind == NS_CONFIG || kind == NS_COMPLETION) &&
-             (fi->flags & O_ACCMODE) != O_RDONLY)
+    else if ((kind == NS_STATS || kind == NS_CONFIG) && (fi->flags & O_ACCMODE) != O_RDONLY)
         rc = -EACCES;
     else if (kind == NS_STATS || kind == NS_CONFIG) rc = snapshot(c, ino, f);
-    else rc = ns_open(c->n, ino, fi->flags, &f->h, &cacheable);
+    else rc = ns_open(c->n, ino, fi->flags, &f->h, &cacheable);   /* refuses writing a completion */
+    if (!rc && f->h) kind = ns_handle_kind(f->h);    /* a chat's file is a text's number */
     if (rc) {
         ofile_free(c, f);
         fuse_reply_err(req, fuse_errno(rc));
@@ -240,10 +240,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     fi->fh = (uint64_t)(uintptr_t)f;
     /* Generated files go through the page cache only once finished: a
      * read at a stale size would be cut short. */
-    fi->direct_io = kind == NS_PROMPT || !cacheable;
+    fi->direct_io = kind == NS_PROMPT || kind == NS_CHAT || !cacheable;
     fi->keep_cache = cacheable;
-    /* only a prompt handle that may write has a flush to do */
-    fi->noflush = kind != NS_PROMPT || (fi->flags & O_ACCMODE) == O_RDONLY;
+    /* only a prompt or chat handle that may write has a flush to do */
+    fi->noflush = (kind != NS_PROMPT && kind != NS_CHAT) || (fi->flags & O_ACCMODE) == O_RDONLY;
     /* an empty completion answers its open at its first byte: GNU tail
      * reads an empty regular file to EOF like a pipe */
     pending_open *po = kind == NS_COMPLETION && !(fi->flags & O_NONBLOCK) && !cacheable
@@ -276,7 +276,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         op_done(c, t0);
         return;
     }
-    f->kind = NS_PROMPT;
+    f->kind = ns_handle_kind(f->h);
     e.ino = e.attr.st_ino;
     e.generation = 1;
     e.entry_timeout = entry_timeout(c, e.ino);
@@ -292,7 +292,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     ops_ctx *c = ctx_of(req);
     int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
-    if (f->kind == NS_COMPLETION) {
+    if (f->kind == NS_COMPLETION || f->kind == NS_CHAT) {
         ns_read_completion(c->n, f->h, req, size, off);   /* replies, now or later */
     } else if (f->kind == NS_PROMPT) {
         char *buf = malloc(size ? size : 1);
@@ -380,7 +380,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
     int64_t t0 = engine_now_ns();
     ofile *f = ofile_of(fi);
     int moved = 0;
-    int rc = f->kind == NS_PROMPT ? ns_flush(c->n, f->h, fi->lock_owner, &moved) : 0;
+    int rc = f->kind == NS_PROMPT || f->kind == NS_CHAT
+             ? ns_flush(c->n, f->h, fi->lock_owner, &moved) : 0;
     if (moved) {
         char name[256];
         ns_handle_name(c->n, f->h, name, sizeof name);

@@ -468,6 +468,7 @@ static void render_engine(sbuf *b, const stats_env *env, const snap *s) {
         const char *wt = quant_name(m->wtype);
         sb_printf(b, "model %s\n", m->name);
         sb_printf(b, "arch %s\n", m->arch);
+        if (env->chat_format) sb_printf(b, "chat_format %s\n", env->chat_format);
         sb_printf(b, "params %llu\n", (unsigned long long)m->n_params);
         sb_printf(b, "weight_type %s\n", wt ? wt : "unknown");
         sb_printf(b, "weight_bytes %llu\n", (unsigned long long)m->weight_bytes);

@@ -62,6 +62,7 @@ typedef struct stats_env {
     int max_batch_tokens;
     size_t kv_bytes;
     backend *remote;         /* NULL, or the remote backend (remote/remote.h) */
+    const char *chat_format; /* chats/' format (chat_format_name), or NULL */
 } stats_env;
 
 int  stats_new(stats **out);          /* 0 or -ENOMEM; caller stats_free()s */

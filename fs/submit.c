@@ -16,12 +16,14 @@
 #include "fs/frontmatter.h"
 #include "fs/params.h"
 
-static void gen_free(ns_gen *g) {
+void ns_gen_free(ns_gen *g) {
     ns *n = g->n;
     pthread_mutex_lock(&n->mu);
     ns_text_unref(n, g->t);
     ns_entry_unref(n, g->e);
     pthread_mutex_unlock(&n->mu);
+    free(g->reply);
+    free(g->reply_ids);
     free(g);
 }
 
@@ -29,35 +31,43 @@ static void gen_free(ns_gen *g) {
 static void gen_retire(void *arg) {
     ns_gen *g = arg;
     rcache_release(g->n->env.c, g->req);
-    gen_free(g);
+    ns_gen_free(g);
 }
 
-static void on_text(void *ud, const char *text, size_t len) {
+int ns_text_append(ns *n, ns_text *t, const char *s, size_t len, outbox *o) {
+    if (!len) return 0;
+    if (t->len + len > t->cap) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (cap < t->len + len) cap *= 2;
+        char *b = realloc(t->buf, cap);
+        if (!b) return -ENOMEM;   /* the bytes are lost, not the file */
+        t->buf = b;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, s, len);
+    t->len += len;
+    t->mtime = ns_now_rt();
+    ns_wake_text(n, t, o);
+    return 0;
+}
+
+void ns_gen_on_text(void *ud, const char *text, size_t len) {
     ns_gen *g = ud;
     ns *n = g->n;
     outbox o = {0};
     pthread_mutex_lock(&n->mu);
-    ns_text *t = g->t;
     if (g->detached) { pthread_mutex_unlock(&n->mu); return; }
     if (!g->got_text) {
         g->got_text = 1;
         g->t_first_ns = engine_now_ns();
     }
-    if (t->len + len > t->cap) {
-        size_t cap = t->cap ? t->cap : 1024;
-        while (cap < t->len + len) cap *= 2;
-        char *b = realloc(t->buf, cap);
-        if (!b) len = 0;          /* out of memory: the bytes are lost, not the file */
-        else { t->buf = b; t->cap = cap; }
-    }
-    if (len) {
-        memcpy(t->buf + t->len, text, len);
-        t->len += len;
-        t->mtime = ns_now_rt();
-        ns_wake_text(n, t, &o);
-    }
+    ns_text_append(n, g->t, text, len, &o);
     pthread_mutex_unlock(&n->mu);
     ns_out_flush(n, &o);
+}
+
+void ns_row_name(const ns_entry *e, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s%s", e->chat ? "chats/" : "", e->name);
 }
 
 static void on_done(void *ud, const cache_result *res) {
@@ -110,7 +120,9 @@ void ns_entry_abort(ns *n, ns_entry *e, int err, const char *reason) {
     g->t->mtime = ns_now_rt();
     ns_wake_text(n, g->t, &o);
     rcache_req *req = g->req;
-    stats_row_init(&row, e->name, "cancelled");
+    char name[NAME_MAX_LEN + 8];
+    ns_row_name(e, name, sizeof name);
+    stats_row_init(&row, name, "cancelled");
     row.meta = g->meta;
     row.finish = "cancelled";
     if (reason) snprintf(row.error, sizeof row.error, "%s", reason);
@@ -126,7 +138,7 @@ void ns_entry_abort(ns *n, ns_entry *e, int err, const char *reason) {
     stats_cancelled(n->env.st, &row);
     if (req) {
         rcache_release(n->env.c, req);
-        gen_free(g);
+        ns_gen_free(g);
     }
     /* else: the submitter releases it when sched_submit returns */
 }
@@ -224,7 +236,7 @@ static int entry_submit(ns *n, ns_entry *e) {
     e->err[0] = 0;
     pthread_mutex_unlock(&n->mu);
 
-    static const cache_cb cb = {on_text, on_done};
+    static const cache_cb cb = {ns_gen_on_text, on_done};
     rcache_req *req = NULL;
     rc = rcache_submit(n->env.c, buf + boff, blen, &gp, &cb, g, &req);
     free(buf);
@@ -238,7 +250,7 @@ static int entry_submit(ns *n, ns_entry *e) {
         ns_wake_text(n, t, &o);
         pthread_mutex_unlock(&n->mu);
         ns_out_flush(n, &o);
-        gen_free(g);
+        ns_gen_free(g);
         if (rc == -EBUSY)
             snprintf(reason, sizeof reason, "queue full (scheduler.queue = %d)",
                      n->env.cfg->scheduler.queue);
@@ -256,7 +268,7 @@ static int entry_submit(ns *n, ns_entry *e) {
     pthread_mutex_unlock(&n->mu);
     if (detached) {          /* finished or cancelled before we knew req */
         rcache_release(n->env.c, req);
-        gen_free(g);
+        ns_gen_free(g);
     }
     return 0;
 }
@@ -271,7 +283,7 @@ static uint64_t text_id(const ns_entry *e) { return e->text ? e->text->id : UINT
 
 int ns_flush(ns *n, ns_handle *h, uint64_t owner, int *moved) {
     *moved = 0;
-    if (h->kind != NS_PROMPT) return 0;
+    if (h->kind != NS_PROMPT && h->kind != NS_CHAT) return 0;
     ns_entry *e = h->e;
     pthread_mutex_lock(&e->submit_mu);
     pthread_mutex_lock(&n->mu);
@@ -281,7 +293,7 @@ int ns_flush(ns *n, ns_handle *h, uint64_t owner, int *moved) {
     /* only the writer's close submits: a reader's, or that of a child
      * that inherited the writer's descriptor, must not send a
      * half-written prompt */
-    int rc = wrote ? entry_submit(n, e) : 0;
+    int rc = !wrote ? 0 : h->kind == NS_CHAT ? ns_chat_flush(n, e) : entry_submit(n, e);
     pthread_mutex_lock(&n->mu);
     *moved = text_id(e) != before && before != UINT64_MAX;
     pthread_mutex_unlock(&n->mu);
@@ -304,7 +316,9 @@ int ns_active_rows(ns *n, stats_row **rows, size_t *count) {
         ns_entry *e = n->ents[i];
         if (!e || !e->cur) continue;
         ns_gen *g = e->cur;
-        stats_row_init(&r[k], e->name, g->got_text ? "running" : "waiting");
+        char name[NAME_MAX_LEN + 8];
+        ns_row_name(e, name, sizeof name);
+        stats_row_init(&r[k], name, g->got_text ? "running" : "waiting");
         r[k].meta = g->meta;
         if (g->got_text) r[k].ttft_ms = (g->t_first_ns - g->t_submit_ns) / 1e6;
         r[k].e2e_ms = (now - g->t_submit_ns) / 1e6;

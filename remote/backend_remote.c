@@ -959,7 +959,7 @@ static void remote_free(backend *b) {
 }
 
 static const backend_ops remote_ops = {
-    remote_tokenize, remote_submit, remote_release, remote_free, remote_check,
+    remote_tokenize, NULL, remote_submit, remote_release, remote_free, remote_check,
 };
 
 int remote_is(const backend *b) { return b && b->ops == &remote_ops; }

@@ -9,6 +9,7 @@
 #include "engine/gguf.h"
 #include "engine/gguf_write.h"
 #include "engine/quant.h"
+#include "tools/chat_templates.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -36,11 +37,12 @@ static void usage(FILE *f) {
         "usage: %s -o FILE --dim D --hidden H --layers L --heads NH [--kv-heads NKV]\n"
         "       [--head-dim HD] --vocab V | --vocab-file VOCAB.gguf --ctx C\n"
         "       --type f32|f16|q8_0|q4_0|q4_k [--arch llama|llama3|qwen2|qwen3|phi3] [--seed S]\n"
-        "       [--std S]\n"
+        "       [--std S] [--chat-template chatml|llama2|llama3|gemma|phi3|mistral|FILE]\n"
         "Writes a GGUF of the architecture (default llama) with seeded random\n"
         "weights and a synthetic SentencePiece vocabulary of V tokens (V >= 300),\n"
         "or the vocabulary of VOCAB.gguf (its tokenizer.* keys).  Weights are\n"
-        "uniform with standard deviation S (default 0.02).\n", prog);
+        "uniform with standard deviation S (default 0.02).  --chat-template writes\n"
+        "tokenizer.chat_template: a Jinja template of the named format, or FILE's.\n", prog);
 }
 
 /* ---------------------------------------------------------------- PRNG */
@@ -305,7 +307,7 @@ static void llama3_rope_factors(float *out, int head_dim, float base, float orig
 /* Copies a vocabulary-only GGUF's tokenizer.* keys, with the
  * architecture's pre-tokenizer and BOS policy for a BPE vocabulary.
  * Returns its token count. */
-static long copy_vocab(gguf_writer *w, const char *path, const arch_spec *as) {
+static long copy_vocab(gguf_writer *w, const char *path, const arch_spec *as, int skip_template) {
     gguf *g;
     char err[512];
     if (gguf_open(path, &g, err, sizeof err)) die("%s", err);
@@ -320,6 +322,7 @@ static long copy_vocab(gguf_writer *w, const char *path, const arch_spec *as) {
         if (kv->key.len < 10 || memcmp(kv->key.ptr, "tokenizer.", 10)) continue;
         if (bpe && as->bpe_pre && gguf_str_eq(kv->key, "tokenizer.ggml.pre")) continue;
         if (bpe && gguf_str_eq(kv->key, "tokenizer.ggml.add_bos_token")) continue;
+        if (skip_template && gguf_str_eq(kv->key, "tokenizer.chat_template")) continue;
         if (gguf_writer_copy_kv(w, kv)) die("%s: cannot copy key %.*s", path, (int)kv->key.len,
                                             kv->key.ptr);
     }
@@ -327,6 +330,29 @@ static long copy_vocab(gguf_writer *w, const char *path, const arch_spec *as) {
     if (bpe) gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", as->add_bos);
     gguf_free(g);
     return n;
+}
+
+/* The template --chat-template names: one of chat_templates.h, or the
+ * contents of a file (at most 1 MiB).  Caller frees. */
+static char *chat_template(const char *arg) {
+    for (size_t i = 0; i < N_CHAT_TEMPLATES; i++)
+        if (!strcmp(arg, chat_templates[i].name)) return strdup(chat_templates[i].jinja);
+    FILE *f = fopen(arg, "rb");
+    if (!f)
+        die("--chat-template must be chatml, llama2, llama3, gemma, phi3, mistral or a file: "
+            "%s: %s", arg, strerror(errno));
+    enum { MAX = 1 << 20 };
+    char *buf = malloc(MAX + 1);
+    if (!buf) die("out of memory");
+    size_t n = fread(buf, 1, MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) die("--chat-template %s: read error", arg);
+    if (n > MAX) die("--chat-template %s: longer than 1 MiB", arg);
+    if (!n) die("--chat-template %s: empty file", arg);
+    if (memchr(buf, 0, n)) die("--chat-template %s: holds a NUL byte", arg);
+    buf[n] = 0;
+    return buf;
 }
 
 static double parse_num(const char *opt, const char *s, double lo, double hi) {
@@ -340,12 +366,13 @@ static double parse_num(const char *opt, const char *s, double lo, double hi) {
 
 int main(int argc, char **argv) {
     const char *out = NULL, *tname = NULL, *aname = "llama", *vocab_file = NULL;
+    char *tmpl = NULL;
     long dim = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, n_vocab = 0, ctx = 0;
     long head_dim = 0;
     float half_width = 0.034641016f;   /* std 0.02 */
     uint64_t seed = 1234;
     enum { O_DIM = 256, O_HIDDEN, O_LAYERS, O_HEADS, O_KV, O_VOCAB, O_CTX, O_TYPE, O_SEED,
-           O_ARCH, O_HEAD_DIM, O_VOCAB_FILE, O_STD };
+           O_ARCH, O_HEAD_DIM, O_VOCAB_FILE, O_STD, O_CHAT_TEMPLATE };
     static const struct option opts[] = {
         { "output", required_argument, 0, 'o' },
         { "dim", required_argument, 0, O_DIM },
@@ -361,6 +388,7 @@ int main(int argc, char **argv) {
         { "arch", required_argument, 0, O_ARCH },
         { "seed", required_argument, 0, O_SEED },
         { "std", required_argument, 0, O_STD },
+        { "chat-template", required_argument, 0, O_CHAT_TEMPLATE },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -382,6 +410,7 @@ int main(int argc, char **argv) {
         case O_TYPE: tname = optarg; break;
         case O_ARCH: aname = optarg; break;
         case O_STD: half_width = (float)parse_num("--std", optarg, 1e-4, 10) * SQRT3; break;
+        case O_CHAT_TEMPLATE: free(tmpl); tmpl = chat_template(optarg); break;
         case O_SEED: seed = (uint64_t)parse_int("--seed", optarg, 0, LONG_MAX); break;
         case 'V': printf("llmfs-mkmodel %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
@@ -462,7 +491,7 @@ int main(int argc, char **argv) {
 
     vocab v = { 0 };
     if (vocab_file) {
-        n_vocab = copy_vocab(w, vocab_file, as);
+        n_vocab = copy_vocab(w, vocab_file, as, tmpl != NULL);
     } else {
         vocab_build(&v, (int)n_vocab);
         gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
@@ -476,6 +505,8 @@ int main(int argc, char **argv) {
         gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1);
         gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0);
     }
+    if (tmpl) gguf_writer_set_str(w, "tokenizer.chat_template", tmpl);
+    free(tmpl);
 
     /* -------------------------------------------------------- tensors */
     size_t n_t = 4 + 14 * (size_t)layers, ti = 0;

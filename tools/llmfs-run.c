@@ -18,6 +18,7 @@ static void usage(FILE *f) {
         "                 [-s S] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
         "                 [--repeat-last-n N] [--threads N] [--ctx N] [--ignore-eos] [--mmap]\n"
         "                 [--stats]\n"
+        "       llmfs-run --model FILE --chat [--system TEXT] [sampling options] < TURNS\n"
         "       llmfs-run --model FILE --perplexity TEXT [--ctx N] [--threads N]\n"
         "  -m, --model FILE      GGUF model, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer FILE  llama2.c tokenizer .bin\n"
@@ -35,6 +36,10 @@ static void usage(FILE *f) {
         "  --mmap                keep weights in the file mapping (default for big\n"
         "                        models: read them into huge pages, faster)\n"
         "  --stats               print timing figures to stderr\n"
+        "  --chat                a conversation in the model's chat template: each line\n"
+        "                        of stdin is a user turn, each reply is printed as it is\n"
+        "                        generated, then a newline; -n is per reply\n"
+        "  --system TEXT         the conversation's system prompt (with --chat)\n"
         "  --perplexity TEXT     the model's perplexity over the file TEXT, in chunks of\n"
         "                        --ctx tokens, as llama-perplexity computes it\n");
 }
@@ -96,6 +101,59 @@ static void ppl_chunk(void *ud, const ppl_result *r)
     fprintf(stderr, "[%d]%.4f%s", r->chunks, r->ppl, r->chunks % 8 ? "," : "\n");
 }
 
+typedef struct { engine *e; } chat_tok;
+
+static int chat_tokenize(void *ud, const char *text, size_t len, int first, int **ids) {
+    return engine_tokenize_chat(((chat_tok *)ud)->e, text, len, first, ids);
+}
+
+/* --chat: each line of stdin (less its newline) is a user turn; each
+ * reply streams to stdout, then a newline.  The conversation's token ids
+ * are kept and grow turn by turn, and the prefix cache finds the earlier
+ * turns' KV.  --stats: one line per turn on stderr. */
+static int run_chat(engine *e, const gen_params *gp, const char *system, int stats) {
+    char err[512];
+    chat_format f = engine_chat_format(e, err, sizeof err);
+    if (f == CHAT_NONE) { fprintf(stderr, "llmfs-run: %s\n", err); return 1; }
+    engine_set_prefix_cache(e, 1);
+    chat_conv conv;
+    chat_conv_init(&conv, f);
+    int rc = system ? chat_conv_system(&conv, system, strlen(system)) : 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    chat_tok tk = {e};
+    for (int turn = 1; !rc && (len = getline(&line, &cap, stdin)) >= 0;) {
+        if (len && line[len - 1] == '\n') len--;
+        if (!len) continue;
+        rc = chat_conv_user(&conv, line, (size_t)len, chat_tokenize, &tk);
+        seq *s = NULL;
+        if (!rc) rc = seq_new_tokens(e, conv.ids, conv.n_ids, gp, emit, NULL, &s);
+        if (rc == -EFBIG) {
+            fprintf(stderr, "llmfs-run: the conversation no longer fits in the context of %d "
+                    "tokens\n", engine_ctx(e));
+            break;
+        } else if (rc) {
+            fprintf(stderr, "llmfs-run: turn %d: %s\n", turn, strerror(-rc));
+            break;
+        }
+        rc = engine_generate(e, s);
+        fputc('\n', stdout);
+        fflush(stdout);
+        if (rc) fprintf(stderr, "llmfs-run: generation failed: %s\n", strerror(-rc));
+        if (!rc) rc = chat_conv_reply(&conv, s->text, s->text_len, s->tokens + s->n_prompt,
+                                      s->n_gen);
+        if (stats)
+            fprintf(stderr, "turn %d prompt_tokens %d cached_tokens %d generated_tokens %d\n",
+                    turn, s->n_prompt, s->n_cached, s->n_gen);
+        seq_free(e, s);
+        turn++;
+    }
+    free(line);
+    chat_conv_release(&conv);
+    return rc ? 1 : 0;
+}
+
 /* --perplexity FILE: the text's perplexity in chunks of ctx tokens
  * (default: the model's context), as llama-perplexity computes it. */
 static int run_perplexity(const char *model_path, const char *tok_path, int load_flags,
@@ -154,7 +212,9 @@ int main(int argc, char **argv) {
     gen_params gp;
     gen_params_default(&gp);
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LAST_N, O_IGNORE_EOS, O_STATS,
-           O_MMAP, O_PPL };
+           O_MMAP, O_PPL, O_CHAT, O_SYSTEM };
+    int chat = 0;
+    const char *system = NULL;
     const char *ppl_file = NULL;
     static const struct option opts[] = {
         { "model", required_argument, 0, 'm' },
@@ -175,6 +235,8 @@ int main(int argc, char **argv) {
         { "stats", no_argument, 0, O_STATS },
         { "mmap", no_argument, 0, O_MMAP },
         { "perplexity", required_argument, 0, O_PPL },
+        { "chat", no_argument, 0, O_CHAT },
+        { "system", required_argument, 0, O_SYSTEM },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -214,6 +276,8 @@ int main(int argc, char **argv) {
         case O_STATS: stats = 1; break;
         case O_MMAP: load_flags |= MODEL_LOAD_MMAP; break;
         case O_PPL: ppl_file = optarg; break;
+        case O_CHAT: chat = 1; break;
+        case O_SYSTEM: system = optarg; break;
         case 'V': printf("llmfs-run %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -226,6 +290,11 @@ int main(int argc, char **argv) {
     if (!model_path) { fprintf(stderr, "llmfs-run: --model FILE is required\n"); return 2; }
     if (ppl_file)
         return run_perplexity(model_path, tok_path, load_flags, ppl_file, (int)threads, (int)ctx);
+    if (chat && (prompt || prompt_file)) {
+        fprintf(stderr, "llmfs-run: --chat reads its turns from stdin: no -p or -f\n");
+        return 2;
+    }
+    if (system && !chat) { fprintf(stderr, "llmfs-run: --system needs --chat\n"); return 2; }
     size_t plen = 0;
     char *pbuf = NULL;
     if (prompt_file) {
@@ -246,6 +315,12 @@ int main(int argc, char **argv) {
     rc = engine_new(m, (int)threads, 0, 512, (int)ctx, &e, err, sizeof err);
     if (rc) { fprintf(stderr, "llmfs-run: %s\n", err); model_free(m); free(pbuf); return 1; }
     gp.max_tokens = n_predict < 0 ? engine_ctx(e) : (int)n_predict;
+    if (chat) {
+        rc = run_chat(e, &gp, system, stats);
+        engine_free(e);
+        model_free(m);
+        return rc;
+    }
     seq *s;
     rc = seq_new(e, prompt, plen, &gp, emit, NULL, &s);
     if (rc == -EFBIG) {

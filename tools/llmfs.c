@@ -441,6 +441,11 @@ model_done:
     log_to_stderr(fo.foreground);
 
     /* ---- threads, after the fork */
+    /* chats/ in the model's chat format; without one (or with remote
+     * backends, whose servers apply their own), turns are refused with
+     * the reason */
+    static char chat_error[256] = "chats/ needs a local model: remote backends take prompts/ only";
+    chat_format chat_fmt = CHAT_NONE;
     if (remote_mode) {
         if ((rc = stats_new(&st)) || (rc = remote_new(&rcfg, &be, err, sizeof err)) ||
             (rc = rcache_start(rc_cache, be)) || (rc = notify_new(&nt))) {
@@ -473,9 +478,11 @@ model_done:
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
     }
-threads_done:;
+    chat_fmt = engine_chat_format(eng, chat_error, sizeof chat_error);
+threads_done:
     ns_env env = {.c = rc_cache, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len,
-                  .se = fo.singlethread ? NULL : se, .shared = c.allow_other};
+                  .se = fo.singlethread ? NULL : se, .shared = c.allow_other,
+                  .chat_fmt = chat_fmt, .chat_error = chat_error};
     if ((rc = ns_new(&env, &n))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
@@ -486,7 +493,8 @@ threads_done:;
     ctx.env = (stats_env){.cfg = &cfg, .m = m, .s = sch, .c = rc_cache, .ctx = ctx_len,
                           .threads = cfg.threads,
                           .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg),
-                          .remote = remote_mode ? be : NULL};
+                          .remote = remote_mode ? be : NULL,
+                          .chat_format = chat_format_name(chat_fmt)};
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
 

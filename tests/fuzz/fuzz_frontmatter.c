@@ -1,6 +1,9 @@
 /* libFuzzer target for fs/frontmatter.c and the xattr route: any bytes
  * either parse (body within the buffer, valid params, body rule held) or
- * fail with EINVAL, a "front matter" reason and the params untouched. */
+ * fail with EINVAL, a "front matter" reason and the params untouched; a
+ * chat turn's front matter parses the same, its system prompt a string;
+ * and engine/chat.c recognises the bytes as a template, or refuses them
+ * in one line. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 
 #include "fs/frontmatter.h"
 #include "fs/params.h"
+#include "engine/chat.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,6 +39,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (strncmp(err, "front matter", 12) || !params_equal(&g, &d))
             abort();
+    }
+    /* a chat turn: the same split, and system: a NUL-free string */
+    gen_params c = d;
+    char *sys = NULL;
+    size_t coff = 0, clen = 0;
+    int crc = frontmatter_parse_chat((const char *)data, size, &c, &sys, &coff, &clen, err,
+                                     sizeof err);
+    if (crc == 0 && (coff > size || clen > size - coff || (rc == 0 && (coff != off ||
+                                                                        clen != len))))
+        abort();
+    if (crc && (sys || !params_equal(&c, &d)))
+        abort();
+    free(sys);
+    char why[256] = "";
+    chat_format f = chat_detect((const char *)data, size, why, sizeof why);
+    if (f == CHAT_NONE && (!why[0] || strchr(why, '\n')))
+        abort();
+    if (f != CHAT_NONE && size) {
+        chat_msg m[2] = {{CHAT_USER, (const char *)data, size}, {CHAT_ASSISTANT, "x", 1}};
+        char *out = NULL;
+        size_t ol = 0;
+        if (chat_render(f, m, 2, 1, &out, &ol) == 0 && strlen(out) != ol && !memchr(data, 0, size))
+            abort();
+        free(out);
+        if (chat_render_next(f, m, 2, (const char *)data, size, &out, &ol) == 0 && !out)
+            abort();
+        free(out);
     }
     /* xattr route: the first byte picks the name, the rest is the value. */
     static const char *names[] = {"max_tokens", "temperature", "top_k", "top_p",

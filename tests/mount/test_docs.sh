@@ -19,7 +19,7 @@
 # non-zero instead.  getfattr/setfattr (package attr) are replaced by
 # small python3 equivalents when not installed.
 #
-# README.md: the ```sh blocks after "## Quickstart", without the apt-get
+# README.md: the ```sh blocks of "## Quickstart" and "## Chats", without the apt-get
 # and npm lines (installs), `make` and `make test` (which CI runs anyway), with bin/ ->
 # $BIN/, ../shared -> $LLMFS_SHARED and /tmp/llm -> a temporary directory,
 # run from the top of the tree with HOME in the scratch directory.
@@ -189,9 +189,11 @@ MOUNTS+=("$RM")
 python3 - README.md > "$T/quick" <<'PY'
 import sys
 text = open(sys.argv[1], encoding="utf-8").read()
-start = text.index("\n## Quickstart")
-end = text.find("\n## ", start + 1)
-sect = text[start:end if end >= 0 else len(text)]
+sect = ""
+for head in ("\n## Quickstart", "\n## Chats"):
+    start = text.index(head)
+    end = text.find("\n## ", start + 1)
+    sect += text[start:end if end >= 0 else len(text)]
 inblock, cmd = False, ""
 for line in sect.split("\n"):
     if line.startswith("```"):
