@@ -179,6 +179,9 @@ static void l1_drop(rcache *c, l1_ent *e, int evicted) {
     free(e);
 }
 
+/* The bytes rec takes in L1, its entry included. */
+static size_t l1_size(const record *rec) { return record_mem_bytes(rec) + sizeof(l1_ent); }
+
 /* Keeps rec (taken over) in L1 under its key (mu held).  A record of the
  * key already there is replaced, unless keep_longer and it holds more
  * tokens (it serves everything the new one would).  The entry, or NULL
@@ -191,7 +194,7 @@ static l1_ent *l1_put(rcache *c, record *rec, int keep_longer) {
         l1_drop(c, old, 0);
     }
     tick(c);
-    size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
+    size_t bytes = l1_size(rec);
     uint64_t pkey;
     memcpy(&pkey, rec->key, sizeof pkey);
     l1_ent *e = bytes <= c->cfg.l1_bytes &&
@@ -222,7 +225,7 @@ static l1_ent *l1_put(rcache *c, record *rec, int keep_longer) {
  * or L2's policy predicts it will be used again (reuse, policy_predict:
  * -1 for a policy without a model, which promotes every hit). */
 static int promote(const rcache *c, const record *rec, double reuse) {
-    size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
+    size_t bytes = l1_size(rec);
     return reuse < 0 || reuse >= PROMOTE_P || c->l1_pol->bytes + bytes <= c->cfg.l1_bytes;
 }
 
@@ -237,7 +240,7 @@ void rcache_prefetch(rcache *c) {
         pthread_mutex_unlock(&c->mu);
         record *rec = NULL;
         if (have || l2_peek(c->disk, keys[i], &rec)) continue;
-        size_t bytes = record_mem_bytes(rec) + sizeof(l1_ent);
+        size_t bytes = l1_size(rec);
         if (bytes > budget && moved) { record_free(rec); break; }
         budget -= bytes < budget ? bytes : budget;
         moved++;
