@@ -57,7 +57,9 @@ PA=$(port a) PB=$(port b)
 # ---------------------------------------------------------------- one endpoint
 KEY=sk-test-$$-$RANDOM
 printf '%s\n' "$KEY" > "$T/key"
-start_server k 0 --api-key "$KEY" || notok "the server with an API key starts"
+# one sequence at a time: llama.cpp batching sequences together is not
+# batch-invariant, and the answers below must equal llmfs-run's exactly
+start_server k 0 --api-key "$KEY" --sequences 1 || notok "the server with an API key starts"
 M=$T/one
 cat > "$T/one.yaml" <<EOF
 backend:
@@ -181,7 +183,13 @@ control a '{"hang": false}'; control b '{"hang": false}'
 t0=$(backend_stat "$M" 0 timeouts) t1=$(backend_stat "$M" 1 timeouts)
 check "the timeouts are counted per endpoint ($t0, $t1)" [ $((t0 + t1)) -ge 2 ]
 sleep 0.4      # the breakers' cool-down: both half-open for the next request
-for i in 1 2 3 4; do echo "Tom and Sue $i" > "$M/prompts/h$i"; cat "$M/completions/h$i" > /dev/null 2>&1 || echo "# h$i: $(xerr "$M" "h$i")"; done
+# prompts of 32 prefixes, so that each endpoint has its probe (the ring
+# places the endpoints by their URLs, whose ports change per run, so a few
+# prompts may all go to one of them) and its successes outweigh the
+# timeouts in its failure-rate window before the faults below
+for i in $(seq 1 32); do
+    echo "Tom and Sue $i" > "$M/prompts/h$i"; cat "$M/completions/h$i" > /dev/null 2>&1 || echo "# h$i: $(xerr "$M" "h$i")"
+done
 check "after the cool-down the breakers probe and close again" \
     eval '[ "$(backend_stat "$M" 0 state)/$(backend_stat "$M" 1 state)" = closed/closed ]'
 
@@ -197,6 +205,11 @@ check "... and user.llmfs.error says it was cut, and by whom" \
 check "stats/requests has the reason too" grep -q '^cut,.*answer cut after' "$M/stats/requests"
 
 # Kill one server mid-run: what had streamed ends with EIO, nothing else is lost.
+# Both servers healthy first: answers on each clear the failure the cut
+# left in one breaker's count of consecutive failures.
+for i in $(seq 1 32); do
+    echo "Healthy again $i" > "$M/prompts/g$i"; cat "$M/completions/g$i" > /dev/null 2>&1 || echo "# g$i: $(xerr "$M" "g$i")"
+done
 control a '{"token_delay_ms": 30}'; control b '{"token_delay_ms": 30}'
 for i in $(seq 1 8); do printf -- '---\nmax_tokens: 40\n---\nKill %s: Once upon a time\n' "$i" > "$M/prompts/k$i"; done
 sleep 0.3
