@@ -226,6 +226,12 @@ int gfilter_keep(gfilter *f, size_t keep) {
 
 long gfilter_find(gfilter *f, uint64_t key, int forget, uint32_t *stamp, uint8_t *tag) {
     if (!f->b) return -1;
+    if (f->pend && f->pend_key == key) {
+        if (stamp) *stamp = f->pend_stamp;
+        if (tag) *tag = (uint8_t)(f->pend_seq >> 24);
+        if (forget) f->pend = 0;
+        return (long)gf_age(f, f->pend_seq) - 1;
+    }
     uint32_t fp;
     gf_bucket *b = &f->b[gf_bucket_of(f, key, &fp)];
     for (int w = 0; w < GF_WAYS; w++)
@@ -239,10 +245,11 @@ long gfilter_find(gfilter *f, uint64_t key, int forget, uint32_t *stamp, uint8_t
     return -1;
 }
 
-void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag) {
-    if (!f->b) return;
+/* Files the pending key in its bucket: in a free or forgotten way, else
+ * in place of the bucket's oldest. */
+static void gf_file(gfilter *f) {
     uint32_t fp;
-    gf_bucket *b = &f->b[gf_bucket_of(f, key, &fp)];
+    gf_bucket *b = &f->b[gf_bucket_of(f, f->pend_key, &fp)];
     int slot = 0;
     uint32_t oldest = 0;
     for (int w = 0; w < GF_WAYS; w++) {
@@ -251,8 +258,19 @@ void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag) {
         if (age > oldest) { oldest = age; slot = w; }
     }
     b->fp[slot] = fp;
-    b->stamp[slot] = stamp;
-    b->seq[slot] = (f->seq++ & GF_SEQ) | (uint32_t)tag << 24;
+    b->stamp[slot] = f->pend_stamp;
+    b->seq[slot] = f->pend_seq;
+    f->pend = 0;
+}
+
+void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag) {
+    if (!f->b) return;
+    if (f->pend) gf_file(f);
+    f->pend_key = key;
+    f->pend_stamp = stamp;
+    f->pend_seq = (f->seq++ & GF_SEQ) | (uint32_t)tag << 24;
+    f->pend = 1;
+    gfilter_prefetch(f, key);
 }
 
 void gfilter_prefetch(const gfilter *f, uint64_t key) {

@@ -74,6 +74,11 @@ typedef struct {
     size_t mask;                  /* buckets - 1 */
     uint32_t seq;                 /* keys added so far (mod 2^32; 24 bits stored) */
     size_t keep;                  /* how many recent keys count */
+    /* the last key added, filed in its bucket at the next add: its bucket
+     * loads from memory meanwhile, and the policy does not wait for it */
+    uint64_t pend_key;
+    uint32_t pend_stamp, pend_seq;
+    int pend;
 } gfilter;
 
 void gfilter_release(gfilter *f);
@@ -85,7 +90,8 @@ int gfilter_keep(gfilter *f, size_t keep);
  * gets the stamp it was added with. */
 long gfilter_find(gfilter *f, uint64_t key, int forget, uint32_t *stamp, uint8_t *tag);
 /* Remembers key with a stamp of the caller's (the adaptive policy: the
- * second of the key's last use). */
+ * second of the key's last use).  The key is filed in its bucket at the
+ * next add (find sees it before then). */
 void gfilter_add(gfilter *f, uint64_t key, uint32_t stamp, uint8_t tag);
 /* Starts loading key's bucket, for a find or add that comes soon. */
 void gfilter_prefetch(const gfilter *f, uint64_t key);

@@ -339,6 +339,17 @@ static void recent_keys(void) {
     uint8_t tag = 0;
     CHECK(gfilter_find(&f, 42, 0, &stamp, &tag) == 0);
     CHECKF(stamp == 1234567890u && tag == 17, "stamp %u tag %u", stamp, tag);
+    /* the last key added waits outside its bucket until the next add:
+     * found and forgotten there, and filed with its stamp and tag */
+    gfilter_add(&f, 43, 7, 3);
+    stamp = tag = 0;
+    CHECK(gfilter_find(&f, 42, 0, &stamp, &tag) == 1);
+    CHECKF(stamp == 1234567890u && tag == 17, "filed: stamp %u tag %u", stamp, tag);
+    CHECK(gfilter_find(&f, 43, 1, NULL, NULL) == 0);
+    CHECK(gfilter_find(&f, 43, 0, NULL, NULL) == -1);
+    gfilter_add(&f, 44, 0, 0);
+    CHECK(gfilter_find(&f, 43, 0, NULL, NULL) == -1);
+    CHECK(gfilter_find(&f, 42, 0, NULL, NULL) == 2);
     gfilter_release(&f);
 }
 
