@@ -91,12 +91,18 @@ mount: $(TOOLS)
 	cat $(MNT)/completions/hello
 	@echo; echo "llmfs is mounted on $(MNT): ls $(MNT); cat $(MNT)/stats/latency; unmount: fusermount3 -u $(MNT)"
 
-FUZZERS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# The harnesses share one set of instrumented objects, each source
+# compiled once (not once per harness).
+FUZZERS  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJ := $(patsubst %.c,build-fuzz/obj/%.o,$(ENGINE_SRC) $(CACHE_SRC) $(REMOTE_SRC) $(FS_SRC) $(LOADGEN_SRC))
+FUZZ_CFLAGS := -g -O1 -ffp-contract=off -pthread -I. $(PKG_CFLAGS)
 fuzz: $(FUZZERS)
-build-fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(CACHE_SRC) $(REMOTE_SRC) $(FS_SRC) $(LOADGEN_SRC)
-	@mkdir -p build-fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -ffp-contract=off -I. $(PKG_CFLAGS) \
-	  -o $@ $< $(ENGINE_SRC) $(CACHE_SRC) $(REMOTE_SRC) $(FS_SRC) $(LOADGEN_SRC) $(PKG_LIBS) -lm -pthread
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS) -lm -pthread
+-include $(FUZZ_OBJ:.o=.d)
 
 install: $(TOOLS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

@@ -2,7 +2,8 @@
 # Runs every unit test binary and every shell test; counts "ok"/"not ok"
 # lines, and "ok - NAME # SKIP why" lines apart (a skipped check passed
 # nothing).  A program that dies without reporting counts as one failure.
-# The last line is always "N passed, N failed, N skipped".
+# The last line is always "N passed, N failed, N skipped".  With TIMES set,
+# each test's wall time goes to stderr.
 set -u
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -12,8 +13,9 @@ pass=0 fail=0 skipped=0
 only=${1:-}
 run_one() {
     local name=$1; shift
-    local out rc
+    local out rc t0=$SECONDS
     out=$("$@" 2>&1); rc=$?
+    [ -n "${TIMES:-}" ] && echo "# $name took $((SECONDS - t0)) s" >&2
     local p f k
     k=$(grep -c '^ok - .*# SKIP' <<<"$out")
     p=$(( $(grep -c '^ok - ' <<<"$out") - k ))

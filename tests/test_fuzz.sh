@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 S=${LLMFS_SHARED:-../shared}
 SECONDS_EACH=${FUZZ_SECONDS:-3}
 if ! command -v clang >/dev/null; then echo "not ok - clang is installed (.ci/run installs it)"; exit 1; fi
-if ! out=$(make -s fuzz 2>&1); then
+if ! out=$(make -s -j"$(nproc)" fuzz 2>&1); then
     echo "not ok - make fuzz builds the harnesses"; printf '%s\n' "$out" | head -20 | sed 's/^/#   /'; exit 1
 fi
 echo "ok - make fuzz builds the harnesses"
