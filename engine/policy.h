@@ -52,6 +52,10 @@ typedef struct policy_stats {
      * how many were used again there; of those it evicted, how many came
      * back while it still remembered them */
     uint64_t kept, kept_used, dropped, dropped_returned;
+    /* the same over recent decisions: each count halves every window (as
+     * many operations as objects held, at least 1024), so older decisions
+     * weigh less and less */
+    double recent_kept, recent_kept_used, recent_dropped, recent_dropped_returned;
 } policy_stats;
 
 typedef struct policy_ops {

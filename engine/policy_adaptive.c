@@ -64,7 +64,8 @@
  *
  * How the decisions turn out is counted for stats/cache (policy_stats): of
  * the objects it kept in main and that left, how many were used there; of
- * those it evicted, how many came back while the ghost remembered them.
+ * those it evicted, how many came back while the ghost remembered them;
+ * since the start, and over recent decisions (halved every window).
  *
  * Every operation is O(1) but eviction, which looks at CANDIDATES objects. */
 #include "engine/policy.h"
@@ -98,6 +99,7 @@
 #define DAY 86400.0
 
 enum { Q_PROBATION, Q_MAIN };
+enum { R_KEPT, R_KEPT_USED, R_DROPPED, R_RETURNED };
 
 /* pol_node fields it uses besides the list's: freq (uses while held),
  * heap (uses in main not yet spent on rounds), prio (1 once used in
@@ -108,6 +110,7 @@ typedef struct {
     plist q[2];                /* probation, main: head.next the most recent */
     gfilter g;                 /* the keys it evicted lately */
     uint64_t ghost_hits, kept, kept_used, dropped, dropped_returned;
+    float recent[4];           /* the same four, halved every window */
     double share;              /* main's share of the capacity, learned */
     size_t main_cap;           /* that share in bytes */
     double gain_p, gain_m;     /* this window's margins, in cost */
@@ -219,6 +222,7 @@ static void learn(adaptive *a) {
     a->gain_p = a->gain_m = 0;
     a->since = 0;
     a->main_cap = (size_t)((double)a->p.capacity * a->share);
+    for (int i = 0; i < 4; i++) a->recent[i] *= 0.5f;
     refit(a);
     demote(a);
 }
@@ -245,6 +249,7 @@ static void ad_insert(policy *p, pol_node *n) {
         if ((double)age < EDGE * (double)a->q[Q_PROBATION].count) a->gain_p += cost_of(n);
         a->ghost_hits++;
         a->dropped_returned++;
+        a->recent[R_RETURNED] += 1;
     }
     if (age >= 0 || (n->hint & POL_HINT_REUSED)) {
         q_put(a, n, Q_MAIN, 1);
@@ -310,7 +315,11 @@ static void ad_remove(policy *p, pol_node *n, int evicted) {
     adaptive *a = (adaptive *)p;
     if (n->queue == Q_MAIN || n->prio > 0) {
         a->kept++;
-        if (n->prio > 0) a->kept_used++;
+        a->recent[R_KEPT] += 1;
+        if (n->prio > 0) {
+            a->kept_used++;
+            a->recent[R_KEPT_USED] += 1;
+        }
     }
     q_take(a, n);
     p->bytes -= n->bytes;
@@ -321,6 +330,7 @@ static void ad_remove(policy *p, pol_node *n, int evicted) {
         a->victim = NULL;
         a->ends[s] += 1;
         a->dropped++;
+        a->recent[R_DROPPED] += 1;
         fit_ghost(a);
         gfilter_add(&a->g, n->key, (uint32_t)n->w_last, (uint8_t)s);
     }
@@ -339,6 +349,10 @@ static void ad_stats(const policy *p, policy_stats *o) {
     o->kept_used = a->kept_used;
     o->dropped = a->dropped;
     o->dropped_returned = a->dropped_returned;
+    o->recent_kept = a->recent[R_KEPT];
+    o->recent_kept_used = a->recent[R_KEPT_USED];
+    o->recent_dropped = a->recent[R_DROPPED];
+    o->recent_dropped_returned = a->recent[R_RETURNED];
 }
 
 /* -1..-3 an area's list (links, tags, totals), -4 the areas' totals differ

@@ -374,10 +374,12 @@ static void render_latency(sbuf *b, hist_snap *hs) {
 }
 
 static double ratio(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0.0; }
+static double fratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 
 /* A policy's state and how its decisions turned out: of the objects it
  * kept (promoted to its main area) and that left, the share used again
- * there; of those it evicted, the share that came back while remembered. */
+ * there; of those it evicted, the share that came back while remembered;
+ * since the start and over recent decisions (the policy's decayed counts). */
 static void render_policy(sbuf *b, const char *pre, const char *unit, const policy_stats *p) {
     sb_printf(b, "%spolicy %s\n", pre, p->name ? p->name : "");
     sb_printf(b, "%spolicy_probation_%s %zu\n", pre, unit, p->probation_bytes);
@@ -388,6 +390,10 @@ static void render_policy(sbuf *b, const char *pre, const char *unit, const poli
     sb_printf(b, "%spolicy_evicted %llu\n", pre, (unsigned long long)p->dropped);
     sb_printf(b, "%spolicy_evicted_returned_ratio %.4f\n", pre,
               ratio(p->dropped_returned, p->dropped));
+    sb_printf(b, "%spolicy_recent_kept_used_ratio %.4f\n", pre,
+              fratio(p->recent_kept_used, p->recent_kept));
+    sb_printf(b, "%spolicy_recent_evicted_returned_ratio %.4f\n", pre,
+              fratio(p->recent_dropped_returned, p->recent_dropped));
 }
 
 /* The response cache's section of stats/cache. */

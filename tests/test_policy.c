@@ -430,6 +430,35 @@ static void adaptive_model(void) {
     policy_free(p);
 }
 
+/* How the decisions turned out, since the start and recently: after a
+ * scan whose evicted keys never come back, a loop a little larger than
+ * the cache brings every evicted key back; the recent ratio of returns
+ * follows it within a few windows, the ratio since the start does not. */
+static void adaptive_recent_accuracy(void) {
+    enum { CAP = 100, SCAN = 20000, LOOP = 150, LOOPS = 60 };
+    policy *p = policy_new("adaptive", CAP);
+    obj *o = calloc(SCAN + LOOP, sizeof *o);
+    CHECK(p && o);
+    if (!p || !o) { policy_free(p); free(o); return; }
+    for (uint64_t k = 0; k < SCAN; k++) use(p, &o[k], k);
+    policy_stats st;
+    p->ops->get_stats(p, &st);
+    CHECKF(st.dropped > SCAN - 2 * CAP && st.dropped_returned == 0 && st.recent_dropped > 0 &&
+           st.recent_dropped_returned == 0, "after the scan: evicted %llu, returned %llu",
+           (unsigned long long)st.dropped, (unsigned long long)st.dropped_returned);
+    for (int r = 0; r < LOOPS; r++)
+        for (uint64_t k = SCAN; k < SCAN + LOOP; k++) use(p, &o[k], k);
+    p->ops->get_stats(p, &st);
+    double all = (double)st.dropped_returned / (double)st.dropped;
+    double recent = st.recent_dropped_returned / st.recent_dropped;
+    CHECKF(recent > 0.8 && all < 0.5, "returned: recently %.3f, since the start %.3f", recent, all);
+    CHECKF(st.recent_kept <= (double)st.kept && st.recent_kept_used <= st.recent_kept,
+           "kept: recently %.1f of %llu, used %.1f", st.recent_kept, (unsigned long long)st.kept,
+           st.recent_kept_used);
+    policy_free(p);
+    free(o);
+}
+
 /* ------------------------------------------------------------------ GDSF */
 
 /* Five objects of cost 100 and five of cost 1, all of 100 bytes, fill
@@ -501,5 +530,6 @@ int main(void) {
     TEST("the recent-keys filter: ages, forgetting, no strangers", recent_keys);
     TEST("gdsf: keeps high cost per byte", gdsf_cost);
     TEST("adaptive: learns reuse from rhythm and time of day; due and lapsed", adaptive_model);
+    TEST("adaptive: decisions' outcomes since the start and recently", adaptive_recent_accuracy);
     TEST_EXIT();
 }

@@ -29,10 +29,20 @@ reused() {   # reused POLICY: prompt tokens taken from the prefix cache
         done
     done
     metric "$M/stats/metrics" prefix_cached_tokens
+    cat "$M/stats/cache" > "$T/cache.$pol"
     umount_llmfs "$M"
 }
 lru=$(reused lru) || { notok "mount with cache.policy=lru"; finish; }
 ad=$(reused adaptive) || { notok "mount with cache.policy=adaptive"; finish; }
 check "more prompt tokens from the prefix cache with adaptive ($ad) than lru ($lru) at the same kv_mb" \
     [ "${ad:-0}" -gt "${lru:-0}" ]
+# stats/cache: the KV policy's state and how its decisions turned out,
+# since the start and recently (ratios between 0 and 1)
+kv() { awk -v k="kv_policy${1:+_$1}" '$1 == k { print $2 }' "$T/cache.adaptive"; }
+check "stats/cache names the KV policy ($(kv))" [ "$(kv)" = adaptive ]
+check "stats/cache counts the KV policy's evictions ($(kv evicted))" [ "$(kv evicted)" -gt 0 ]
+for r in kept_used_ratio evicted_returned_ratio recent_kept_used_ratio recent_evicted_returned_ratio; do
+    v=$(kv $r)
+    check "stats/cache kv_policy_$r is a ratio ($v)" awk -v v="$v" 'BEGIN { exit !(v != "" && v >= 0 && v <= 1) }'
+done
 finish
