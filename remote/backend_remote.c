@@ -115,6 +115,7 @@ struct remote {
      * ready, not a poll of every transfer. */
     int epfd, wake_fd;
     int64_t curl_due_ns;         /* when curl wants its timeout action; 0: never (thread) */
+    int64_t silence_due_ns;      /* no active transfer's silence timeout comes before (thread) */
     pthread_t th;
     int started;
     pthread_mutex_t mu;          /* incoming, freeing, stop, waiting, endpoints' figures */
@@ -405,12 +406,16 @@ static int pick(remote *rb, rreq *r, int64_t now_ms) {
 static int on_event(void *ud, const char *data, size_t len) {
     rreq *r = ud;
     if (len == 6 && !memcmp(data, "[DONE]", 6)) { r->got_done = 1; return 0; }
-    jspan v, x, c;
-    if (json_check(data, len, &v) || v.p[0] != '{') {
+    /* one walk over the event finds its three members (an event comes
+     * with every token of every stream: its parse is the HTTP thread's
+     * main cost in user space) */
+    static const char *const top[] = {"error", "usage", "choices"};
+    jspan m3[3], x, c;
+    if (json_object(data, len, top, 3, m3)) {
         say(r->reason, sizeof r->reason, "an event that is not a JSON object");
         return -EBADMSG;
     }
-    if (!json_member(v, "error", &x) && !json_is_null(x)) {
+    if ((x = m3[0]).p && !json_is_null(x)) {
         char *msg = NULL;
         size_t ml = 0;
         jspan m;
@@ -420,13 +425,16 @@ static int on_event(void *ud, const char *data, size_t len) {
         free(msg);
         return -EREMOTEIO;
     }
-    if (!json_member(v, "usage", &x) && !json_is_null(x)) {
+    if ((x = m3[1]).p && !json_is_null(x)) {
         if (!json_member(x, "prompt_tokens", &c)) json_int(c, &r->usage_prompt);
         if (!json_member(x, "completion_tokens", &c)) json_int(c, &r->usage_gen);
     }
-    if (json_member(v, "choices", &x) || json_item(x, 0, &c)) return 0;   /* a usage chunk */
-    jspan t, f;
-    if (!json_member(c, "text", &t)) {
+    if (!(x = m3[2]).p || json_item(x, 0, &c)) return 0;   /* a usage chunk */
+    static const char *const ch[] = {"text", "finish_reason"};
+    jspan m2[2];
+    if (json_object(c.p, c.n, ch, 2, m2)) return 0;   /* not an object: no text */
+    jspan t = m2[0], f = m2[1];
+    if (t.p) {
         char *s;
         size_t sl;
         int rc = json_string(t, &s, &sl);
@@ -438,7 +446,7 @@ static int on_event(void *ud, const char *data, size_t len) {
         if (sl) deliver(r, s, sl);
         free(s);
     }
-    if (!json_member(c, "finish_reason", &f) && !json_is_null(f)) {
+    if (f.p && !json_is_null(f)) {
         char *s;
         size_t sl;
         if (!json_string(f, &s, &sl)) {
@@ -536,6 +544,8 @@ static void start(remote *rb, rreq *r, int k) {
     pthread_mutex_unlock(&rb->mu);
     r->state = RS_ACTIVE;
     list_push(&rb->active, r);
+    int64_t dl = r->last_byte_ns + (int64_t)e->cfg.timeout_ms * 1000000;
+    if (dl < rb->silence_due_ns) rb->silence_due_ns = dl;
     curl_multi_add_handle(rb->multi, h);
 }
 
@@ -811,15 +821,24 @@ static void *http_main(void *arg) {
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
             if (r) ended(rb, r, m->data.result, 0);
         }
-        /* silence timeouts, and the next deadline of anything */
+        /* silence timeouts, and the next deadline of anything.  A byte
+         * only moves a deadline later, so the active list is walked only
+         * once the earliest deadline seen at the last walk (or a new
+         * transfer's) has come: not at every wake-up, which comes with
+         * every event of every stream */
         now = now_ns();
         int64_t next = now + 1000000000LL;
-        for (rreq *r = rb->active, *nx; r; r = nx) {
-            nx = r->next;
-            int64_t dl = r->last_byte_ns + (int64_t)rb->ep[r->ep].cfg.timeout_ms * 1000000;
-            if (dl <= now) ended(rb, r, CURLE_OK, 1);
-            else if (dl < next) next = dl;
+        if (rb->silence_due_ns <= now) {
+            int64_t first = INT64_MAX;
+            for (rreq *r = rb->active, *nx; r; r = nx) {
+                nx = r->next;
+                int64_t dl = r->last_byte_ns + (int64_t)rb->ep[r->ep].cfg.timeout_ms * 1000000;
+                if (dl <= now) ended(rb, r, CURLE_OK, 1);
+                else if (dl < first) first = dl;
+            }
+            rb->silence_due_ns = first;
         }
+        if (rb->silence_due_ns < next) next = rb->silence_due_ns;
         for (rreq *r = rb->backoff; r; r = r->next)
             if (r->due_ns < next) next = r->due_ns;
         if (rb->curl_due_ns && rb->curl_due_ns < next) next = rb->curl_due_ns;

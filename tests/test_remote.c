@@ -104,6 +104,31 @@ static void json_refuses_bad_text(void) {
     free(s);
 }
 
+/* json_object walks once what json_check and json_member walk each: it
+ * must accept exactly the objects json_check accepts and find the same
+ * members. */
+static void json_object_agrees_with_member(void) {
+    static const char *texts[] = {
+        "{\"a\":1,\"b\":[1,{\"a\":2}],\"c\":null}", " {\"b\" : \"x\\\"}\" , \"a\":true} ",
+        "{}", "{\"a\":1,\"a\":2}", "{\"c\":{\"a\":1}}",
+        "", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}}",
+        "{\"a\":1} }", "[1]", "\"a\"", "{\"a\":1 \"b\":2}", "{,}", "{\"a\":[1,]}",
+    };
+    static const char *const keys[] = {"a", "b", "c", "d"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *t = texts[i];
+        jspan v, m[4], x;
+        int ok = !json_check(t, strlen(t), &v) && v.p[0] == '{';
+        int rc = json_object(t, strlen(t), keys, 4, m);
+        CHECKF((rc == 0) == ok, "%s: json_object %d, json_check %d", t, rc, ok);
+        for (int k = 0; ok && !rc && k < 4; k++) {
+            int have = !json_member(v, keys[k], &x);
+            CHECKF(have == (m[k].p != NULL) && (!have || (x.p == m[k].p && x.n == m[k].n)),
+                   "%s: member %s", t, keys[k]);
+        }
+    }
+}
+
 static void json_writes_strings(void) {
     char *b = NULL;
     size_t len = 0, cap = 0;
@@ -217,6 +242,8 @@ int main(void) {
     TEST("the JSON reader finds a completion chunk's text, finish and usage", json_reads_chunks);
     TEST("the JSON reader refuses malformed and too deep text", json_refuses_bad_text);
     TEST("JSON strings written escape what they must and read back", json_writes_strings);
+    TEST("one walk over an object accepts what json_check does and finds json_member's values",
+         json_object_agrees_with_member);
     TEST("URLs parse, show without their password, and refuse what is malformed", urls);
     TEST("the breaker opens on failures in a row, probes after the cool-down, closes on success",
          breaker_opens_probes_closes);
