@@ -640,6 +640,7 @@ static void succeed(remote *rb, rreq *r, endpoint *e, int64_t now) {
     if (e2e > e->st.e2e_ms_max) e->st.e2e_ms_max = e2e;
     adapt(rb, e, r, gen);
     pthread_mutex_unlock(&rb->mu);
+    if (rb->cfg.observe) rb->cfg.observe(rb->cfg.observe_ud, (int)(e - rb->ep), -1.0, e2e);
     finish(r);
 }
 
@@ -661,13 +662,15 @@ static void ended(remote *rb, rreq *r, CURLcode res, int timed_out) {
     stop_transfer(rb, r);
     pthread_mutex_lock(&rb->mu);
     e->inflight--;
+    double ttft = -1.0;
     if (r->r.t_first_ns && r->r.t_first_ns >= r->sent_ns) {
-        double ttft = (r->r.t_first_ns - r->sent_ns) / 1e6;
+        ttft = (r->r.t_first_ns - r->sent_ns) / 1e6;
         e->st.ttft_n++;
         e->st.ttft_ms_sum += ttft;
         if (ttft > e->st.ttft_ms_max) e->st.ttft_ms_max = ttft;
     }
     pthread_mutex_unlock(&rb->mu);
+    if (ttft >= 0 && rb->cfg.observe) rb->cfg.observe(rb->cfg.observe_ud, r->ep, ttft, -1.0);
     /* an answer that said it finished is whole, whatever the connection
      * did after that */
     if (r->status == 200 && (r->got_finish || r->got_done) && !r->stream_err) {

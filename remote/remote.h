@@ -66,6 +66,11 @@ typedef struct remote_config {
     int tpot_target_ms;      /* the in-flight limits' target time per output token */
     int queue;               /* requests waiting for an endpoint, at most; beyond: -EBUSY */
     int route_prefix_bytes;  /* prompt bytes the routing hash covers */
+    /* Told, on the HTTP thread, each attempt's time from the request sent
+     * to its first text and to its whole answer, in milliseconds (< 0:
+     * the attempt had none); NULL: nobody is told. */
+    void (*observe)(void *ud, int ep, double ttft_ms, double e2e_ms);
+    void *observe_ud;
 } remote_config;
 
 #define REMOTE_MAX_ENDPOINTS 64

@@ -447,7 +447,12 @@ model_done:
     static char chat_error[256] = "chats/ needs a local model: remote backends take prompts/ only";
     chat_format chat_fmt = CHAT_NONE;
     if (remote_mode) {
-        if ((rc = stats_new(&st)) || (rc = remote_new(&rcfg, &be, err, sizeof err)) ||
+        /* each endpoint's latency histograms are the stats' */
+        if (!(rc = stats_new(&st)) && !(rc = stats_endpoints(st, rcfg.n_ep))) {
+            rcfg.observe = stats_endpoint_observe;
+            rcfg.observe_ud = st;
+        }
+        if (rc || (rc = remote_new(&rcfg, &be, err, sizeof err)) ||
             (rc = rcache_start(rc_cache, be)) || (rc = notify_new(&nt))) {
             fprintf(stderr, "llmfs: cannot start: %s\n", be || rc != -EINVAL ? strerror(-rc) : err);
             goto out_threads;

@@ -155,6 +155,42 @@ sleep 0.3
 check "the foreground log never holds the key" eval '! grep -qF "$KEY" "$T/fg.log"'
 
 # ---------------------------------------------------------------- two endpoints
+# Per-endpoint latency percentiles: a server that waits 400 ms before it
+# answers shows it in its endpoint's TTFT and end-to-end percentiles, the
+# other does not, in stats/backends and in stats/prometheus's histograms.
+M=$T/lat
+cat > "$T/lat.yaml" <<EOF
+backend:
+  - {url: "http://127.0.0.1:$PA", model: stories260K, kind: llama-server}
+  - {url: "http://127.0.0.1:$PB", model: stories260K, kind: llama-server}
+cache: {l1_mb: 0, l2_mb: 0}
+EOF
+if mount_llmfs "$M" --config "$T/lat.yaml"; then
+    control a '{"delay_ms": 400}'
+    for i in $(seq 1 16); do printf -- '---\nmax_tokens: 2\n---\n%s late %s\n' "$i" "$i" > "$M/prompts/l$i"; done
+    for i in $(seq 1 16); do cat "$M/completions/l$i" > /dev/null; done
+    control a '{"delay_ms": 0}'
+    r0=$(backend_stat "$M" 0 requests) r1=$(backend_stat "$M" 1 requests)
+    a50=$(backend_stat "$M" 0 ttft_p50) a99=$(backend_stat "$M" 0 ttft_p99) ae50=$(backend_stat "$M" 0 e2e_p50)
+    b50=$(backend_stat "$M" 1 ttft_p50) b90=$(backend_stat "$M" 1 ttft_p90)
+    check "per-endpoint percentiles: the delayed endpoint's TTFT p50 $a50 ms, p99 $a99, e2e p50 $ae50 (>= 400); the other's p50 $b50, p90 $b90 ($r0 and $r1 requests)" \
+        python3 -c 'import sys; a50, a99, ae50, b50, b90 = map(float, sys.argv[1:6]); r0, r1 = map(int, sys.argv[6:])
+sys.exit(not (r0 >= 2 and r1 >= 2 and 400 <= a50 <= a99 and ae50 >= a50 and b50 <= b90 and b50 + 200 < a50))' \
+        "$a50" "$a99" "$ae50" "$b50" "$b90" "$r0" "$r1"
+    # in Prometheus, each endpoint's own histogram: none of the delayed
+    # one's first texts came within 0.1 s
+    P=$M/stats/prometheus
+    hval() { awk -v k="llmfs_backend_ttft_seconds_$1{endpoint=\"http://127.0.0.1:$2\"${3-}}" '$1 == k { print $2 }' "$P"; }
+    check "stats/prometheus: per-endpoint TTFT histograms (delayed: $(hval bucket "$PA" ',le="0.1"') of $(hval count "$PA") within 0.1 s; other: $(hval bucket "$PB" ',le="0.1"') of $(hval count "$PB"))" \
+        eval '[ "$(hval count "$PA")" = "$r0" ] && [ "$(hval bucket "$PA" ",le=\"0.1\"")" = 0 ] &&
+              [ "$(hval bucket "$PA" ",le=\"+Inf\"")" = "$r0" ] && [ "$(hval count "$PB")" = "$r1" ] &&
+              grep -q "^llmfs_backend_e2e_seconds_bucket{endpoint=\"http://127.0.0.1:$PB\",le=\"+Inf\"} $r1\$" "$P" &&
+              { ! command -v promtool >/dev/null || promtool check metrics < "$P" >/dev/null 2>&1; }'
+    umount_llmfs "$M"
+else
+    notok "mount with two endpoints for the latency percentiles"
+fi
+
 M=$T/two
 cat > "$T/two.yaml" <<EOF
 backend:
