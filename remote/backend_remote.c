@@ -51,8 +51,9 @@ struct rreq {
     remote *rb;
     rreq *next, *prev;           /* in a queue, the backoff or the active list (thread) */
     rreq *lnext;                 /* in incoming or freeing (mu) */
-    char *prompt;                /* (plen) */
+    char *prompt;                /* (plen) the prompt's bytes; a chat: its ids' packed form */
     size_t plen;
+    int chat;                    /* a chat (remote_chat_ids) for /v1/chat/completions */
     gen_params p;
     sched_cb cb;
     void *ud;
@@ -87,6 +88,7 @@ typedef struct endpoint {
     char *url, *model, *api_key; /* owned copies */
     char show[300];              /* url as shown */
     char target[1100];           /* the completions URL */
+    char target_chat[1100];      /* the chat completions URL */
     remote_endpoint cfg;
     breaker br;                  /* (mu) */
     int inflight;                /* (mu) */
@@ -182,8 +184,26 @@ static int build_body(rreq *r, const endpoint *e) {
         if ((rc = json_put_string(&b, &len, &cap, e->model, strlen(e->model)))) goto out;
         PUT(",");
     }
-    PUT("\"prompt\":");
-    if ((rc = json_put_string(&b, &len, &cap, r->prompt, r->plen))) goto out;
+    if (!r->chat) {
+        PUT("\"prompt\":");
+        if ((rc = json_put_string(&b, &len, &cap, r->prompt, r->plen))) goto out;
+    } else {
+        /* the packed messages: a role byte, a 4-byte length, the text */
+        static const char *const role[] = {"system", "user", "assistant"};
+        PUT("\"messages\":[");
+        for (size_t i = 0; i + 5 <= r->plen;) {
+            unsigned k = (unsigned char)r->prompt[i];
+            size_t l = get_u32((const uint8_t *)r->prompt + i + 1);
+            if (k > 2 || l > r->plen - i - 5) { rc = -EINVAL; goto out; }
+            PUT(i ? ",{\"role\":\"" : "{\"role\":\"");
+            PUT(role[k]);
+            PUT("\",\"content\":");
+            if ((rc = json_put_string(&b, &len, &cap, r->prompt + i + 5, l))) goto out;
+            PUT("}");
+            i += 5 + l;
+        }
+        PUT("]");
+    }
     snprintf(num, sizeof num, ",\"max_tokens\":%d,\"stream\":true", p->max_tokens);
     PUT(num);
     if (e->cfg.kind != REMOTE_LLAMA_SERVER && e->cfg.kind != REMOTE_OLLAMA)
@@ -430,17 +450,29 @@ static int on_event(void *ud, const char *data, size_t len) {
         if (!json_member(x, "completion_tokens", &c)) json_int(c, &r->usage_gen);
     }
     if (!(x = m3[2]).p || json_item(x, 0, &c)) return 0;   /* a usage chunk */
-    static const char *const ch[] = {"text", "finish_reason"};
-    jspan m2[2];
-    if (json_object(c.p, c.n, ch, 2, m2)) return 0;   /* not an object: no text */
+    static const char *const ch[] = {"text", "finish_reason", "delta"};
+    jspan m2[3];
+    if (json_object(c.p, c.n, ch, 3, m2)) return 0;   /* not an object: no text */
     jspan t = m2[0], f = m2[1];
+    if (r->chat && !t.p && m2[2].p && !json_is_null(m2[2])) {
+        /* a chat chunk: choices[0].delta.content (the first may hold
+         * only the role, the last nothing) */
+        static const char *const dk[] = {"content"};
+        jspan d[1];
+        if (json_object(m2[2].p, m2[2].n, dk, 1, d)) {
+            say(r->reason, sizeof r->reason, "choices[0].delta is not an object");
+            return -EBADMSG;
+        }
+        if (d[0].p && !json_is_null(d[0])) t = d[0];
+    }
     if (t.p) {
         char *s;
         size_t sl;
         int rc = json_string(t, &s, &sl);
         if (rc == -ENOMEM) return rc;
         if (rc) {
-            say(r->reason, sizeof r->reason, "choices[0].text is not a string");
+            say(r->reason, sizeof r->reason, "choices[0].%s is not a string",
+                r->chat ? "delta.content" : "text");
             return -EBADMSG;
         }
         if (sl) deliver(r, s, sl);
@@ -526,7 +558,7 @@ static void start(remote *rb, rreq *r, int k) {
     }
     r->easy = h;
     r->hdrs = hd;
-    curl_easy_setopt(h, CURLOPT_URL, e->target);
+    curl_easy_setopt(h, CURLOPT_URL, r->chat ? e->target_chat : e->target);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
@@ -880,6 +912,25 @@ static int remote_tokenize(backend *b, const char *text, size_t len, int **ids) 
     return (int)len;
 }
 
+int remote_chat_ids(const chat_msg *m, int n, int **out) {
+    *out = NULL;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (m[i].len > UINT32_MAX || m[i].len > (size_t)INT32_MAX - 5 - total) return -EFBIG;
+        total += 5 + m[i].len;
+    }
+    int *v = malloc((total ? total : 1) * sizeof *v);
+    if (!v) return -ENOMEM;
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        v[k++] = REMOTE_CHAT_MARK + (int)m[i].role;
+        for (int b = 0; b < 4; b++) v[k++] = (int)((m[i].len >> (8 * b)) & 0xff);
+        for (size_t j = 0; j < m[i].len; j++) v[k++] = (unsigned char)m[i].text[j];
+    }
+    *out = v;
+    return (int)k;
+}
+
 static int remote_check(backend *b, const gen_params *p, char *why, size_t whylen) {
     remote *rb = (remote *)b;
     for (int k = 0; k < rb->n_ep; k++) {
@@ -899,7 +950,22 @@ static int remote_submit(backend *b, const int *ids, int n, const gen_params *p,
     if (!r) return -ENOMEM;
     r->prompt = malloc(n > 0 ? (size_t)n : 1);
     if (!r->prompt) { free(r); return -ENOMEM; }
-    for (int i = 0; i < n; i++) r->prompt[i] = (char)ids[i];
+    r->chat = n > 0 && ids[0] >= REMOTE_CHAT_MARK;
+    /* a prompt's bytes; a chat's messages packed as a role byte, a 4-byte
+     * length and the text (what remote_chat_ids gave, marks as bytes) */
+    int next_mark = 0;          /* a chat: where the next message starts */
+    for (int i = 0; i < n; i++) {
+        int v = ids[i];
+        if (r->chat && i == next_mark) {
+            v -= REMOTE_CHAT_MARK;
+            if (v < CHAT_SYSTEM || v > CHAT_ASSISTANT || n - i < 5) v = -1;
+            else next_mark = i + 5 + (int)((unsigned)ids[i + 1] | (unsigned)ids[i + 2] << 8 |
+                                           (unsigned)ids[i + 3] << 16 | (unsigned)ids[i + 4] << 24);
+            if (v >= 0 && (next_mark < i + 5 || next_mark > n)) v = -1;
+        }
+        if (v < 0 || v > 255) { free(r->prompt); free(r); return -EINVAL; }
+        r->prompt[i] = (char)v;
+    }
     r->plen = (size_t)n;
     r->rb = rb;
     r->p = *p;
@@ -1069,6 +1135,8 @@ int remote_new(const remote_config *cfg, backend **out, char *err, size_t errlen
         size_t ul = strlen(c->url);
         while (ul && c->url[ul - 1] == '/') ul--;
         snprintf(e->target, sizeof e->target, "%.*s/v1/completions", (int)ul, c->url);
+        snprintf(e->target_chat, sizeof e->target_chat, "%.*s/v1/chat/completions", (int)ul,
+                 c->url);
         snprintf(e->st.url, sizeof e->st.url, "%s", e->show);
         e->st.kind = remote_kind_name(c->kind);
         breaker_init(&e->br, &cfg->breaker);

@@ -1,6 +1,7 @@
 /* Remote backends: one or more OpenAI-compatible servers (vLLM, SGLang,
  * llama.cpp's llama-server, Ollama, OpenAI itself) behind the backend
- * table of cache/backend.h.  Requests go to POST /v1/completions with
+ * table of cache/backend.h.  Requests go to POST /v1/completions (a chat:
+ * /v1/chat/completions, see remote_chat_ids) with
  * "stream": true and the answer's server-sent events become the
  * request's text as they arrive.
  *
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "cache/backend.h"
+#include "engine/chat.h"
 #include "remote/breaker.h"
 
 /* What software serves an endpoint: it decides which parameters it takes. */
@@ -103,6 +105,19 @@ typedef struct remote_stats {
     uint64_t budget_exhausted;   /* retries refused by the budget */
     uint64_t failed;         /* requests that ended in an error */
 } remote_stats;
+
+/* A chat for a remote backend, which sends it to POST /v1/chat/completions
+ * for the server to render in its model's template: the ids handed to
+ * submit (through the response cache) are its messages, each as
+ * REMOTE_CHAT_MARK + its chat_role, its text's length in four ids of a
+ * byte each (little-endian), then its bytes.  A prompt's ids are bytes
+ * (0-255), so a chat's ids, which always start with a mark, never equal
+ * a prompt's: their cache keys never meet, and a chat's key holds every
+ * message. */
+#define REMOTE_CHAT_MARK 256
+/* The ids of the conversation m[0, n) into a new array *ids (caller
+ * frees): their count, or -ENOMEM / -EFBIG. */
+int remote_chat_ids(const chat_msg *m, int n, int **ids);
 
 /* Makes the backend and starts its thread (after any fork).  The strings
  * of cfg are copied.  Returns 0, or a negative errno with err = why. */

@@ -441,10 +441,10 @@ model_done:
     log_to_stderr(fo.foreground);
 
     /* ---- threads, after the fork */
-    /* chats/ in the model's chat format; without one (or with remote
-     * backends, whose servers apply their own), turns are refused with
-     * the reason */
-    static char chat_error[256] = "chats/ needs a local model: remote backends take prompts/ only";
+    /* chats/ in the model's chat format (without one, turns are refused
+     * with the reason); with remote backends, the servers render the
+     * messages in theirs */
+    static char chat_error[256] = "the model has no chat template";
     chat_format chat_fmt = CHAT_NONE;
     if (remote_mode) {
         /* each endpoint's latency histograms are the stats' */
@@ -487,7 +487,8 @@ model_done:
 threads_done:
     ns_env env = {.c = rc_cache, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len,
                   .se = fo.singlethread ? NULL : se, .shared = c.allow_other,
-                  .chat_fmt = chat_fmt, .chat_error = chat_error};
+                  .chat_fmt = chat_fmt, .chat_error = chat_error,
+                  .chat_messages = remote_mode};
     if ((rc = ns_new(&env, &n))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
@@ -499,7 +500,7 @@ threads_done:
                           .threads = cfg.threads,
                           .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg),
                           .remote = remote_mode ? be : NULL,
-                          .chat_format = chat_format_name(chat_fmt)};
+                          .chat_format = remote_mode ? "server" : chat_format_name(chat_fmt)};
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
 
