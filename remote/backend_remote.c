@@ -150,6 +150,30 @@ int remote_kind_parse(const char *s, size_t n) {
 
 /* ----------------------------------------------------------- parameters */
 
+/* What each kind takes, from its documented API (tests/test_remote.c checks
+ * the bodies against these lists):
+ *  - openai: https://platform.openai.com/docs/api-reference/completions/create
+ *    and https://platform.openai.com/docs/api-reference/chat/create: model,
+ *    prompt or messages, max_tokens (chat: max_completion_tokens),
+ *    temperature (0 to 2), top_p, seed, stop (up to 4), stream,
+ *    stream_options.include_usage; no top_k, min_p, penalty over the last
+ *    n tokens or ignore_eos.
+ *  - vllm: https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html
+ *    (its "extra parameters" of the Completions and Chat APIs): the OpenAI
+ *    ones, and top_k, min_p, ignore_eos; its repetition_penalty covers the
+ *    whole text, not the last repeat_last_n tokens.
+ *  - sglang: https://docs.sglang.ai/backend/sampling_params.html (taken by
+ *    its OpenAI-compatible API too): the same as vllm.
+ *  - llama-server: https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md
+ *    (its /completion options, which /v1/completions takes as well): top_k,
+ *    min_p, repeat_penalty with repeat_last_n, ignore_eos, seed; it puts
+ *    the usage in its last chunk unasked.
+ *  - ollama: https://github.com/ollama/ollama/blob/main/docs/openai.md
+ *    ("supported request fields" of /v1/completions and
+ *    /v1/chat/completions): model, prompt or messages, max_tokens,
+ *    temperature, top_p, seed, stop, stream, stream_options.include_usage;
+ *    nothing else of ours. */
+
 int remote_kind_check(int kind, const gen_params *p, char *why, size_t whylen) {
     const char *k = remote_kind_name(kind);
     int greedy = p->temperature <= 0.0f;
@@ -165,12 +189,13 @@ int remote_kind_check(int kind, const gen_params *p, char *why, size_t whylen) {
                           "repeat_last_n tokens", k);
     if (p->ignore_eos && !filters)
         return errbuf_set(why, whylen, -EINVAL, "ignore_eos: a %s server does not take it", k);
+    if (!greedy && p->temperature > 2.0f && kind == REMOTE_OPENAI)
+        return errbuf_set(why, whylen, -EINVAL, "temperature: a %s server takes 0 to 2", k);
     return 0;
 }
 
-/* The request's JSON for an endpoint of kind into r->body. */
-static int build_body(rreq *r, const endpoint *e) {
-    const gen_params *p = &r->p;
+int remote_body(int kind, const char *model, int chat, const char *prompt, size_t plen,
+                const gen_params *p, char **out, size_t *outlen) {
     char *b = NULL, num[128];
     size_t len = 0, cap = 0;
     int rc = 0;
@@ -179,35 +204,38 @@ static int build_body(rreq *r, const endpoint *e) {
         char *n_ = realloc(b, c_); if (!n_) { rc = -ENOMEM; goto out; } b = n_; cap = c_; } \
         memcpy(b + len, s, l_); len += l_; } while (0)
     PUT("{");
-    if (e->model) {
+    if (model) {
         PUT("\"model\":");
-        if ((rc = json_put_string(&b, &len, &cap, e->model, strlen(e->model)))) goto out;
+        if ((rc = json_put_string(&b, &len, &cap, model, strlen(model)))) goto out;
         PUT(",");
     }
-    if (!r->chat) {
+    if (!chat) {
         PUT("\"prompt\":");
-        if ((rc = json_put_string(&b, &len, &cap, r->prompt, r->plen))) goto out;
+        if ((rc = json_put_string(&b, &len, &cap, prompt, plen))) goto out;
     } else {
         /* the packed messages: a role byte, a 4-byte length, the text */
         static const char *const role[] = {"system", "user", "assistant"};
         PUT("\"messages\":[");
-        for (size_t i = 0; i + 5 <= r->plen;) {
-            unsigned k = (unsigned char)r->prompt[i];
-            size_t l = get_u32((const uint8_t *)r->prompt + i + 1);
-            if (k > 2 || l > r->plen - i - 5) { rc = -EINVAL; goto out; }
+        for (size_t i = 0; i < plen;) {
+            unsigned k = (unsigned char)prompt[i];
+            size_t l = plen - i >= 5 ? get_u32((const uint8_t *)prompt + i + 1) : 0;
+            if (plen - i < 5 || k > 2 || l > plen - i - 5) { rc = -EINVAL; goto out; }
             PUT(i ? ",{\"role\":\"" : "{\"role\":\"");
             PUT(role[k]);
             PUT("\",\"content\":");
-            if ((rc = json_put_string(&b, &len, &cap, r->prompt + i + 5, l))) goto out;
+            if ((rc = json_put_string(&b, &len, &cap, prompt + i + 5, l))) goto out;
             PUT("}");
             i += 5 + l;
         }
         PUT("]");
     }
-    snprintf(num, sizeof num, ",\"max_tokens\":%d,\"stream\":true", p->max_tokens);
+    /* OpenAI's chat API names it max_completion_tokens (max_tokens is
+     * deprecated there and refused by its reasoning models) */
+    snprintf(num, sizeof num, ",\"%s\":%d,\"stream\":true",
+             chat && kind == REMOTE_OPENAI ? "max_completion_tokens" : "max_tokens", p->max_tokens);
     PUT(num);
-    if (e->cfg.kind != REMOTE_LLAMA_SERVER && e->cfg.kind != REMOTE_OLLAMA)
-        PUT(",\"stream_options\":{\"include_usage\":true}");
+    /* the token counts in a last chunk: llama-server sends them unasked */
+    if (kind != REMOTE_LLAMA_SERVER) PUT(",\"stream_options\":{\"include_usage\":true}");
     int greedy = p->temperature <= 0.0f;
     snprintf(num, sizeof num, ",\"temperature\":%.9g", greedy ? 0.0 : (double)p->temperature);
     PUT(num);
@@ -237,6 +265,17 @@ static int build_body(rreq *r, const endpoint *e) {
 #undef PUT
 out:
     if (rc) { free(b); return rc; }
+    *out = b;
+    *outlen = len;
+    return 0;
+}
+
+/* The request's JSON for endpoint e into r->body. */
+static int build_body(rreq *r, const endpoint *e) {
+    char *b;
+    size_t len;
+    int rc = remote_body(e->cfg.kind, e->model, r->chat, r->prompt, r->plen, &r->p, &b, &len);
+    if (rc) return rc;
     free(r->body);
     r->body = b;
     r->body_len = len;

@@ -47,6 +47,16 @@ int remote_kind_parse(const char *s, size_t n);
  * (the parameter and the kind) in why. */
 int remote_kind_check(int kind, const gen_params *p, char *why, size_t whylen);
 
+/* The JSON body of a request to a server of kind: model (NULL: not
+ * sent), and the prompt's bytes prompt[0, plen), or with chat the packed
+ * messages the backend makes of remote_chat_ids (a role byte 0-2, the
+ * text's length in 4 bytes, little-endian, the text), each parameter of
+ * p under the name that kind's API gives it (remote_kind_check must have
+ * accepted p).  *out is a new buffer (caller frees) of *len bytes, not
+ * NUL-terminated.  0, -EINVAL (bad packed messages) or -ENOMEM. */
+int remote_body(int kind, const char *model, int chat, const char *prompt, size_t plen,
+                const gen_params *p, char **out, size_t *len);
+
 typedef struct remote_endpoint {
     const char *url;         /* http(s)://HOST[:PORT][/PREFIX]; /v1/completions is appended */
     const char *model;       /* sent as "model"; NULL: not sent */
