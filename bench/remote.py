@@ -10,7 +10,8 @@ time to the first byte of text and to the end, (a) through the mount
 (write prompts/NAME, read completions/NAME) and (b) straight from the
 server with an HTTP client streaming /v1/completions (the same JSON the
 daemon sends).  Then 64 prompts at once through the mount: the daemon's
-CPU seconds against the server's, and the daemon's thread count.  Prints
+CPU seconds against the server's (in all, by thread name, and per token
+streamed), and the daemon's thread count.  Prints
 "name value" lines (milliseconds, seconds, counts)."""
 import http.client
 import json
@@ -50,6 +51,30 @@ def thread_cpu_s(pid, name):
         except OSError:
             pass
     return t
+
+
+def cpu_by_thread(pid):
+    """{thread name: (user, system) CPU seconds} of pid's threads (threads that ended are
+    not counted)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+            f = open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        u, k = out.get(name, (0.0, 0.0))
+        out[name] = (u + int(f[11]) / os.sysconf("SC_CLK_TCK"),
+                     k + int(f[12]) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def gen_tokens():
+    for f in ("stats/metrics", "stats/engine"):
+        for line in open(os.path.join(mnt, f)):
+            if line.startswith("generated_tokens "):
+                return int(line.split()[1])
+    return 0
 
 
 def threads(pid):
@@ -112,6 +137,8 @@ print(f"overhead_e2e_p50_ms {med(m_e2e) - med(d_e2e):.2f}")
 
 dpid = daemon_pid()
 c0, s0, h0, t0 = cpu_s(dpid), cpu_s(spid), thread_cpu_s(dpid, "llmfs-http"), time.perf_counter()
+by0 = cpu_by_thread(dpid)
+g0 = gen_tokens()
 peak = [threads(dpid)]
 done = threading.Event()
 
@@ -134,11 +161,21 @@ for t in ts:
 done.set()
 w.join()
 c1, s1, h1, t1 = cpu_s(dpid), cpu_s(spid), thread_cpu_s(dpid, "llmfs-http"), time.perf_counter()
+by1 = cpu_by_thread(dpid)
+ntok = max(gen_tokens() - g0, 1)
 print(f"concurrent_64_wall_s {t1 - t0:.2f}")
 print(f"daemon_cpu_s {c1 - c0:.3f}")
 print(f"server_cpu_s {s1 - s0:.3f}")
 print(f"daemon_cpu_share_of_server {100 * (c1 - c0) / max(s1 - s0, 1e-9):.2f}%")
+print(f"tokens_streamed {ntok}")
+print(f"daemon_cpu_us_per_token {1e6 * (c1 - c0) / ntok:.1f}")
+print(f"server_cpu_us_per_token {1e6 * (s1 - s0) / ntok:.1f}")
 print(f"http_thread_cpu_s {h1 - h0:.3f}")
 print(f"http_thread_cpu_share_of_server {100 * (h1 - h0) / max(s1 - s0, 1e-9):.2f}%")
+for name in sorted(by1):
+    # "llmfs" is libfuse's workers (and the main thread)
+    u0, k0 = by0.get(name, (0.0, 0.0))
+    print(f"thread_cpu_s[{name}] {by1[name][0] - u0 + by1[name][1] - k0:.3f} "
+          f"(user {by1[name][0] - u0:.3f}, system {by1[name][1] - k0:.3f})")
 print(f"daemon_threads_before {before}")
 print(f"daemon_threads_peak {peak[0]}")

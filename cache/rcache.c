@@ -14,6 +14,7 @@
  * through the worker thread (a backend callback may not release), a
  * leaving follower itself.  If the request handle is not known yet (the
  * backend finished before its submit returned), the submitter does it. */
+#define _GNU_SOURCE   /* pthread_setname_np */
 #include "cache/rcache.h"
 
 #include <errno.h>
@@ -306,6 +307,7 @@ static void write_batch(rcache *c, job *list) {
  * the stop it writes everything queued. */
 static void *worker(void *arg) {
     rcache *c = arg;
+    pthread_setname_np(pthread_self(), "llmfs-cache");
     job *batch = NULL, **tail = &batch;
     int n = 0;
     struct timespec due = {0, 0}, look;

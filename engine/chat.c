@@ -404,6 +404,11 @@ int chat_conv_system(chat_conv *c, const char *text, size_t len) {
 
 int chat_conv_user(chat_conv *c, const char *text, size_t len, chat_tokenize_fn tok, void *ud) {
     if (c->n && c->m[c->n - 1].role == CHAT_USER) return -EBUSY;
+    if (!tok) {                 /* messages only */
+        int n0 = c->n, rc = add_msg(c, CHAT_USER, text, len);
+        if (!rc) c->undo_n = n0, c->undo_ids = c->n_ids;
+        return rc;
+    }
     char *delta;
     size_t dlen;
     int rc = chat_render_next(c->f, c->m, c->n, text, len, &delta, &dlen);

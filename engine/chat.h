@@ -93,7 +93,9 @@ int  chat_conv_system(chat_conv *c, const char *text, size_t len);
  * as tok tokenizes it (first: the conversation's first tokens).  The
  * prompt for the reply is then c->ids[0..c->n_ids).  Returns 0, -EBUSY
  * when the last message is not a reply (nor the system prompt), or tok's
- * error (-EFBIG: past the context); nothing changes on failure. */
+ * error (-EFBIG: past the context); nothing changes on failure.  tok NULL:
+ * the messages only, no ids (for a server that renders them itself; any
+ * format, CHAT_NONE too). */
 int  chat_conv_user(chat_conv *c, const char *text, size_t len, chat_tokenize_fn tok, void *ud);
 /* Takes back the last chat_conv_user (its reply never came). */
 void chat_conv_undo(chat_conv *c);

@@ -14,7 +14,11 @@
  * and every reply's generated ids) plus its own, so the engine's prefix
  * cache finds every earlier turn and nothing is tokenized twice.  Replies
  * are generated, never served from the response cache (whose records keep
- * text, not the ids).
+ * text, not the ids).  With remote backends (ns_env.chat_messages) a turn
+ * is instead the conversation's messages (remote_chat_ids), which the
+ * server renders in its model's template; its reply is keyed in the
+ * response cache on every message, the model and the revision, like a
+ * prompt's.
  *
  * One reply generates at a time: a turn written meanwhile waits in the
  * chat's queue.  A reply's end (on_done, on the scheduler's thread) keeps
@@ -32,6 +36,7 @@
 #include <string.h>
 
 #include "fs/frontmatter.h"
+#include "remote/remote.h"
 
 typedef struct turn {
     char *text;                 /* (len) the user's turn */
@@ -114,7 +119,8 @@ static int start(ns *n, ns_entry *e, const char *text, size_t len, const gen_par
     int shut = n->shut;
     pthread_mutex_unlock(&n->mu);
     if (shut) { snprintf(reason, cap, "the daemon is stopping"); return -EIO; }
-    int rc = chat_conv_user(&c->conv, text, len, tokenize, n);
+    int msgs = n->env.chat_messages;
+    int rc = chat_conv_user(&c->conv, text, len, msgs ? NULL : tokenize, n);
     if (rc) {
         if (rc == -EFBIG)
             snprintf(reason, cap, "the conversation no longer fits the context "
@@ -123,7 +129,7 @@ static int start(ns *n, ns_entry *e, const char *text, size_t len, const gen_par
         return rc;
     }
     gen_params p = *gp;
-    p.cache = GEN_CACHE_OFF;    /* its ids are kept: generated, never a record's text */
+    if (!msgs) p.cache = GEN_CACHE_OFF;   /* its ids are kept: generated, never a record's text */
     ns_gen *g = calloc(1, sizeof *g);
     if (!g) {
         chat_conv_undo(&c->conv);
@@ -154,7 +160,14 @@ static int start(ns *n, ns_entry *e, const char *text, size_t len, const gen_par
 
     static const cache_cb cb = {ns_gen_on_text, chat_on_done};
     rcache_req *req = NULL;
-    rc = rcache_submit_tokens(n->env.c, c->conv.ids, c->conv.n_ids, &p, &cb, g, &req);
+    if (msgs) {
+        int *ids = NULL;
+        int k = remote_chat_ids(c->conv.m, c->conv.n, &ids);
+        rc = k < 0 ? k : rcache_submit_tokens(n->env.c, ids, k, &p, &cb, g, &req);
+        free(ids);
+    } else {
+        rc = rcache_submit_tokens(n->env.c, c->conv.ids, c->conv.n_ids, &p, &cb, g, &req);
+    }
     if (rc) {
         chat_conv_undo(&c->conv);
         pthread_mutex_lock(&n->mu);
@@ -300,7 +313,7 @@ int ns_chat_flush(ns *n, ns_entry *e) {
     if (!buf) return refuse(n, e, -ENOMEM, "out of memory");
     if (shut) { free(buf); return refuse(n, e, -EIO, "the daemon is stopping"); }
     if (!len) { free(buf); return 0; }
-    if (c->conv.f == CHAT_NONE) {
+    if (c->conv.f == CHAT_NONE && !n->env.chat_messages) {
         free(buf);
         return refuse(n, e, -EINVAL, n->env.chat_error ? n->env.chat_error
                                                        : "the model has no chat template");
@@ -312,6 +325,11 @@ int ns_chat_flush(ns *n, ns_entry *e) {
     if (rc) {
         free(buf);
         if (!reason[0]) snprintf(reason, sizeof reason, "front matter: %s", strerror(-rc));
+        return refuse(n, e, rc, reason);
+    }
+    if ((rc = rcache_check(n->env.c, &gp, reason, sizeof reason))) {
+        free(sys);              /* a parameter the backend cannot honour */
+        free(buf);
         return refuse(n, e, rc, reason);
     }
     outbox o = {0};

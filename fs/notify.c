@@ -1,6 +1,7 @@
 /* This file implements the notifier thread of notify.h: a FIFO of jobs
  * under one mutex, drained by one thread that holds no lock while a job
  * runs.  Poll notifications are jobs whose node is allocated here. */
+#define _GNU_SOURCE   /* pthread_setname_np */
 #define FUSE_USE_VERSION 312
 #include "fs/notify.h"
 
@@ -31,6 +32,7 @@ static void poll_run(void *arg) {
 
 static void *notify_main(void *arg) {
     notify *n = arg;
+    pthread_setname_np(pthread_self(), "llmfs-notify");
     pthread_mutex_lock(&n->mu);
     for (;;) {
         while (!n->head && !n->stop) pthread_cond_wait(&n->cv, &n->mu);

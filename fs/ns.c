@@ -387,26 +387,35 @@ int ns_readdir(ns *n, fuse_ino_t ino, off_t off, ns_fill_fn fill, void *ud) {
 
 /* ------------------------------------------------------ reads and polls */
 
-/* The list of parked requests (mu held). */
+/* The lists of parked requests: every one, and its text's (mu held).  A
+ * text's own list spares an append the walk over every stream's reads. */
 static void park(ns *n, parked *p) {
+    ns_text *t = p->h->t;
     p->prev = NULL;
     p->next = n->parked;
     if (n->parked) n->parked->prev = p;
     n->parked = p;
+    p->tprev = NULL;
+    p->tnext = t->parked;
+    if (t->parked) t->parked->tprev = p;
+    t->parked = p;
 }
 
 static void unpark(ns *n, parked *p) {
+    ns_text *t = p->h->t;
     if (p->prev) p->prev->next = p->next;
     else n->parked = p->next;
     if (p->next) p->next->prev = p->prev;
+    if (p->tprev) p->tprev->tnext = p->tnext;
+    else t->parked = p->tnext;
+    if (p->tnext) p->tnext->tprev = p->tprev;
 }
 
 /* Answers the parked reads of t that can be answered now, and collects
  * the poll handles of t's readable handles (mu held). */
 void ns_wake_text(ns *n, ns_text *t, outbox *o) {
-    for (parked *p = n->parked, *np; p; p = np) {
-        np = p->next;
-        if (p->h->t != t) continue;
+    for (parked *p = t->parked, *np; p; p = np) {
+        np = p->tnext;
         size_t off = (size_t)p->off;
         if (off >= t->len && !t->done) continue;
         size_t cnt = off < t->len ? t->len - off : 0;
@@ -426,10 +435,11 @@ void ns_wake_text(ns *n, ns_text *t, outbox *o) {
         unpark(n, p);
         free(p);
     }
-    for (ns_handle *h = n->handles; h; h = h->next)
+    for (ns_handle *h = n->handles; h && t->polls; h = h->next)
         if (h->t == t && h->ph && (t->len > h->pos || t->done)) {
             out_poll(o, h->ph);
             h->ph = NULL;
+            t->polls--;
         }
 }
 
@@ -522,6 +532,7 @@ unsigned ns_poll(ns *n, ns_handle *h, struct fuse_pollhandle *ph) {
         ev = POLLIN | POLLRDNORM;
     } else if (ph) {
         old = h->ph;
+        if (!old) h->t->polls++;
         h->ph = ph;
         ph = NULL;
     }
@@ -551,7 +562,10 @@ static void handle_free(ns *n, ns_handle *h) {
     if (h->prev) h->prev->next = h->next;
     else n->handles = h->next;
     if (h->next) h->next->prev = h->prev;
-    if (h->ph) fuse_pollhandle_destroy(h->ph);
+    if (h->ph) {
+        fuse_pollhandle_destroy(h->ph);
+        h->t->polls--;
+    }
     ns_text_unref(n, h->t);
     ns_entry_unref(n, h->e);
     free(h);
@@ -1161,7 +1175,7 @@ void ns_shutdown(ns *n) {
         free(p);
     }
     for (ns_handle *h = n->handles; h; h = h->next)
-        if (h->ph) { fuse_pollhandle_destroy(h->ph); h->ph = NULL; }
+        if (h->ph) { fuse_pollhandle_destroy(h->ph); h->ph = NULL; h->t->polls--; }
     pthread_mutex_unlock(&n->mu);
     ns_out_flush(n, &o);
 }

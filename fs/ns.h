@@ -60,6 +60,9 @@ typedef struct ns_env {
      * CHAT_NONE the one-line reason a chat turn is refused with. */
     chat_format chat_fmt;
     const char *chat_error;
+    /* chats/ hand their messages to servers that render them in their own
+     * templates (remote backends: remote_chat_ids), whatever chat_fmt. */
+    int chat_messages;
 } ns_env;
 
 /* Who creates a prompt: it and its completion belong to them. */

@@ -35,6 +35,8 @@ struct ns_text {
     int done;                   /* generation ended: EOF after len (mu) */
     int error;                  /* once done: this errno after len instead of EOF (mu) */
     struct timespec mtime;      /* last append (mu) */
+    struct parked *parked;      /* the reads and opens parked on it (mu) */
+    int polls;                  /* its handles with a poll handle set (mu) */
 };
 
 typedef struct xattr {
@@ -113,6 +115,7 @@ typedef struct parked {
     void (*ready)(void *ud, int err);   /* an open: answers it */
     void *ud;
     struct parked *prev, *next; /* in ns.parked (mu) */
+    struct parked *tprev, *tnext;   /* in its text's parked (mu) */
 } parked;
 
 struct ns {

@@ -53,6 +53,8 @@ struct stats {
     int64_t win_epoch[WIN_SLOTS];      /* which WIN_SLOT_S-second interval a slot holds */
     pthread_mutex_t cpu_mu;            /* protects cpu, and orders its samples */
     cpuwin cpu;                        /* CPU and C_GEN_TOKENS, sampled at events */
+    hist **ep_h;                       /* (2 * n_ep) remote endpoints' TTFT, end to end */
+    int n_ep;                          /* set once, before the backend runs */
 };
 
 static const struct {
@@ -127,8 +129,27 @@ int stats_new(stats **out) {
     return 0;
 }
 
+int stats_endpoints(stats *st, int n) {
+    if (st->ep_h || n <= 0) return st->ep_h || !n ? 0 : -EINVAL;
+    st->ep_h = calloc((size_t)n * 2, sizeof *st->ep_h);
+    if (!st->ep_h) return -ENOMEM;
+    st->n_ep = n;
+    for (int i = 0; i < 2 * n; i++)
+        if (!(st->ep_h[i] = hist_new())) return -ENOMEM;   /* stats_free frees them */
+    return 0;
+}
+
+void stats_endpoint_observe(void *ud, int ep, double ttft_ms, double e2e_ms) {
+    stats *st = ud;
+    if (ep < 0 || ep >= st->n_ep) return;
+    if (ttft_ms >= 0) hist_record(st->ep_h[2 * ep], (uint64_t)(ttft_ms * 1e3));
+    if (e2e_ms >= 0) hist_record(st->ep_h[2 * ep + 1], (uint64_t)(e2e_ms * 1e3));
+}
+
 void stats_free(stats *st) {
     if (!st) return;
+    for (int i = 0; st->ep_h && i < 2 * st->n_ep; i++) hist_free(st->ep_h[i]);
+    free(st->ep_h);
     for (int i = 0; i < STATS_NHIST; i++) hist_free(st->h[i]);
     for (int k = 0; k < WIN_SLOTS; k++)
         for (int i = 0; i < WIN_HISTS; i++) hist_free(st->win[k][i]);
@@ -653,13 +674,15 @@ static void render_prom_cache(sbuf *b, const rcache_stats *cs) {
 
 /* stats/backends: where requests go.  The local engine is one line; each
  * remote endpoint is a block of "endpoint N KEY VALUE" lines. */
-static void render_backends(sbuf *b, const stats_env *env) {
+static void render_backends(sbuf *b, stats *st, const stats_env *env) {
     if (!env || !env->remote) {
         sb_printf(b, "backend local\n");
         return;
     }
     remote_stats *rs = malloc(sizeof *rs);
     if (!rs) { b->oom = 1; return; }
+    hist_snap *hs = malloc(sizeof *hs);
+    if (!hs) { free(rs); b->oom = 1; return; }
     remote_get_stats(env->remote, rs);
     sb_printf(b, "backend remote\n");
     sb_printf(b, "endpoints %d\n", rs->n_ep);
@@ -690,26 +713,46 @@ static void render_backends(sbuf *b, const stats_env *env) {
         sb_printf(b, "endpoint %d e2e_mean %.3f\n", k, e->e2e_n ? e->e2e_ms_sum / e->e2e_n : 0.0);
         sb_printf(b, "endpoint %d e2e_max %.3f\n", k, e->e2e_ms_max);
         sb_printf(b, "endpoint %d tpot %.3f\n", k, e->tpot_ms);
+        static const double pct[] = {50, 90, 99};
+        static const char *const pname[] = {"p50", "p90", "p99"};
+        for (int w = 0; k < st->n_ep && w < 2; w++) {
+            hist_snapshot(st->ep_h[2 * k + w], hs);
+            for (int q = 0; q < 3; q++)
+                sb_printf(b, "endpoint %d %s_%s %.3f\n", k, w ? "e2e" : "ttft", pname[q],
+                          hist_snap_percentile(hs, pct[q]) / 1e3);
+        }
     }
+    free(hs);
     free(rs);
 }
 
-/* A summary (sum and count) per endpoint, from the milliseconds summed at
- * sum_off and the count at n_off of each remote_endpoint_stats. */
-static void prom_summary_ms(sbuf *b, const char *name, const char *help, const remote_stats *rs,
-                            size_t sum_off, size_t n_off) {
-    prom_head(b, name, "summary", help);
-    for (int k = 0; k < rs->n_ep; k++) {
-        const char *e = (const char *)&rs->ep[k];
-        sb_printf(b, "%s_sum{endpoint=\"%s\"} %.6f\n", name, rs->ep[k].url,
-                  *(const double *)(e + sum_off) / 1e3);
-        sb_printf(b, "%s_count{endpoint=\"%s\"} %llu\n", name, rs->ep[k].url,
-                  (unsigned long long)*(const uint64_t *)(e + n_off));
+/* A histogram family with one series per endpoint (label endpoint="URL"),
+ * from the endpoints' histograms which (0 TTFT, 1 end to end), on the
+ * default boundaries. */
+static void prom_endpoint_hist(sbuf *b, stats *st, const char *name, const char *help,
+                               const remote_stats *rs, int which) {
+    hist_snap *hs = malloc(sizeof *hs);
+    if (!hs) { b->oom = 1; return; }
+    prom_head(b, name, "histogram", help);
+    size_t nle = hist_default_le_count;
+    uint64_t cum[64];
+    for (int k = 0; k < rs->n_ep && k < st->n_ep; k++) {
+        const char *u = rs->ep[k].url;
+        hist_snapshot(st->ep_h[2 * k + which], hs);
+        size_t n = nle <= 64 && !hist_cumulative_le(hs, hist_default_le, nle, cum) ? nle : 0;
+        for (size_t i = 0; i < n; i++)
+            sb_printf(b, "%s_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", name, u,
+                      hist_default_le[i], (unsigned long long)cum[i]);
+        sb_printf(b, "%s_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", name, u,
+                  (unsigned long long)hs->count);
+        sb_printf(b, "%s_sum{endpoint=\"%s\"} %.9g\n", name, u, hs->sum / 1e6);
+        sb_printf(b, "%s_count{endpoint=\"%s\"} %llu\n", name, u, (unsigned long long)hs->count);
     }
+    free(hs);
 }
 
 /* The remote endpoints' families of stats/prometheus, labelled by URL. */
-static void render_prom_remote(sbuf *b, const stats_env *env) {
+static void render_prom_remote(sbuf *b, stats *st, const stats_env *env) {
     remote_stats *rs = malloc(sizeof *rs);
     if (!rs) { b->oom = 1; return; }
     remote_get_stats(env->remote, rs);
@@ -749,12 +792,10 @@ static void render_prom_remote(sbuf *b, const stats_env *env) {
     for (int k = 0; k < rs->n_ep; k++)
         sb_printf(b, "llmfs_backend_inflight{endpoint=\"%s\"} %d\n", rs->ep[k].url,
                   rs->ep[k].inflight);
-    prom_summary_ms(b, "llmfs_backend_ttft_seconds", "Request sent to first text, per endpoint.",
-                    rs, offsetof(remote_endpoint_stats, ttft_ms_sum),
-                    offsetof(remote_endpoint_stats, ttft_n));
-    prom_summary_ms(b, "llmfs_backend_e2e_seconds", "Request sent to the whole answer, per endpoint.",
-                    rs, offsetof(remote_endpoint_stats, e2e_ms_sum),
-                    offsetof(remote_endpoint_stats, e2e_n));
+    prom_endpoint_hist(b, st, "llmfs_backend_ttft_seconds",
+                       "Request sent to first text, per endpoint.", rs, 0);
+    prom_endpoint_hist(b, st, "llmfs_backend_e2e_seconds",
+                       "Request sent to the whole answer, per endpoint.", rs, 1);
     prom_counter(b, "llmfs_backend_retries_total", "Attempts after a request's first.",
                  rs->retries);
     prom_counter(b, "llmfs_backend_failovers_total",
@@ -762,7 +803,8 @@ static void render_prom_remote(sbuf *b, const stats_env *env) {
     free(rs);
 }
 
-static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist_snap *hs) {
+static void render_prometheus(sbuf *b, stats *st, const stats_env *env, const snap *s,
+                              hist_snap *hs) {
     const sched_stats *ss = &s->ss;
     size_t nle = hist_default_le_count;
     uint64_t cum[64];
@@ -834,7 +876,7 @@ static void render_prometheus(sbuf *b, const stats_env *env, const snap *s, hist
                  "Sequences that gave their KV cache back and recomputed it later.",
                  ss->preemptions);
     if (s->have_cache) render_prom_cache(b, &s->cs);
-    if (env && env->remote) render_prom_remote(b, env);
+    if (env && env->remote) render_prom_remote(b, st, env);
     prom_counter(b, "llmfs_fuse_ops_total", "FUSE operations served.", s->c[C_FUSE_OPS]);
     if (env && env->m) {
         prom_head(b, "llmfs_model_info", "gauge", "The loaded model.");
@@ -885,8 +927,8 @@ int stats_render(stats *st, int file, const stats_env *env, const stats_row *act
     case STATS_CACHE: render_cache(&b, env, &s); break;
     case STATS_ENGINE: render_engine(&b, env, &s); break;
     case STATS_REQUESTS: render_requests(&b, st, active, n_active); break;
-    case STATS_PROMETHEUS: render_prometheus(&b, env, &s, hs); break;
-    case STATS_BACKENDS: render_backends(&b, env); break;
+    case STATS_PROMETHEUS: render_prometheus(&b, st, env, &s, hs); break;
+    case STATS_BACKENDS: render_backends(&b, st, env); break;
     default: free(hs); return -EINVAL;
     }
     free(hs);

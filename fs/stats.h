@@ -68,6 +68,14 @@ typedef struct stats_env {
 int  stats_new(stats **out);          /* 0 or -ENOMEM; caller stats_free()s */
 void stats_free(stats *st);           /* NULL is a no-op */
 
+/* Makes room for the latency histograms of n remote endpoints (call once,
+ * before any stats_endpoint_observe).  0 or -ENOMEM. */
+int  stats_endpoints(stats *st, int n);
+/* The remote backend's observe hook (remote_config.observe, ud the
+ * stats): records endpoint ep's time to first text and to the whole
+ * answer (milliseconds; < 0: none).  Lock-free. */
+void stats_endpoint_observe(void *st, int ep, double ttft_ms, double e2e_ms);
+
 /* A FUSE op handler took ns nanoseconds. */
 void stats_op(stats *st, int64_t ns);
 /* A request was accepted by the scheduler. */

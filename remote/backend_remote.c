@@ -51,8 +51,9 @@ struct rreq {
     remote *rb;
     rreq *next, *prev;           /* in a queue, the backoff or the active list (thread) */
     rreq *lnext;                 /* in incoming or freeing (mu) */
-    char *prompt;                /* (plen) */
+    char *prompt;                /* (plen) the prompt's bytes; a chat: its ids' packed form */
     size_t plen;
+    int chat;                    /* a chat (remote_chat_ids) for /v1/chat/completions */
     gen_params p;
     sched_cb cb;
     void *ud;
@@ -87,6 +88,7 @@ typedef struct endpoint {
     char *url, *model, *api_key; /* owned copies */
     char show[300];              /* url as shown */
     char target[1100];           /* the completions URL */
+    char target_chat[1100];      /* the chat completions URL */
     remote_endpoint cfg;
     breaker br;                  /* (mu) */
     int inflight;                /* (mu) */
@@ -115,6 +117,7 @@ struct remote {
      * ready, not a poll of every transfer. */
     int epfd, wake_fd;
     int64_t curl_due_ns;         /* when curl wants its timeout action; 0: never (thread) */
+    int64_t silence_due_ns;      /* no active transfer's silence timeout comes before (thread) */
     pthread_t th;
     int started;
     pthread_mutex_t mu;          /* incoming, freeing, stop, waiting, endpoints' figures */
@@ -147,6 +150,30 @@ int remote_kind_parse(const char *s, size_t n) {
 
 /* ----------------------------------------------------------- parameters */
 
+/* What each kind takes, from its documented API (tests/test_remote.c checks
+ * the bodies against these lists):
+ *  - openai: https://platform.openai.com/docs/api-reference/completions/create
+ *    and https://platform.openai.com/docs/api-reference/chat/create: model,
+ *    prompt or messages, max_tokens (chat: max_completion_tokens),
+ *    temperature (0 to 2), top_p, seed, stop (up to 4), stream,
+ *    stream_options.include_usage; no top_k, min_p, penalty over the last
+ *    n tokens or ignore_eos.
+ *  - vllm: https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html
+ *    (its "extra parameters" of the Completions and Chat APIs): the OpenAI
+ *    ones, and top_k, min_p, ignore_eos; its repetition_penalty covers the
+ *    whole text, not the last repeat_last_n tokens.
+ *  - sglang: https://docs.sglang.ai/backend/sampling_params.html (taken by
+ *    its OpenAI-compatible API too): the same as vllm.
+ *  - llama-server: https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md
+ *    (its /completion options, which /v1/completions takes as well): top_k,
+ *    min_p, repeat_penalty with repeat_last_n, ignore_eos, seed; it puts
+ *    the usage in its last chunk unasked.
+ *  - ollama: https://github.com/ollama/ollama/blob/main/docs/openai.md
+ *    ("supported request fields" of /v1/completions and
+ *    /v1/chat/completions): model, prompt or messages, max_tokens,
+ *    temperature, top_p, seed, stop, stream, stream_options.include_usage;
+ *    nothing else of ours. */
+
 int remote_kind_check(int kind, const gen_params *p, char *why, size_t whylen) {
     const char *k = remote_kind_name(kind);
     int greedy = p->temperature <= 0.0f;
@@ -162,12 +189,13 @@ int remote_kind_check(int kind, const gen_params *p, char *why, size_t whylen) {
                           "repeat_last_n tokens", k);
     if (p->ignore_eos && !filters)
         return errbuf_set(why, whylen, -EINVAL, "ignore_eos: a %s server does not take it", k);
+    if (!greedy && p->temperature > 2.0f && kind == REMOTE_OPENAI)
+        return errbuf_set(why, whylen, -EINVAL, "temperature: a %s server takes 0 to 2", k);
     return 0;
 }
 
-/* The request's JSON for an endpoint of kind into r->body. */
-static int build_body(rreq *r, const endpoint *e) {
-    const gen_params *p = &r->p;
+int remote_body(int kind, const char *model, int chat, const char *prompt, size_t plen,
+                const gen_params *p, char **out, size_t *outlen) {
     char *b = NULL, num[128];
     size_t len = 0, cap = 0;
     int rc = 0;
@@ -176,17 +204,38 @@ static int build_body(rreq *r, const endpoint *e) {
         char *n_ = realloc(b, c_); if (!n_) { rc = -ENOMEM; goto out; } b = n_; cap = c_; } \
         memcpy(b + len, s, l_); len += l_; } while (0)
     PUT("{");
-    if (e->model) {
+    if (model) {
         PUT("\"model\":");
-        if ((rc = json_put_string(&b, &len, &cap, e->model, strlen(e->model)))) goto out;
+        if ((rc = json_put_string(&b, &len, &cap, model, strlen(model)))) goto out;
         PUT(",");
     }
-    PUT("\"prompt\":");
-    if ((rc = json_put_string(&b, &len, &cap, r->prompt, r->plen))) goto out;
-    snprintf(num, sizeof num, ",\"max_tokens\":%d,\"stream\":true", p->max_tokens);
+    if (!chat) {
+        PUT("\"prompt\":");
+        if ((rc = json_put_string(&b, &len, &cap, prompt, plen))) goto out;
+    } else {
+        /* the packed messages: a role byte, a 4-byte length, the text */
+        static const char *const role[] = {"system", "user", "assistant"};
+        PUT("\"messages\":[");
+        for (size_t i = 0; i < plen;) {
+            unsigned k = (unsigned char)prompt[i];
+            size_t l = plen - i >= 5 ? get_u32((const uint8_t *)prompt + i + 1) : 0;
+            if (plen - i < 5 || k > 2 || l > plen - i - 5) { rc = -EINVAL; goto out; }
+            PUT(i ? ",{\"role\":\"" : "{\"role\":\"");
+            PUT(role[k]);
+            PUT("\",\"content\":");
+            if ((rc = json_put_string(&b, &len, &cap, prompt + i + 5, l))) goto out;
+            PUT("}");
+            i += 5 + l;
+        }
+        PUT("]");
+    }
+    /* OpenAI's chat API names it max_completion_tokens (max_tokens is
+     * deprecated there and refused by its reasoning models) */
+    snprintf(num, sizeof num, ",\"%s\":%d,\"stream\":true",
+             chat && kind == REMOTE_OPENAI ? "max_completion_tokens" : "max_tokens", p->max_tokens);
     PUT(num);
-    if (e->cfg.kind != REMOTE_LLAMA_SERVER && e->cfg.kind != REMOTE_OLLAMA)
-        PUT(",\"stream_options\":{\"include_usage\":true}");
+    /* the token counts in a last chunk: llama-server sends them unasked */
+    if (kind != REMOTE_LLAMA_SERVER) PUT(",\"stream_options\":{\"include_usage\":true}");
     int greedy = p->temperature <= 0.0f;
     snprintf(num, sizeof num, ",\"temperature\":%.9g", greedy ? 0.0 : (double)p->temperature);
     PUT(num);
@@ -216,6 +265,17 @@ static int build_body(rreq *r, const endpoint *e) {
 #undef PUT
 out:
     if (rc) { free(b); return rc; }
+    *out = b;
+    *outlen = len;
+    return 0;
+}
+
+/* The request's JSON for endpoint e into r->body. */
+static int build_body(rreq *r, const endpoint *e) {
+    char *b;
+    size_t len;
+    int rc = remote_body(e->cfg.kind, e->model, r->chat, r->prompt, r->plen, &r->p, &b, &len);
+    if (rc) return rc;
     free(r->body);
     r->body = b;
     r->body_len = len;
@@ -405,12 +465,16 @@ static int pick(remote *rb, rreq *r, int64_t now_ms) {
 static int on_event(void *ud, const char *data, size_t len) {
     rreq *r = ud;
     if (len == 6 && !memcmp(data, "[DONE]", 6)) { r->got_done = 1; return 0; }
-    jspan v, x, c;
-    if (json_check(data, len, &v) || v.p[0] != '{') {
+    /* one walk over the event finds its three members (an event comes
+     * with every token of every stream: its parse is the HTTP thread's
+     * main cost in user space) */
+    static const char *const top[] = {"error", "usage", "choices"};
+    jspan m3[3], x, c;
+    if (json_object(data, len, top, 3, m3)) {
         say(r->reason, sizeof r->reason, "an event that is not a JSON object");
         return -EBADMSG;
     }
-    if (!json_member(v, "error", &x) && !json_is_null(x)) {
+    if ((x = m3[0]).p && !json_is_null(x)) {
         char *msg = NULL;
         size_t ml = 0;
         jspan m;
@@ -420,25 +484,40 @@ static int on_event(void *ud, const char *data, size_t len) {
         free(msg);
         return -EREMOTEIO;
     }
-    if (!json_member(v, "usage", &x) && !json_is_null(x)) {
+    if ((x = m3[1]).p && !json_is_null(x)) {
         if (!json_member(x, "prompt_tokens", &c)) json_int(c, &r->usage_prompt);
         if (!json_member(x, "completion_tokens", &c)) json_int(c, &r->usage_gen);
     }
-    if (json_member(v, "choices", &x) || json_item(x, 0, &c)) return 0;   /* a usage chunk */
-    jspan t, f;
-    if (!json_member(c, "text", &t)) {
+    if (!(x = m3[2]).p || json_item(x, 0, &c)) return 0;   /* a usage chunk */
+    static const char *const ch[] = {"text", "finish_reason", "delta"};
+    jspan m2[3];
+    if (json_object(c.p, c.n, ch, 3, m2)) return 0;   /* not an object: no text */
+    jspan t = m2[0], f = m2[1];
+    if (r->chat && !t.p && m2[2].p && !json_is_null(m2[2])) {
+        /* a chat chunk: choices[0].delta.content (the first may hold
+         * only the role, the last nothing) */
+        static const char *const dk[] = {"content"};
+        jspan d[1];
+        if (json_object(m2[2].p, m2[2].n, dk, 1, d)) {
+            say(r->reason, sizeof r->reason, "choices[0].delta is not an object");
+            return -EBADMSG;
+        }
+        if (d[0].p && !json_is_null(d[0])) t = d[0];
+    }
+    if (t.p) {
         char *s;
         size_t sl;
         int rc = json_string(t, &s, &sl);
         if (rc == -ENOMEM) return rc;
         if (rc) {
-            say(r->reason, sizeof r->reason, "choices[0].text is not a string");
+            say(r->reason, sizeof r->reason, "choices[0].%s is not a string",
+                r->chat ? "delta.content" : "text");
             return -EBADMSG;
         }
         if (sl) deliver(r, s, sl);
         free(s);
     }
-    if (!json_member(c, "finish_reason", &f) && !json_is_null(f)) {
+    if (f.p && !json_is_null(f)) {
         char *s;
         size_t sl;
         if (!json_string(f, &s, &sl)) {
@@ -518,7 +597,7 @@ static void start(remote *rb, rreq *r, int k) {
     }
     r->easy = h;
     r->hdrs = hd;
-    curl_easy_setopt(h, CURLOPT_URL, e->target);
+    curl_easy_setopt(h, CURLOPT_URL, r->chat ? e->target_chat : e->target);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
@@ -536,6 +615,8 @@ static void start(remote *rb, rreq *r, int k) {
     pthread_mutex_unlock(&rb->mu);
     r->state = RS_ACTIVE;
     list_push(&rb->active, r);
+    int64_t dl = r->last_byte_ns + (int64_t)e->cfg.timeout_ms * 1000000;
+    if (dl < rb->silence_due_ns) rb->silence_due_ns = dl;
     curl_multi_add_handle(rb->multi, h);
 }
 
@@ -630,6 +711,7 @@ static void succeed(remote *rb, rreq *r, endpoint *e, int64_t now) {
     if (e2e > e->st.e2e_ms_max) e->st.e2e_ms_max = e2e;
     adapt(rb, e, r, gen);
     pthread_mutex_unlock(&rb->mu);
+    if (rb->cfg.observe) rb->cfg.observe(rb->cfg.observe_ud, (int)(e - rb->ep), -1.0, e2e);
     finish(r);
 }
 
@@ -651,13 +733,15 @@ static void ended(remote *rb, rreq *r, CURLcode res, int timed_out) {
     stop_transfer(rb, r);
     pthread_mutex_lock(&rb->mu);
     e->inflight--;
+    double ttft = -1.0;
     if (r->r.t_first_ns && r->r.t_first_ns >= r->sent_ns) {
-        double ttft = (r->r.t_first_ns - r->sent_ns) / 1e6;
+        ttft = (r->r.t_first_ns - r->sent_ns) / 1e6;
         e->st.ttft_n++;
         e->st.ttft_ms_sum += ttft;
         if (ttft > e->st.ttft_ms_max) e->st.ttft_ms_max = ttft;
     }
     pthread_mutex_unlock(&rb->mu);
+    if (ttft >= 0 && rb->cfg.observe) rb->cfg.observe(rb->cfg.observe_ud, r->ep, ttft, -1.0);
     /* an answer that said it finished is whole, whatever the connection
      * did after that */
     if (r->status == 200 && (r->got_finish || r->got_done) && !r->stream_err) {
@@ -811,15 +895,24 @@ static void *http_main(void *arg) {
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
             if (r) ended(rb, r, m->data.result, 0);
         }
-        /* silence timeouts, and the next deadline of anything */
+        /* silence timeouts, and the next deadline of anything.  A byte
+         * only moves a deadline later, so the active list is walked only
+         * once the earliest deadline seen at the last walk (or a new
+         * transfer's) has come: not at every wake-up, which comes with
+         * every event of every stream */
         now = now_ns();
         int64_t next = now + 1000000000LL;
-        for (rreq *r = rb->active, *nx; r; r = nx) {
-            nx = r->next;
-            int64_t dl = r->last_byte_ns + (int64_t)rb->ep[r->ep].cfg.timeout_ms * 1000000;
-            if (dl <= now) ended(rb, r, CURLE_OK, 1);
-            else if (dl < next) next = dl;
+        if (rb->silence_due_ns <= now) {
+            int64_t first = INT64_MAX;
+            for (rreq *r = rb->active, *nx; r; r = nx) {
+                nx = r->next;
+                int64_t dl = r->last_byte_ns + (int64_t)rb->ep[r->ep].cfg.timeout_ms * 1000000;
+                if (dl <= now) ended(rb, r, CURLE_OK, 1);
+                else if (dl < first) first = dl;
+            }
+            rb->silence_due_ns = first;
         }
+        if (rb->silence_due_ns < next) next = rb->silence_due_ns;
         for (rreq *r = rb->backoff; r; r = r->next)
             if (r->due_ns < next) next = r->due_ns;
         if (rb->curl_due_ns && rb->curl_due_ns < next) next = rb->curl_due_ns;
@@ -858,6 +951,25 @@ static int remote_tokenize(backend *b, const char *text, size_t len, int **ids) 
     return (int)len;
 }
 
+int remote_chat_ids(const chat_msg *m, int n, int **out) {
+    *out = NULL;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (m[i].len > UINT32_MAX || m[i].len > (size_t)INT32_MAX - 5 - total) return -EFBIG;
+        total += 5 + m[i].len;
+    }
+    int *v = malloc((total ? total : 1) * sizeof *v);
+    if (!v) return -ENOMEM;
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        v[k++] = REMOTE_CHAT_MARK + (int)m[i].role;
+        for (int b = 0; b < 4; b++) v[k++] = (int)((m[i].len >> (8 * b)) & 0xff);
+        for (size_t j = 0; j < m[i].len; j++) v[k++] = (unsigned char)m[i].text[j];
+    }
+    *out = v;
+    return (int)k;
+}
+
 static int remote_check(backend *b, const gen_params *p, char *why, size_t whylen) {
     remote *rb = (remote *)b;
     for (int k = 0; k < rb->n_ep; k++) {
@@ -877,7 +989,22 @@ static int remote_submit(backend *b, const int *ids, int n, const gen_params *p,
     if (!r) return -ENOMEM;
     r->prompt = malloc(n > 0 ? (size_t)n : 1);
     if (!r->prompt) { free(r); return -ENOMEM; }
-    for (int i = 0; i < n; i++) r->prompt[i] = (char)ids[i];
+    r->chat = n > 0 && ids[0] >= REMOTE_CHAT_MARK;
+    /* a prompt's bytes; a chat's messages packed as a role byte, a 4-byte
+     * length and the text (what remote_chat_ids gave, marks as bytes) */
+    int next_mark = 0;          /* a chat: where the next message starts */
+    for (int i = 0; i < n; i++) {
+        int v = ids[i];
+        if (r->chat && i == next_mark) {
+            v -= REMOTE_CHAT_MARK;
+            if (v < CHAT_SYSTEM || v > CHAT_ASSISTANT || n - i < 5) v = -1;
+            else next_mark = i + 5 + (int)((unsigned)ids[i + 1] | (unsigned)ids[i + 2] << 8 |
+                                           (unsigned)ids[i + 3] << 16 | (unsigned)ids[i + 4] << 24);
+            if (v >= 0 && (next_mark < i + 5 || next_mark > n)) v = -1;
+        }
+        if (v < 0 || v > 255) { free(r->prompt); free(r); return -EINVAL; }
+        r->prompt[i] = (char)v;
+    }
     r->plen = (size_t)n;
     r->rb = rb;
     r->p = *p;
@@ -1047,6 +1174,8 @@ int remote_new(const remote_config *cfg, backend **out, char *err, size_t errlen
         size_t ul = strlen(c->url);
         while (ul && c->url[ul - 1] == '/') ul--;
         snprintf(e->target, sizeof e->target, "%.*s/v1/completions", (int)ul, c->url);
+        snprintf(e->target_chat, sizeof e->target_chat, "%.*s/v1/chat/completions", (int)ul,
+                 c->url);
         snprintf(e->st.url, sizeof e->st.url, "%s", e->show);
         e->st.kind = remote_kind_name(c->kind);
         breaker_init(&e->br, &cfg->breaker);

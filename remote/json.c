@@ -25,7 +25,13 @@ static int hexval(char c) {
 /* The end of the string starting at s[i] == '"', or 0 when it is not a
  * valid one. */
 static size_t skip_string(const char *s, size_t n, size_t i) {
+    /* the bytes that end a run of plain ones: '"', '\\' and controls */
+    static const unsigned char plain_end[256] = {
+        [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+    };
     for (i++; i < n; i++) {
+        while (i < n && !plain_end[(unsigned char)s[i]]) i++;
+        if (i >= n) return 0;
         unsigned char c = (unsigned char)s[i];
         if (c == '"') return i + 1;
         if (c < 0x20) return 0;
@@ -145,6 +151,31 @@ int json_member(jspan obj, const char *key, jspan *out) {
         if (k.n == kl && !memcmp(k.p, key, kl)) { *out = v; return 0; }
     }
     return rc ? rc : -ENOENT;
+}
+
+int json_object(const char *s, size_t n, const char *const *keys, int nk, jspan *out) {
+    for (int k = 0; k < nk; k++) out[k] = (jspan){NULL, 0};
+    size_t b = skip_ws(s, n, 0), e = n;
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\n' || s[e - 1] == '\r'))
+        e--;
+    if (e - b < 2 || s[b] != '{' || s[e - 1] != '}') return -EINVAL;
+    jspan obj = {s + b, e - b}, key, val;
+    size_t i = 1, kl[16];
+    int rc;
+    if (nk > 16) return -EINVAL;
+    for (int k = 0; k < nk; k++) kl[k] = strlen(keys[k]);
+    while ((rc = next_elem(obj, &i, 1, &key, &val)) == 1) {
+        for (int k = 0; k < nk; k++)
+            if (!out[k].p && key.n == kl[k] && !memcmp(key.p, keys[k], key.n)) {
+                out[k] = val;
+                break;
+            }
+    }
+    /* the walk ended at a '}': the object's own, or an earlier one when
+     * what follows it is not blanks */
+    if (rc || skip_ws(obj.p, obj.n, i) + 1 != obj.n) return -EINVAL;
+    if (obj.p[i - 1] == ',') return -EINVAL;   /* {"a":1,} */
+    return 0;
 }
 
 int json_item(jspan arr, int idx, jspan *out) {

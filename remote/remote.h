@@ -1,6 +1,7 @@
 /* Remote backends: one or more OpenAI-compatible servers (vLLM, SGLang,
  * llama.cpp's llama-server, Ollama, OpenAI itself) behind the backend
- * table of cache/backend.h.  Requests go to POST /v1/completions with
+ * table of cache/backend.h.  Requests go to POST /v1/completions (a chat:
+ * /v1/chat/completions, see remote_chat_ids) with
  * "stream": true and the answer's server-sent events become the
  * request's text as they arrive.
  *
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "cache/backend.h"
+#include "engine/chat.h"
 #include "remote/breaker.h"
 
 /* What software serves an endpoint: it decides which parameters it takes. */
@@ -44,6 +46,16 @@ int remote_kind_parse(const char *s, size_t n);
 /* Whether a server of kind can honour p: 0, or -EINVAL and the reason
  * (the parameter and the kind) in why. */
 int remote_kind_check(int kind, const gen_params *p, char *why, size_t whylen);
+
+/* The JSON body of a request to a server of kind: model (NULL: not
+ * sent), and the prompt's bytes prompt[0, plen), or with chat the packed
+ * messages the backend makes of remote_chat_ids (a role byte 0-2, the
+ * text's length in 4 bytes, little-endian, the text), each parameter of
+ * p under the name that kind's API gives it (remote_kind_check must have
+ * accepted p).  *out is a new buffer (caller frees) of *len bytes, not
+ * NUL-terminated.  0, -EINVAL (bad packed messages) or -ENOMEM. */
+int remote_body(int kind, const char *model, int chat, const char *prompt, size_t plen,
+                const gen_params *p, char **out, size_t *len);
 
 typedef struct remote_endpoint {
     const char *url;         /* http(s)://HOST[:PORT][/PREFIX]; /v1/completions is appended */
@@ -66,6 +78,11 @@ typedef struct remote_config {
     int tpot_target_ms;      /* the in-flight limits' target time per output token */
     int queue;               /* requests waiting for an endpoint, at most; beyond: -EBUSY */
     int route_prefix_bytes;  /* prompt bytes the routing hash covers */
+    /* Told, on the HTTP thread, each attempt's time from the request sent
+     * to its first text and to its whole answer, in milliseconds (< 0:
+     * the attempt had none); NULL: nobody is told. */
+    void (*observe)(void *ud, int ep, double ttft_ms, double e2e_ms);
+    void *observe_ud;
 } remote_config;
 
 #define REMOTE_MAX_ENDPOINTS 64
@@ -98,6 +115,19 @@ typedef struct remote_stats {
     uint64_t budget_exhausted;   /* retries refused by the budget */
     uint64_t failed;         /* requests that ended in an error */
 } remote_stats;
+
+/* A chat for a remote backend, which sends it to POST /v1/chat/completions
+ * for the server to render in its model's template: the ids handed to
+ * submit (through the response cache) are its messages, each as
+ * REMOTE_CHAT_MARK + its chat_role, its text's length in four ids of a
+ * byte each (little-endian), then its bytes.  A prompt's ids are bytes
+ * (0-255), so a chat's ids, which always start with a mark, never equal
+ * a prompt's: their cache keys never meet, and a chat's key holds every
+ * message. */
+#define REMOTE_CHAT_MARK 256
+/* The ids of the conversation m[0, n) into a new array *ids (caller
+ * frees): their count, or -ENOMEM / -EFBIG. */
+int remote_chat_ids(const chat_msg *m, int n, int **ids);
 
 /* Makes the backend and starts its thread (after any fork).  The strings
  * of cfg are copied.  Returns 0, or a negative errno with err = why. */

@@ -20,11 +20,8 @@ void sse_release(sse *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* One whole line (without its end). */
-static int line_done(sse *p, sse_event_fn fn, void *ud) {
-    const char *l = p->line;
-    size_t n = p->line_len;
-    p->line_len = 0;
+/* One whole line l[0, n) (without its end). */
+static int line_done(sse *p, const char *l, size_t n, sse_event_fn fn, void *ud) {
     if (!n) {                                   /* dispatch */
         int rc = 0;
         if (p->has_data) rc = fn(ud, p->data, p->data_len);
@@ -48,18 +45,42 @@ static int line_done(sse *p, sse_event_fn fn, void *ud) {
     return 0;
 }
 
+/* The first CR or LF in s[0, n), or NULL. */
+static const char *line_end(const char *s, size_t n) {
+    const char *lf = memchr(s, '\n', n);
+    const char *cr = memchr(s, '\r', lf ? (size_t)(lf - s) : n);
+    return cr ? cr : lf;
+}
+
 int sse_feed(sse *p, const char *buf, size_t n, sse_event_fn fn, void *ud) {
-    for (size_t i = 0; i < n; i++) {
-        char c = buf[i];
-        if (c == '\n' && p->after_cr) { p->after_cr = 0; continue; }
-        p->after_cr = c == '\r';
-        if (c == '\n' || c == '\r') {
-            int rc = line_done(p, fn, ud);
-            if (rc) return rc;
-            continue;
+    size_t i = 0;
+    while (i < n) {
+        if (p->after_cr) {                      /* a CR's LF ends nothing */
+            p->after_cr = 0;
+            if (buf[i] == '\n') { i++; continue; }
         }
-        if (p->line_len >= p->max) return -E2BIG;
-        p->line[p->line_len++] = c;
+        const char *e = line_end(buf + i, n - i);
+        size_t k = e ? (size_t)(e - (buf + i)) : n - i;
+        if (!e) {                               /* the line goes on in the next piece */
+            if (k > p->max - p->line_len) return -E2BIG;
+            memcpy(p->line + p->line_len, buf + i, k);
+            p->line_len += k;
+            return 0;
+        }
+        int rc;
+        if (!p->line_len) {                     /* the whole line is here: no copy */
+            if (k > p->max) return -E2BIG;
+            rc = line_done(p, buf + i, k, fn, ud);
+        } else {
+            if (k > p->max - p->line_len) return -E2BIG;
+            memcpy(p->line + p->line_len, buf + i, k);
+            size_t ll = p->line_len + k;
+            p->line_len = 0;
+            rc = line_done(p, p->line, ll, fn, ud);
+        }
+        p->after_cr = *e == '\r';
+        i += k + 1;
+        if (rc) return rc;
     }
     return 0;
 }

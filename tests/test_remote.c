@@ -104,6 +104,31 @@ static void json_refuses_bad_text(void) {
     free(s);
 }
 
+/* json_object walks once what json_check and json_member walk each: it
+ * must accept exactly the objects json_check accepts and find the same
+ * members. */
+static void json_object_agrees_with_member(void) {
+    static const char *texts[] = {
+        "{\"a\":1,\"b\":[1,{\"a\":2}],\"c\":null}", " {\"b\" : \"x\\\"}\" , \"a\":true} ",
+        "{}", "{\"a\":1,\"a\":2}", "{\"c\":{\"a\":1}}",
+        "", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}}",
+        "{\"a\":1} }", "[1]", "\"a\"", "{\"a\":1 \"b\":2}", "{,}", "{\"a\":[1,]}",
+    };
+    static const char *const keys[] = {"a", "b", "c", "d"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *t = texts[i];
+        jspan v, m[4], x;
+        int ok = !json_check(t, strlen(t), &v) && v.p[0] == '{';
+        int rc = json_object(t, strlen(t), keys, 4, m);
+        CHECKF((rc == 0) == ok, "%s: json_object %d, json_check %d", t, rc, ok);
+        for (int k = 0; ok && !rc && k < 4; k++) {
+            int have = !json_member(v, keys[k], &x);
+            CHECKF(have == (m[k].p != NULL) && (!have || (x.p == m[k].p && x.n == m[k].n)),
+                   "%s: member %s", t, keys[k]);
+        }
+    }
+}
+
 static void json_writes_strings(void) {
     char *b = NULL;
     size_t len = 0, cap = 0;
@@ -211,16 +236,206 @@ static void kinds_take_what_they_can(void) {
     CHECK(remote_kind_check(REMOTE_OLLAMA, &p, why, sizeof why) == -EINVAL);
 }
 
+/* The body remote_body makes for kind, parsed: 0 and the object in *v
+ * (its text in *buf, freed by the caller). */
+static int body(int kind, int chat, const char *prompt, size_t plen, const gen_params *p,
+                char **buf, jspan *v) {
+    size_t n;
+    if (remote_body(kind, "m", chat, prompt, plen, p, buf, &n)) return -1;
+    return json_check(*buf, n, v) || v->p[0] != '{' ? -1 : 0;
+}
+
+/* Whether member key of v is the JSON text want (NULL: absent). */
+static int has(jspan v, const char *key, const char *want) {
+    jspan x;
+    if (json_member(v, key, &x)) return want == NULL;
+    return want && x.n == strlen(want) && !memcmp(x.p, want, x.n);
+}
+
+/* Sampling with every parameter set: seed 7, top_p 0.9, top_k 40, min_p
+ * 0.05, a penalty of 1.1 over the last 64 tokens, ignore_eos, one stop. */
+static void all_params(gen_params *p) {
+    gen_params_default(p);
+    p->max_tokens = 12;
+    p->temperature = 0.5f;
+    p->top_p = 0.5f;
+    p->seed = 7;
+    p->top_k = 40;
+    p->min_p = 0.25f;
+    p->repeat_penalty = 1.5f;
+    p->repeat_last_n = 64;
+    p->ignore_eos = 1;
+    p->n_stop = 1;
+    strcpy(p->stop[0], "\n\n");
+}
+
+/* llama.cpp's llama-server:
+ * https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md
+ * (POST /completion options, taken by /v1/completions too): top_k, min_p,
+ * repeat_penalty, repeat_last_n, ignore_eos, seed, stop, n_predict or
+ * max_tokens; usage comes in the last chunk unasked. */
+static void kind_llama_server(void) {
+    gen_params p;
+    char why[200], *b;
+    jspan v;
+    all_params(&p);
+    CHECK(remote_kind_check(REMOTE_LLAMA_SERVER, &p, why, sizeof why) == 0);
+    CHECK(body(REMOTE_LLAMA_SERVER, 0, "Hi", 2, &p, &b, &v) == 0);
+    CHECK(has(v, "prompt", "\"Hi\"") && has(v, "model", "\"m\"") && has(v, "max_tokens", "12") &&
+          has(v, "stream", "true") && has(v, "stream_options", NULL));
+    CHECK(has(v, "temperature", "0.5") && has(v, "top_p", "0.5") && has(v, "seed", "7") &&
+          has(v, "top_k", "40") && has(v, "min_p", "0.25") && has(v, "repeat_penalty", "1.5") &&
+          has(v, "repeat_last_n", "64") && has(v, "ignore_eos", "true") &&
+          has(v, "stop", "[\"\\n\\n\"]"));
+    free(b);
+}
+
+/* vLLM: https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html
+ * ("Extra parameters" for the Completions and Chat APIs): top_k, min_p,
+ * ignore_eos, and stream_options.include_usage; its repetition_penalty
+ * weighs the whole text, so a penalty over the last n tokens is refused.
+ * SGLang takes the same: https://docs.sglang.ai/backend/sampling_params.html */
+static void kind_vllm_sglang(void) {
+    int kinds[] = {REMOTE_VLLM, REMOTE_SGLANG};
+    for (int i = 0; i < 2; i++) {
+        gen_params p;
+        char why[200], *b;
+        jspan v;
+        all_params(&p);
+        CHECKF(remote_kind_check(kinds[i], &p, why, sizeof why) == -EINVAL &&
+               strstr(why, "repeat_penalty"), "%s: %s", remote_kind_name(kinds[i]), why);
+        p.repeat_penalty = 1.0f;
+        CHECK(remote_kind_check(kinds[i], &p, why, sizeof why) == 0);
+        CHECK(body(kinds[i], 0, "Hi", 2, &p, &b, &v) == 0);
+        CHECK(has(v, "top_k", "40") && has(v, "min_p", "0.25") && has(v, "ignore_eos", "true") &&
+              has(v, "seed", "7") && has(v, "repeat_penalty", NULL) &&
+              has(v, "repeat_last_n", NULL) && has(v, "max_tokens", "12") &&
+              has(v, "stream_options", "{\"include_usage\":true}"));
+        free(b);
+    }
+}
+
+/* OpenAI: https://platform.openai.com/docs/api-reference/completions/create
+ * and https://platform.openai.com/docs/api-reference/chat/create: no
+ * top_k, min_p, penalty window or ignore_eos; temperature 0 to 2; the chat
+ * API's max_completion_tokens (max_tokens is deprecated there). */
+static void kind_openai(void) {
+    gen_params p;
+    char why[200], *b;
+    jspan v;
+    all_params(&p);
+    static const char *refused[] = {"top_k", "min_p", "repeat_penalty", "ignore_eos", "temperature"};
+    for (int i = 0; i < 5; i++) {
+        CHECKF(remote_kind_check(REMOTE_OPENAI, &p, why, sizeof why) == -EINVAL &&
+               !strncmp(why, refused[i], strlen(refused[i])), "%s: %s", refused[i], why);
+        if (i == 0) p.top_k = 0;
+        if (i == 1) p.min_p = 0;
+        if (i == 2) p.repeat_penalty = 1.0f;
+        if (i == 3) { p.ignore_eos = 0; p.temperature = 2.5f; }
+    }
+    p.temperature = 2.0f;
+    CHECK(remote_kind_check(REMOTE_OPENAI, &p, why, sizeof why) == 0);
+    CHECK(body(REMOTE_OPENAI, 0, "Hi", 2, &p, &b, &v) == 0);
+    CHECK(has(v, "temperature", "2") && has(v, "top_p", "0.5") && has(v, "seed", "7") &&
+          has(v, "max_tokens", "12") && has(v, "stop", "[\"\\n\\n\"]") &&
+          has(v, "top_k", NULL) && has(v, "min_p", NULL) && has(v, "ignore_eos", NULL) &&
+          has(v, "stream_options", "{\"include_usage\":true}"));
+    free(b);
+    const char packed[] = "\001\002\0\0\0hi";            /* one user message "hi" */
+    CHECK(body(REMOTE_OPENAI, 1, packed, sizeof packed - 1, &p, &b, &v) == 0);
+    CHECK(has(v, "max_completion_tokens", "12") && has(v, "max_tokens", NULL) &&
+          has(v, "messages", "[{\"role\":\"user\",\"content\":\"hi\"}]") && has(v, "prompt", NULL));
+    free(b);
+}
+
+/* Ollama's OpenAI compatibility:
+ * https://github.com/ollama/ollama/blob/main/docs/openai.md (the supported
+ * request fields of /v1/completions and /v1/chat/completions): model,
+ * prompt or messages, max_tokens, temperature, top_p, seed, stop, stream,
+ * stream_options.include_usage, nothing else of ours. */
+static void kind_ollama(void) {
+    gen_params p;
+    char why[200], *b;
+    jspan v;
+    all_params(&p);
+    static const char *refused[] = {"top_k", "min_p", "repeat_penalty", "ignore_eos"};
+    for (int i = 0; i < 4; i++) {
+        CHECKF(remote_kind_check(REMOTE_OLLAMA, &p, why, sizeof why) == -EINVAL &&
+               !strncmp(why, refused[i], strlen(refused[i])), "%s: %s", refused[i], why);
+        if (i == 0) p.top_k = 0;
+        if (i == 1) p.min_p = 0;
+        if (i == 2) p.repeat_penalty = 1.0f;
+        if (i == 3) p.ignore_eos = 0;
+    }
+    p.temperature = 3.0f;                /* no bound of its own */
+    CHECK(remote_kind_check(REMOTE_OLLAMA, &p, why, sizeof why) == 0);
+    CHECK(body(REMOTE_OLLAMA, 0, "Hi", 2, &p, &b, &v) == 0);
+    CHECK(has(v, "temperature", "3") && has(v, "top_p", "0.5") && has(v, "seed", "7") &&
+          has(v, "max_tokens", "12") && has(v, "stop", "[\"\\n\\n\"]") &&
+          has(v, "stream_options", "{\"include_usage\":true}"));
+    free(b);
+}
+
+/* Greedy sends temperature 0 and none of the sampling filters (which
+ * greedy decoding never reads) to every kind; a chat's messages, made by
+ * remote_chat_ids and packed as the backend packs them, reach the body in
+ * order with their roles and exact text. */
+static void greedy_and_chat_bodies(void) {
+    gen_params p;
+    gen_params_default(&p);
+    p.top_k = 40;
+    p.seed = 9;
+    chat_msg m[3] = {{CHAT_SYSTEM, "Be \"brief\".", 11}, {CHAT_USER, "Q\n1", 3},
+                     {CHAT_ASSISTANT, "A", 1}};
+    int *ids;
+    int n = remote_chat_ids(m, 3, &ids);
+    CHECK(n == 3 * 5 + 11 + 3 + 1 && ids[0] == REMOTE_CHAT_MARK + CHAT_SYSTEM && ids[1] == 11 &&
+          ids[16] == REMOTE_CHAT_MARK + CHAT_USER);
+    char packed[64];
+    for (int i = 0; i < n; i++) packed[i] = (char)(ids[i] >= REMOTE_CHAT_MARK ? ids[i] - REMOTE_CHAT_MARK : ids[i]);
+    free(ids);
+    for (int k = 0; k < REMOTE_NKINDS; k++) {
+        char why[200], *b;
+        jspan v;
+        CHECK(remote_kind_check(k, &p, why, sizeof why) == 0);
+        CHECK(body(k, 0, "x", 1, &p, &b, &v) == 0);
+        CHECKF(has(v, "temperature", "0") && has(v, "top_k", NULL) && has(v, "top_p", NULL) &&
+               has(v, "seed", NULL), "%s", remote_kind_name(k));
+        free(b);
+        CHECK(body(k, 1, packed, (size_t)n, &p, &b, &v) == 0);
+        CHECKF(has(v, "messages", "[{\"role\":\"system\",\"content\":\"Be \\\"brief\\\".\"},"
+                                  "{\"role\":\"user\",\"content\":\"Q\\n1\"},"
+                                  "{\"role\":\"assistant\",\"content\":\"A\"}]"),
+               "%s: %.*s", remote_kind_name(k), (int)v.n, v.p);
+        free(b);
+    }
+    /* a packed list cut short is refused, never read past */
+    char *b;
+    size_t bl;
+    CHECK(remote_body(REMOTE_VLLM, NULL, 1, packed, 7, &p, &b, &bl) == -EINVAL);
+    CHECK(remote_body(REMOTE_VLLM, NULL, 1, packed, 3, &p, &b, &bl) == -EINVAL);
+}
+
 int main(void) {
     TEST("server-sent events parse the same in pieces of any size", sse_events_in_pieces);
     TEST("a server-sent event over its bound is refused", sse_bounds);
     TEST("the JSON reader finds a completion chunk's text, finish and usage", json_reads_chunks);
     TEST("the JSON reader refuses malformed and too deep text", json_refuses_bad_text);
     TEST("JSON strings written escape what they must and read back", json_writes_strings);
+    TEST("one walk over an object accepts what json_check does and finds json_member's values",
+         json_object_agrees_with_member);
     TEST("URLs parse, show without their password, and refuse what is malformed", urls);
     TEST("the breaker opens on failures in a row, probes after the cool-down, closes on success",
          breaker_opens_probes_closes);
     TEST("the breaker opens on the failure rate over its window", breaker_failure_rate);
     TEST("each kind of server takes only the parameters it can honour", kinds_take_what_they_can);
+    TEST("llama-server gets its own parameters: top_k, min_p, repeat_penalty over repeat_last_n, ignore_eos",
+         kind_llama_server);
+    TEST("vLLM and SGLang get top_k, min_p, ignore_eos, usage in the stream; no penalty window",
+         kind_vllm_sglang);
+    TEST("OpenAI gets its documented parameters only; chats send max_completion_tokens", kind_openai);
+    TEST("Ollama gets the fields its OpenAI compatibility lists", kind_ollama);
+    TEST("greedy bodies carry no sampling filters; chat messages reach the body whole and in order",
+         greedy_and_chat_bodies);
     TEST_EXIT();
 }

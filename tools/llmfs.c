@@ -441,13 +441,18 @@ model_done:
     log_to_stderr(fo.foreground);
 
     /* ---- threads, after the fork */
-    /* chats/ in the model's chat format; without one (or with remote
-     * backends, whose servers apply their own), turns are refused with
-     * the reason */
-    static char chat_error[256] = "chats/ needs a local model: remote backends take prompts/ only";
+    /* chats/ in the model's chat format (without one, turns are refused
+     * with the reason); with remote backends, the servers render the
+     * messages in theirs */
+    static char chat_error[256] = "the model has no chat template";
     chat_format chat_fmt = CHAT_NONE;
     if (remote_mode) {
-        if ((rc = stats_new(&st)) || (rc = remote_new(&rcfg, &be, err, sizeof err)) ||
+        /* each endpoint's latency histograms are the stats' */
+        if (!(rc = stats_new(&st)) && !(rc = stats_endpoints(st, rcfg.n_ep))) {
+            rcfg.observe = stats_endpoint_observe;
+            rcfg.observe_ud = st;
+        }
+        if (rc || (rc = remote_new(&rcfg, &be, err, sizeof err)) ||
             (rc = rcache_start(rc_cache, be)) || (rc = notify_new(&nt))) {
             fprintf(stderr, "llmfs: cannot start: %s\n", be || rc != -EINVAL ? strerror(-rc) : err);
             goto out_threads;
@@ -482,7 +487,8 @@ model_done:
 threads_done:
     ns_env env = {.c = rc_cache, .cfg = &cfg, .st = st, .nt = nt, .config_size = yaml_len,
                   .se = fo.singlethread ? NULL : se, .shared = c.allow_other,
-                  .chat_fmt = chat_fmt, .chat_error = chat_error};
+                  .chat_fmt = chat_fmt, .chat_error = chat_error,
+                  .chat_messages = remote_mode};
     if ((rc = ns_new(&env, &n))) {
         fprintf(stderr, "llmfs: cannot start: %s\n", strerror(-rc));
         goto out_threads;
@@ -494,7 +500,7 @@ threads_done:
                           .threads = cfg.threads,
                           .max_batch_tokens = BATCH_TOKENS, .kv_bytes = kv_bytes(&cfg),
                           .remote = remote_mode ? be : NULL,
-                          .chat_format = chat_format_name(chat_fmt)};
+                          .chat_format = remote_mode ? "server" : chat_format_name(chat_fmt)};
     ctx.config_yaml = yaml;
     ctx.config_len = yaml_len;
 

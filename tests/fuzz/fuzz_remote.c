@@ -11,7 +11,9 @@
 
 #include "cache/url.h"
 #include "engine/utf8.h"
+#include "engine/params.h"
 #include "remote/json.h"
+#include "remote/remote.h"
 #include "remote/sse.h"
 
 static void must_be_utf8(jspan v) {
@@ -25,7 +27,17 @@ static void must_be_utf8(jspan v) {
 
 static int on_event(void *ud, const char *data, size_t len) {
     (void)ud;
-    jspan v, x, c, t;
+    jspan v, x, c, t, m[3];
+    /* the backend's one walk accepts the objects json_check accepts and
+     * finds what json_member finds */
+    static const char *const keys[] = {"error", "usage", "choices"};
+    int one = json_object(data, len, keys, 3, m);
+    int checked = !json_check(data, len, &v) && v.p[0] == '{';
+    if ((one == 0) != checked) abort();
+    for (int k = 0; checked && k < 3; k++) {
+        int have = !json_member(v, keys[k], &x);
+        if (have != (m[k].p != NULL) || (have && (x.p != m[k].p || x.n != m[k].n))) abort();
+    }
     if (json_check(data, len, &v)) return 0;
     must_be_utf8(v);
     long long k;
@@ -55,6 +67,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (json_check(b, len, &v) || !utf8_valid(b, len)) abort();
     }
     free(b);
+    /* the bytes as a chat's packed messages and as a prompt: a request
+     * body is valid JSON, or the packing is refused */
+    gen_params gp;
+    gen_params_default(&gp);
+    for (int chat = 0; chat < 2; chat++) {
+        int kind = size ? data[size - 1] % REMOTE_NKINDS : 0;
+        if (remote_body(kind, "m", chat, (const char *)data, size, &gp, &b, &len) == 0) {
+            if (json_check(b, len, &v) || v.p[0] != '{') abort();
+            free(b);
+        }
+    }
     char s[2048];
     size_t n = size < sizeof s - 1 ? size : sizeof s - 1;
     memcpy(s, data, n);

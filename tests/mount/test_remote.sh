@@ -118,6 +118,57 @@ check "stats/prometheus has the per-endpoint families and passes promtool" \
 printf -- '---\ntemperature: 0.8\ntop_k: 40\nseed: 3\nmax_tokens: 8\n---\nhi\n' > "$M/prompts/topk"
 check "a parameter the server's kind takes (top_k on llama-server) is accepted and answered" \
     eval 'cat "$M/completions/topk" | grep -q .'
+# chats/NAME on a remote backend: the conversation's messages go to the
+# server's /v1/chat/completions, which renders them in its own template
+# (node-llama-cpp's chat wrapper); each reply equals the server's answer
+# to the same messages asked directly, the second turn's messages holding
+# the system prompt, the first turn and its reply.
+# chat_ref MAX_TOKENS MESSAGES_JSON: the server's greedy reply, asked directly.
+chat_ref() {
+    python3 - "http://127.0.0.1:$(port k)" "$KEY" "$1" "$2" <<'PY'
+import http.client, json, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+body = json.dumps({"model": "stories260K", "messages": json.loads(sys.argv[4]),
+                   "max_tokens": int(sys.argv[3]), "stream": True, "temperature": 0})
+c = http.client.HTTPConnection(u.hostname, u.port)
+c.request("POST", "/v1/chat/completions", body,
+          {"Content-Type": "application/json", "Authorization": "Bearer " + sys.argv[2]})
+out = ""
+for line in c.getresponse().read().decode().split("\n"):
+    if line.startswith("data: {"):
+        out += json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+sys.stdout.write(out)
+PY
+}
+msgs() {   # msgs ROLE TEXT ...: a JSON message list
+    python3 -c 'import json, sys; a = sys.argv[1:]; print(json.dumps([{"role": a[i], "content": a[i + 1]} for i in range(0, len(a), 2)]))' "$@"
+}
+control k '{"token_delay_ms": 20}'
+printf -- '---\nmax_tokens: 24\nsystem: Be brief.\n---\nOnce upon a time\n' > "$M/chats/c"
+echo "The dog" >> "$M/chats/c"      # while the first reply streams: it waits for it
+cat "$M/chats/c" > "$T/chat.c"
+control k '{"token_delay_ms": 0}'
+r1=$(chat_ref 24 "$(msgs system "Be brief." user "Once upon a time")")
+r2=$(chat_ref 24 "$(msgs system "Be brief." user "Once upon a time" assistant "$r1" user "The dog")")
+printf 'system: Be brief.\n\nuser: Once upon a time\n\nassistant: %s\n\nuser: The dog\n\nassistant: %s\n\n' "$r1" "$r2" > "$T/chat.ref"
+check "a remote chat: >> appends a turn, the transcript's replies equal the server's to the same messages (system prompt and earlier turns included)" \
+    eval '[ -n "$r1" ] && [ -n "$r2" ] && [ "$r1" != "$r2" ] && cmp -s "$T/chat.c" "$T/chat.ref"'
+cmp -s "$T/chat.c" "$T/chat.ref" || { echo "# got: $(head -c 400 "$T/chat.c" | tr '\n' '|')"; echo "# ref: $(head -c 400 "$T/chat.ref" | tr '\n' '|')"; }
+echo "The dog" > "$M/chats/c"
+r3=$(chat_ref 256 "$(msgs user "The dog")")   # > resets the parameters too
+cat "$M/chats/c" > "$T/chat.c2"
+printf 'user: The dog\n\nassistant: %s\n\n' "$r3" > "$T/chat.ref2"
+check "> starts a new conversation on the server too" cmp -s "$T/chat.c2" "$T/chat.ref2"
+cmp -s "$T/chat.c2" "$T/chat.ref2" || { echo "# got: $(tr '\n' '|' < "$T/chat.c2")"; echo "# ref: $(tr '\n' '|' < "$T/chat.ref2")"; }
+# the cache key holds every message: the same messages are a hit in
+# another file, another system prompt before the same turn is not
+printf -- '---\nmax_tokens: 24\nsystem: Be brief.\n---\nOnce upon a time\n' > "$M/chats/d"
+cat "$M/chats/d" > /dev/null
+printf -- '---\nmax_tokens: 24\nsystem: Be long.\n---\nOnce upon a time\n' > "$M/chats/e"
+cat "$M/chats/e" > /dev/null
+check "a remote chat's reply is cached on all its messages: the same conversation is an l1 hit ($(row_cache "$M" chats/d)), another system prompt a miss ($(row_cache "$M" chats/e))" \
+    eval '[ "$(row_cache "$M" chats/d)" = l1 ] && [ "$(row_cache "$M" chats/e)" = miss ] &&
+          grep -q "^assistant: $r1\$" "$M/chats/d"'
 check "the API key is in no stats file and not in config" \
     eval '! grep -rqF "$KEY" "$M/stats/" "$M/config"'
 check "config names the key file, not the key" grep -qF "api_key_file: \"$T/key\"" "$M/config"
@@ -150,11 +201,53 @@ cat "$M/completions/x" > "$T/env.x" 2>&1; check "a key from the environment is s
 e=$(put "$M/prompts/inval" $'---\ntemperature: 0.8\ntop_k: 40\n---\nhi\n')
 check "a parameter the server's kind cannot honour: EINVAL at close, with the reason" \
     eval '[ "$e" = EINVAL ] && xerr "$M" inval | grep -q "top_k: a ollama server does not take it"'
+e=$(put "$M/chats/inval" $'---\ntemperature: 0.8\ntop_k: 40\n---\nhi\n')
+check "... and in a chat turn" \
+    eval '[ "$e" = EINVAL ] && xattr_get "$M/chats/inval" user.llmfs.error | grep -q "top_k: a ollama server does not take it"'
 umount_llmfs "$M"
 sleep 0.3
 check "the foreground log never holds the key" eval '! grep -qF "$KEY" "$T/fg.log"'
 
 # ---------------------------------------------------------------- two endpoints
+# Per-endpoint latency percentiles: a server that waits 400 ms before it
+# answers shows it in its endpoint's TTFT and end-to-end percentiles, the
+# other does not, in stats/backends and in stats/prometheus's histograms.
+M=$T/lat
+cat > "$T/lat.yaml" <<EOF
+backend:
+  - {url: "http://127.0.0.1:$PA", model: stories260K, kind: llama-server}
+  - {url: "http://127.0.0.1:$PB", model: stories260K, kind: llama-server}
+cache: {l1_mb: 0, l2_mb: 0}
+EOF
+if mount_llmfs "$M" --config "$T/lat.yaml"; then
+    control a '{"delay_ms": 400}'
+    # one at a time: no request waits behind another, on a loaded machine either
+    for i in $(seq 1 16); do
+        printf -- '---\nmax_tokens: 2\n---\n%s late %s\n' "$i" "$i" > "$M/prompts/l$i"
+        cat "$M/completions/l$i" > /dev/null
+    done
+    control a '{"delay_ms": 0}'
+    r0=$(backend_stat "$M" 0 requests) r1=$(backend_stat "$M" 1 requests)
+    a50=$(backend_stat "$M" 0 ttft_p50) a99=$(backend_stat "$M" 0 ttft_p99) ae50=$(backend_stat "$M" 0 e2e_p50)
+    b50=$(backend_stat "$M" 1 ttft_p50) b90=$(backend_stat "$M" 1 ttft_p90)
+    check "per-endpoint percentiles: the delayed endpoint's TTFT p50 $a50 ms, p99 $a99, e2e p50 $ae50 (>= 400); the other's p50 $b50, p90 $b90 ($r0 and $r1 requests)" \
+        python3 -c 'import sys; a50, a99, ae50, b50, b90 = map(float, sys.argv[1:6]); r0, r1 = map(int, sys.argv[6:])
+sys.exit(not (r0 >= 2 and r1 >= 2 and 400 <= a50 <= a99 and ae50 >= a50 and b50 <= b90 and b50 < a50))' \
+        "$a50" "$a99" "$ae50" "$b50" "$b90" "$r0" "$r1"
+    # in Prometheus, each endpoint's own histogram: none of the delayed
+    # one's first texts came within 0.1 s
+    P=$M/stats/prometheus
+    hval() { awk -v k="llmfs_backend_ttft_seconds_$1{endpoint=\"http://127.0.0.1:$2\"${3-}}" '$1 == k { print $2 }' "$P"; }
+    check "stats/prometheus: per-endpoint TTFT histograms (delayed: $(hval bucket "$PA" ',le="0.1"') of $(hval count "$PA") within 0.1 s; other: $(hval bucket "$PB" ',le="0.1"') of $(hval count "$PB"))" \
+        eval '[ "$(hval count "$PA")" = "$r0" ] && [ "$(hval bucket "$PA" ",le=\"0.1\"")" = 0 ] &&
+              [ "$(hval bucket "$PA" ",le=\"+Inf\"")" = "$r0" ] && [ "$(hval count "$PB")" = "$r1" ] &&
+              grep -q "^llmfs_backend_e2e_seconds_bucket{endpoint=\"http://127.0.0.1:$PB\",le=\"+Inf\"} $r1\$" "$P" &&
+              { ! command -v promtool >/dev/null || promtool check metrics < "$P" >/dev/null 2>&1; }'
+    umount_llmfs "$M"
+else
+    notok "mount with two endpoints for the latency percentiles"
+fi
+
 M=$T/two
 cat > "$T/two.yaml" <<EOF
 backend:

@@ -3,7 +3,10 @@
 // "stream": true answers server-sent events, one chunk per piece of text,
 // greedy when temperature is 0 (generation stops at EOS and BOS, as
 // llmfs's engine does), then a chunk with finish_reason and usage, then
-// "data: [DONE]".
+// "data: [DONE]".  POST /v1/chat/completions does the same for "messages"
+// (system, user, assistant), rendered by node-llama-cpp's chat wrapper for
+// the model (its General wrapper for a model without a template), with
+// chat.completion.chunk events whose choices[0].delta holds the text.
 //
 //   node oai_server.mjs --model FILE [--port N] [--api-key KEY] [--sequences N]
 //
@@ -18,7 +21,7 @@
 //   cut_after       close the connection after N chunks (0: never)
 // GET /stats gives {"requests": N, "completions": N} as JSON.
 import http from "node:http";
-import { getLlama } from "node-llama-cpp";
+import { getLlama, resolveChatWrapper, GeneralChatWrapper } from "node-llama-cpp";
 
 const argv = process.argv.slice(2);
 const opt = { port: 0, model: null, apiKey: null, sequences: 8 };
@@ -72,20 +75,49 @@ function heldBack(text, stops) {
     return keep;
 }
 
-async function complete(req, res, body) {
-    const prompt = typeof body.prompt === "string" ? body.prompt : null;
-    if (prompt === null) return errorReply(res, 400, "prompt must be a string", "invalid_request_error");
+const chatWrapper = resolveChatWrapper(model) ?? new GeneralChatWrapper();
+const roles = { system: "system", user: "user", assistant: "model" };
+
+// A chat request's tokens (BOS first) and the wrapper's plain-text stop
+// triggers, or an error message.
+function chatPrompt(messages) {
+    if (!Array.isArray(messages) || !messages.length) return { error: "messages must be a non-empty array" };
+    const history = [];
+    for (const m of messages) {
+        if (!m || !roles[m.role] || typeof m.content !== "string") return { error: "bad message" };
+        history.push(m.role === "assistant" ? { type: "model", response: [m.content] }
+            : { type: m.role, text: m.content });
+    }
+    const { contextText, stopGenerationTriggers } = chatWrapper.generateContextState({ chatHistory: history });
+    const stops = stopGenerationTriggers.filter((t) => t.values.every((v) => typeof v === "string"))
+        .map((t) => t.values.join("")).filter((t) => t.length);
+    return { toks: contextText.tokenize(model.tokenizer), stops };
+}
+
+async function complete(req, res, body, chat) {
+    let prompt = null, chatToks = null, chatStops = [];
+    if (chat) {
+        const c = chatPrompt(body.messages);
+        if (c.error) return errorReply(res, 400, c.error, "invalid_request_error");
+        chatToks = c.toks;
+        chatStops = c.stops;
+    } else {
+        prompt = typeof body.prompt === "string" ? body.prompt : null;
+        if (prompt === null) return errorReply(res, 400, "prompt must be a string", "invalid_request_error");
+    }
     const maxTokens = Number.isInteger(body.max_tokens) ? body.max_tokens : 16;
     const temperature = typeof body.temperature === "number" ? body.temperature : 1;
-    const stops = Array.isArray(body.stop) ? body.stop : typeof body.stop === "string" ? [body.stop] : [];
+    const stops = (Array.isArray(body.stop) ? body.stop : typeof body.stop === "string" ? [body.stop] : [])
+        .concat(chatStops);
     const id = `cmpl-${counts.completions}`;
     let gone = false;
     res.on("close", () => { gone = true; });
     const seq = await takeSeq();
     try {
-        let promptToks = model.tokenize(prompt);
-        const toks = model.tokens.shouldPrependBosToken && model.tokens.bos != null
-            ? [model.tokens.bos, ...promptToks] : promptToks;
+        const bos = model.tokens.bos;
+        let promptToks = chat ? (chatToks[0] === bos ? chatToks.slice(1) : chatToks) : model.tokenize(prompt);
+        const toks = chat ? chatToks : model.tokens.shouldPrependBosToken && bos != null
+            ? [bos, ...promptToks] : promptToks;
         if (toks.length + maxTokens > ctxPerSeq && toks.length >= ctxPerSeq)
             return errorReply(res, 400, "prompt longer than the context", "invalid_request_error");
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
@@ -93,8 +125,12 @@ async function complete(req, res, body) {
         const gen = [];
         let sent = 0, chunks = 0, finish = "length", text = "";
         const chunk = (t, fr) => {
-            const c = { id, object: "text_completion", created: Math.floor(Date.now() / 1000), model: body.model ?? "",
-                choices: [{ index: 0, text: t, logprobs: null, finish_reason: fr }] };
+            const c = chat
+                ? { id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model ?? "",
+                    choices: [{ index: 0, delta: chunks ? (fr ? {} : { content: t }) : { role: "assistant", content: t },
+                        logprobs: null, finish_reason: fr }] }
+                : { id, object: "text_completion", created: Math.floor(Date.now() / 1000), model: body.model ?? "",
+                    choices: [{ index: 0, text: t, logprobs: null, finish_reason: fr }] };
             if (fr) c.usage = { prompt_tokens: toks.length, completion_tokens: gen.length, total_tokens: toks.length + gen.length };
             res.write(`data: ${JSON.stringify(c)}\n\n`);
             chunks++;
@@ -151,7 +187,8 @@ const server = http.createServer((req, res) => {
                 res.writeHead(200, { "content-type": "application/json" });
                 return res.end(JSON.stringify(counts));
             }
-            if (req.method !== "POST" || req.url !== "/v1/completions")
+            const chat = req.url === "/v1/chat/completions";
+            if (req.method !== "POST" || (req.url !== "/v1/completions" && !chat))
                 return errorReply(res, 404, `no route ${req.method} ${req.url}`, "not_found");
             counts.requests++;
             if (opt.apiKey && req.headers.authorization !== `Bearer ${opt.apiKey}`)
@@ -162,7 +199,7 @@ const server = http.createServer((req, res) => {
             let body;
             try { body = JSON.parse(data); } catch { return errorReply(res, 400, "invalid JSON", "invalid_request_error"); }
             if (body.stream !== true) return errorReply(res, 400, "this test server only streams", "invalid_request_error");
-            await complete(req, res, body);
+            await complete(req, res, body, chat);
         } catch (e) {
             if (!res.headersSent) errorReply(res, 500, String(e), "server_error");
             else res.destroy();
