@@ -2,10 +2,11 @@
  * backend: the bytes as a server-sent event stream (remote/sse.c) fed in
  * two pieces, each event read as a completion chunk (remote/json.c: the
  * lookups and string decoding the backend does, whose output must be
- * UTF-8), and the bytes as a URL (cache/url.c), whose shown form never
- * holds the password.  Nothing may read outside its input. */
+ * UTF-8), and the bytes as a URL (cache/url.c), whose shown form does
+ * not depend on the password.  Nothing may read outside its input. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,11 +86,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     url u;
     char err[256], show[2048];
     if (url_parse(s, &u, err, sizeof err) == 0) {
+        /* the shown form does not depend on the password at all */
+        url other = u;
+        char show2[2048];
+        snprintf(other.password, sizeof other.password, "%s", u.password[0] == 'x' ? "y" : "x");
         url_show(&u, show, sizeof show);
-        if (u.password[0] && strstr(show, u.password) && strlen(u.password) > 3 &&
-            !strstr(u.host, u.password) && !strstr(u.path, u.password) &&
-            !strstr(u.user, u.password) && !strstr(u.scheme, u.password))
-            abort();
+        url_show(&other, show2, sizeof show2);
+        if (strcmp(show, show2)) abort();
     }
     return 0;
 }
