@@ -490,8 +490,13 @@ static const q8_kernels *int_kernels(int type, int *ti)
     switch (type) {
     case TYPE_Q8_0: *ti = 0; return cur_q8;
     case TYPE_Q4_0: *ti = 1; return cur_q8;
+    case TYPE_Q5_0: *ti = 2; return cur_q8;
+    case TYPE_Q4_1: *ti = 3; return cur_q8;
+    case TYPE_Q5_1: *ti = 4; return cur_q8;
     case TYPE_Q4_K: *ti = 0; return cur_q8k;
     case TYPE_Q6_K: *ti = 1; return cur_q8k;
+    case TYPE_Q5_K: *ti = 2; return cur_q8k;
+    case TYPE_Q3_K: *ti = 3; return cur_q8k;
     default:        return NULL;
     }
 }
@@ -522,7 +527,7 @@ static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r
     int tb = (int)(Q8_X_BYTES / xcs) / 4 * 4;
     if (tb < 4)
         tb = 4;
-    const size_t pb = k->prep_bytes ? k->prep_bytes(cols) : 0;
+    const size_t pb = k->prep_bytes && k->prep[ti] ? k->prep_bytes(cols) : 0;
     uint8_t *wp = NULL;
     if (pb && n >= 4 && !(wp = (uint8_t *)scratch_get(8 * pb / sizeof(float) + 1))) {
         poison_rows(y, rows, n, r0, r1);   /* out of memory */

@@ -21,8 +21,11 @@
 #define MAXP 16     /* prompt tokens */
 #define PROMPT "Once upon a time"
 
-static const char *const types[] = { "f32", "q8_0", "q4_k" };
-#define NTYPES 3
+/* llmfs-mkmodel's --type: every weight type llmfs reads, and llama.cpp's
+ * Q4_K_M mixture (with rows of 640, whose fallbacks add Q5_0 and Q8_0) */
+static const char *const types[] = { "f32", "q8_0", "q4_k", "f16", "bf16", "q4_0", "q4_1",
+                                     "q5_0", "q5_1", "q3_k", "q5_k", "q6_k", "q4_k_m" };
+#define NTYPES 13
 
 /* What llama.cpp said about one model. */
 typedef struct {
@@ -56,9 +59,10 @@ static int make_model(const char *arch, const char *type, char *path, size_t cap
     char cmd[2560], vocab[512];
     snprintf(path, cap, "%s/%s-%s.gguf", tmpdir, arch, type);
     snprintf(cmd, sizeof cmd,
-             "%s/llmfs-mkmodel -o %s --arch %s --dim 256 --hidden 512 --layers 2 --heads 4 "
+             "%s/llmfs-mkmodel -o %s --arch %s --dim 256 --hidden %d --layers 2 --heads 4 "
              "--kv-heads 2 %s --vocab-file %s --ctx 256 --type %s --seed 7 --std 0.15",
-             bin_dir(), path, arch, strcmp(arch, "qwen3") ? "" : "--head-dim 128",
+             bin_dir(), path, arch, strcmp(type, "q4_k_m") ? 512 : 640,
+             strcmp(arch, "qwen3") ? "" : "--head-dim 128",
              shared_path(vocab, sizeof vocab, strcmp(arch, "phi3") ? "vocab/ggml-vocab-gpt-2.gguf"
                                                                    : "vocab/ggml-vocab-phi-3.gguf"),
              type);
@@ -322,7 +326,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof archs / sizeof *archs; i++) {
         char name[96];
         cur = archs[i];
-        snprintf(name, sizeof name, "%s against llama.cpp (f32, q8_0, q4_k)", cur);
+        snprintf(name, sizeof name, "%s against llama.cpp (every weight type)", cur);
         if (!node) {
             printf("ok - %s # SKIP node-llama-cpp not installed "
                    "(npm ci --prefix tests/node --omit=optional)\n", name);
