@@ -243,6 +243,7 @@ static void check_arch(void) {
                cur, types[t]);
     CHECK(run_llamacpp(paths, NTYPES, refs) == 0);
     if (harness_case_failed) return;
+    double spread_q8 = 0;   /* Q8_0's spread (types[1]), for the other types' */
     for (int t = 0; t < NTYPES; t++) {
         const ref *r = &refs[t];
         model *m;
@@ -292,6 +293,22 @@ static void check_arch(void) {
             CHECK(lp_deq != NULL);
             CHECKF(d <= 1.5 * spread, "%s %s: max |dlog p| %g > 1.5 x %g (llama.cpp's quantized "
                    "against dequantized-F32)", cur, types[t], d, spread);
+            /* The spread is what 8-bit activations move: llama.cpp meets
+             * every type with activations rounded to 8 bits (Q8_0, Q8_1 or
+             * Q8_K; BF16 weights with activations rounded to BF16), a
+             * perturbation that does not depend on how the weights are
+             * stored: every type's spread is within 1.0 to 1.6 times Q8_0's
+             * on these models, and 3 leaves room.  Weights we decode other
+             * than llama.cpp does make our dequantized-F32 model another
+             * model, whose spread is several times that (a Q5_1 or Q3_K
+             * dequantizer broken in one bit: 4 to 10 times), which fails
+             * here even where our quantized run shares the mistake. */
+            if (!strcmp(types[t], "q8_0"))
+                spread_q8 = spread;
+            else
+                CHECKF(spread <= 3 * spread_q8, "%s %s: llama.cpp against our dequantized-F32 "
+                       "%g > 3 x Q8_0's %g: the weights decode differently", cur, types[t],
+                       spread, spread_q8);
             printf("#   %s %s: %d/%d steps within 2e-4 of llama.cpp; its own quantized against "
                    "dequantized-F32: %.3g\n", cur, types[t], steps_within(lp, V, r, 2e-4), NGEN,
                    spread);
