@@ -56,7 +56,7 @@ static int have_node(void) {
  * queries are twice the width of the residual).  Weights of std 0.15, so
  * that the layers, not the embedding alone, decide the next token. */
 static int make_model(const char *arch, const char *type, char *path, size_t cap) {
-    char cmd[2560], vocab[512];
+    char cmd[8192], vocab[512];
     snprintf(path, cap, "%s/%s-%s.gguf", tmpdir, arch, type);
     snprintf(cmd, sizeof cmd,
              "%s/llmfs-mkmodel -o %s --arch %s --dim 256 --hidden %d --layers 2 --heads 4 "
@@ -300,9 +300,10 @@ static void check_arch(void) {
              * stored: every type's spread is within 1.0 to 1.6 times Q8_0's
              * on these models, and 3 leaves room.  Weights we decode other
              * than llama.cpp does make our dequantized-F32 model another
-             * model, whose spread is several times that (a Q5_1 or Q3_K
-             * dequantizer broken in one bit: 4 to 10 times), which fails
-             * here even where our quantized run shares the mistake. */
+             * model, whose spread is many times that (a Q5_1 dequantizer
+             * reading one wrong bit, or Q3_K scales losing their top bit:
+             * 11 to 17, 40 to 110 times Q8_0's), which fails here even
+             * where our quantized run shares the mistake. */
             if (!strcmp(types[t], "q8_0"))
                 spread_q8 = spread;
             else
