@@ -478,7 +478,8 @@ static inline void q4k_scale_bytes(const uint8_t *s, uint8_t sm[16])
     memcpy(sm, u, 16);
 }
 
-INLINE T512 void regs_q4k(const uint8_t *w, kregs *r)
+/* Q4_K's registers, its nibbles read at qs (Q5_K's sit later). */
+INLINE T512 void regs_q4k_qs(const uint8_t *w, const uint8_t *qs, kregs *r)
 {
     uint8_t sm[16];
     q4k_scale_bytes(w + 4, sm);
@@ -490,7 +491,7 @@ INLINE T512 void regs_q4k(const uint8_t *w, kregs *r)
     const __m512i m4 = _mm512_set1_epi8(15);
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c)));
+        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
         r->q[c] = _mm512_and_si512(_mm512_mask_blend_epi64(0xf0, v, _mm512_srli_epi16(v, 4)), m4);
         r->s[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(half, _mm512_set1_epi16((short)(2 * c))), s16);
     }
@@ -529,25 +530,63 @@ INLINE T512 void regs_q6k(const uint8_t *w, kregs *r)
     r->dmin = 0.0f;
 }
 
-/* Q5_K and Q3_K: decoded in memory (decode_k), then loaded. */
-INLINE T512 void regs_decoded(int ti, const uint8_t *w, kregs *r)
+INLINE T512 void regs_q4k(const uint8_t *w, kregs *r) { regs_q4k_qs(w, w + 16, r); }
+
+/* Q5_K: Q4_K's registers (the same scales, mins and nibble layout) with
+ * each value's fifth bit from qh: bit 2c of qh[l] for the low nibbles of
+ * chunk c, bit 2c + 1 for its high nibbles. */
+INLINE T512 void regs_q5k(const uint8_t *w, kregs *r)
 {
-    kblock k;
-    decode_k(ti, w, &k);
+    regs_q4k_qs(w, w + 48, r);
+    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 16)));
+    const __m512i one = _mm512_set1_epi8(1);
+#pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
-        r->q[c] = _mm512_loadu_si512(k.q + 64 * c);
-        r->s[c] = _mm512_loadu_si512(k.s + 32 * c);
+        const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)),
+                                              _mm256_set1_epi16((short)(2 * c + 1)), 1);
+        const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(qh, sh), one);
+        r->q[c] = _mm512_or_si512(r->q[c], _mm512_slli_epi16(bit, 4));
     }
-    r->m = _mm256_loadu_si256((const __m256i *)k.m);
-    r->d = k.d;
-    r->dmin = k.dmin;
+}
+
+/* Q3_K: chunk c (values 64c..64c+63) is half h = c / 2, rows j = 2(c % 2)
+ * and j + 1 of 32: the 2-bit value at bits 2j of qs[32h + l], plus 4 if
+ * bit 4h + j of hmask[l] is set; 16 signed scales, one per 16 values. */
+INLINE T512 void regs_q3k(const uint8_t *w, kregs *r)
+{
+    int16_t sc[16];
+    for (int g = 0; g < 16; g++) sc[g] = (int16_t)kq_q3k_scale(g, w + 96);
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)sc));
+    const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)w));
+    const __m512i three = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+    const __m512i lane8 = _mm512_srli_epi16(_mm512_set_epi16(
+        31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+        15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const int h = c / 2, j = 2 * (c % 2);
+        const __m512i qs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 + 32 * h)));
+        const __m512i shq = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)),
+                                               _mm256_set1_epi16((short)(2 * j + 2)), 1);
+        const __m512i shh = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h + j)),
+                                               _mm256_set1_epi16((short)(4 * h + j + 1)), 1);
+        const __m512i lo = _mm512_and_si512(_mm512_srlv_epi16(qs, shq), three);
+        const __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(hm, shh), one);
+        r->q[c] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 2));
+        /* int16 lane i of chunk c: group 4c + i / 8 */
+        r->s[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane8, _mm512_set1_epi16((short)(4 * c))), sc16);
+    }
+    r->m = _mm256_slli_epi16(_mm512_castsi512_si256(sc16), 2);
+    r->d = f16c(w + 108);
+    r->dmin = 0.0f;
 }
 
 INLINE T512 void regs_k(int ti, const uint8_t *w, kregs *r)
 {
     if (ti == 0) regs_q4k(w, r);
     else if (ti == 1) regs_q6k(w, r);
-    else regs_decoded(ti, w, r);
+    else if (ti == 2) regs_q5k(w, r);
+    else regs_q3k(w, r);
 }
 
 INLINE T512 void lanes_512(int ti, const kregs *k, const int8_t *x, const int16_t *bs, float dx,
