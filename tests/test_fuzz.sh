@@ -24,6 +24,11 @@ seed() {   # seed NAME: a directory of seeds for that harness
           for a in llama3 qwen2 qwen3 phi3; do
               "${BIN:-bin}/llmfs-mkmodel" -o "$d/$a" --arch "$a" --dim 32 --hidden 32 --layers 1 \
                   --heads 2 --vocab 300 --ctx 16 --type f32 >/dev/null 2>&1
+          done
+          # and of the block formats llmfs-mkmodel writes
+          for t in bf16 q4_1 q5_0 q5_1 q3_k q5_k q6_k q4_k_m; do
+              "${BIN:-bin}/llmfs-mkmodel" -o "$d/$t" --dim 256 --hidden 256 --layers 1 \
+                  --heads 2 --vocab 300 --ctx 16 --type "$t" >/dev/null 2>&1
           done ;;
     llama2c) head -c 4096 "$S/models/stories260K.bin" > "$d/a" ;;
     manifest) printf '{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.ollama.image.license","digest":"sha256:%s"},{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":1}]}' \
