@@ -1,9 +1,10 @@
 /* Microbenchmark of the matmul kernel on the 110M LLaMA shape (dim 768,
  * hidden 2048, 12 layers, 7 matrices a layer): a full decode pass (84
- * matmuls at n = 1) in F32 and Q8_0, batched passes at n = 4/16/32 (cost
- * per token), and n = 512 GFLOP/s of F32, Q8_0, Q4_0, Q4_K and Q6_K
+ * matmuls at n = 1) in every weight type, batched passes at n = 4/16/32
+ * (cost per token), and n = 512 GFLOP/s of F32, Q8_0, Q4_0, Q4_K and Q6_K
  * matrices against OpenBLAS sgemm on the same (float) weights.  Prints medians.
- * Usage: matmul_bench [threads]   (default 2; LLMFS_ISA picks the path) */
+ * Usage: matmul_bench [threads [TYPES]]   (default 2; LLMFS_ISA picks the
+ * path; TYPES, e.g. "Q5_0,Q5_K": only the decode passes of those types) */
 #include "engine/matmul.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
@@ -153,9 +154,13 @@ int main(int argc, char **argv)
     float *x = aligned_alloc(64, sizeof(float) * 32 * HIDDEN);
     float *y = aligned_alloc(64, sizeof(float) * 32 * HIDDEN);
     for (int i = 0; i < 32 * HIDDEN; i++) x[i] = frand();
-    bench_model(p, TYPE_F32, x, y);
-    bench_model(p, TYPE_Q8_0, x, y);
-    bench_model(p, TYPE_Q4_0, x, y);
+    const int mtypes[] = { TYPE_F32, TYPE_F16, TYPE_BF16, TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_1,
+                           TYPE_Q5_0, TYPE_Q5_1, TYPE_Q3_K, TYPE_Q4_K, TYPE_Q5_K, TYPE_Q6_K };
+    for (size_t i = 0; i < sizeof mtypes / sizeof *mtypes; i++)
+        if (argc <= 2 || strstr(argv[2], quant_name(mtypes[i])))   /* argv[2]: "Q5_0,Q5_K" */
+            bench_model(p, mtypes[i], x, y);
+    if (argc > 2)
+        goto done;
     bench_gemm(p, TYPE_F32, DIM, DIM, 512);
     bench_gemm(p, TYPE_F32, HIDDEN, DIM, 512);
     bench_gemm(p, TYPE_F32, DIM, HIDDEN, 512);
@@ -164,6 +169,7 @@ int main(int argc, char **argv)
         bench_gemm(p, qtypes[i], HIDDEN, DIM, 512);
         bench_gemm(p, qtypes[i], DIM, HIDDEN, 512);
     }
+done:
     free(x);
     free(y);
     pool_free(p);

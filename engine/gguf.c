@@ -190,7 +190,8 @@ int gguf_parse(const void *buf, size_t size, gguf **out, char *err, size_t errle
         int nl = (int)(t->name.len > 64 ? 64 : t->name.len);
         size_t rb = quant_row_bytes((int)t->type, (int64_t)t->ne[0]);
         if (!quant_block_elems((int)t->type)) {
-            fail(&c, "tensor '%.*s' has unsupported type %u", nl, t->name.ptr, t->type);
+            fail(&c, "tensor '%.*s' has weight type %s (%u), which llmfs does not read (it reads %s)",
+                 nl, t->name.ptr, quant_name((int)t->type), t->type, quant_supported_list());
             goto bad;
         }
         if (t->ne[0] == 0 || !rb || t->ne[0] > (1ull << 32)) {

@@ -6,8 +6,9 @@
  * columns; F16 rows are first converted exactly into a small thread-local
  * float scratch and then go through the same tiles, except at batches
  * under 4, where AVX-512 converts them in registers ("fused" 8x1 tiles) to
- * stay near memory bandwidth.  Q8_0, Q4_0, Q4_K and Q6_K rows take the
- * integer kernels of matmul_q8.c and matmul_q8k.c at every batch size
+ * stay near memory bandwidth; BF16 rows always go through the scratch.
+ * Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 (matmul_q8.c) and Q3_K, Q4_K, Q5_K, Q6_K
+ * (matmul_q8k.c) rows take the integer kernels at every batch size
  * instead, on activation columns quantized once per call.  Tiling,
  * blocking and threading change only which outputs are computed together,
  * never the operations that produce one of them. */
@@ -490,8 +491,13 @@ static const q8_kernels *int_kernels(int type, int *ti)
     switch (type) {
     case TYPE_Q8_0: *ti = 0; return cur_q8;
     case TYPE_Q4_0: *ti = 1; return cur_q8;
+    case TYPE_Q5_0: *ti = 2; return cur_q8;
+    case TYPE_Q4_1: *ti = 3; return cur_q8;
+    case TYPE_Q5_1: *ti = 4; return cur_q8;
     case TYPE_Q4_K: *ti = 0; return cur_q8k;
     case TYPE_Q6_K: *ti = 1; return cur_q8k;
+    case TYPE_Q5_K: *ti = 2; return cur_q8k;
+    case TYPE_Q3_K: *ti = 3; return cur_q8k;
     default:        return NULL;
     }
 }
@@ -509,7 +515,7 @@ static void poison_rows(float *y, size_t rows, int n, int r0, int r1)
             y[(size_t)t * rows + r] = NAN;
 }
 
-/* Q8_0, Q4_0, Q4_K and Q6_K rows against columns already quantized
+/* Rows of the integer types against columns already quantized
  * (matmul_q8.h), in passes of columns that stay in L2; the tile shape
  * never changes what one output is. */
 static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r1)
@@ -522,7 +528,7 @@ static void q8_rows(const qcols *q, float *y, const mat *W, int n, int r0, int r
     int tb = (int)(Q8_X_BYTES / xcs) / 4 * 4;
     if (tb < 4)
         tb = 4;
-    const size_t pb = k->prep_bytes ? k->prep_bytes(cols) : 0;
+    const size_t pb = k->prep_bytes && k->prep[ti] ? k->prep_bytes(cols) : 0;
     uint8_t *wp = NULL;
     if (pb && n >= 4 && !(wp = (uint8_t *)scratch_get(8 * pb / sizeof(float) + 1))) {
         poison_rows(y, rows, n, r0, r1);   /* out of memory */

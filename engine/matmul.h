@@ -11,9 +11,10 @@
  * then summed in a fixed tree:
  *   s8[i] = p[i] + p[i+8]; s4[i] = s8[i] + s8[i+4]; s2[i] = s4[i] + s4[i+2];
  *   y = s2[0] + s2[1].
- * F16 rows are first converted (exactly) to float32.  Q8_0, Q4_0, Q4_K and
- * Q6_K rows instead meet the activations quantized to 8 bits, in exact
- * integer arithmetic, under the contracts of matmul_q8.h and matmul_q8k.c.  So a sequence's
+ * F16 and BF16 rows are first converted (exactly) to float32.  Q8_0,
+ * Q4_0, Q5_0, Q4_1, Q5_1, Q3_K, Q4_K, Q5_K and Q6_K rows instead meet the
+ * activations quantized to 8 bits, in exact integer arithmetic, under the
+ * contracts of matmul_q8.h and matmul_q8k.c.  So a sequence's
  * logits are bitwise equal at batch sizes 1, 2, 7 or 16. */
 #ifndef LLMFS_MATMUL_H
 #define LLMFS_MATMUL_H

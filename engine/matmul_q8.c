@@ -1,8 +1,9 @@
-/* Integer kernels for Q8_0 and Q4_0 weights on 8-bit activations
- * (matmul_q8.h): portable C, AVX2 (maddubs on |w| and sign(x, w)) and
- * AVX-512 VNNI (vpdpbusd on w + 128 or the nibbles, less 128 or 8 times
- * the sum of each group of four activations).  All give the same int32
- * partials and then the same float operations. */
+/* Integer kernels for Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1 weights on 8-bit
+ * activations (matmul_q8.h): portable C, AVX2 (maddubs on |w| and
+ * sign(x, w)) and, for Q8_0 and Q4_0, AVX-512 VNNI (vpdpbusd on w + 128
+ * or the nibbles, less 128 or 8 times the sum of each group of four
+ * activations; the AVX-512 set runs the others with the AVX2 kernels).
+ * All give the same int32 partials and then the same float operations. */
 #include "engine/matmul_q8.h"
 #include "engine/matmul_tree.h"
 #include "engine/quant.h"
@@ -20,8 +21,13 @@
  * (127 / amax would overflow). */
 #define AMAX_TINY 1e-30f
 
-/* Block sizes of the two weight types: F16 scale, then 32 or 16 bytes. */
-static const int wbytes[2] = {34, 18};
+/* Block sizes of the weight types (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1). */
+static const int wbytes[5] = {34, 18, 22, 20, 24};
+/* Where a block's 16 bytes of nibbles start (Q4_0 onwards), and its
+ * 32 fifth bits (Q5_0, Q5_1; 0: none). */
+static const int wqs[5] = {2, 2, 6, 4, 8};
+static const int wqh[5] = {0, 0, 2, 0, 4};
+#define HAS_MIN(ti) ((ti) >= 3)     /* Q4_1, Q5_1: an offset and Q8_1-style sums */
 
 
 /* A block's scale from its largest magnitude (bits of |x|: NaN compares
@@ -29,21 +35,32 @@ static const int wbytes[2] = {34, 18};
  * them); *id the multiplier to 8 bits: 1 / scale for Q8_0 (ti 0), as
  * llama.cpp's quantize_row_q8_0_ref, 127 / amax for Q4_0 (ti 1), as its
  * x86 code. */
-static float block_scale(int ti, uint32_t amax_bits, float *id)
+static float block_scale(int ti, uint32_t amax_bits, float *id, float *draw)
 {
     float amax;
     memcpy(&amax, &amax_bits, 4);
     if (!(amax <= 3.0e38f)) {          /* NaN or inf: the block poisons its outputs */
         *id = 0.0f;
+        *draw = NAN;
         return NAN;
     }
     if (amax < AMAX_TINY) {
         *id = 0.0f;
+        *draw = 0.0f;
         return 0.0f;
     }
     float d = amax / 127.0f;
     *id = ti == 0 ? 1.0f / d : 127.0f / amax;
+    *draw = d;
     return fp16_to_f32(f32_to_fp16(d));
+}
+
+/* A block's sx (Q4_1, Q5_1): F16(d * sum of its 32 values). */
+static float block_sum_scale(float draw, const int8_t *q)
+{
+    int sum = 0;
+    for (int j = 0; j < 32; j++) sum += q[j];
+    return fp16_to_f32(f32_to_fp16(draw * (float)sum));
 }
 
 static uint16_t rd16(const uint8_t *p)
@@ -54,14 +71,19 @@ static uint16_t rd16(const uint8_t *p)
 }
 
 /* A quantized column starts with its 8-bit values, padded to 64 bytes;
- * the portable and AVX2 sets follow them with one float scale a block. */
+ * the portable and AVX2 sets follow them with one float scale a block,
+ * then one float sx a block (written for Q4_1 and Q5_1). */
 static size_t col_bytes_qd(int cols)
 {
-    return (q8_q_bytes(cols) + (size_t)(cols / 32) * sizeof(float) + 63) & ~(size_t)63;
+    return (q8_q_bytes(cols) + (size_t)(cols / 32) * 2 * sizeof(float) + 63) & ~(size_t)63;
 }
 static const float *col_d(const uint8_t *col, int cols)
 {
     return (const float *)(const void *)(col + q8_q_bytes(cols));
+}
+static const float *col_s(const uint8_t *col, int cols)
+{
+    return col_d(col, cols) + cols / 32;
 }
 
 /* ======================================================================
@@ -80,52 +102,70 @@ static void quant_p(int ti, const float *x, int cols, uint8_t *col)
             u &= 0x7fffffffu;
             if (u > m) m = u;
         }
-        float id;
-        d[b] = block_scale(ti, m, &id);
+        float id, draw;
+        d[b] = block_scale(ti, m, &id, &draw);
         for (int j = 0; j < 32; j++) {
             float v = x[32 * b + j] * id;
             q[32 * b + j] = id == 0.0f ? 0 : (int8_t)(ti == 0 ? roundf(v) : rintf(v));
         }
+        if (HAS_MIN(ti))
+            d[cols / 32 + b] = block_sum_scale(draw, q + 32 * b);
     }
 }
 
-/* The signed integers of weight block bw of type ti; returns its scale. */
+static uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);   /* little-endian, as GGUF */
+    return v;
+}
+
+/* The integers of weight block bw of type ti; returns its scale. */
 static float wblock_p(int ti, const uint8_t *bw, int8_t w[32])
 {
     if (ti == 0) {
         memcpy(w, bw + 2, 32);
-    } else {
-        for (int j = 0; j < 16; j++) {
-            w[j] = (int8_t)((bw[2 + j] & 15) - 8);
-            w[j + 16] = (int8_t)((bw[2 + j] >> 4) - 8);
-        }
+        return fp16_to_f32(rd16(bw));
+    }
+    const uint8_t *qs = bw + wqs[ti];
+    const uint32_t qh = wqh[ti] ? rd32(bw + wqh[ti]) : 0;
+    const int off = ti == 1 ? 8 : ti == 2 ? 16 : 0;
+    for (int j = 0; j < 16; j++) {
+        w[j] = (int8_t)(((qs[j] & 15) | ((qh >> j) & 1) << 4) - off);
+        w[j + 16] = (int8_t)(((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - off);
     }
     return fp16_to_f32(rd16(bw));
 }
 
-static float dot_p(int ti, const uint8_t *w, const int8_t *q, const float *d, int cols)
+static float dot_p(int ti, const uint8_t *w, const int8_t *q, const float *d, const float *sx,
+                   int cols)
 {
-    float acc[16] = {0};
+    float acc[16] = {0}, S = 0.0f;
     for (int b = 0; b < cols / 32; b++) {
         int8_t wv[32];
-        float s = wblock_p(ti, w + (size_t)b * wbytes[ti], wv) * d[b];
+        const uint8_t *bw = w + (size_t)b * wbytes[ti];
+        float s = wblock_p(ti, bw, wv) * d[b];
         int base = (b & 1) * 8;
         for (int l = 0; l < 8; l++) {
             int32_t p = 0;
             for (int j = 0; j < 4; j++) p += wv[4 * l + j] * q[32 * b + 4 * l + j];
             acc[base + l] = fmaf((float)p, s, acc[base + l]);
         }
+        if (HAS_MIN(ti))
+            S = fmaf(fp16_to_f32(rd16(bw + 2)), sx[b], S);
     }
-    return tree_reduce16(acc);
+    return tree_reduce16(acc) + S;
 }
 
 static void tile_p(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
                    int cols, float *y, size_t ys, int R, int T)
 {
     for (int j = 0; j < T; j++)
-        for (int i = 0; i < R; i++)
-            y[j * ys + i] = dot_p(ti, w + i * rb, (const int8_t *)(xc + j * xcs),
-                                  col_d(xc + j * xcs, cols), cols);
+        for (int i = 0; i < R; i++) {
+            float v = dot_p(ti, w + i * rb, (const int8_t *)(xc + j * xcs),
+                            col_d(xc + j * xcs, cols), col_s(xc + j * xcs, cols), cols);
+            y[j * ys + i] = v;
+        }
 }
 
 #define DEF_TILE_P(TI, R, T)                                                                 \
@@ -137,9 +177,15 @@ static void tile_p(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_
     }
 DEF_TILE_P(0, 8, 1) DEF_TILE_P(0, 4, 4) DEF_TILE_P(0, 1, 1)
 DEF_TILE_P(1, 8, 1) DEF_TILE_P(1, 4, 4) DEF_TILE_P(1, 1, 1)
+DEF_TILE_P(2, 8, 1) DEF_TILE_P(2, 4, 4) DEF_TILE_P(2, 1, 1)
+DEF_TILE_P(3, 8, 1) DEF_TILE_P(3, 4, 4) DEF_TILE_P(3, 1, 1)
+DEF_TILE_P(4, 8, 1) DEF_TILE_P(4, 4, 4) DEF_TILE_P(4, 1, 1)
 
 static const q8_kernels k_portable = {
-    col_bytes_qd, quant_p, 0, NULL, {NULL, NULL}, {tp_0_8x1, tp_1_8x1}, {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
+    col_bytes_qd, quant_p, 0, NULL, {NULL},
+    {tp_0_8x1, tp_1_8x1, tp_2_8x1, tp_3_8x1, tp_4_8x1},
+    {tp_0_4x4, tp_1_4x4, tp_2_4x4, tp_3_4x4, tp_4_4x4},
+    {tp_0_1x1, tp_1_1x1, tp_2_1x1, tp_3_1x1, tp_4_1x1},
 };
 
 /* ======================================================================
@@ -172,10 +218,12 @@ static T256 void quant_256(int ti, const float *x, int cols, uint8_t *col)
         __m128i m4 = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
         m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0x4e));
         m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xb1));
-        float id;
-        d[b] = block_scale(ti, (uint32_t)_mm_cvtsi128_si32(m4), &id);
+        float id, draw;
+        d[b] = block_scale(ti, (uint32_t)_mm_cvtsi128_si32(m4), &id, &draw);
         if (id == 0.0f) {
             memset(q + 32 * b, 0, 32);
+            if (HAS_MIN(ti))
+                d[cols / 32 + b] = block_sum_scale(draw, q + 32 * b);   /* 0, or NaN */
             continue;
         }
         __m256 idv = _mm256_set1_ps(id);
@@ -187,18 +235,34 @@ static T256 void quant_256(int ti, const float *x, int cols, uint8_t *col)
         __m256i p = _mm256_packs_epi16(p01, p23);
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(q + 32 * b), p);
+        if (HAS_MIN(ti))
+            d[cols / 32 + b] = block_sum_scale(draw, q + 32 * b);
     }
 }
 
-/* The 32 signed weights of block bw. */
+/* The 32 weights of block bw as bytes (for Q4_1 and Q5_1, unsigned
+ * values under 32, which the sign trick of partials_256 takes as they are). */
 INLINE T256 __m256i wblock_256(int ti, const uint8_t *bw)
 {
     if (ti == 0)
         return _mm256_loadu_si256((const __m256i *)(bw + 2));
-    __m128i qs = _mm_loadu_si128((const __m128i *)(bw + 2));
+    __m128i qs = _mm_loadu_si128((const __m128i *)(bw + wqs[ti]));
     const __m128i lo4 = _mm_set1_epi8(15);
-    __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), lo4), _mm_and_si128(qs, lo4));
-    return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), lo4), _mm_and_si128(qs, lo4));
+    if (wqh[ti]) {
+        /* byte j takes byte j / 8 of qh, keeps bit j % 8, and becomes 16 if it is set */
+        const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)rd32(bw + wqh[ti])),
+            _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                             2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+        v = _mm256_or_si256(v, _mm256_and_si256(set, _mm256_set1_epi8(16)));
+    }
+    if (ti == 1)
+        return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    if (ti == 2)
+        return _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+    return v;
 }
 
 /* The 8 int32 partials of one block: sums of four w * x. */
@@ -213,14 +277,17 @@ INLINE T256 void tile_256(int ti, const uint8_t *w, size_t rb, const uint8_t *xc
                           int cols, float *y, size_t ys, size_t pf, const int R, const int T)
 {
     const int8_t *xq = (const int8_t *)xc;
-    const float *xd = col_d(xc, cols);
+    const float *xd = col_d(xc, cols), *xsx = col_s(xc, cols);
     const size_t xqs = xcs, xds = xcs / sizeof(float);
     __m256 acc[8][4][2];
+    float S[8][4];
 #pragma GCC unroll 8
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
-        for (int j = 0; j < T; j++)
+        for (int j = 0; j < T; j++) {
             acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
+            S[i][j] = 0.0f;
+        }
     const int nb = cols / 32, bs = wbytes[ti];
     for (int b = 0; b < nb; b++) {
         __m256i xv[4];
@@ -241,13 +308,19 @@ INLINE T256 void tile_256(int ti, const uint8_t *w, size_t rb, const uint8_t *xc
                 __m256 p = _mm256_cvtepi32_ps(partials_256(wv, xv[j]));
                 acc[i][j][h] = _mm256_fmadd_ps(p, s, acc[i][j][h]);
             }
+            if (HAS_MIN(ti)) {
+                const float mw = _cvtsh_ss(rd16(bw + 2));
+#pragma GCC unroll 4
+                for (int j = 0; j < T; j++)
+                    S[i][j] = fmaf(mw, xsx[j * xds + b], S[i][j]);
+            }
         }
     }
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++)
-            y[j * ys + i] = tree_reduce256x2(acc[i][j][0], acc[i][j][1]);
+            y[j * ys + i] = tree_reduce256x2(acc[i][j][0], acc[i][j][1]) + S[i][j];
 }
 
 #define DEF_TILE_256(TI, R, T)                                                               \
@@ -259,9 +332,15 @@ INLINE T256 void tile_256(int ti, const uint8_t *w, size_t rb, const uint8_t *xc
     }
 DEF_TILE_256(0, 8, 1) DEF_TILE_256(0, 4, 4) DEF_TILE_256(0, 1, 1)
 DEF_TILE_256(1, 8, 1) DEF_TILE_256(1, 4, 4) DEF_TILE_256(1, 1, 1)
+DEF_TILE_256(2, 8, 1) DEF_TILE_256(2, 4, 4) DEF_TILE_256(2, 1, 1)
+DEF_TILE_256(3, 8, 1) DEF_TILE_256(3, 4, 4) DEF_TILE_256(3, 1, 1)
+DEF_TILE_256(4, 8, 1) DEF_TILE_256(4, 4, 4) DEF_TILE_256(4, 1, 1)
 
 static const q8_kernels k_avx2 = {
-    col_bytes_qd, quant_256, 0, NULL, {NULL, NULL}, {t256_0_8x1, t256_1_8x1}, {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
+    col_bytes_qd, quant_256, 0, NULL, {NULL},
+    {t256_0_8x1, t256_1_8x1, t256_2_8x1, t256_3_8x1, t256_4_8x1},
+    {t256_0_4x4, t256_1_4x4, t256_2_4x4, t256_3_4x4, t256_4_4x4},
+    {t256_0_1x1, t256_1_1x1, t256_2_1x1, t256_3_1x1, t256_4_1x1},
 };
 
 /* ======================================================================
@@ -284,10 +363,18 @@ INLINE TV512 __m512 round_512(int ti, __m512 v)
  * of each group of four activations: c = 128 for Q8_0, whose operand is
  * w + 128, and 8 for Q4_0, whose operand is the nibble), as 16 int32, and
  * the pair's scales as 16 floats (8 each). */
-static size_t col_bytes_512(int cols) { return q8_q_bytes(cols) + (size_t)((cols / 32 + 1) / 2) * 128; }
+static size_t col_bytes_512(int cols)
+{
+    size_t a = q8_q_bytes(cols) + (size_t)((cols / 32 + 1) / 2) * 128, b = col_bytes_qd(cols);
+    return a > b ? a : b;
+}
 
 static TV512 void quant_512(int ti, const float *x, int cols, uint8_t *col)
 {
+    if (ti >= 2) {   /* Q5_0, Q4_1, Q5_1 take the AVX2 kernels and columns */
+        quant_256(ti, x, cols, col);
+        return;
+    }
     int8_t *q = (int8_t *)col;
     const int nb = cols / 32;
     float d[2];
@@ -298,8 +385,8 @@ static TV512 void quant_512(int ti, const float *x, int cols, uint8_t *col)
         const float *xb = x + 32 * b;
         __m512i a0 = _mm512_and_si512(_mm512_loadu_si512(xb), absmask);
         __m512i a1 = _mm512_and_si512(_mm512_loadu_si512(xb + 16), absmask);
-        float id;
-        d[b & 1] = block_scale(ti, (uint32_t)_mm512_reduce_max_epu32(_mm512_max_epu32(a0, a1)), &id);
+        float id, draw;
+        d[b & 1] = block_scale(ti, (uint32_t)_mm512_reduce_max_epu32(_mm512_max_epu32(a0, a1)), &id, &draw);
         if (id == 0.0f) {
             memset(q + 32 * b, 0, 32);
         } else {
@@ -466,8 +553,10 @@ DEF_TILE_512(0, 8, 1) DEF_TILE_512(0, 1, 1)
 DEF_TILE_512(1, 8, 1) DEF_TILE_512(1, 1, 1)
 
 static const q8_kernels k_avx512 = {
-    col_bytes_512, quant_512, 0, prep_bytes_512, {prep_512_0, prep_512_1},
-    {t512_0_8x1, t512_1_8x1}, {t512_prep_4x4, t512_prep_4x4}, {t512_0_1x1, t512_1_1x1},
+    col_bytes_512, quant_512, 0, prep_bytes_512, {prep_512_0, prep_512_1, NULL, NULL, NULL},
+    {t512_0_8x1, t512_1_8x1, t256_2_8x1, t256_3_8x1, t256_4_8x1},
+    {t512_prep_4x4, t512_prep_4x4, t256_2_4x4, t256_3_4x4, t256_4_4x4},
+    {t512_0_1x1, t512_1_1x1, t256_2_1x1, t256_3_1x1, t256_4_1x1},
 };
 
 int q8_cpu_has_vnni(void)

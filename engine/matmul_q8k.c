@@ -1,17 +1,22 @@
-/* Integer kernels for Q4_K and Q6_K weights (matmul_q8.h, "K-quants"),
+/* Integer kernels for Q4_K, Q6_K, Q5_K and Q3_K weights (matmul_q8.h,
+ * "K-quants"),
  * on activations quantized per 256 as llama.cpp's quantize_row_q8_K_ref
  * does: portable C, AVX2 and AVX-512 (BW and VNNI), the same bits on each.
  *
  * Contract, per output: float lanes A[16] and B[8] from +0.  A block of
  * 256 is "decoded" into its unsigned weights q[e] in the activations'
- * order (Q4_K: the nibble; Q6_K: the 6-bit value), the scale S[e] of e's
- * sub-block, and per group of 16 an offset multiplier m[g] (Q4_K: its
- * sub-block's min; Q6_K: 32 times its scale).  Then, exactly in int32,
+ * order (Q4_K: the nibble; Q5_K: the 5-bit value; Q6_K: the 6-bit value;
+ * Q3_K: the 3-bit value plus 4), the scale S[e] of e's sub-block (Q3_K:
+ * the stored one less 32), and per group of 16 an offset multiplier m[g]
+ * (Q4_K, Q5_K: its sub-block's min; Q6_K: 32 times its scale; Q3_K: 4
+ * times its scale).  The types with mins (Q4_K, Q5_K: even indices in
+ * the set) and those with offsets (Q6_K, Q3_K: odd) then differ only in
+ * where M goes.  Exactly in int32,
  *   L[l] = sum_{c<4, k<4} S[e] * q[e] * x[e],  e = 64c + 4l + k  (l < 16),
  *   M[l] = m[2l] * bsum[2l] + m[2l+1] * bsum[2l+1]                  (l < 8),
  * and with dx the block's activation scale:
- *   Q4_K: A[l] = fmaf(L[l], d * dx, A[l]);  B[l] = fmaf(M[l], dmin * dx, B[l]);
- *   Q6_K: A[l] = fmaf(L[l] - (l < 8 ? M[l] : 0), d * dx, A[l]).
+ *   Q4_K, Q5_K: A[l] = fmaf(L[l], d * dx, A[l]);  B[l] = fmaf(M[l], dmin * dx, B[l]);
+ *   Q6_K, Q3_K: A[l] = fmaf(L[l] - (l < 8 ? M[l] : 0), d * dx, A[l]).
  * y = tree16(A) - tree8(B) (matmul_tree.h; tree8 is its last three
  * levels).  Lanes keep the int32 sums small: ordinary blocks convert to
  * float exactly; extreme Q6_K scales can pass 2^24, where every path
@@ -216,12 +221,51 @@ static void decode_q6k(const uint8_t *w, kblock *k)
     k->dmin = 0.0f;
 }
 
-static const int wbytes[2] = {144, 210};
+static void decode_q5k(const uint8_t *w, kblock *k)
+{
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        kq_q4k_scale_min(j, w + 4, &sc, &m);
+        for (int l = 0; l < 16; l++) k->s[16 * j + l] = (int16_t)sc;
+        k->m[2 * j] = k->m[2 * j + 1] = (int16_t)m;
+    }
+    const uint8_t *qh = w + 16, *qs = w + 48;
+    for (int g = 0; g < 4; g++)
+        for (int l = 0; l < 32; l++) {
+            k->q[64 * g + l] = (uint8_t)((qs[32 * g + l] & 15) | (((qh[l] >> (2 * g)) & 1) << 4));
+            k->q[64 * g + 32 + l] = (uint8_t)((qs[32 * g + l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4));
+        }
+    k->d = kq_fp16(w);
+    k->dmin = kq_fp16(w + 2);
+}
+
+static void decode_q3k(const uint8_t *w, kblock *k)
+{
+    const uint8_t *hm = w, *qs = w + 32;
+    for (int g = 0; g < 16; g++) {
+        int sc = kq_q3k_scale(g, w + 96);
+        for (int l = 0; l < 8; l++) k->s[8 * g + l] = (int16_t)sc;
+        k->m[g] = (int16_t)(4 * sc);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 32; l++)
+                k->q[128 * h + 32 * j + l] = (uint8_t)(((qs[32 * h + l] >> (2 * j)) & 3) |
+                                                       (((hm[l] >> (4 * h + j)) & 1) << 2));
+    k->d = kq_fp16(w + 108);
+    k->dmin = 0.0f;
+}
+
+static const int wbytes[4] = {144, 210, 176, 110};
 
 static void decode_k(int ti, const uint8_t *w, kblock *k)
 {
-    if (ti == 0) decode_q4k(w, k);
-    else decode_q6k(w, k);
+    switch (ti) {
+    case 0: decode_q4k(w, k); break;
+    case 1: decode_q6k(w, k); break;
+    case 2: decode_q5k(w, k); break;
+    default: decode_q3k(w, k); break;
+    }
 }
 
 /* Block b of a row: its prepared form, or decoded into *kb. */
@@ -242,6 +286,16 @@ static void prep_q6k(const uint8_t *w, int cols, uint8_t *out)
 {
     for (int b = 0; b < cols / QK; b++)
         decode_q6k(w + (size_t)b * 210, (kblock *)(void *)(out + (size_t)b * PB));
+}
+static void prep_q5k(const uint8_t *w, int cols, uint8_t *out)
+{
+    for (int b = 0; b < cols / QK; b++)
+        decode_q5k(w + (size_t)b * 176, (kblock *)(void *)(out + (size_t)b * PB));
+}
+static void prep_q3k(const uint8_t *w, int cols, uint8_t *out)
+{
+    for (int b = 0; b < cols / QK; b++)
+        decode_q3k(w + (size_t)b * 110, (kblock *)(void *)(out + (size_t)b * PB));
 }
 static size_t prep_bytes_k(int cols) { return (size_t)(cols / QK) * PB; }
 
@@ -269,10 +323,10 @@ static void lanes_p(int ti, const kblock *k, const int8_t *x, const int16_t *bs,
                 int e = 64 * c + 4 * l + j;
                 L += k->s[e / 2] * k->q[e] * x[e];
             }
-        if (ti == 1 && l < 8) L -= M[l];
+        if ((ti & 1) && l < 8) L -= M[l];
         A[l] = fmaf((float)L, k->d * dx, A[l]);
     }
-    if (ti == 0)
+    if (!(ti & 1))
         for (int l = 0; l < 8; l++) B[l] = fmaf((float)M[l], k->dmin * dx, B[l]);
 }
 
@@ -313,10 +367,13 @@ INLINE void tile_p(int ti, int prepared, const uint8_t *w, size_t rb, const uint
     DEF_TILE(PFX, TILE, ATTR, TI, 0, 1, 1)
 DEF_TILES(tp, tile_p, , 0)
 DEF_TILES(tp, tile_p, , 1)
+DEF_TILES(tp, tile_p, , 2)
+DEF_TILES(tp, tile_p, , 3)
 
 static const q8_kernels k_portable = {
-    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {tp_0_8x1, tp_1_8x1},
-    {tp_0_4x4, tp_1_4x4}, {tp_0_1x1, tp_1_1x1},
+    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k, prep_q5k, prep_q3k},
+    {tp_0_8x1, tp_1_8x1, tp_2_8x1, tp_3_8x1}, {tp_0_4x4, tp_1_4x4, tp_2_4x4, tp_3_4x4},
+    {tp_0_1x1, tp_1_1x1, tp_2_1x1, tp_3_1x1},
 };
 
 /* ======================================================================
@@ -345,11 +402,11 @@ INLINE T256 void lanes_256(int ti, const kblock *k, const int8_t *x, const int16
     __m256i M = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)k->m),
                                   _mm256_loadu_si256((const __m256i *)bs));
     __m256 s = _mm256_set1_ps(k->d * dx);
-    if (ti == 1)
+    if (ti & 1)
         lo = _mm256_sub_epi32(lo, M);
     *alo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), s, *alo);
     *ahi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), s, *ahi);
-    if (ti == 0)
+    if (!(ti & 1))
         *bacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(k->dmin * dx), *bacc);
 }
 
@@ -376,10 +433,13 @@ INLINE T256 void tile_256(int ti, int prepared, const uint8_t *w, size_t rb, con
 }
 DEF_TILES(t256, tile_256, T256, 0)
 DEF_TILES(t256, tile_256, T256, 1)
+DEF_TILES(t256, tile_256, T256, 2)
+DEF_TILES(t256, tile_256, T256, 3)
 
 static const q8_kernels k_avx2 = {
-    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k}, {t256_0_8x1, t256_1_8x1},
-    {t256_0_4x4, t256_1_4x4}, {t256_0_1x1, t256_1_1x1},
+    col_bytes_k, quant_k, 1, prep_bytes_k, {prep_q4k, prep_q6k, prep_q5k, prep_q3k},
+    {t256_0_8x1, t256_1_8x1, t256_2_8x1, t256_3_8x1}, {t256_0_4x4, t256_1_4x4, t256_2_4x4, t256_3_4x4},
+    {t256_0_1x1, t256_1_1x1, t256_2_1x1, t256_3_1x1},
 };
 
 /* ======================================================================
@@ -418,7 +478,8 @@ static inline void q4k_scale_bytes(const uint8_t *s, uint8_t sm[16])
     memcpy(sm, u, 16);
 }
 
-INLINE T512 void regs_q4k(const uint8_t *w, kregs *r)
+/* Q4_K's registers, its nibbles read at qs (Q5_K's sit later). */
+INLINE T512 void regs_q4k_qs(const uint8_t *w, const uint8_t *qs, kregs *r)
 {
     uint8_t sm[16];
     q4k_scale_bytes(w + 4, sm);
@@ -430,7 +491,7 @@ INLINE T512 void regs_q4k(const uint8_t *w, kregs *r)
     const __m512i m4 = _mm512_set1_epi8(15);
 #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c)));
+        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
         r->q[c] = _mm512_and_si512(_mm512_mask_blend_epi64(0xf0, v, _mm512_srli_epi16(v, 4)), m4);
         r->s[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(half, _mm512_set1_epi16((short)(2 * c))), s16);
     }
@@ -469,6 +530,65 @@ INLINE T512 void regs_q6k(const uint8_t *w, kregs *r)
     r->dmin = 0.0f;
 }
 
+INLINE T512 void regs_q4k(const uint8_t *w, kregs *r) { regs_q4k_qs(w, w + 16, r); }
+
+/* Q5_K: Q4_K's registers (the same scales, mins and nibble layout) with
+ * each value's fifth bit from qh: bit 2c of qh[l] for the low nibbles of
+ * chunk c, bit 2c + 1 for its high nibbles. */
+INLINE T512 void regs_q5k(const uint8_t *w, kregs *r)
+{
+    regs_q4k_qs(w, w + 48, r);
+    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 16)));
+    const __m512i one = _mm512_set1_epi8(1);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)),
+                                              _mm256_set1_epi16((short)(2 * c + 1)), 1);
+        const __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(qh, sh), one);
+        r->q[c] = _mm512_or_si512(r->q[c], _mm512_slli_epi16(bit, 4));
+    }
+}
+
+/* Q3_K: chunk c (values 64c..64c+63) is half h = c / 2, rows j = 2(c % 2)
+ * and j + 1 of 32: the 2-bit value at bits 2j of qs[32h + l], plus 4 if
+ * bit 4h + j of hmask[l] is set; 16 signed scales, one per 16 values. */
+INLINE T512 void regs_q3k(const uint8_t *w, kregs *r)
+{
+    int16_t sc[16];
+    for (int g = 0; g < 16; g++) sc[g] = (int16_t)kq_q3k_scale(g, w + 96);
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)sc));
+    const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)w));
+    const __m512i three = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+    const __m512i lane8 = _mm512_srli_epi16(_mm512_set_epi16(
+        31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+        15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const int h = c / 2, j = 2 * (c % 2);
+        const __m512i qs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 + 32 * h)));
+        const __m512i shq = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)),
+                                               _mm256_set1_epi16((short)(2 * j + 2)), 1);
+        const __m512i shh = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h + j)),
+                                               _mm256_set1_epi16((short)(4 * h + j + 1)), 1);
+        const __m512i lo = _mm512_and_si512(_mm512_srlv_epi16(qs, shq), three);
+        const __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(hm, shh), one);
+        r->q[c] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 2));
+        /* int16 lane i of chunk c: group 4c + i / 8 */
+        r->s[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane8, _mm512_set1_epi16((short)(4 * c))), sc16);
+    }
+    r->m = _mm256_slli_epi16(_mm512_castsi512_si256(sc16), 2);
+    r->d = f16c(w + 108);
+    r->dmin = 0.0f;
+}
+
+INLINE T512 void regs_k(int ti, const uint8_t *w, kregs *r)
+{
+    if (ti == 0) regs_q4k(w, r);
+    else if (ti == 1) regs_q6k(w, r);
+    else if (ti == 2) regs_q5k(w, r);
+    else regs_q3k(w, r);
+}
+
 INLINE T512 void lanes_512(int ti, const kregs *k, const int8_t *x, const int16_t *bs, float dx,
                            __m512 *a, __m256 *bacc)
 {
@@ -478,10 +598,10 @@ INLINE T512 void lanes_512(int ti, const kregs *k, const int8_t *x, const int16_
         L = _mm512_dpwssd_epi32(L, _mm512_maddubs_epi16(k->q[c], _mm512_loadu_si512(x + 64 * c)),
                                 k->s[c]);
     __m256i M = _mm256_madd_epi16(k->m, _mm256_loadu_si256((const __m256i *)bs));
-    if (ti == 1)
+    if (ti & 1)
         L = _mm512_sub_epi32(L, _mm512_zextsi256_si512(M));
     *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(L), _mm512_set1_ps(k->d * dx), *a);
-    if (ti == 0)
+    if (!(ti & 1))
         *bacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(k->dmin * dx), *bacc);
 }
 
@@ -508,8 +628,7 @@ INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, con
 #pragma GCC unroll 8
             for (int i = 0; i < R; i++) {
                 kregs k;
-                if (ti == 0) regs_q4k(w + i * rb + (size_t)b * 144, &k);
-                else regs_q6k(w + i * rb + (size_t)b * 210, &k);
+                regs_k(ti, w + i * rb + (size_t)b * wbytes[ti], &k);
 #pragma GCC unroll 2
                 for (int j = 0; j < tj; j++) {
                     const uint8_t *c = xc + (j0 + j) * xcs;
@@ -524,28 +643,31 @@ INLINE T512 void tile_512(int ti, int prepared, const uint8_t *w, size_t rb, con
 }
 DEF_TILE(t512, tile_512, T512, 0, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 0, 0, 1, 1)
 DEF_TILE(t512, tile_512, T512, 1, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 1, 0, 1, 1)
+DEF_TILE(t512, tile_512, T512, 2, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 2, 0, 1, 1)
+DEF_TILE(t512, tile_512, T512, 3, 0, 8, 1) DEF_TILE(t512, tile_512, T512, 3, 0, 1, 1)
 
-/* The AVX-512 set's prepared rows: kblocks decoded by regs_q4k/regs_q6k,
- * with Q6_K's offset multipliers stored negated, so that -M can start
+/* The AVX-512 set's prepared rows: kblocks decoded by regs_k, with the
+ * offset multipliers of Q6_K and Q3_K stored negated, so that -M can start
  * the lane sums (the same integers: L - M). */
 INLINE T512 void prep_512(int ti, const uint8_t *w, int cols, uint8_t *out)
 {
     for (int b = 0; b < cols / QK; b++) {
         kblock *k = (kblock *)(void *)(out + (size_t)b * PB);
         kregs r;
-        if (ti == 0) regs_q4k(w + (size_t)b * 144, &r);
-        else regs_q6k(w + (size_t)b * 210, &r);
+        regs_k(ti, w + (size_t)b * wbytes[ti], &r);
         for (int c = 0; c < 4; c++) {
             _mm512_storeu_si512(k->q + 64 * c, r.q[c]);
             _mm512_storeu_si512(k->s + 32 * c, r.s[c]);
         }
-        _mm256_storeu_si256((__m256i *)k->m, ti == 0 ? r.m : _mm256_sub_epi16(_mm256_setzero_si256(), r.m));
+        _mm256_storeu_si256((__m256i *)k->m, !(ti & 1) ? r.m : _mm256_sub_epi16(_mm256_setzero_si256(), r.m));
         k->d = r.d;
         k->dmin = r.dmin;
     }
 }
 static T512 void prep_512_0(const uint8_t *w, int cols, uint8_t *out) { prep_512(0, w, cols, out); }
 static T512 void prep_512_1(const uint8_t *w, int cols, uint8_t *out) { prep_512(1, w, cols, out); }
+static T512 void prep_512_2(const uint8_t *w, int cols, uint8_t *out) { prep_512(2, w, cols, out); }
+static T512 void prep_512_3(const uint8_t *w, int cols, uint8_t *out) { prep_512(3, w, cols, out); }
 
 /* 4 prepared rows x 4 columns, two columns at a time.  Per row and
  * column a block costs 4 maddubs and 4 vpdpwssd, a conversion and an FMA
@@ -575,7 +697,7 @@ INLINE T512 void tile4_512(const int ti, const uint8_t *w, size_t rb, const uint
             /* keeps the compiler from turning d * dx back into a scalar
              * product and a broadcast, one more instruction a row */
             __asm__("" : "+v"(dxv[0]), "+v"(dxv[1]), "+v"(dxv[2]), "+v"(dxv[3]));
-            if (ti == 0)
+            if (!(ti & 1))
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     dxp[h] = _mm512_insertf32x8(dxv[2 * h], _mm512_castps512_ps256(dxv[2 * h + 1]), 1);
@@ -597,7 +719,7 @@ INLINE T512 void tile4_512(const int ti, const uint8_t *w, size_t rb, const uint
                     const uint8_t *c = xc + j * xcs;
                     const int8_t *x = (const int8_t *)c + QK * b;
                     __m512i p = _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(x)), L;
-                    if (ti == 0)
+                    if (!(ti & 1))
                         L = _mm512_madd_epi16(p, sc[0]);
                     else
                         L = _mm512_dpwssd_epi32(_mm512_zextsi256_si512(_mm256_madd_epi16(
@@ -611,7 +733,7 @@ INLINE T512 void tile4_512(const int ti, const uint8_t *w, size_t rb, const uint
                     a[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(L), _mm512_mul_ps(_mm512_set1_ps(k->d), dxv[j]),
                                               a[i][j]);
                 }
-                if (ti == 0)
+                if (!(ti & 1))
 #pragma GCC unroll 2
                     for (int h = 0; h < 2; h++) {
                         __m512i M = _mm512_madd_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)k->m)), bsp[h]);
@@ -628,7 +750,7 @@ INLINE T512 void tile4_512(const int ti, const uint8_t *w, size_t rb, const uint
             }
     }
     __m512 v = tree_reduce512_s8x16(ta);
-    if (ti == 0)    /* Q6_K's B lanes are +0: y - 0 is y */
+    if (!(ti & 1))    /* the B lanes of Q6_K and Q3_K are +0: y - 0 is y */
         v = _mm512_sub_ps(v, tree_reduce512_s8x16(tb));
     tree_store4x4(y, ys, v);
 }
@@ -645,9 +767,12 @@ static T512 void t512_1_4x4(const uint8_t *w, size_t rb, const uint8_t *xc, size
     tile4_512(1, w, rb, xc, xcs, cols, y, ys);
 }
 
+/* Prepared Q5_K and Q3_K rows are the same kblocks as Q4_K's and Q6_K's:
+ * the 4x4 tiles of those serve them. */
 static const q8_kernels k_avx512 = {
-    col_bytes_k, quant_k_512, 1, prep_bytes_k, {prep_512_0, prep_512_1}, {t512_0_8x1, t512_1_8x1},
-    {t512_0_4x4, t512_1_4x4}, {t512_0_1x1, t512_1_1x1},
+    col_bytes_k, quant_k_512, 1, prep_bytes_k, {prep_512_0, prep_512_1, prep_512_2, prep_512_3},
+    {t512_0_8x1, t512_1_8x1, t512_2_8x1, t512_3_8x1}, {t512_0_4x4, t512_1_4x4, t512_0_4x4, t512_1_4x4},
+    {t512_0_1x1, t512_1_1x1, t512_2_1x1, t512_3_1x1},
 };
 
 const q8_kernels *q8k_kernels_for(const char *isa)

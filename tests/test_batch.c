@@ -1,13 +1,16 @@
-/* Determinism whatever the batch: a sequence's logits are bitwise equal
- * whether it is decoded alone or beside 1, 6 or 15 other sequences, and
- * whether its prompt was prefilled in one piece or in chunks; generation
- * through the engine gives the same tokens alone and in a crowd. */
+/* Determinism whatever the batch, for every weight type: a sequence's
+ * logits are bitwise equal whether it is decoded alone or beside 1, 6 or
+ * 15 other sequences, and whether its prompt was prefilled in one piece
+ * or in chunks; generation through the engine gives the same tokens
+ * alone and in a crowd. */
 #include "tests/harness.h"
 #include "engine/matmul.h"
 #include "engine/engine.h"
 #include "engine/forward.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STEPS 24
 #define MAXB 16
@@ -73,7 +76,8 @@ static void logits_bitwise(void) {
     char path[512];
     model *m;
     char err[256];
-    int rc = model_load(shared_path(path, sizeof path, model_rel), NULL, &m, err, sizeof err);
+    int rc = model_load(model_rel[0] == '/' ? model_rel : shared_path(path, sizeof path, model_rel),
+                        NULL, &m, err, sizeof err);
     CHECKF(rc == 0, "%s", err);
     if (rc) return;
     size_t N = (size_t)STEPS * m->c.vocab * sizeof(float);
@@ -88,7 +92,10 @@ static void logits_bitwise(void) {
      * instruction sets (LLMFS_ISA) */
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < N; i++) h = (h ^ ((const unsigned char *)solo)[i]) * 1099511628211ull;
-    printf("# logits fnv1a %s %016llx\n", model_rel, (unsigned long long)h);
+    /* (a model of a temporary directory by its file name: test_isa.sh
+     * compares these lines between runs) */
+    printf("# logits fnv1a %s %016llx\n", model_rel[0] == '/' ? strrchr(model_rel, '/') + 1 : model_rel,
+           (unsigned long long)h);
     printf("# isa %s\n", matmul_isa());
     float *chunked = run(m, 7, 4);
     CHECKF(!memcmp(solo, chunked, N), "%s: chunked prefill differs", model_rel);
@@ -168,6 +175,27 @@ int main(void) {
     TEST("logits bitwise equal at batch 1, 2, 7, 16 (Q8_0)", logits_bitwise);
     model_rel = "models/llamacpp/tiny-q4_k.gguf";
     TEST("logits bitwise equal at batch 1, 2, 7, 16 (Q4_K_M)", logits_bitwise);
+    /* every other weight type, and a Q4_K_M mixture whose rows of 640
+     * fall back to Q5_0 and Q8_0, from llmfs-mkmodel */
+    static const char *const more[] = { "bf16", "q4_1", "q5_0", "q5_1", "q3_k", "q5_k", "q6_k",
+                                        "q4_k_m" };
+    const char *bin = getenv("BIN") && *getenv("BIN") ? getenv("BIN") : "bin";
+    char dir[] = "/tmp/llmfs-batch-XXXXXX";
+    if (!mkdtemp(dir)) { printf("not ok - mkdtemp\n"); return 1; }
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
+        static char path[sizeof dir + 32];
+        char cmd[1024], name[96];
+        snprintf(path, sizeof path, "%s/%s.gguf", dir, more[i]);
+        snprintf(cmd, sizeof cmd, "%s/llmfs-mkmodel -o %s --dim 256 --hidden %d --layers 2 --heads 4 "
+                 "--kv-heads 2 --vocab 512 --ctx 128 --type %s --seed 11 --std 0.1 >/dev/null",
+                 bin, path, strcmp(more[i], "q4_k_m") ? 512 : 640, more[i]);
+        snprintf(name, sizeof name, "logits bitwise equal at batch 1, 2, 7, 16 (%s)", more[i]);
+        if (system(cmd) != 0) { printf("not ok - %s: llmfs-mkmodel\n", name); continue; }
+        model_rel = path;
+        TEST(name, logits_bitwise);
+        unlink(path);
+    }
+    rmdir(dir);
     TEST("engine: same text alone and among 15 others, greedy, sampled, with min_p and a repeat "
          "penalty", engine_crowd);
     TEST_EXIT();

@@ -4,6 +4,7 @@
  * byte flips in the headers must either load or be refused with a message.
  * Each truncated input is copied into a buffer of exactly its length, so a
  * sanitizer build catches any read past the end. */
+#define _GNU_SOURCE   /* memmem */
 #include "tests/harness.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
@@ -233,7 +234,32 @@ static void test_tok_flips(void) {
     free(b.p);
 }
 
+/* A tensor of a type GGML defines and llmfs does not read is refused in
+ * one message that names the type and the ones llmfs reads. */
+static void test_unread_type(void) {
+    blob b = slurp("models/llamacpp/tiny-q4_k.gguf");
+    CHECK(b.n > 0);
+    if (!b.n) return;
+    /* tensor info: name (u64 length, bytes), u32 n_dims, n_dims u64, u32 type */
+    const char *name = "token_embd.weight";
+    unsigned char *at = memmem(b.p, b.n < 65536 ? b.n : 65536, name, strlen(name));
+    CHECK(at != NULL);
+    if (at) {
+        unsigned char *p = at + strlen(name);
+        uint32_t nd, type = 16;   /* IQ2_XXS */
+        memcpy(&nd, p, 4);
+        CHECK(nd >= 1 && nd <= 4);
+        memcpy(p + 4 + 8 * (size_t)nd, &type, 4);
+        char err[512];
+        CHECK(load(K_GGUF, b.p, b.n, err, sizeof err) != 0);
+        CHECKF(strstr(err, "IQ2_XXS") && strstr(err, "Q5_K"), "message: %s", err);
+        printf("#   %s\n", err);
+    }
+    free(b.p);
+}
+
 int main(void) {
+    TEST("corrupt: a weight type llmfs does not read is refused by name", test_unread_type);
     TEST("corrupt: every truncated stories260K.gguf is refused", test_gguf_prefixes);
     TEST("corrupt: stories260K.gguf header flips load or fail cleanly", test_gguf_flips);
     TEST("corrupt: every truncated stories260K.bin is refused", test_l2c_prefixes);

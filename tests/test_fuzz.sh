@@ -2,7 +2,7 @@
 # The libFuzzer harnesses build (make fuzz, with clang) and run for a few
 # seconds each from small real seeds without finding a crash: every parser
 # that reads untrusted bytes (GGUF, llama2.c checkpoints, tokenizer files,
-# llmfs.yaml, front matter, benchmark scenarios and run CSVs, response cache records, a remote
+# llmfs.yaml, front matter, Ollama manifests, benchmark scenarios and run CSVs, response cache records, a remote
 # server's event stream and JSON, URLs) is fuzzed on every
 # test run.  Longer campaigns:
 # build-fuzz/fuzz_gguf -max_total_time=600 DIR.
@@ -24,8 +24,15 @@ seed() {   # seed NAME: a directory of seeds for that harness
           for a in llama3 qwen2 qwen3 phi3; do
               "${BIN:-bin}/llmfs-mkmodel" -o "$d/$a" --arch "$a" --dim 32 --hidden 32 --layers 1 \
                   --heads 2 --vocab 300 --ctx 16 --type f32 >/dev/null 2>&1
+          done
+          # and of the block formats llmfs-mkmodel writes
+          for t in bf16 q4_1 q5_0 q5_1 q3_k q5_k q6_k q4_k_m; do
+              "${BIN:-bin}/llmfs-mkmodel" -o "$d/$t" --dim 256 --hidden 256 --layers 1 \
+                  --heads 2 --vocab 300 --ctx 16 --type "$t" >/dev/null 2>&1
           done ;;
     llama2c) head -c 4096 "$S/models/stories260K.bin" > "$d/a" ;;
+    manifest) printf '{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.ollama.image.license","digest":"sha256:%s"},{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":1}]}' \
+                  "$(printf a | sha256sum | cut -c1-64)" "$(printf b | sha256sum | cut -c1-64)" > "$d/a" ;;
     tokenizer) head -c 4096 "$S/models/tok512.bin" > "$d/a" ;;
     config) printf 'threads: 2\ngeneration: {max_tokens: 64, temperature: 0.7}\nscheduler:\n  queue: 8\n' > "$d/a"
             printf 'backend:\n  - {url: "http://h:8000", model: m, kind: vllm, timeout_ms: 5}\nremote: {retries: 1}\n' > "$d/b" ;;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The same logits, bit for bit, on every instruction-set path: the
 # forward pass run with LLMFS_ISA=avx2 and =portable gives the checksums
-# of the default (best) path, for F32, Q8_0 and Q4_K_M models.  Each run
+# of the default (best) path, for models of every weight type and a
+# Q4_K_M mixture.  Each run
 # reports the path that ran (test_batch prints "# isa NAME"), so a path
 # the CPU lacks is a skip, never a silent pass on the default path.
 set -u

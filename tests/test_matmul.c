@@ -20,7 +20,18 @@ static uint32_t rng = 777;
 static uint32_t rnd(void) { rng = rng * 1664525u + 1013904223u; return rng >> 8; }
 static float frand(void) { return (float)rnd() / (float)(1u << 24) * 2.0f - 1.0f; }
 
-static const int types[] = { TYPE_F32, TYPE_F16, TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_K, TYPE_Q6_K };
+static const int types[] = { TYPE_F32, TYPE_F16, TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_K, TYPE_Q6_K,
+                             TYPE_BF16, TYPE_Q4_1, TYPE_Q5_0, TYPE_Q5_1, TYPE_Q5_K, TYPE_Q3_K };
+
+static int is_k(int type)
+{
+    return type == TYPE_Q4_K || type == TYPE_Q6_K || type == TYPE_Q5_K || type == TYPE_Q3_K;
+}
+/* Types whose rows meet 8-bit activations (the others are converted to
+ * float32 rows). */
+static int is_int(int type) { return type != TYPE_F32 && type != TYPE_F16 && type != TYPE_BF16; }
+/* Q4_1 and Q5_1: blocks with an offset m (F16 after the scale). */
+static int has_min(int type) { return type == TYPE_Q4_1 || type == TYPE_Q5_1; }
 static const char *isas[] = { "avx512", "avx2", "portable" };
 static pool *pools[4];
 
@@ -34,17 +45,17 @@ static void *make_weights(int type, int rows, int cols, float **wf, size_t *rb)
     float *tmp = malloc(sizeof(float) * (size_t)cols);
     for (int r = 0; r < rows; r++) {
         uint8_t *row = w + (size_t)r * row_bytes;
-        if (type == TYPE_Q4_K || type == TYPE_Q6_K) {
+        if (is_k(type)) {
             for (size_t i = 0; i < row_bytes; i++) row[i] = (uint8_t)rnd();
             size_t bb = quant_block_bytes(type);
             for (size_t b = 0; b < row_bytes / bb; b++) {
                 uint16_t d = f32_to_fp16(0.001f + 0.01f * (float)(rnd() % 100) / 100.0f);
-                if (type == TYPE_Q4_K) {
+                if (type == TYPE_Q4_K || type == TYPE_Q5_K) {
                     memcpy(row + b * bb, &d, 2);
                     d = f32_to_fp16(0.002f);
                     memcpy(row + b * bb + 2, &d, 2);
                 } else {
-                    memcpy(row + b * bb + 208, &d, 2);
+                    memcpy(row + b * bb + bb - 2, &d, 2);
                 }
             }
         } else {
@@ -82,9 +93,12 @@ static void q8k_view(const float *x, int cols, double *xr)
     }
 }
 
-static void q8_view(int type, const float *x, int cols, double *xr)
+/* corr[b]: for Q4_1 and Q5_1, what block b's offset meets beyond the sum
+ * of the values above: llama.cpp's Q8_1 sum F16(amax / 127 * sum q) less
+ * the sum of q times the F16 scale. */
+static void q8_view(int type, const float *x, int cols, double *xr, double *corr)
 {
-    if (type == TYPE_Q4_K || type == TYPE_Q6_K) {
+    if (is_k(type)) {
         q8k_view(x, cols, xr);
         return;
     }
@@ -94,10 +108,14 @@ static void q8_view(int type, const float *x, int cols, double *xr)
         float d = amax / 127.0f;
         float id = amax == 0 ? 0.0f : type == TYPE_Q8_0 ? 1.0f / d : 127.0f / amax;
         double ds = fp16_to_f32(f32_to_fp16(d));
+        int sum = 0;
         for (int j = 0; j < 32; j++) {
             float v = x[b + j] * id;
-            xr[b + j] = (type == TYPE_Q8_0 ? roundf(v) : nearbyintf(v)) * ds;
+            float q = type == TYPE_Q8_0 ? roundf(v) : nearbyintf(v);
+            sum += (int)q;
+            xr[b + j] = q * ds;
         }
+        corr[b / 32] = has_min(type) ? fp16_to_f32(f32_to_fp16(d * (float)sum)) - ds * sum : 0;
     }
 }
 
@@ -147,16 +165,23 @@ static void test_accuracy(void)
                 if (matmul_set_isa(isas[ii]) != 0)
                     continue;
                 matmul(pools[2], y, x, &W, n);
-                int bad = 0, q8 = type != TYPE_F32 && type != TYPE_F16;
+                int bad = 0, q8 = is_int(type);
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < rows; r++) {
-                        double ref = 0, mag = 0, xr[768];
-                        if (q8) q8_view(type, x + t * cols, cols, xr);
+                        double ref = 0, mag = 0, xr[768], corr[24] = {0};
+                        if (q8) q8_view(type, x + t * cols, cols, xr, corr);
                         for (int c = 0; c < cols; c++) {
                             double xv = q8 ? xr[c] : x[t * cols + c];
                             double p = (double)wf[(size_t)r * cols + c] * xv;
                             ref += p;
                             mag += fabs(p);
+                        }
+                        for (int b = 0; has_min(type) && b < cols / 32; b++) {
+                            const uint8_t *blk = (const uint8_t *)w + (size_t)r * rb + b * quant_block_bytes(type);
+                            uint16_t h;
+                            memcpy(&h, blk + 2, 2);
+                            ref += fp16_to_f32(h) * corr[b];
+                            mag += fabs(fp16_to_f32(h) * corr[b]);
                         }
                         if (fabs(y[t * rows + r] - ref) > 1e-6 * mag + 1e-30)
                             if (bad++ < 3)
@@ -225,7 +250,7 @@ static void test_determinism(void)
 static void test_large_batch(void)
 {
     const int rows = 67, cols = 2048, n = 300;
-    const int ltypes[] = { TYPE_Q8_0, TYPE_Q4_K, TYPE_Q6_K };
+    const int ltypes[] = { TYPE_Q8_0, TYPE_Q4_K, TYPE_Q6_K, TYPE_Q5_K, TYPE_Q3_K, TYPE_Q5_1 };
     int bad = 0;
     for (size_t ti = 0; ti < sizeof ltypes / sizeof *ltypes; ti++) {
         float *wf;

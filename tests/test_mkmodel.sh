@@ -16,11 +16,14 @@ not_ok() { echo "not ok - mkmodel: $1"; shift; for l in "$@"; do echo "#   $l"; 
 if [ ! -x "$MK" ]; then not_ok "$MK is built"; exit 1; fi
 
 small=(--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 64)
-k256=(--dim 256 --hidden 512 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 64)   # Q4_K: rows of 256
+k256=(--dim 256 --hidden 512 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 64)   # K types: rows of 256
+# Q4_K_M with rows of 640 (ffn_down), which take llama.cpp's fallbacks
+k256m=(--dim 256 --hidden 640 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 64)
 N=12
-for t in f32 f16 q8_0 q4_0 q4_k; do
+for t in f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q3_k q4_k q5_k q6_k q4_k_m; do
     m=$tmp/$t.gguf
-    shape=("${small[@]}"); [ "$t" = q4_k ] && shape=("${k256[@]}")
+    shape=("${small[@]}")
+    case $t in q?_k) shape=("${k256[@]}") ;; q4_k_m) shape=("${k256m[@]}") ;; esac
     if ! err=$("$MK" -o "$m" "${shape[@]}" --type "$t" --seed 7 2>&1) || [ ! -s "$m" ]; then
         not_ok "writes a $t model" "$err"
         continue
@@ -43,6 +46,59 @@ for t in f32 f16 q8_0 q4_0 q4_k; do
     if [ "$out" = "$out2" ]; then ok "$t greedy output is reproducible"
     else not_ok "$t greedy output is reproducible"; fi
 done
+
+# the tensor types of a file (GGUF v3 tensor infos), as "NAME TYPE" lines
+tensor_types() {
+    python3 - "$1" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "rb").read()
+o = 8
+nt, nkv = struct.unpack_from("<QQ", f, o); o += 16
+def s():
+    global o
+    n, = struct.unpack_from("<Q", f, o); o += 8 + n
+    return f[o - n:o].decode()
+size = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+def val(t):
+    global o
+    if t == 8: s()
+    elif t == 9:
+        et, n = struct.unpack_from("<IQ", f, o); o += 12
+        for _ in range(n): val(et)
+    else: o += size[t]
+for _ in range(nkv):
+    s(); t, = struct.unpack_from("<I", f, o); o += 4; val(t)
+for _ in range(nt):
+    name = s(); nd, = struct.unpack_from("<I", f, o); o += 4 + 8 * nd
+    t, = struct.unpack_from("<I", f, o); o += 12
+    print(name, t)
+PY
+}
+# Q4_K_M: Q4_K, Q6_K for the output and layer 1's attn_v and ffn_down
+# (llama.cpp's use_more_bits of 2 layers), rows of 640 in Q5_0 (from Q4_K)
+# and Q8_0 (from Q6_K)
+if types=$(tensor_types "$tmp/q4_k_m.gguf" 2>&1); then
+    want="output.weight 14
+blk.0.attn_q.weight 12
+blk.0.attn_v.weight 12
+blk.1.attn_v.weight 14
+blk.0.ffn_down.weight 6
+blk.1.ffn_down.weight 8
+blk.0.ffn_up.weight 12"
+    missing=$(grep -vxFf <(printf '%s\n' "$types") <<<"$want")
+    if [ -z "$missing" ]; then ok "q4_k_m mixes Q4_K, Q6_K and the fallbacks Q5_0, Q8_0 as llama.cpp does"
+    else not_ok "q4_k_m mixes Q4_K, Q6_K and the fallbacks Q5_0, Q8_0 as llama.cpp does" "missing: $missing"; fi
+else
+    not_ok "q4_k_m tensor types readable" "$types"
+fi
+# phi3's fused attn_qkv: Q5_K in Q4_K_M
+if "$MK" -o "$tmp/phi3m.gguf" --arch phi3 "${k256[@]}" --type q4_k_m >/dev/null 2>&1 &&
+   tensor_types "$tmp/phi3m.gguf" | grep -x "blk.0.attn_qkv.weight 13" >/dev/null &&
+   "$RUN" --model "$tmp/phi3m.gguf" -p "Once" -n 4 --temp 0 >/dev/null 2>&1; then
+    ok "phi3 q4_k_m has a Q5_K attn_qkv and generates"
+else
+    not_ok "phi3 q4_k_m has a Q5_K attn_qkv and generates"
+fi
 
 # every architecture, with the GPT-2 BPE vocabulary where it has one
 vocab=${LLMFS_SHARED:-../shared}/vocab/ggml-vocab-gpt-2.gguf
@@ -98,7 +154,7 @@ bad "q4_0 hidden not a multiple of 32" "${o[@]}" --dim 64 --heads 4 --hidden 100
     --vocab 512 --ctx 64 --type q4_0
 bad "a vocabulary too small" "${o[@]}" --dim 64 --heads 4 --hidden 128 --layers 2 --vocab 100 \
     --ctx 64 --type f32
-bad "an unknown type" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type q5_1
+bad "an unknown type" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type iq2_xxs
 bad "a non-numeric dim" "${o[@]}" --dim abc --heads 4 "${shape[@]}" --type f32
 bad "a negative layer count" "${o[@]}" --dim 64 --heads 4 --hidden 128 --layers -1 --vocab 512 \
     --ctx 64 --type f32

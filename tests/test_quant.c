@@ -1,7 +1,8 @@
 /* Tests for engine/quant.c: fp16 conversion (all 65536 halves, rounding
  * edge cases, and agreement with F16C where the CPU has it), quantize ->
- * dequantize error bounds for Q8_0/Q4_0, and Q4_K/Q6_K blocks packed by
- * hand from chosen scales and codes. */
+ * dequantize error bounds for every type, BF16 conversion, and Q4_K,
+ * Q6_K, Q5_0 and Q5_1 blocks packed by hand from chosen scales and codes
+ * by the format definitions. */
 /* harness.h's TEST() trips -Wmisleading-indentation on gcc 12 */
 #pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #include "tests/harness.h"
@@ -28,7 +29,17 @@ static void test_geometry(void)
     CHECK(quant_block_elems(TYPE_Q8_0) == 32 && quant_block_bytes(TYPE_Q8_0) == 34);
     CHECK(quant_block_elems(TYPE_Q4_K) == 256 && quant_block_bytes(TYPE_Q4_K) == 144);
     CHECK(quant_block_elems(TYPE_Q6_K) == 256 && quant_block_bytes(TYPE_Q6_K) == 210);
-    CHECK(quant_block_elems(3) == 0 && quant_block_bytes(3) == 0);
+    CHECK(quant_block_elems(TYPE_Q4_1) == 32 && quant_block_bytes(TYPE_Q4_1) == 20);
+    CHECK(quant_block_elems(TYPE_Q5_0) == 32 && quant_block_bytes(TYPE_Q5_0) == 22);
+    CHECK(quant_block_elems(TYPE_Q5_1) == 32 && quant_block_bytes(TYPE_Q5_1) == 24);
+    CHECK(quant_block_elems(TYPE_Q3_K) == 256 && quant_block_bytes(TYPE_Q3_K) == 110);
+    CHECK(quant_block_elems(TYPE_Q5_K) == 256 && quant_block_bytes(TYPE_Q5_K) == 176);
+    CHECK(quant_block_elems(TYPE_BF16) == 1 && quant_block_bytes(TYPE_BF16) == 2);
+    /* types GGML defines and llmfs does not read: named, sized 0 */
+    CHECK(quant_block_elems(16) == 0 && quant_block_bytes(16) == 0);
+    CHECK(strcmp(quant_name(16), "IQ2_XXS") == 0 && strcmp(quant_name(10), "Q2_K") == 0);
+    CHECK(quant_block_elems(4) == 0 && strcmp(quant_name(4), "?") == 0);   /* removed Q4_2 */
+    CHECK(quant_block_elems(-1) == 0 && strcmp(quant_name(-1), "?") == 0);
     CHECK(quant_row_bytes(TYPE_Q8_0, 768) == 24 * 34);
     CHECK(quant_row_bytes(TYPE_Q8_0, 100) == 0);
     CHECK(quant_row_bytes(TYPE_F32, 172) == 688);
@@ -37,7 +48,10 @@ static void test_geometry(void)
     CHECK(strcmp(quant_name(99), "?") == 0);
     CHECK(quant_from_name("q8_0") == TYPE_Q8_0);
     CHECK(quant_from_name("F16") == TYPE_F16);
-    CHECK(quant_from_name("q5_1") == -1);
+    CHECK(quant_from_name("q5_1") == TYPE_Q5_1);
+    CHECK(quant_from_name("bf16") == TYPE_BF16);
+    CHECK(quant_from_name("iq2_xxs") == -1);
+    CHECK(strstr(quant_supported_list(), "Q5_K") != NULL);
 }
 
 static void test_fp16_roundtrip(void)
@@ -326,8 +340,92 @@ static void test_q4_k_quantize(void)
     }
 }
 
+/* bf16: every one of the 65536 values converts to float and back to
+ * itself (NaNs stay NaN, made quiet); float32 rounds to nearest even. */
+static void test_bf16(void)
+{
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = bf16_to_f32((uint16_t)h);
+        if (f2u(f) != h << 16) bad++;
+        uint16_t back = f32_to_bf16(f);
+        if (isnan(f) ? !isnan(bf16_to_f32(back)) : back != h) bad++;
+    }
+    CHECKF(bad == 0, "%d bf16 mismatches", bad);
+    CHECK(f32_to_bf16(u2f(0x3f808000u)) == 0x3f80);   /* tie: to even (down) */
+    CHECK(f32_to_bf16(u2f(0x3f818000u)) == 0x3f82);   /* tie: to even (up) */
+    CHECK(f32_to_bf16(u2f(0x3f808001u)) == 0x3f81);
+    CHECK(f32_to_bf16(u2f(0x7f7fffffu)) == 0x7f80);   /* FLT_MAX rounds to inf */
+    CHECK(f32_to_bf16(u2f(0x7f800001u)) == 0x7fc0);   /* signalling NaN: quiet */
+}
+
+/* Q5_0 and Q5_1 blocks packed by hand: element j (j < 16) is the low
+ * nibble of qs[j] plus 16 times bit j of qh (little-endian), element
+ * j + 16 the high nibble plus bit j + 16; Q5_0 value (q - 16) * d, Q5_1
+ * q * d + m. */
+static void test_q5_blocks(void)
+{
+    uint8_t b0[22], b1[24];
+    float y[32];
+    uint16_t d = f32_to_fp16(0.5f), m = f32_to_fp16(-3.0f);
+    uint32_t qh = 0;
+    int q[32];
+    for (int j = 0; j < 32; j++) q[j] = (j * 7 + 3) % 32;
+    for (int j = 0; j < 32; j++) qh |= (uint32_t)(q[j] >> 4) << j;
+    uint8_t qs[16];
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((q[j] & 15) | (q[j + 16] & 15) << 4);
+    uint8_t qhb[4] = { (uint8_t)qh, (uint8_t)(qh >> 8), (uint8_t)(qh >> 16), (uint8_t)(qh >> 24) };
+    memcpy(b0, &d, 2); memcpy(b0 + 2, qhb, 4); memcpy(b0 + 6, qs, 16);
+    memcpy(b1, &d, 2); memcpy(b1 + 2, &m, 2); memcpy(b1 + 4, qhb, 4); memcpy(b1 + 8, qs, 16);
+    int bad = 0;
+    quant_dequant_row(TYPE_Q5_0, b0, y, 32);
+    for (int j = 0; j < 32; j++) bad += y[j] != (float)(q[j] - 16) * 0.5f;
+    quant_dequant_row(TYPE_Q5_1, b1, y, 32);
+    for (int j = 0; j < 32; j++) bad += y[j] != (float)q[j] * 0.5f - 3.0f;
+    CHECKF(bad == 0, "%d mismatches", bad);
+}
+
+/* Every quantizer against its dequantizer, on blocks of very different
+ * magnitudes (values uniform in +-a): rounding to levels a step s apart
+ * leaves an RMS error of s / sqrt(12) against the values' a / sqrt(3),
+ * a relative 1 / n for n steps across the range 2a (Q4_0: 16, Q5_0: 32,
+ * Q8_0: 254, Q3_K: 8, Q6_K: 64, the symmetric ones; Q4_1, Q4_K: 15,
+ * Q5_1, Q5_K: 31, the affine ones).  Allowed: 1.25 / n, for the scales'
+ * own rounding and the clamped ends; BF16, 8 significant bits: 2^-8. */
+static void test_all_quantize(void)
+{
+    static const struct { int type; double n; } t[] = {
+        { TYPE_BF16, 320 }, { TYPE_Q8_0, 254 }, { TYPE_Q4_0, 16 }, { TYPE_Q4_1, 15 },
+        { TYPE_Q5_0, 32 }, { TYPE_Q5_1, 31 }, { TYPE_Q3_K, 8 }, { TYPE_Q4_K, 15 },
+        { TYPE_Q5_K, 31 }, { TYPE_Q6_K, 64 },
+    };
+    enum { N = 256 * 8 };
+    static float x[N], y[N];
+    static unsigned char q[N * 4];
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        for (int i = 0; i < N; i++) x[i] = frand() * 0.02f * (float)(1 + (i / 256) * 3);
+        CHECK(quant_quantize_row(t[k].type, x, q, N) == 0);
+        quant_dequant_row(t[k].type, q, y, N);
+        double worst = 0;
+        for (int blk = 0; blk < N / 256; blk++) {
+            double se = 0, sx = 0;
+            for (int i = blk * 256; i < (blk + 1) * 256; i++) {
+                se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+                sx += (double)x[i] * x[i];
+            }
+            if (sqrt(se / sx) > worst) worst = sqrt(se / sx);
+        }
+        CHECKF(worst < 1.25 / t[k].n, "%s: relative RMS error %g >= %g", quant_name(t[k].type),
+               worst, 1.25 / t[k].n);
+        printf("#   %s: worst block's relative RMS error %.3g\n", quant_name(t[k].type), worst);
+    }
+}
+
 int main(void)
 {
+    TEST("bf16 conversion", test_bf16);
+    TEST("q5_0/q5_1 hand-packed blocks", test_q5_blocks);
+    TEST("every type quantize/dequantize", test_all_quantize);
     TEST("q4_k quantize/dequantize", test_q4_k_quantize);
     TEST("block geometry and names", test_geometry);
     TEST("fp16 round trip of all halves", test_fp16_roundtrip);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *prog = "llmfs-mkmodel";
 
@@ -36,13 +37,17 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: %s -o FILE --dim D --hidden H --layers L --heads NH [--kv-heads NKV]\n"
         "       [--head-dim HD] --vocab V | --vocab-file VOCAB.gguf --ctx C\n"
-        "       --type f32|f16|q8_0|q4_0|q4_k [--arch llama|llama3|qwen2|qwen3|phi3] [--seed S]\n"
+        "       --type TYPE [--arch llama|llama3|qwen2|qwen3|phi3] [--seed S]\n"
         "       [--std S] [--chat-template chatml|llama2|llama3|gemma|phi3|mistral|FILE]\n"
         "Writes a GGUF of the architecture (default llama) with seeded random\n"
         "weights and a synthetic SentencePiece vocabulary of V tokens (V >= 300),\n"
         "or the vocabulary of VOCAB.gguf (its tokenizer.* keys).  Weights are\n"
         "uniform with standard deviation S (default 0.02).  --chat-template writes\n"
-        "tokenizer.chat_template: a Jinja template of the named format, or FILE's.\n", prog);
+        "tokenizer.chat_template: a Jinja template of the named format, or FILE's.\n"
+        "TYPE: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q3_k, q4_k, q5_k, q6_k,\n"
+        "or q4_k_m (llama.cpp's Q4_K_M mixture: Q4_K, with Q6_K for the output and\n"
+        "some attn_v/ffn_down, Q5_K for a fused attn_qkv, and its fallbacks Q5_0,\n"
+        "Q5_1, Q8_0 for rows that are not a multiple of 256).\n", prog);
 }
 
 /* ---------------------------------------------------------------- PRNG */
@@ -98,6 +103,45 @@ static int fill_weights(void *ctx, void *dst, size_t nbytes) {
         if (rc) return rc;
     }
     return 0;
+}
+
+/* ------------------------------------------------------ weight types */
+
+/* --type: a single type, or llama.cpp's file types (general.file_type). */
+static const struct { const char *name; int type; uint32_t ftype; } file_types[] = {
+    { "f32", TYPE_F32, 0 },   { "f16", TYPE_F16, 1 },   { "bf16", TYPE_BF16, 32 },
+    { "q4_0", TYPE_Q4_0, 2 }, { "q4_1", TYPE_Q4_1, 3 }, { "q8_0", TYPE_Q8_0, 7 },
+    { "q5_0", TYPE_Q5_0, 8 }, { "q5_1", TYPE_Q5_1, 9 }, { "q3_k", TYPE_Q3_K, 11 },  /* Q3_K_S */
+    { "q4_k", TYPE_Q4_K, 14 } /* Q4_K_S */, { "q4_k_m", TYPE_Q4_K, 15 },
+    { "q5_k", TYPE_Q5_K, 16 } /* Q5_K_S */, { "q6_k", TYPE_Q6_K, 18 },
+};
+
+static int mix_q4_k_m;      /* --type q4_k_m */
+static long mix_layers;
+
+/* llama.cpp's use_more_bits: the layers Q4_K_M gives Q6_K attn_v and ffn_down. */
+static int use_more_bits(long i, long n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* The stored type of weight nm (row length ne0) whose file type gives t:
+ * t itself, or under Q4_K_M llama.cpp's choice for the tensor, and for a
+ * K type whose rows are not a multiple of 256 llama.cpp's fallback. */
+static int tensor_type(int t, const char *nm, int64_t ne0) {
+    if (!mix_q4_k_m || t != TYPE_Q4_K) return t;
+    long l = -1;
+    const char *dot = NULL;
+    if (!strncmp(nm, "blk.", 4)) {
+        l = strtol(nm + 4, (char **)&dot, 10);
+        if (dot && *dot == '.') dot++;
+    }
+    if (!strcmp(nm, "output.weight")) t = TYPE_Q6_K;
+    else if (dot && !strcmp(dot, "attn_qkv.weight")) t = TYPE_Q5_K;
+    else if (dot && (!strcmp(dot, "attn_v.weight") || !strcmp(dot, "ffn_down.weight")) &&
+             use_more_bits(l, mix_layers)) t = TYPE_Q6_K;
+    if (ne0 % 256)
+        t = t == TYPE_Q4_K ? TYPE_Q5_0 : t == TYPE_Q5_K ? TYPE_Q5_1 : TYPE_Q8_0;
+    return t;
 }
 
 /* ---------------------------------------------------------- vocabulary */
@@ -435,10 +479,18 @@ int main(int argc, char **argv) {
     if (!ctx) die("--ctx is required");
     if (!tname) die("--type is required");
     if (!kv_heads) kv_heads = heads;
-    int type = quant_from_name(tname);
-    if (type != TYPE_F32 && type != TYPE_F16 && type != TYPE_Q8_0 && type != TYPE_Q4_0 &&
-        type != TYPE_Q4_K)
-        die("--type must be f32, f16, q8_0, q4_0 or q4_k, not '%s'", tname);
+    int type = -1;
+    uint32_t ftype = 0;
+    for (size_t i = 0; i < sizeof file_types / sizeof *file_types; i++)
+        if (!strcasecmp(tname, file_types[i].name)) {
+            type = file_types[i].type;
+            ftype = file_types[i].ftype;
+        }
+    if (type < 0)
+        die("--type must be f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q3_k, q4_k, q5_k, "
+            "q6_k or q4_k_m, not '%s'", tname);
+    mix_q4_k_m = ftype == 15;
+    mix_layers = layers;
     if (!head_dim) {
         if (dim % heads) die("--dim %ld is not divisible by --heads %ld", dim, heads);
         head_dim = dim / heads;
@@ -447,7 +499,7 @@ int main(int argc, char **argv) {
     if (kv_heads > heads || heads % kv_heads)
         die("--heads %ld is not a multiple of --kv-heads %ld", heads, kv_heads);
     long q_dim = heads * head_dim;
-    int be = quant_block_elems(type);
+    int be = mix_q4_k_m ? 32 : quant_block_elems(type);   /* the mixture falls back */
     if (dim % be) die("--dim %ld is not a multiple of %d, the %s block size", dim, be, tname);
     if (hidden % be)
         die("--hidden %ld is not a multiple of %d, the %s block size", hidden, be, tname);
@@ -466,9 +518,6 @@ int main(int argc, char **argv) {
     else
         snprintf(name, sizeof name, "llmfs-mkmodel %s d%ld h%ld l%ld %s seed %llu", as->opt,
                  dim, hidden, layers, tname, (unsigned long long)seed);
-    /* llama.cpp's file types: ALL_F32, MOSTLY_F16, Q4_0, Q8_0, Q4_K_S */
-    uint32_t ftype = type == TYPE_F32 ? 0 : type == TYPE_F16 ? 1 : type == TYPE_Q4_0 ? 2 :
-                     type == TYPE_Q4_K ? 14 : 7;
     char key[96];
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", as->gguf, suffix), key)
     gguf_writer_set_str(w, "general.architecture", as->gguf);
@@ -521,9 +570,9 @@ int main(int argc, char **argv) {
 #define ADD(nm, e0, e1, t, k) do { \
         wfill *f = &fills[ti++]; \
         uint64_t ne_[2] = { (uint64_t)(e0), (uint64_t)(e1) }; \
-        f->seed = splitmix64(&sstate); f->type = (t); f->ne0 = (e0); f->rows = (e1); \
-        f->kind = (k); f->values = factors; f->row = row; f->half_width = half_width; \
-        gguf_writer_add_tensor_fn(w, (nm), (k) == W_WEIGHT ? 2 : 1, ne_, (t), fill_weights, f); \
+        f->seed = splitmix64(&sstate); f->type = tensor_type((t), (nm), (e0)); f->ne0 = (e0); \
+        f->rows = (e1); f->kind = (k); f->values = factors; f->row = row; f->half_width = half_width; \
+        gguf_writer_add_tensor_fn(w, (nm), (k) == W_WEIGHT ? 2 : 1, ne_, f->type, fill_weights, f); \
     } while (0)
     char tn[64];
     ADD("token_embd.weight", dim, n_vocab, type, W_WEIGHT);

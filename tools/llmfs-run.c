@@ -5,12 +5,16 @@
 #include "engine/engine.h"
 #include "engine/perplexity.h"
 #include "engine/quant.h"
+#include "fs/modelfind.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static char *resolved_model;   /* --model NAME's file */
+static void free_resolved_model(void) { free(resolved_model); }
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -21,6 +25,8 @@ static void usage(FILE *f) {
         "       llmfs-run --model FILE --chat [--system TEXT] [sampling options] < TURNS\n"
         "       llmfs-run --model FILE --perplexity TEXT [--ctx N] [--threads N]\n"
         "  -m, --model FILE      GGUF model, or llama2.c .bin (then --tokenizer)\n"
+        "  -m, --model NAME      a model already downloaded: Ollama's (llama3.2:1b), llama.cpp's\n"
+        "                        or Hugging Face's cache, or in $LLMFS_MODEL (llmfs --list-models)\n"
         "  -z, --tokenizer FILE  llama2.c tokenizer .bin\n"
         "  -p, --prompt TEXT     the prompt (-f FILE reads it from a file, -f - from stdin)\n"
         "  -n, --n-predict N     most tokens to generate (default: to the end of context)\n"
@@ -288,6 +294,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!model_path) { fprintf(stderr, "llmfs-run: --model FILE is required\n"); return 2; }
+    {   /* a name of a downloaded model, or a path */
+        char err[1024];
+        int rc = mf_resolve(model_path, &resolved_model, err, sizeof err);
+        if (rc) { fprintf(stderr, "llmfs-run: %s\n", rc == -ENOMEM ? "out of memory" : err); return 1; }
+        atexit(free_resolved_model);
+        model_path = resolved_model;
+    }
     if (ppl_file)
         return run_perplexity(model_path, tok_path, load_flags, ppl_file, (int)threads, (int)ctx);
     if (chat && (prompt || prompt_file)) {

@@ -1,6 +1,7 @@
 /* llmfs: mounts a language model as a filesystem (llmfs(1)).
  *
- *   llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE [--tokenizer FILE] MOUNTPOINT
+ *   llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE|NAME [--tokenizer FILE] MOUNTPOINT
+ *   llmfs --list-models
  *
  * Order matters: the config and the model are loaded (and the engine tried
  * once) and the response cache opened (its disk directory locked and
@@ -36,6 +37,7 @@
 #include "engine/sched.h"
 #include "fs/config.h"
 #include "fs/log.h"
+#include "fs/modelfind.h"
 #include "fs/notify.h"
 #include "fs/ns.h"
 #include "fs/ops.h"
@@ -51,9 +53,10 @@ typedef struct {
     int n_set;
     int bad;                    /* 1: out of memory while parsing; 2: a bad option, said */
     int allow_other;            /* -o allow_other: other users may use the mount */
+    int list_models;            /* --list-models */
 } cli;
 
-enum { KEY_VERSION };
+enum { KEY_VERSION, KEY_LIST_MODELS };
 
 static const struct fuse_opt cli_spec[] = {
     {"--model=%s", offsetof(cli, model), 0},
@@ -65,14 +68,19 @@ static const struct fuse_opt cli_spec[] = {
     {"--tokenizer=%s", offsetof(cli, tokenizer), 0},
     {"--tokenizer %s", offsetof(cli, tokenizer), 0},
     {"tokenizer=%s", offsetof(cli, tokenizer), 0},
+    FUSE_OPT_KEY("--list-models", KEY_LIST_MODELS),
     FUSE_OPT_END
 };
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE [--tokenizer FILE]"
+        "usage: llmfs [-f] [-d] [-o opt[,opt]] [--config FILE] --model FILE|NAME [--tokenizer FILE]"
         " MOUNTPOINT\n"
+        "       llmfs --list-models\n"
         "  --model FILE       GGUF model, or llama2.c .bin (with --tokenizer)\n"
+        "  --model NAME       a model already downloaded: Ollama's (llama3.2:1b), llama.cpp's or\n"
+        "                     Hugging Face's cache (ORG/REPO/FILE), or in $LLMFS_MODEL\n"
+        "  --list-models      prints those models (name, source, size, path) and exits\n"
         "  --tokenizer FILE   llama2.c tokenizer .bin\n"
         "  --config FILE      llmfs.yaml (see llmfs.yaml(5))\n"
         "  -o model=,config=,tokenizer=   the same as -o options\n"
@@ -92,6 +100,10 @@ static int is_config_key(const char *arg) {
 
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs) {
     cli *c = data;
+    if (key == KEY_LIST_MODELS) {
+        c->list_models = 1;
+        return 0;
+    }
     if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "allow_other")) c->allow_other = 1;
     const char *eq = key == FUSE_OPT_KEY_OPT ? strchr(arg, '=') : NULL;
     const char *full = eq ? config_dotted_key(arg, (size_t)(eq - arg)) : NULL;
@@ -114,6 +126,25 @@ static void cli_release(cli *c) {
     free(c->tokenizer);
     for (int i = 0; i < c->n_set; i++) free(c->set[i]);
     free(c->set);
+}
+
+/* --list-models: one line a model found (modelfind.h): name, source,
+ * size in MiB, path, in columns. */
+static int list_models(FILE *f) {
+    mf_list l;
+    if (mf_scan(&l)) {
+        fprintf(stderr, "llmfs: out of memory\n");
+        return -1;
+    }
+    int w = 4;
+    for (int i = 0; i < l.n; i++)
+        if ((int)strlen(l.v[i].name) > w) w = (int)strlen(l.v[i].name);
+    if (w > 80) w = 80;
+    for (int i = 0; i < l.n; i++)
+        fprintf(f, "%-*s  %-11s  %9.1f MiB  %s\n", w, l.v[i].name, l.v[i].source,
+                (double)l.v[i].size / 1048576.0, l.v[i].path);
+    mf_free(&l);
+    return 0;
 }
 
 /* Makes a relative path absolute against the working directory (the
@@ -162,6 +193,15 @@ static int load_config(cli *c, llmfs_config *cfg) {
         return -1;
     }
     int rc = 0;
+    if (cfg->model) {   /* a name of a downloaded model, or a path */
+        char *path;
+        if ((rc = mf_resolve(cfg->model, &path, err, sizeof err))) {
+            fprintf(stderr, "llmfs: %s\n", rc == -ENOMEM ? "out of memory" : err);
+            return -1;
+        }
+        free(cfg->model);
+        cfg->model = path;
+    }
     for (int i = 0; i < cfg->n_backends && !rc; i++)
         rc = absolute(&cfg->backends[i].api_key_file);
     if (rc || (rc = absolute(&cfg->model)) || (rc = absolute(&cfg->tokenizer)) ||
@@ -366,6 +406,10 @@ int main(int argc, char **argv) {
     if (fo.show_version) {
         printf("llmfs %s (libfuse %s)\n", LLMFS_VERSION, fuse_pkgversion());
         ret = 0;
+        goto out_args;
+    }
+    if (c.list_models) {
+        ret = list_models(stdout) ? 1 : 0;
         goto out_args;
     }
     if (load_config(&c, &cfg)) goto out_args;
