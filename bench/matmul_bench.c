@@ -3,7 +3,11 @@
  * matmuls at n = 1) in F32 and Q8_0, batched passes at n = 4/16/32 (cost
  * per token), and n = 512 GFLOP/s of F32, Q8_0, Q4_0, Q4_K and Q6_K
  * matrices against OpenBLAS sgemm on the same (float) weights.  Prints medians.
- * Usage: matmul_bench [threads]   (default 2; LLMFS_ISA picks the path) */
+ * "decode" as second argument prints only decode figures, for every type
+ * with an integer kernel too: the pass over the 84 matrices (weights from
+ * memory) and one 768x768 matrix repeated (weights in cache: what the
+ * kernel does when memory is not the limit), in GB/s of weights.
+ * Usage: matmul_bench [threads [decode]]   (default 2; LLMFS_ISA picks the path) */
 #include "engine/matmul.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
@@ -105,6 +109,31 @@ static void bench_model(pool *p, int type, float *x, float *y)
     free_model(m);
 }
 
+/* Decode only: the pass, and one cache-resident matrix repeated. */
+static void bench_decode(pool *p, int type, float *x, float *y)
+{
+    size_t bytes;
+    mat *m = make_model(type, &bytes);
+    time_pass(p, m, 1, x, y, 2);
+    double t1 = time_pass(p, m, 1, x, y, RUNS);
+    /* the fastest of many short runs: the kernel's own speed, whatever
+     * else the machine runs */
+    double th = 1e9;
+    for (int r = 0; r < 400; r++) {
+        double t0 = now();
+        for (int i = 0; i < 10; i++)
+            matmul(p, y, x, &m[0], 1);
+        double t = (now() - t0) / 10;
+        if (t < th)
+            th = t;
+    }
+    size_t hb = m[0].row_bytes * (size_t)m[0].rows;
+    printf("%-4s decode pass %7.3f ms %6.1f GB/s %7.1f tok/s | in cache (%zu KB), fastest %6.2f us %6.1f GB/s\n",
+           quant_name(type), t1 * 1e3, (double)bytes / t1 / 1e9, 1.0 / t1, hb >> 10, th * 1e6,
+           (double)hb / th / 1e9);
+    free_model(m);
+}
+
 static void bench_gemm(pool *p, int type, int rows, int cols, int n)
 {
     size_t rb = quant_row_bytes(type, cols);
@@ -153,6 +182,15 @@ int main(int argc, char **argv)
     float *x = aligned_alloc(64, sizeof(float) * 32 * HIDDEN);
     float *y = aligned_alloc(64, sizeof(float) * 32 * HIDDEN);
     for (int i = 0; i < 32 * HIDDEN; i++) x[i] = frand();
+    if (argc > 2 && !strcmp(argv[2], "decode")) {
+        const int types[] = { TYPE_F32, TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_K };
+        for (int i = 0; i < 4; i++)
+            bench_decode(p, types[i], x, y);
+        free(x);
+        free(y);
+        pool_free(p);
+        return 0;
+    }
     bench_model(p, TYPE_F32, x, y);
     bench_model(p, TYPE_Q8_0, x, y);
     bench_model(p, TYPE_Q4_0, x, y);
