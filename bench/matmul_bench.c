@@ -115,7 +115,12 @@ static void bench_decode(pool *p, int type, float *x, float *y)
     size_t bytes;
     mat *m = make_model(type, &bytes);
     time_pass(p, m, 1, x, y, 2);
-    double t1 = time_pass(p, m, 1, x, y, RUNS);
+    double t1 = 1e9;   /* the fastest pass of 25 */
+    for (int r = 0; r < 25; r++) {
+        double t = time_pass(p, m, 1, x, y, 1);
+        if (t < t1)
+            t1 = t;
+    }
     /* the fastest of many short runs: the kernel's own speed, whatever
      * else the machine runs */
     double th = 1e9;
@@ -128,7 +133,7 @@ static void bench_decode(pool *p, int type, float *x, float *y)
             th = t;
     }
     size_t hb = m[0].row_bytes * (size_t)m[0].rows;
-    printf("%-4s decode pass %7.3f ms %6.1f GB/s %7.1f tok/s | in cache (%zu KB), fastest %6.2f us %6.1f GB/s\n",
+    printf("%-4s decode pass, fastest %7.3f ms %6.1f GB/s %7.1f tok/s | in cache (%zu KB), fastest %6.2f us %6.1f GB/s\n",
            quant_name(type), t1 * 1e3, (double)bytes / t1 / 1e9, 1.0 / t1, hb >> 10, th * 1e6,
            (double)hb / th / 1e9);
     free_model(m);
