@@ -187,12 +187,14 @@ static inline void block_scores(float *restrict out, const float *restrict q,
 
 /* out[l] = sum_p a[p] * inv * V[p][off + l] for l < W: even positions in
  * one partial sum, odd in another, each in increasing p, then added.  W
- * is a constant, so the sums live in registers. */
+ * is a constant multiple of 8, so the sums live in registers (as
+ * eight-float vectors: element-wise, the same roundings). */
 #define DEF_VALUE_SUM(W)                                                                   \
 static inline __attribute__((always_inline)) void                                          \
 value_sum##W(float *restrict out, const float *restrict a, float inv, const kv_cache *kv, \
              const kv_seq *s, int layer, size_t off, int kvd, int npos) {                  \
-    float ev[W] = { 0 }, od[W] = { 0 };                                                    \
+    v8f ev[W / 8], od[W / 8];                                                              \
+    for (int l = 0; l < W / 8; l++) ev[l] = od[l] = V8(0.0f);                              \
     for (int b = 0; b * KV_BLOCK < npos; b++) {                                            \
         const float *restrict vb = kv_val(kv, s->blocks[b], layer) + off;                  \
         const int p0 = b * KV_BLOCK;                                                       \
@@ -200,24 +202,25 @@ value_sum##W(float *restrict out, const float *restrict a, float inv, const kv_c
         int k = 0;                                                                         \
         for (; k + 2 <= rows; k += 2) {                                                    \
             const float *restrict v0 = vb + (size_t)k * kvd, *restrict v1 = v0 + kvd;      \
-            const float x = a[p0 + k] * inv, y = a[p0 + k + 1] * inv;                      \
-            for (int l = 0; l < W; l++) {                                                  \
-                ev[l] += x * v0[l];                                                        \
-                od[l] += y * v1[l];                                                        \
+            const v8f x = V8(a[p0 + k] * inv), y = V8(a[p0 + k + 1] * inv);                \
+            for (int l = 0; l < W / 8; l++) {                                              \
+                ev[l] += x * v8f_load(v0 + 8 * l);                                         \
+                od[l] += y * v8f_load(v1 + 8 * l);                                         \
             }                                                                              \
         }                                                                                  \
         if (k < rows) {            /* the last position (even), last block only */         \
             const float *restrict v0 = vb + (size_t)k * kvd;                               \
-            const float x = a[p0 + k] * inv;                                               \
-            for (int l = 0; l < W; l++) ev[l] += x * v0[l];                                \
+            const v8f x = V8(a[p0 + k] * inv);                                             \
+            for (int l = 0; l < W / 8; l++) ev[l] += x * v8f_load(v0 + 8 * l);             \
         }                                                                                  \
     }                                                                                      \
-    for (int l = 0; l < W; l++) out[l] = ev[l] + od[l];                                    \
+    for (int l = 0; l < W / 8; l++) v8f_store(out + 8 * l, ev[l] + od[l]);                 \
 }
 DEF_VALUE_SUM(64)
 DEF_VALUE_SUM(16)
+DEF_VALUE_SUM(8)
 
-/* The same for the last w < 16 dims of a head. */
+/* The same for the last w < 8 dims of a head. */
 static void value_sum_tail(float *restrict out, int w, const float *restrict a, float inv,
                            const kv_cache *kv, const kv_seq *s, int layer, size_t off, int kvd,
                            int npos) {
@@ -279,14 +282,29 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
             for (int u = 0; u < tn; u++) {
                 const int t = t0 + u, npos = j->pos[t] + 1;
                 float *att = att0 + u * stride;
-                float mx = -INFINITY;
-                for (int p = 0; p < npos; p++) {
-                    att[p] *= scale;
-                    if (att[p] > mx) mx = att[p];
+                /* the scaled scores and the largest of them, as eight
+                 * running maxima (every order finds the same value, up to
+                 * the sign of a zero, which att[p] - mx does not see) */
+                v8f m8 = V8(-INFINITY);
+                int p = 0;
+                for (; p + 8 <= npos; p += 8) {
+                    v8f a = v8f_load(att + p) * V8(scale);
+                    v8f_store(att + p, a);
+                    m8 = v8f_sel(a > m8, a, m8);
                 }
-                for (int p = 0; p < npos; p++) att[p] = expf_det(att[p] - mx);
+                float mx = -INFINITY;
+                for (; p < npos; p++) {
+                    att[p] *= scale;
+                    mx = att[p] > mx ? att[p] : mx;
+                }
+                for (int l = 0; l < 8; l++) mx = m8[l] > mx ? m8[l] : mx;
+                for (p = 0; p + 8 <= npos; p += 8) {
+                    v8f_store(att + p, v8f_load(att + p) - V8(mx));
+                    expf_det8(att + p, att + p);
+                }
+                for (; p < npos; p++) att[p] = expf_det(att[p] - mx);
                 float sum = 0;
-                for (int p = 0; p < npos; p++) sum += att[p];
+                for (p = 0; p < npos; p++) sum += att[p];
                 float inv = 1.0f / sum;
                 /* weighted sum of values: even and odd positions in two
                  * partial sums (two dependency chains), then added; 16 or
@@ -298,6 +316,8 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
                     value_sum64(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
                 for (; i0 + 16 <= hd; i0 += 16)
                     value_sum16(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+                for (; i0 + 8 <= hd; i0 += 8)
+                    value_sum8(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
                 if (i0 < hd)
                     value_sum_tail(o + i0, hd - i0, att, inv, j->kv, s, j->layer,
                                    (size_t)g * hd + i0, kvd, npos);
@@ -350,7 +370,15 @@ static void tok_worker(void *arg, int ith, int nth) {
             break;
         case ST_SWIGLU: {
             float *g = f->hb + (size_t)t * H, *u = f->hb2 + (size_t)t * H;
-            for (int i = 0; i < H; i++) g[i] = g[i] / (1.0f + expf_det(-g[i])) * u[i];
+            int i = 0;
+            for (; i + 8 <= H; i += 8) {
+                float e[8];
+                v8f gv = v8f_load(g + i);
+                v8f_store(e, -gv);
+                expf_det8(e, e);
+                v8f_store(g + i, gv / (V8(1.0f) + v8f_load(e)) * v8f_load(u + i));
+            }
+            for (; i < H; i++) g[i] = g[i] / (1.0f + expf_det(-g[i])) * u[i];
             break;
         }
         case ST_ROPE_STORE: {

@@ -70,4 +70,44 @@ static inline float expf_det(float x) {
     float y = (p * s1) * s2;
     return x < -87.0f ? 0.0f : x > 88.5f ? INFINITY : y;
 }
+
+/* Eight floats as one GCC generic vector: element-wise operations, which
+ * the compiler maps to whatever vector instructions the function's target
+ * has (SSE2 pairs on the portable path), with each element rounded as
+ * its scalar operation would be. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+#define V8(c) ((v8f){ c, c, c, c, c, c, c, c })
+#define V8I(c) ((v8i){ c, c, c, c, c, c, c, c })
+
+/* (macros: functions taking or returning vectors would change the ABI
+ * on the portable path) */
+#define v8f_load(p) (*(const v8f __attribute__((aligned(4))) *)(const void *)(p))
+#define v8f_store(p, v) (*(v8f __attribute__((aligned(4))) *)(void *)(p) = (v))
+/* m ? a : b per element, m from a vector comparison (all ones or zero) */
+#define v8f_sel(m, a, b) ((v8f)(((m) & (v8i)(a)) | (~(m) & (v8i)(b))))
+
+/* y[i] = expf_det(x[i]) for i < 8: the same operations element by
+ * element, so the same bits (y may be x). */
+static inline void expf_det8(float *y, const float *xp) {
+    const v8f x = v8f_load(xp);
+    v8f xc = v8f_sel(x < V8(-87.0f), V8(-87.0f), x);
+    xc = v8f_sel(xc > V8(88.5f), V8(88.5f), xc);
+    v8f t = xc * V8(1.44269504088896341f) + V8(12582912.0f);
+    v8i k = (v8i)t - V8I(0x4B400000);
+    v8f kf = t - V8(12582912.0f);
+    v8f r = (xc - kf * V8(0.693145751953125f)) - kf * V8(1.42860682030941723e-06f);
+    v8f p = V8(1.0f / 720.0f);
+    p = p * r + V8(1.0f / 120.0f);
+    p = p * r + V8(1.0f / 24.0f);
+    p = p * r + V8(1.0f / 6.0f);
+    p = p * r + V8(0.5f);
+    p = p * r + V8(1.0f);
+    p = p * r + V8(1.0f);
+    v8i k1 = k >> 1, k2 = k - k1;
+    v8f s1 = (v8f)((v8u)(k1 + V8I(127)) << 23), s2 = (v8f)((v8u)(k2 + V8I(127)) << 23);
+    v8f e = (p * s1) * s2;
+    v8f_store(y, v8f_sel(x < V8(-87.0f), V8(0.0f), v8f_sel(x > V8(88.5f), V8(INFINITY), e)));
+}
 #endif

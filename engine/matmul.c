@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cpuid.h>
@@ -746,6 +747,9 @@ struct mm_job {
     const qcols *q;         /* (nq) the quantized columns */
     int nq;
     const int *qi;          /* (k) matrix m's columns: q[qi[m]], or none (-1) */
+    int tiles;              /* ROW_TILE-row tiles of all k matrices, in order */
+    int tile0[MM_GROUP + 1];   /* matrix m's first tile; tile0[k] = tiles */
+    _Alignas(64) atomic_int next;   /* the first tile no thread has taken */
 };
 
 /* Each thread quantizes its share of the columns. */
@@ -757,17 +761,41 @@ static void quant_task(void *arg, int ith, int nth)
         quantize_cols(&j->q[i], 1, j->x, j->W[0]->cols, t0, t1);
 }
 
-/* Each thread takes its share of the rows of every matrix of the job. */
+/* Rows of tiles [a, b) of the job, matrix by matrix. */
+static void mm_tiles(const struct mm_job *j, int a, int b)
+{
+    for (int m = 0; m < j->k && a < b; m++) {
+        if (a >= j->tile0[m + 1])
+            continue;
+        const int rows = j->W[m]->rows;
+        const int e = b < j->tile0[m + 1] ? b : j->tile0[m + 1];
+        const int r0 = (a - j->tile0[m]) * ROW_TILE;
+        const int r1 = (e - j->tile0[m]) * ROW_TILE < rows ? (e - j->tile0[m]) * ROW_TILE : rows;
+        rows_any(j->y[m], j->x, j->qi[m] >= 0 ? &j->q[j->qi[m]] : NULL, j->W[m], j->n, r0, r1);
+        a = e;
+    }
+}
+
+/* The threads take the row tiles of every matrix of the job in chunks of
+ * a quarter of what is left over the threads (guided scheduling): large
+ * chunks first, then smaller ones, so that a thread slowed down or
+ * descheduled by the machine's other work leaves its share to the others
+ * and the threads finish together.  Which thread computes a row never
+ * changes its result. */
 static void mm_task(void *arg, int ith, int nth)
 {
-    const struct mm_job *j = arg;
-    for (int m = 0; m < j->k; m++) {
-        int rows = j->W[m]->rows;
-        int chunk = (rows + nth - 1) / nth;
-        chunk = (chunk + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
-        int r0 = ith * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-        if (r0 < r1)
-            rows_any(j->y[m], j->x, j->qi[m] >= 0 ? &j->q[j->qi[m]] : NULL, j->W[m], j->n, r0, r1);
+    struct mm_job *j = arg;
+    (void)ith;
+    int a = atomic_load_explicit(&j->next, memory_order_relaxed);
+    while (a < j->tiles) {
+        int c = (j->tiles - a) / (2 * nth);
+        if (c < 1)
+            c = 1;
+        if (!atomic_compare_exchange_weak_explicit(&j->next, &a, a + c, memory_order_relaxed,
+                                                   memory_order_relaxed))
+            continue;   /* a is now the current value */
+        mm_tiles(j, a, a + c);
+        a = atomic_load_explicit(&j->next, memory_order_relaxed);
     }
 }
 
@@ -796,12 +824,16 @@ void matmul_many(pool *p, int k, float *const *y, const float *x, const mat *con
             poison_rows(y[m], (size_t)W[m]->rows, n, 0, W[m]->rows);
         return;
     }
-    struct mm_job j = { y, x, W, k, n, q, nq, qi };
+    struct mm_job j = { y, x, W, k, n, q, nq, qi, 0, { 0 }, 0 };
+    for (int m = 0; m < k; m++)
+        j.tile0[m + 1] = j.tile0[m] + (W[m]->rows + ROW_TILE - 1) / ROW_TILE;
+    j.tiles = j.tile0[k];
+    atomic_init(&j.next, 0);
     /* Below ~256K multiply-adds (tens of microseconds) waking the other
      * threads costs more than it saves: tiny models run on one core. */
     if (!p || pool_threads(p) == 1 || small || work < MATMUL_PARALLEL_MIN) {
         quant_task(&j, 0, 1);
-        mm_task(&j, 0, 1);
+        mm_tiles(&j, 0, j.tiles);
         return;
     }
     if (nq && n >= QUANT_PARALLEL_MIN)

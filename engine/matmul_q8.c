@@ -411,29 +411,60 @@ static TV512 void quant_512(int ti, const float *x, int cols, uint8_t *col)
 }
 
 /* The unsigned operand of weight blocks bw and bw + bs (the second
- * ignored when one is 0): Q8_0: w + 128; Q4_0: the nibbles. */
-INLINE TV512 __m512i wpair_512(int ti, const uint8_t *bw, int bs, int two)
+ * ignored when `two` is 0) and their scales, one per 8-lane half:
+ * Q8_0: w + 128; Q4_0: the nibbles, low ones in bytes 0-15 of each
+ * 32-byte half, high ones in 16-31.  Every part comes from a broadcast
+ * load, merged under a mask: no shuffles, which the decode tiles would
+ * otherwise wait on. */
+INLINE TV512 void wpair_512(int ti, const uint8_t *bw, int two, __m512i *wv, __m512 *dw)
 {
+    const int bs = wbytes[ti];
+    const __m256i sa = _mm256_set1_epi16((short)rd16(bw));
+    *dw = _mm512_cvtph_ps(two ? _mm256_mask_set1_epi16(sa, 0xff00, (short)rd16(bw + bs))
+                              : _mm256_maskz_mov_epi16(0x00ff, sa));
     if (ti == 0) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(bw + 2));
-        __m256i b = two ? _mm256_loadu_si256((const __m256i *)(bw + bs + 2)) : _mm256_setzero_si256();
-        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+        const __m512i a = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(bw + 2)));
+        const __m512i v = two ? _mm512_mask_broadcast_i64x4(a, 0xf0, _mm256_loadu_si256((const __m256i *)(bw + bs + 2)))
+                              : _mm512_maskz_mov_epi64(0x0f, a);
+        *wv = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+        return;
     }
-    __m128i a = _mm_loadu_si128((const __m128i *)(bw + 2));
-    __m128i b = two ? _mm_loadu_si128((const __m128i *)(bw + bs + 2)) : _mm_setzero_si128();
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(a, a)),
-                                   _mm256_set_m128i(b, b), 1);
-    v = _mm512_mask_blend_epi64(0xcc, v, _mm512_srli_epi16(v, 4));
-    return _mm512_and_si512(v, _mm512_set1_epi8(15));
+    const __m512i qa = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(bw + 2)));
+    const __m512i v = two ? _mm512_mask_broadcast_i32x4(qa, 0xff00, _mm_loadu_si128((const __m128i *)(bw + bs + 2)))
+                          : _mm512_maskz_mov_epi32(0x00ff, qa);
+    *wv = _mm512_and_si512(_mm512_mask_blend_epi64(0xcc, v, _mm512_srli_epi16(v, 4)), _mm512_set1_epi8(15));
 }
 
-/* The F16 scales of a block pair, one per 8-lane half. */
-INLINE TV512 __m512 wscale_512(const uint8_t *bw, int bs, int two)
+/* One block pair (or the last block alone, two = 0) of R rows against T
+ * columns. */
+INLINE TV512 void pair_512(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
+                           size_t qb, size_t pf, int b, const int two, const int R, const int T,
+                           __m512 acc[8][4])
 {
-    __m128i a = _mm_set1_epi16((short)rd16(bw));
-    __m128i b = _mm_set1_epi16(two ? (short)rd16(bw + bs) : 0);
-    return _mm512_cvtph_ps(_mm256_set_m128i(b, a));
+    const __mmask16 m = two ? 0xffff : 0x00ff;
+    __m512i wv[8];
+    __m512 dw[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+        const uint8_t *bw = w + i * rb + (size_t)b * wbytes[ti];
+        if (pf)
+            _mm_prefetch((const char *)bw + pf, _MM_HINT_T0);
+        wpair_512(ti, bw, two, &wv[i], &dw[i]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < T; j++) {
+        const uint8_t *c = xc + j * xcs;
+        const __m512i xv = _mm512_loadu_si512(c + 32 * b);
+        const uint8_t *pp = c + qb + (size_t)(b / 2) * 128;
+        const __m512i off = _mm512_loadu_si512(pp);
+        const __m512 dx = _mm512_loadu_ps(pp + 64);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off, wv[i], xv));
+            acc[i][j] = two ? _mm512_fmadd_ps(p, _mm512_mul_ps(dw[i], dx), acc[i][j])
+                            : _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw[i], dx), acc[i][j], m);
+        }
+    }
 }
 
 INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const uint8_t *xc, size_t xcs,
@@ -445,35 +476,13 @@ INLINE TV512 void tile_512(int ti, const uint8_t *w, size_t rb, const uint8_t *x
 #pragma GCC unroll 4
         for (int j = 0; j < T; j++)
             acc[i][j] = _mm512_setzero_ps();
-    const int nb = cols / 32, bs = wbytes[ti];
+    const int nb = cols / 32;
     const size_t qb = q8_q_bytes(cols);
-    for (int b = 0; b < nb; b += 2) {
-        const int two = b + 1 < nb;
-        const __mmask16 m = two ? 0xffff : 0x00ff;
-        __m512i wv[8];
-        __m512 dw[8];
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++) {
-            const uint8_t *bw = w + i * rb + (size_t)b * bs;
-            if (pf)
-                _mm_prefetch((const char *)bw + pf, _MM_HINT_T0);
-            wv[i] = wpair_512(ti, bw, bs, two);
-            dw[i] = wscale_512(bw, bs, two);
-        }
-#pragma GCC unroll 4
-        for (int j = 0; j < T; j++) {
-            const uint8_t *c = xc + j * xcs;
-            const __m512i xv = _mm512_loadu_si512(c + 32 * b);
-            const uint8_t *pp = c + qb + (size_t)(b / 2) * 128;
-            const __m512i off = _mm512_loadu_si512(pp);
-            const __m512 dx = _mm512_loadu_ps(pp + 64);
-#pragma GCC unroll 8
-            for (int i = 0; i < R; i++) {
-                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(off, wv[i], xv));
-                acc[i][j] = _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw[i], dx), acc[i][j], m);
-            }
-        }
-    }
+    int b = 0;
+    for (; b + 1 < nb; b += 2)
+        pair_512(ti, w, rb, xc, xcs, qb, pf, b, 1, R, T, acc);
+    if (b < nb)
+        pair_512(ti, w, rb, xc, xcs, qb, pf, b, 0, R, T, acc);
 #pragma GCC unroll 4
     for (int j = 0; j < T; j++)
 #pragma GCC unroll 8
@@ -490,8 +499,11 @@ INLINE TV512 void prep_512(int ti, const uint8_t *w, int cols, uint8_t *out)
     const int nb = cols / 32, bs = wbytes[ti];
     for (int b = 0; b < nb; b += 2, out += 128) {
         const uint8_t *bw = w + (size_t)b * bs;
-        _mm512_storeu_si512(out, wpair_512(ti, bw, bs, b + 1 < nb));
-        _mm512_storeu_ps(out + 64, wscale_512(bw, bs, b + 1 < nb));
+        __m512i wv;
+        __m512 dw;
+        wpair_512(ti, bw, b + 1 < nb, &wv, &dw);
+        _mm512_storeu_si512(out, wv);
+        _mm512_storeu_ps(out + 64, dw);
     }
 }
 static TV512 void prep_512_0(const uint8_t *w, int cols, uint8_t *out) { prep_512(0, w, cols, out); }

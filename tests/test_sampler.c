@@ -24,6 +24,31 @@ static void exps(void) {
     CHECK(expf_det(-100.0f) == 0.0f && isinf(expf_det(100.0f)) && expf_det(0.0f) == 1.0f);
 }
 
+/* expf_det8 gives expf_det's bits on every input: a sweep over the whole
+ * range and beyond, and the edges (zeros, infinities, NaN, the clamps). */
+static void exps8(void) {
+    int bad = 0;
+    float x[8], y[8];
+    for (float v = -120.0f; v < 120.0f; v += 0.00917f * 8) {
+        for (int l = 0; l < 8; l++) x[l] = v + 0.00917f * (float)l;
+        expf_det8(y, x);
+        for (int l = 0; l < 8; l++) {
+            float e = expf_det(x[l]);
+            if (memcmp(&e, &y[l], 4) != 0 && bad++ < 3)
+                printf("#   expf_det8(%.9g) = %.9g, expf_det %.9g\n", x[l], y[l], e);
+        }
+    }
+    const float edge[8] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, -87.0f, 88.5f, -87.00001f };
+    memcpy(x, edge, sizeof x);
+    expf_det8(y, x);
+    for (int l = 0; l < 8; l++) {
+        float e = expf_det(edge[l]);
+        if (memcmp(&e, &y[l], 4) != 0 && bad++ < 6)
+            printf("#   expf_det8(%.9g) = %.9g, expf_det %.9g\n", edge[l], y[l], e);
+    }
+    CHECKF(bad == 0, "%d differences", bad);
+}
+
 static void sampling(void) {
     enum { V = 64 };
     float logits[V];
@@ -155,6 +180,7 @@ static void utf8(void) {
 
 int main(void) {
     TEST("exp_det and expf_det are accurate", exps);
+    TEST("expf_det8 gives expf_det's bits", exps8);
     TEST("sampler: greedy limits, seeds, top-k, softmax frequencies, splitmix64", sampling);
     TEST("sampler: a top_p below 1/vocab on a flat distribution keeps one token", top_p_flat);
     TEST("sampler: min_p drops the unlikely tokens", min_p);
