@@ -65,6 +65,7 @@ struct rreq {
     uint64_t tried;              /* endpoints tried, one bit each */
     int64_t due_ns;              /* end of the backoff */
     int64_t sent_ns, last_byte_ns;
+    int got_bytes;               /* this attempt has had a byte */
     CURL *easy;
     struct curl_slist *hdrs;
     char *body;                  /* (body_len) the request's JSON */
@@ -93,6 +94,7 @@ typedef struct endpoint {
     breaker br;                  /* (mu) */
     int inflight;                /* (mu) */
     double limit;                /* (mu) */
+    int64_t last_byte_ns;        /* its last byte on any transfer (thread) */
     double tpot_sum;             /* samples toward the next decision (thread) */
     int tpot_n;
     remote_endpoint_stats st;    /* counters (mu) */
@@ -534,6 +536,8 @@ static size_t on_body(char *d, size_t sz, size_t nm, void *ud) {
     rreq *r = ud;
     size_t n = sz * nm;
     r->last_byte_ns = now_ns();
+    r->got_bytes = 1;
+    if (r->ep >= 0) r->rb->ep[r->ep].last_byte_ns = r->last_byte_ns;
     if (!r->status) curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
     if (r->status != 200) {
         size_t k = MAX_ERRBODY - 1 - r->errbody_len;
@@ -552,6 +556,18 @@ static size_t on_body(char *d, size_t sz, size_t nm, void *ud) {
     return n;
 }
 
+/* When r times out for silence (thread): timeout_ms after its last byte.
+ * An answer that has not started yet waits while its server streams
+ * others' (it is queued there, as llama-server and vLLM queue what they
+ * cannot batch now): it times out only once the server has been silent
+ * on every transfer for timeout_ms. */
+static int64_t silence_deadline(const remote *rb, const rreq *r) {
+    const endpoint *e = &rb->ep[r->ep];
+    int64_t last = r->last_byte_ns;
+    if (!r->got_bytes && e->last_byte_ns > last) last = e->last_byte_ns;
+    return last + (int64_t)e->cfg.timeout_ms * 1000000;
+}
+
 /* Starts r's attempt on endpoint k (thread).  On failure r is ended. */
 static void start(remote *rb, rreq *r, int k) {
     endpoint *e = &rb->ep[k];
@@ -567,6 +583,7 @@ static void start(remote *rb, rreq *r, int k) {
     r->reason[0] = 0;
     r->curl_err[0] = 0;
     r->sent_ns = r->last_byte_ns = now_ns();
+    r->got_bytes = 0;
     if (!r->r.t_start_ns) r->r.t_start_ns = r->sent_ns;
     sse_release(&r->sp);
     int rc = sse_init(&r->sp, MAX_EVENT);
@@ -615,7 +632,7 @@ static void start(remote *rb, rreq *r, int k) {
     pthread_mutex_unlock(&rb->mu);
     r->state = RS_ACTIVE;
     list_push(&rb->active, r);
-    int64_t dl = r->last_byte_ns + (int64_t)e->cfg.timeout_ms * 1000000;
+    int64_t dl = silence_deadline(rb, r);
     if (dl < rb->silence_due_ns) rb->silence_due_ns = dl;
     curl_multi_add_handle(rb->multi, h);
 }
@@ -906,7 +923,7 @@ static void *http_main(void *arg) {
             int64_t first = INT64_MAX;
             for (rreq *r = rb->active, *nx; r; r = nx) {
                 nx = r->next;
-                int64_t dl = r->last_byte_ns + (int64_t)rb->ep[r->ep].cfg.timeout_ms * 1000000;
+                int64_t dl = silence_deadline(rb, r);
                 if (dl <= now) ended(rb, r, CURLE_OK, 1);
                 else if (dl < first) first = dl;
             }

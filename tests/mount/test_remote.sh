@@ -330,4 +330,27 @@ check "the server back: its breaker half-opened, closed, and it serves again" \
     eval '[ "$(backend_stat "$M" 0 state)" = closed ] && [ "$(backend_stat "$M" 0 breaker_half_opened)" -ge 1 ] &&
           [ "$(backend_stat "$M" 0 breaker_closed)" -ge 1 ]'
 umount_llmfs "$M"
+
+# A server that queues: one sequence, 100 ms a chunk, three answers of
+# twelve chunks asked at once.  The second and third wait over a second
+# for their first byte, longer than timeout_ms, while the server streams
+# the first: busy, not silent, so none of them times out.
+start_server q 0 --sequences 1 --token-delay-ms 100 || notok "the queueing server starts"
+M=$T/queue
+cat > "$T/queue.yaml" <<EOF
+backend:
+  - {url: "http://127.0.0.1:$(port q)", model: stories260K, kind: llama-server}
+cache: {l1_mb: 0, l2_mb: 0}
+remote: {timeout_ms: 800, retries: 0}
+EOF
+if mount_llmfs "$M" --config "$T/queue.yaml"; then
+    for i in 1 2 3; do printf -- '---\nmax_tokens: 12\n---\nQueued %s: Once upon a time\n' "$i" > "$M/prompts/q$i"; done
+    whole=0
+    for i in 1 2 3; do cat "$M/completions/q$i" > /dev/null 2>&1 && whole=$((whole + 1)) || echo "# q$i: $(xerr "$M" "q$i")"; done
+    check "answers queued at a busy server wait past timeout_ms for their first byte ($whole of 3 whole, $(backend_stat "$M" 0 timeouts) timeouts)" \
+        eval '[ $whole = 3 ] && [ "$(backend_stat "$M" 0 timeouts)" = 0 ]'
+    umount_llmfs "$M"
+else
+    notok "mount with the queueing server"
+fi
 finish
