@@ -1,7 +1,9 @@
 /* Every architecture against llama.cpp itself, live: seeded models of
- * qwen2, qwen3, llama3 (llama with Llama 3 RoPE factors) and phi3 in F32,
- * Q8_0 and Q4_K, made by llmfs-mkmodel with the GPT-2 BPE vocabulary
- * (phi3: Phi-3's own SentencePiece one), run by
+ * qwen2, qwen3, llama3 (llama with Llama 3 RoPE factors), phi3, gemma2 and
+ * gemma3 in F32, Q8_0 and Q4_K, made by llmfs-mkmodel with the GPT-2 BPE
+ * vocabulary (phi3: Phi-3's own SentencePiece one; gemma2 and gemma3:
+ * LLaMA's SentencePiece one, with sliding windows of 16 positions that
+ * their 45-token prompt passes), run by
  * llama.cpp through node-llama-cpp (tests/node/llamacpp_ref.mjs) and by
  * our engine.  Checked: the prompt's tokens, the next-token probabilities
  * llama.cpp exposes, and 64 greedy tokens, with tolerances derived at
