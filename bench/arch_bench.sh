@@ -4,7 +4,8 @@
 # TYPES (default F32 and Q4_K): prefill tok/s of a ~512-token prompt and
 # decode tok/s of 128 tokens from an empty context, medians of RUNS runs
 # on THREADS threads.  The runs are interleaved (one of each architecture
-# per round), so that the machine's drift hits them alike.  Decode is
+# per round, each round starting one architecture later), so that the
+# machine's drift hits them alike.  Decode is
 # reported against its ceiling, triad bandwidth / bytes read per token,
 # and both figures against llama's of the same type.  gemma2 and gemma3
 # have llmfs-mkmodel's default window (half the context, 512 positions).
@@ -45,13 +46,18 @@ one() {
 
 triad() { build/bench/triad_bench "$THREADS" | awk '{ print $2 }'; }
 bw0=$(triad)
-for ((r = 0; r < RUNS; r++)); do
-    for t in $TYPES; do for a in $ARCHS; do one "$a" "$t"; done; done
+bws=$bw0
+read -ra archs <<<"$ARCHS"
+for ((r = 0; r < RUNS; r++)); do   # each round starts one architecture later
+    [ "$r" -gt 0 ] && bws+=" $(triad)"
+    for t in $TYPES; do
+        for ((i = 0; i < ${#archs[@]}; i++)); do one "${archs[(i + r) % ${#archs[@]}]}" "$t"; done
+    done
 done
-bw1=$(triad)
-bw=$(awk -v a="$bw0" -v b="$bw1" 'BEGIN { print (a > b ? a : b) }')
+bws+=" $(triad)"
+bw=$(tr ' ' '\n' <<<"$bws" | sort -g | tail -1)
 
-echo "# $THREADS threads, median of $RUNS interleaved rounds; triad bandwidth before and after: $bw0 and $bw1 GB/s"
+echo "# $THREADS threads, median of $RUNS interleaved rounds; triad bandwidth before each round and after: $bws GB/s (the ceiling takes the largest)"
 printf '%-7s %-5s %6s %9s %8s %9s %8s %9s %8s %8s\n' arch type prompt prefill vs_llama decode MB_tok ceiling fraction vs_llama
 for t in $TYPES; do
     lp=$(median <"$tmp/llama-$t.pre"); ld=$(median <"$tmp/llama-$t.dec"); lb=$(cat "$tmp/llama-$t.bpt")
