@@ -9,7 +9,10 @@
 # reported against its ceiling, triad bandwidth / bytes read per token,
 # and both figures against llama's of the same type.  gemma2 and gemma3
 # have llmfs-mkmodel's default window (half the context, 512 positions).
-#   RUNS=3 THREADS=2 TYPES="f32 q4_k" bash bench/arch_bench.sh
+# MMAP=1 runs every model from its file mapping (llmfs-run --mmap): the
+# tied-embedding models of Q4_K are under 64 MiB, which llmfs keeps mapped
+# while it reads the larger untied ones into huge pages.
+#   RUNS=3 THREADS=2 TYPES="f32 q4_k" MMAP= bash bench/arch_bench.sh
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -18,6 +21,7 @@ THREADS=${THREADS:-2}
 TYPES=${TYPES:-f32 q4_k}
 ARCHS=${ARCHS:-llama llama3 qwen2 qwen3 phi3 gemma2 gemma3}
 N_GEN=128
+load=(); [ -n "${MMAP:-}" ] && load=(--mmap)
 
 bench_require arch_bench llmfs-run llmfs-mkmodel
 [ -x build/bench/triad_bench ] || { echo "arch_bench: build/bench/triad_bench is not built (run make)" >&2; exit 1; }
@@ -34,11 +38,11 @@ for ((i = 0; i < 44; i++)); do prompt+="${BENCH_SENTENCES[i % ${#BENCH_SENTENCES
 # one ARCH TYPE: a prefill run and a decode run, appended to their files
 one() {
     local m; m=$(bench_arch_model "$1" "$2")
-    "$BIN/llmfs-run" --model "$m" -p "$prompt" -n 1 --temp 0 --ignore-eos --threads "$THREADS" \
+    "$BIN/llmfs-run" --model "$m" "${load[@]}" -p "$prompt" -n 1 --temp 0 --ignore-eos --threads "$THREADS" \
         --stats >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     stat prefill_tok_s "$tmp/err" >>"$tmp/$1-$2.pre"
     stat prompt_tokens "$tmp/err" >"$tmp/$1-$2.pt"
-    "$BIN/llmfs-run" --model "$m" -p "Once" -n "$N_GEN" --temp 0 --ignore-eos --threads "$THREADS" \
+    "$BIN/llmfs-run" --model "$m" "${load[@]}" -p "Once" -n "$N_GEN" --temp 0 --ignore-eos --threads "$THREADS" \
         --stats >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     stat decode_tok_s "$tmp/err" >>"$tmp/$1-$2.dec"
     stat decode_bytes_per_token "$tmp/err" >"$tmp/$1-$2.bpt"
@@ -57,7 +61,7 @@ done
 bws+=" $(triad)"
 bw=$(tr ' ' '\n' <<<"$bws" | sort -g | tail -1)
 
-echo "# $THREADS threads, median of $RUNS interleaved rounds; triad bandwidth before each round and after: $bws GB/s (the ceiling takes the largest)"
+echo "# $THREADS threads${MMAP:+, every model mapped (--mmap)}, median of $RUNS interleaved rounds; triad bandwidth before each round and after: $bws GB/s (the ceiling takes the largest)"
 printf '%-7s %-5s %6s %9s %8s %9s %8s %9s %8s %8s\n' arch type prompt prefill vs_llama decode MB_tok ceiling fraction vs_llama
 for t in $TYPES; do
     lp=$(median <"$tmp/llama-$t.pre"); ld=$(median <"$tmp/llama-$t.dec"); lb=$(cat "$tmp/llama-$t.bpt")
