@@ -83,7 +83,9 @@ static void rope_table(float *out, const model *m, int ctx, float base, float sc
 }
 
 /* GELU, tanh form, in float, as ggml writes it, with libm's tanhf as ggml
- * takes it (here and in the soft caps, not a tanh of our own: one within
+ * takes it (here and in the attention soft cap; the final soft cap, over
+ * the whole vocabulary, takes tanhf_det for speed: its few ulp do not show
+ * in the agreement.  A tanh of our own within
  * 4 ulp in the attention soft cap moved gemma2's log p from 1.6e-4 to
  * 1.9e-4 of llama.cpp's, the half-precision GELU amplifying last-bit
  * differences).  libm is the same for every batch, so a token's result
@@ -537,6 +539,6 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
     if (no && c->final_softcap) {   /* cap * tanh(logit / cap), as llama.cpp's three steps */
         const float cap = c->final_softcap, inv = 1.0f / cap;
         for (size_t i = 0; i < (size_t)no * c->vocab; i++)
-            logits[i] = tanhf(logits[i] * inv) * cap;
+            logits[i] = tanhf_det(logits[i] * inv) * cap;
     }
 }
