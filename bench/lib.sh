@@ -24,6 +24,19 @@ bench_model() {
     echo "$m"
 }
 
+# bench_arch_model ARCH TYPE: the same for an architecture of
+# llmfs-mkmodel --arch (llama is bench_model's file).
+bench_arch_model() {
+    [ "$1" = llama ] && { bench_model "$2"; return; }
+    local m=$DIR/$1-110m-$2-s1.gguf
+    mkdir -p "$DIR"
+    if [ ! -s "$m" ]; then
+        echo "# making $m" >&2
+        "$BIN/llmfs-mkmodel" -o "$m" "${SHAPE_110M[@]}" --arch "$1" --type "$2" >&2 || exit 1
+    fi
+    echo "$m"
+}
+
 BENCH_SENTENCES=(
     "Once upon a time there was a little girl named Lily."
     "She loved to play in the park with her friends and her big dog."

@@ -3,18 +3,25 @@
  * mirror (llama: adjacent-pair RoPE, optional rope_freqs for Llama 3;
  * qwen2: Q/K/V biases, NEOX RoPE; qwen3: per-head Q/K RMSNorm, NEOX RoPE;
  * phi3: fused QKV and gate/up, NEOX RoPE; its sliding window is ignored,
- * as llama.cpp ignores it).
+ * as llama.cpp ignores it; gemma2 and gemma3: src/models/gemma2.cpp and
+ * gemma3.cpp, NEOX RoPE, the norm weights stored with Gemma's +1 already
+ * added by the converter, so plain RMSNorm).  llama with
+ * attention.sliding_window set is windowed on every layer, as Mistral 7B
+ * was trained and as its reference code runs it; llama.cpp ignores the
+ * key for llama.
  * Every architecture may set its head size apart (attention.key_length). */
 #include "engine/arch.h"
 
 #include <stdio.h>
 
 static const arch_info archs[] = {
-    /* name     neox  qkv_bias  qk_norm  rope_freqs  fused_gate_up */
-    { "llama",  0,    0,        0,       1,          0 },
-    { "qwen2",  1,    1,        0,       0,          0 },
-    { "qwen3",  1,    0,        1,       0,          0 },
-    { "phi3",   1,    0,        0,       0,          1 },
+    /* name     neox qkv_bias qk_norm rope_freqs fused gemma swa      attn_cap final_cap wide_q */
+    { "llama",  0,   0,       0,      1,         0,    0,    SWA_ALL,    0,       0,        0 },
+    { "qwen2",  1,   1,       0,      0,         0,    0,    SWA_NONE,   0,       0,        0 },
+    { "qwen3",  1,   0,       1,      0,         0,    0,    SWA_NONE,   0,       0,        0 },
+    { "phi3",   1,   0,       0,      0,         1,    0,    SWA_NONE,   0,       0,        0 },
+    { "gemma2", 1,   0,       0,      0,         0,    2,    SWA_GEMMA2, 50.0f,   30.0f,    46 },
+    { "gemma3", 1,   0,       1,      0,         0,    3,    SWA_GEMMA3, 0,       0,        62 },
 };
 
 const arch_info *arch_find(gguf_str name) {

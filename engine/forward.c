@@ -3,7 +3,12 @@
  * mode, or halves, its NEOX mode) and grouped-query heads over a paged KV
  * cache, and a SwiGLU feed-forward, for a batch of tokens.  The variants
  * of arch.h enter as optional Q/K/V biases and per-head Q/K norms, applied
- * per token with the RoPE.  All matrix products go through
+ * per token with the RoPE, and Gemma's: scaled embeddings, norms of the
+ * sublayer outputs, a GELU-gated feed-forward, soft-capped scores and
+ * logits, and sliding-window layers, whose queries read only the last
+ * n_swa positions.  The KV cache keeps every position of every layer, so
+ * a window changes what a query reads, never what is stored: a block of
+ * a shared prefix holds the same keys and values whoever computed it.  All matrix products go through
  * matmul(), whose per-element operation order does not depend on the
  * batch; everything else is computed per token, so a token's result is
  * independent of its batch companions. */
@@ -30,6 +35,9 @@ struct fwd {
     float *att;      /* (threads, ATT_RUN, ctx + 16 + head_dim) score rows of the
                         query tokens one thread handles at once (padded) */
     float *rope;     /* (ctx, head_dim / 2, 2) cos, sin */
+    float *rope_swa; /* the same for local layers if their RoPE differs, else rope */
+    uint16_t *gelu;  /* (65536) GELU of each half-precision input, in half
+                        precision, when the feed-forward is GELU-gated */
     float *xo;       /* (max_tokens, dim) rows gathered for the classifier */
     pool_fn attention; /* the ISA version of attention_body */
     int *runs;       /* (max_tokens + 1) runs of consecutive tokens of a sequence */
@@ -46,11 +54,46 @@ static void *xalloc(size_t n) {
 void fwd_free(fwd *f) {
     if (!f) return;
     free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
-    free(f->hb); free(f->hb2); free(f->att); free(f->rope); free(f->xo);
+    free(f->hb); free(f->hb2); free(f->att); free(f->xo);
+    if (f->rope_swa != f->rope) free(f->rope_swa);
+    free(f->rope); free(f->gelu);
     free(f->runs);
     free(f);
 }
 
+/* RoPE angles as llama.cpp computes them: theta_i = p * base^(-2i/d),
+ * the power taken by repeated multiplication in float; then divided by
+ * the frequency factor of pair i (rope_freqs) and multiplied by the
+ * linear scale, each in float, when the model has them. */
+static void rope_table(float *out, const model *m, int ctx, float base, float scale) {
+    const int hd = m->c.head_dim;
+    float theta_scale = powf(base, -2.0f / (float)hd);
+    const float *ff = m->rope_freqs;
+    for (int pos = 0; pos < ctx; pos++) {
+        float theta = (float)pos;
+        for (int i = 0; i < hd / 2; i++) {
+            float t = theta;
+            if (ff) t = t / ff[i];
+            if (scale != 1.0f) t = scale * t;
+            out[((size_t)pos * hd / 2 + i) * 2 + 0] = (float)cos((double)t);
+            out[((size_t)pos * hd / 2 + i) * 2 + 1] = (float)sin((double)t);
+            theta *= theta_scale;
+        }
+    }
+}
+
+/* GELU, tanh form, in float, as ggml writes it, with libm's tanhf as ggml
+ * takes it (here and in the attention soft cap; the final soft cap, over
+ * the whole vocabulary, takes tanhf_det for speed: its few ulp do not show
+ * in the agreement.  A tanh of our own within
+ * 4 ulp in the attention soft cap moved gemma2's log p from 1.6e-4 to
+ * 1.9e-4 of llama.cpp's, the half-precision GELU amplifying last-bit
+ * differences).  libm is the same for every batch, so a token's result
+ * still does not depend on its batch. */
+static float gelu_f32(float x) {
+    const float a = 0.044715f, s = 0.79788456080286535587989211986876f;
+    return 0.5f * x * (1.0f + tanhf(s * x * (1.0f + a * x * x)));
+}
 
 fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
     const model_config *c = &m->c;
@@ -82,22 +125,24 @@ fwd *fwd_new(const model *m, pool *p, int max_tokens, int ctx) {
     const char *isa = matmul_isa();
     f->attention = !strcmp(isa, "avx512") ? attention_avx512
                  : !strcmp(isa, "avx2") ? attention_avx2 : attention_portable;
-    /* RoPE angles as llama.cpp computes them: theta_i = p * base^(-2i/d),
-     * the power taken by repeated multiplication in float; then divided by
-     * the frequency factor of pair i (rope_freqs) and multiplied by the
-     * linear scale, each in float, when the model has them. */
-    float theta_scale = powf(c->rope_base, -2.0f / (float)c->head_dim);
-    const float *ff = m->rope_freqs;
-    for (int pos = 0; pos < ctx; pos++) {
-        float theta = (float)pos;
-        for (int i = 0; i < c->head_dim / 2; i++) {
-            float t = theta;
-            if (ff) t = t / ff[i];
-            if (c->rope_scale != 1.0f) t = c->rope_scale * t;
-            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 0] = (float)cos((double)t);
-            f->rope[((size_t)pos * c->head_dim / 2 + i) * 2 + 1] = (float)sin((double)t);
-            theta *= theta_scale;
+    rope_table(f->rope, m, ctx, c->rope_base, c->rope_scale);
+    f->rope_swa = f->rope;
+    if (c->n_swa && (c->rope_base_swa != c->rope_base || c->rope_scale_swa != c->rope_scale)) {
+        if (!(f->rope_swa = xalloc((size_t)ctx * c->head_dim))) {
+            fwd_free(f);
+            return NULL;
         }
+        rope_table(f->rope_swa, m, ctx, c->rope_base_swa, c->rope_scale_swa);
+    }
+    if (c->ffn_gelu) {
+        /* ggml's CPU GELU: the input rounded to half precision, its GELU
+         * (from a table of all halves) rounded again */
+        if (!(f->gelu = malloc(65536 * sizeof *f->gelu))) {
+            fwd_free(f);
+            return NULL;
+        }
+        for (int h = 0; h < 65536; h++)
+            f->gelu[h] = f32_to_fp16(gelu_f32(fp16_to_f32((uint16_t)h)));
     }
     return f;
 }
@@ -185,17 +230,18 @@ static inline void block_scores(float *restrict out, const float *restrict q,
     for (int p = 0; p < rows; p++) out[p] = (a0[p] + a1[p]) + (a2[p] + a3[p]);
 }
 
-/* out[l] = sum_p a[p] * inv * V[p][off + l] for l < W: even positions in
- * one partial sum, odd in another, each in increasing p, then added.  W
- * is a constant multiple of 8, so the sums live in registers (as
- * eight-float vectors: element-wise, the same roundings). */
+/* out[l] = sum_p a[p] * inv * V[p][off + l] for l < W, over the positions
+ * of blocks b0 on: even positions in one partial sum, odd in another,
+ * each in increasing p, then added.  W is a constant multiple of 8, so
+ * the sums live in registers (as eight-float vectors: element-wise, the
+ * same roundings). */
 #define DEF_VALUE_SUM(W)                                                                   \
 static inline __attribute__((always_inline)) void                                          \
 value_sum##W(float *restrict out, const float *restrict a, float inv, const kv_cache *kv, \
-             const kv_seq *s, int layer, size_t off, int kvd, int npos) {                  \
+             const kv_seq *s, int layer, size_t off, int kvd, int b0, int npos) {          \
     v8f ev[W / 8], od[W / 8];                                                              \
     for (int l = 0; l < W / 8; l++) ev[l] = od[l] = V8(0.0f);                              \
-    for (int b = 0; b * KV_BLOCK < npos; b++) {                                            \
+    for (int b = b0; b * KV_BLOCK < npos; b++) {                                           \
         const float *restrict vb = kv_val(kv, s->blocks[b], layer) + off;                  \
         const int p0 = b * KV_BLOCK;                                                       \
         const int rows = npos - p0 < KV_BLOCK ? npos - p0 : KV_BLOCK;                      \
@@ -223,9 +269,9 @@ DEF_VALUE_SUM(8)
 /* The same for the last w < 8 dims of a head. */
 static void value_sum_tail(float *restrict out, int w, const float *restrict a, float inv,
                            const kv_cache *kv, const kv_seq *s, int layer, size_t off, int kvd,
-                           int npos) {
+                           int b0, int npos) {
     float ev[16] = { 0 }, od[16] = { 0 };
-    int p = 0;
+    int p = b0 * KV_BLOCK;
     for (; p + 2 <= npos; p += 2) {
         const float *v0 = kv_val(kv, s->blocks[p / KV_BLOCK], layer) + (size_t)(p % KV_BLOCK) * kvd + off;
         const float *v1 = kv_val(kv, s->blocks[(p + 1) / KV_BLOCK], layer) +
@@ -255,7 +301,10 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
     const model_config *c = &f->m->c;
     const int hd = c->head_dim, kvd = c->n_kv_heads * hd;
     const int group = c->n_heads / c->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)hd);
+    /* queries already scaled (q_scale) leave the scores as they are */
+    const float scale = c->q_scale ? 1.0f : 1.0f / sqrtf((float)hd);
+    const float cap = c->attn_softcap, inv_cap = cap ? 1.0f / cap : 0;
+    const int win = f->m->layers[j->layer].swa ? c->n_swa : 0;
     const size_t stride = (size_t)f->ctx + 16 + hd;   /* one token's score row */
     float *att0 = f->att + (size_t)ith * ATT_RUN * stride;
     int total = j->n_runs * c->n_kv_heads;
@@ -266,14 +315,18 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
         const int t0 = j->runs[r], tn = j->runs[r + 1] - t0;
         const kv_seq *s = j->seqs[t0];
         const int nblk = (j->pos[t0 + tn - 1] + 1 + KV_BLOCK - 1) / KV_BLOCK;
+        /* a local layer's query at p reads positions lo = p - win + 1 on,
+         * from the block that holds lo */
+#define WIN_LO(p) (win && (p) + 1 > win ? (p) + 1 - win : 0)
+        const int blo = WIN_LO(j->pos[t0]) / KV_BLOCK;
         for (int h = g * group; h < (g + 1) * group; h++) {
             /* scores, block by block, for the run's tokens together: each
              * key block is read once from cache for all of them */
-            for (int b = 0; b < nblk; b++) {
+            for (int b = blo; b < nblk; b++) {
                 const float *kt = kv_key(j->kv, s->blocks[b], j->layer) + (size_t)g * hd * KV_BLOCK;
                 for (int u = 0; u < tn; u++) {
                     const int npos = j->pos[t0 + u] + 1;
-                    if (b * KV_BLOCK >= npos) continue;
+                    if (b * KV_BLOCK >= npos || b < WIN_LO(npos - 1) / KV_BLOCK) continue;
                     const int rows = npos - b * KV_BLOCK < KV_BLOCK ? npos - b * KV_BLOCK : KV_BLOCK;
                     block_scores(att0 + u * stride + b * KV_BLOCK,
                                  f->q + (size_t)(t0 + u) * c->q_dim + (size_t)h * hd, kt, hd, rows);
@@ -281,12 +334,16 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
             }
             for (int u = 0; u < tn; u++) {
                 const int t = t0 + u, npos = j->pos[t] + 1;
+                const int lo = WIN_LO(npos - 1), b0 = lo / KV_BLOCK;
                 float *att = att0 + u * stride;
+                /* soft cap first, then the scale, as llama.cpp orders them */
+                if (cap)
+                    for (int p = lo; p < npos; p++) att[p] = tanhf(att[p] * inv_cap) * cap;
                 /* the scaled scores and the largest of them, as eight
                  * running maxima (every order finds the same value, up to
                  * the sign of a zero, which att[p] - mx does not see) */
                 v8f m8 = V8(-INFINITY);
-                int p = 0;
+                int p = lo;
                 for (; p + 8 <= npos; p += 8) {
                     v8f a = v8f_load(att + p) * V8(scale);
                     v8f_store(att + p, a);
@@ -298,14 +355,17 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
                     mx = att[p] > mx ? att[p] : mx;
                 }
                 for (int l = 0; l < 8; l++) mx = m8[l] > mx ? m8[l] : mx;
-                for (p = 0; p + 8 <= npos; p += 8) {
+                for (p = lo; p + 8 <= npos; p += 8) {
                     v8f_store(att + p, v8f_load(att + p) - V8(mx));
                     expf_det8(att + p, att + p);
                 }
                 for (; p < npos; p++) att[p] = expf_det(att[p] - mx);
                 float sum = 0;
-                for (p = 0; p < npos; p++) sum += att[p];
+                for (p = lo; p < npos; p++) sum += att[p];
                 float inv = 1.0f / sum;
+                /* the value sums run over whole blocks: the positions of
+                 * b0's block before the window weigh nothing */
+                for (int p = b0 * KV_BLOCK; p < lo; p++) att[p] = 0;
                 /* weighted sum of values: even and odd positions in two
                  * partial sums (two dependency chains), then added; 16 or
                  * 64 output dims at a time, so the sums stay in registers
@@ -313,17 +373,21 @@ static inline __attribute__((always_inline)) void attention_body(void *arg, int 
                 float *restrict o = f->xb2 + (size_t)t * c->q_dim + (size_t)h * hd;
                 int i0 = 0;
                 for (; i0 + 64 <= hd; i0 += 64)
-                    value_sum64(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+                    value_sum64(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, b0,
+                                npos);
                 for (; i0 + 16 <= hd; i0 += 16)
-                    value_sum16(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+                    value_sum16(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, b0,
+                                npos);
                 for (; i0 + 8 <= hd; i0 += 8)
-                    value_sum8(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, npos);
+                    value_sum8(o + i0, att, inv, j->kv, s, j->layer, (size_t)g * hd + i0, kvd, b0,
+                               npos);
                 if (i0 < hd)
                     value_sum_tail(o + i0, hd - i0, att, inv, j->kv, s, j->layer,
-                                   (size_t)g * hd + i0, kvd, npos);
+                                   (size_t)g * hd + i0, kvd, b0, npos);
             }
         }
     }
+#undef WIN_LO
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
@@ -347,6 +411,8 @@ typedef struct {
     kv_seq *const *seqs;
     int n, layer, stage;
     const float *w;          /* the norm weights of ST_NORM / ST_ADD_NORM */
+    const float *pw;         /* of ST_ADD_NORM / ST_ADD: RMSNorm weights of the sublayer's
+                                output before it is added (Gemma), or NULL */
     const model_layer *L;    /* the layer (biases and head norms of ST_ROPE_STORE) */
 } tok_job;
 
@@ -360,31 +426,42 @@ static void tok_worker(void *arg, int ith, int nth) {
         float *x = f->x + (size_t)t * dim, *xb = f->xb + (size_t)t * dim;
         switch (j->stage) {
         case ST_ADD_NORM:
+        case ST_ADD:
+            if (j->pw) rmsnorm(xb, xb, j->pw, dim, c->norm_eps);
             for (int i = 0; i < dim; i++) x[i] += xb[i];
+            if (j->stage == ST_ADD) break;
             /* fall through */
         case ST_NORM:
             rmsnorm(xb, x, j->w, dim, c->norm_eps);
             break;
-        case ST_ADD:
-            for (int i = 0; i < dim; i++) x[i] += xb[i];
-            break;
         case ST_SWIGLU: {
             float *g = f->hb + (size_t)t * H, *u = f->hb2 + (size_t)t * H;
-            int i = 0;
-            for (; i + 8 <= H; i += 8) {
-                float e[8];
-                v8f gv = v8f_load(g + i);
-                v8f_store(e, -gv);
-                expf_det8(e, e);
-                v8f_store(g + i, gv / (V8(1.0f) + v8f_load(e)) * v8f_load(u + i));
+            if (f->gelu) {
+                /* as ggml's geglu: GELU by its half-precision table within
+                 * (-10, 10), 0 below, the identity above */
+                for (int i = 0; i < H; i++) {
+                    float x = g[i];
+                    g[i] = x <= -10.0f ? 0.0f
+                         : x >= 10.0f ? x * u[i]
+                         : fp16_to_f32(f->gelu[f32_to_fp16(x)]) * u[i];
+                }
+            } else {
+                int i = 0;
+                for (; i + 8 <= H; i += 8) {
+                    float e[8];
+                    v8f gv = v8f_load(g + i);
+                    v8f_store(e, -gv);
+                    expf_det8(e, e);
+                    v8f_store(g + i, gv / (V8(1.0f) + v8f_load(e)) * v8f_load(u + i));
+                }
+                for (; i < H; i++) g[i] = g[i] / (1.0f + expf_det(-g[i])) * u[i];
             }
-            for (; i < H; i++) g[i] = g[i] / (1.0f + expf_det(-g[i])) * u[i];
             break;
         }
         case ST_ROPE_STORE: {
             const int p = j->pos[t];
-            const float *cs = f->rope + (size_t)p * hd;
             const model_layer *L = j->L;
+            const float *cs = (L->swa ? f->rope_swa : f->rope) + (size_t)p * hd;
             float *q = f->q + (size_t)t * c->q_dim, *k = f->k + (size_t)t * kvd;
             if (L->bq) add_bias(q, L->bq, c->q_dim);
             if (L->bk) add_bias(k, L->bk, kvd);
@@ -398,6 +475,8 @@ static void tok_worker(void *arg, int ith, int nth) {
                 rope(q, cs, c->n_heads, hd);
                 rope(k, cs, c->n_kv_heads, hd);
             }
+            if (c->q_scale)
+                for (int i = 0; i < c->q_dim; i++) q[i] *= c->q_scale;
             int b = j->seqs[t]->blocks[p / KV_BLOCK], slot = p % KV_BLOCK;
             float *kt = kv_key(j->kv, b, j->layer);
             for (int i = 0; i < kvd; i++) kt[(size_t)i * KV_BLOCK + slot] = k[i];
@@ -409,9 +488,10 @@ static void tok_worker(void *arg, int ith, int nth) {
     }
 }
 
-static void run_tokens(fwd *f, tok_job *j, int stage, const float *w) {
+static void run_tokens(fwd *f, tok_job *j, int stage, const float *w, const float *pw) {
     j->stage = stage;
     j->w = w;
+    j->pw = pw;
     /* a few tokens are not worth waking the other threads for */
     if (f->p && j->n >= 8) pool_run(f->p, tok_worker, j);
     else tok_worker(j, 0, 1);
@@ -424,7 +504,7 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
     const model *m = f->m;
     const model_config *c = &m->c;
     const int dim = c->dim;
-    tok_job tj = { f, kv, pos, seqs, n, 0, 0, NULL, NULL };
+    tok_job tj = { f, kv, pos, seqs, n, 0, 0, NULL, NULL, NULL };
 
     /* runs of up to ATT_RUN consecutive positions of one sequence: their
      * attention reads the same keys, so it is computed together */
@@ -444,7 +524,9 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
         quant_dequant_row(m->tok_embd.type,
                           (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
                           f->x + (size_t)t * dim, dim);
-    run_tokens(f, &tj, ST_NORM, m->layers[0].attn_norm);
+    if (c->embd_scale)
+        for (size_t i = 0; i < (size_t)n * dim; i++) f->x[i] *= c->embd_scale;
+    run_tokens(f, &tj, ST_NORM, m->layers[0].attn_norm, NULL);
 
     for (int l = 0; l < c->n_layers; l++) {
         const model_layer *L = &m->layers[l];
@@ -455,22 +537,24 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
         float *qkv_out[3] = { f->q, f->k, f->v };
         const mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
         matmul_many(f->p, 3, qkv_out, f->xb, qkv, n);
-        run_tokens(f, &tj, ST_ROPE_STORE, NULL);
+        run_tokens(f, &tj, ST_ROPE_STORE, NULL, NULL);
         att_job aj = { f, kv, pos, seqs, n, l, f->runs, n_runs };
         if (att_parallel) pool_run(f->p, f->attention, &aj);
         else f->attention(&aj, 0, 1);
         matmul(f->p, f->xb, f->xb2, &L->wo, n);
 
         /* feed-forward: residual and norm, gate and up, SwiGLU, down */
-        run_tokens(f, &tj, ST_ADD_NORM, L->ffn_norm);
+        run_tokens(f, &tj, ST_ADD_NORM, L->ffn_norm, L->attn_post_norm);
         float *gu_out[2] = { f->hb, f->hb2 };
         const mat *gu[2] = { &L->w1, &L->w3 };
         matmul_many(f->p, 2, gu_out, f->xb, gu, n);
-        run_tokens(f, &tj, ST_SWIGLU, NULL);
+        run_tokens(f, &tj, ST_SWIGLU, NULL, NULL);
         matmul(f->p, f->xb, f->hb, &L->w2, n);
         /* the residual, and the next layer's input norm */
-        if (l + 1 < c->n_layers) run_tokens(f, &tj, ST_ADD_NORM, m->layers[l + 1].attn_norm);
-        else run_tokens(f, &tj, ST_ADD, NULL);
+        if (l + 1 < c->n_layers)
+            run_tokens(f, &tj, ST_ADD_NORM, m->layers[l + 1].attn_norm, L->ffn_post_norm);
+        else
+            run_tokens(f, &tj, ST_ADD, NULL, L->ffn_post_norm);
     }
 
     /* classifier, only for the rows that want logits */
@@ -482,4 +566,9 @@ void fwd_run(fwd *f, kv_cache *kv, const int *tokens, const int *pos, kv_seq *co
             if (out_row[t] + 1 > no) no = out_row[t] + 1;
         }
     if (no) matmul(f->p, logits, f->xo, &m->output, no);
+    if (no && c->final_softcap) {   /* cap * tanh(logit / cap), as llama.cpp's three steps */
+        const float cap = c->final_softcap, inv = 1.0f / cap;
+        for (size_t i = 0; i < (size_t)no * c->vocab; i++)
+            logits[i] = tanhf_det(logits[i] * inv) * cap;
+    }
 }

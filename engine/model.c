@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,67 @@ static int load_rope_scaling(model *m, const arch_info *ai, char *err, size_t er
     return 0;
 }
 
+/* Gemma's scalings and soft caps and the sliding window, as llama.cpp
+ * reads them (arch.h): the window's size and layer pattern, and the RoPE
+ * of the local layers.  Runs after the layers are allocated. */
+static int load_gemma_swa(model *m, const arch_info *ai, char *err, size_t errlen) {
+    const gguf *g = m->g;
+    model_config *c = &m->c;
+    char key[96];
+    int rc;
+    if (ai->gemma) {
+        c->embd_scale = sqrtf((float)c->dim);
+        c->ffn_gelu = 1;
+        c->q_scale = c->n_layers == ai->wide_q_layers ? 1.0f / sqrtf((float)(c->dim / c->n_heads))
+                                                      : 1.0f / sqrtf((float)c->head_dim);
+        if ((rc = meta_f32(g, akey(key, sizeof key, ai->name, "attn_logit_softcapping"),
+                           ai->attn_softcap, &c->attn_softcap, err, errlen)) ||
+            (rc = meta_f32(g, akey(key, sizeof key, ai->name, "final_logit_softcapping"),
+                           ai->final_softcap, &c->final_softcap, err, errlen)))
+            return rc;
+        if (!ai->attn_softcap) c->attn_softcap = 0;   /* gemma3 has none */
+        if (!(c->attn_softcap >= 0 && c->attn_softcap < 1e30f) ||
+            (ai->attn_softcap && !(c->attn_softcap > 0)))
+            return errbuf_set(err, errlen, -EINVAL, "bad attention logit soft cap %g",
+                              c->attn_softcap);
+        if (!(c->final_softcap >= 0 && c->final_softcap < 1e30f) ||
+            (ai->final_softcap && !(c->final_softcap > 0)))
+            return errbuf_set(err, errlen, -EINVAL, "bad final logit soft cap %g",
+                              c->final_softcap);
+    }
+    c->rope_base_swa = c->rope_base;
+    c->rope_scale_swa = c->rope_scale;
+    if (ai->swa == SWA_NONE) return 0;
+    int window = 0, pattern = 0;
+    int dflt = ai->swa == SWA_GEMMA2 ? 4096 : 0;
+    if ((rc = meta_int(g, akey(key, sizeof key, ai->name, "attention.sliding_window"), 0, dflt,
+                       &window, err, errlen)))
+        return rc;
+    if (ai->swa == SWA_GEMMA2 && window == 0)
+        return errbuf_set(err, errlen, -EINVAL, "metadata key %s is 0: no position could be attended",
+                          key);
+    if (window == 0) return 0;
+    if (ai->swa != SWA_ALL &&
+        (rc = meta_int(g, akey(key, sizeof key, ai->name, "attention.sliding_window_pattern"), 0,
+                       ai->swa == SWA_GEMMA2 ? 2 : 6, &pattern, err, errlen)))
+        return rc;
+    c->n_swa = window;
+    for (int l = 0; l < c->n_layers; l++)   /* pattern 0: every layer is local */
+        m->layers[l].swa = pattern == 0 || l % pattern < pattern - 1;
+    if (ai->swa == SWA_GEMMA3) {
+        c->rope_base_swa = 10000.0f;
+        c->rope_scale_swa = 1;
+    }
+    if (ai->swa != SWA_ALL &&
+        (rc = meta_f32(g, akey(key, sizeof key, ai->name, "rope.freq_base_swa"), c->rope_base_swa,
+                       &c->rope_base_swa, err, errlen)))
+        return rc;
+    if (!(c->rope_base_swa > 1))
+        return errbuf_set(err, errlen, -EINVAL, "bad rope base %g of the local layers",
+                          c->rope_base_swa);
+    return 0;
+}
+
 static int load_gguf(model *m, char *err, size_t errlen) {
     const gguf *g = m->g;
     gguf_str s;
@@ -258,7 +320,7 @@ static int load_gguf(model *m, char *err, size_t errlen) {
     int kvd = c->n_kv_heads * c->head_dim;
     if ((rc = get_mat(g, "token_embd.weight", c->vocab, c->dim, &m->tok_embd, err, errlen)))
         return rc;
-    if (gguf_find_tensor(g, "output.weight")) {
+    if (gguf_find_tensor(g, "output.weight") && ai->gemma != 2) {   /* gemma2: always tied */
         if ((rc = get_mat(g, "output.weight", c->vocab, c->dim, &m->output, err, errlen)))
             return rc;
     } else {
@@ -311,6 +373,10 @@ static int load_gguf(model *m, char *err, size_t errlen) {
             return rc;
         VEC(attn_norm, "attn_norm", c->dim, 1)
         VEC(ffn_norm, "ffn_norm", c->dim, 1)
+        if (ai->gemma) {
+            VEC(attn_post_norm, "post_attention_norm", c->dim, 1)
+            VEC(ffn_post_norm, "post_ffw_norm", c->dim, 1)
+        }
         if (ai->qk_norm) {
             VEC(q_norm, "attn_q_norm", c->head_dim, 1)
             VEC(k_norm, "attn_k_norm", c->head_dim, 1)
@@ -333,6 +399,7 @@ static int load_gguf(model *m, char *err, size_t errlen) {
                 return errbuf_set(err, errlen, -EINVAL, "tensor %s is not supported", n);
         }
     }
+    if ((rc = load_gemma_swa(m, ai, err, errlen))) return rc;
     m->wtype = m->layers[0].wq.type;
     m->n_params += (uint64_t)c->vocab * (uint64_t)c->dim * (m->output.data != m->tok_embd.data);
     if (gguf_find(g, "tokenizer.ggml.model")) {

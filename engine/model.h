@@ -1,7 +1,7 @@
 /* A LLaMA-family model in memory: its hyperparameters, taken from the
  * file's metadata and never assumed, and its weights, which point into the
  * file's mapping wherever the stored layout is usable as it is.  Loads
- * GGUF (the architectures of arch.h: llama, qwen2, qwen3) and llama2.c
+ * GGUF (the architectures of arch.h) and llama2.c
  * .bin checkpoints. */
 #ifndef LLMFS_MODEL_H
 #define LLMFS_MODEL_H
@@ -26,6 +26,19 @@ typedef struct {
                            (1 / rope.scaling.factor; 1 when unscaled) */
     int rope_neox;      /* RoPE rotates dims (i, i + head_dim/2), else (2i, 2i+1) */
     float norm_eps;     /* RMSNorm epsilon */
+    /* Gemma and sliding windows (all 0 for the other architectures) */
+    float embd_scale;   /* token embeddings are multiplied by it (sqrt(dim)), or 0 */
+    float q_scale;      /* queries are multiplied by it after RoPE and the scores
+                           are not scaled; 0: scores scaled by 1/sqrt(head_dim) */
+    float attn_softcap; /* scores become cap * tanh(score / cap) before the
+                           softmax, or 0 */
+    float final_softcap;/* the same for the classifier's logits, or 0 */
+    int ffn_gelu;       /* the gate goes through GELU (tanh form, as llama.cpp
+                           computes it through half precision) instead of SiLU */
+    int n_swa;          /* sliding window: a local layer's query at position p
+                           attends to positions p - n_swa + 1 .. p; 0: none */
+    float rope_base_swa;  /* RoPE theta and linear scale of local layers */
+    float rope_scale_swa;
 } model_config;
 
 typedef struct {
@@ -41,6 +54,11 @@ typedef struct {
     mat w1;                  /* gate (hidden, dim) */
     mat w2;                  /* down (dim, hidden) */
     mat w3;                  /* up (hidden, dim) */
+    const float *attn_post_norm; /* (dim) RMSNorm of the attention output before
+                                    its residual add (Gemma), or NULL */
+    const float *ffn_post_norm;  /* (dim) the same for the feed-forward output */
+    int swa;                 /* a local (sliding-window) layer: c.n_swa, and
+                                RoPE with rope_base_swa / rope_scale_swa */
 } model_layer;
 
 typedef struct model {
@@ -52,7 +70,7 @@ typedef struct model {
     const float *rope_freqs; /* (head_dim / 2) divisors of the RoPE frequencies
                                 (Llama 3's rope_freqs), or NULL */
     tokenizer *tok;          /* owned; NULL if the file has none */
-    char arch[32];           /* general.architecture: "llama", "qwen2", "qwen3" */
+    char arch[32];           /* general.architecture: "llama", "qwen2", ... */
     char name[128];          /* general.name or the file name */
     int wtype;               /* the dominant weight type (for stats) */
     uint64_t n_params;

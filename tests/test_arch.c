@@ -53,16 +53,23 @@ static void check_refused(int rc, const char *err, const char *want) {
 }
 
 static void test_table(void) {
-    gguf_str s = { "qwen3", 5 }, bad = { "gemma2", 6 };
+    gguf_str s = { "qwen3", 5 }, bad = { "gemma", 5 };
     const arch_info *a = arch_find(s);
     CHECK(a && a->rope_neox && a->qk_norm && !a->qkv_bias);
     CHECK(arch_find(bad) == NULL);
     gguf_str phi = { "phi3", 4 };
     a = arch_find(phi);
     CHECK(a && a->rope_neox && a->fused_gate_up && !a->qk_norm);
+    gguf_str g2 = { "gemma2", 6 }, g3 = { "gemma3", 6 };
+    a = arch_find(g2);
+    CHECK(a && a->gemma == 2 && a->swa == SWA_GEMMA2 && a->attn_softcap == 50 &&
+          a->final_softcap == 30 && !a->qk_norm && a->rope_neox);
+    a = arch_find(g3);
+    CHECK(a && a->gemma == 3 && a->swa == SWA_GEMMA3 && a->attn_softcap == 0 &&
+          a->final_softcap == 0 && a->qk_norm && a->rope_neox);
     char names[64];
     arch_names(names, sizeof names);
-    CHECKF(!strcmp(names, "llama, qwen2, qwen3, phi3"), "%s", names);
+    CHECKF(!strcmp(names, "llama, qwen2, qwen3, phi3, gemma2, gemma3"), "%s", names);
     char tiny[8];
     arch_names(tiny, sizeof tiny);    /* cut short, still a string */
     CHECK(strlen(tiny) < sizeof tiny);
@@ -75,6 +82,8 @@ static void test_loads(void) {
         { "qwen2", "", "qwen2", 1, 1, 0, 0, 16 },
         { "qwen3", "--head-dim 32", "qwen3", 1, 0, 1, 0, 32 },
         { "phi3", "", "phi3", 1, 0, 0, 0, 16 },
+        { "gemma2", "", "gemma2", 1, 0, 0, 0, 16 },
+        { "gemma3", "--head-dim 32", "gemma3", 1, 0, 1, 0, 32 },
     };
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
         const char *p = mk(c[i].arch, c[i].arch, c[i].extra);
@@ -91,7 +100,7 @@ static void test_loads(void) {
         CHECK((m->layers[1].q_norm != NULL) == c[i].qk && (m->layers[1].k_norm != NULL) == c[i].qk);
         CHECK((m->rope_freqs != NULL) == c[i].freqs);
         CHECK(m->c.head_dim == c[i].head && m->c.q_dim == 4 * c[i].head);
-        int untied = !strcmp(c[i].arch, "llama") || !strcmp(c[i].arch, "phi3");
+        int untied = !strcmp(c[i].arch, "llama") || !strcmp(c[i].arch, "phi3");   /* gemma: tied */
         CHECK((m->output.data != m->tok_embd.data) == untied);
         if (!strcmp(c[i].arch, "phi3")) {   /* slices of the fused tensors, in order */
             const model_layer *L = &m->layers[1];
@@ -109,14 +118,15 @@ static void test_loads(void) {
 static void test_unsupported_arch(void) {
     gguf_writer *w;
     CHECK(gguf_writer_new(&w) == 0);
-    gguf_writer_set_str(w, "general.architecture", "gemma2");
+    gguf_writer_set_str(w, "general.architecture", "gemma");
     char path[512], err[512];
-    snprintf(path, sizeof path, "%s/gemma2.gguf", tmpdir);
+    snprintf(path, sizeof path, "%s/gemma.gguf", tmpdir);
     CHECK(gguf_writer_write(w, path) == 0);
     gguf_writer_free(w);
     model *m;
     int rc = model_load(path, NULL, &m, err, sizeof err);
-    check_refused(rc, err, "architecture 'gemma2' is not supported (supported: llama, qwen2, qwen3, phi3)");
+    check_refused(rc, err, "architecture 'gemma' is not supported (supported: llama, qwen2, qwen3, "
+                           "phi3, gemma2, gemma3)");
 }
 
 /* rope_freqs.weight with its length field set to n (the bytes stay). */
@@ -234,11 +244,125 @@ static void test_rope_scaling(void) {
     free(file);
 }
 
+/* Gemma's block and the sliding-window layers as the metadata sets them. */
+static void test_gemma(void) {
+    model *m;
+    char err[512];
+    /* gemma2, 4 layers: even layers local, soft caps 50 and 30, tied */
+    const char *p = mk("g2", "gemma2", "--layers 4 --sliding-window 24");
+    CHECK(p != NULL);
+    int rc = p ? model_load(p, NULL, &m, err, sizeof err) : -1;
+    CHECKF(rc == 0, "%s", err);
+    if (!rc) {
+        const model_config *c = &m->c;
+        CHECK(!strcmp(m->arch, "gemma2") && c->n_swa == 24);
+        CHECK(m->layers[0].swa && !m->layers[1].swa && m->layers[2].swa && !m->layers[3].swa);
+        CHECK(c->attn_softcap == 50.0f && c->final_softcap == 30.0f && c->ffn_gelu);
+        CHECK(c->embd_scale == 8.0f && c->q_scale == 0.25f);   /* sqrt(64), 1/sqrt(16) */
+        CHECK(c->rope_base_swa == c->rope_base && c->rope_scale_swa == c->rope_scale);
+        CHECK(m->layers[3].attn_post_norm && m->layers[3].ffn_post_norm && !m->layers[3].q_norm);
+        CHECK(m->output.data == m->tok_embd.data);
+        model_free(m);
+    }
+    /* gemma3, 12 layers: 5 local and 1 global twice; local layers at theta
+     * 1e4 unscaled, global ones at 1e6 scaled by 1/8; no soft caps */
+    p = mk("g3", "gemma3", "--layers 12 --sliding-window 24 --rope-scaling 8");
+    CHECK(p != NULL);
+    rc = p ? model_load(p, NULL, &m, err, sizeof err) : -1;
+    CHECKF(rc == 0, "%s", err);
+    if (!rc) {
+        const model_config *c = &m->c;
+        for (int l = 0; l < 12; l++) CHECKF(m->layers[l].swa == (l % 6 != 5), "layer %d", l);
+        CHECK(c->n_swa == 24 && c->attn_softcap == 0 && c->final_softcap == 0);
+        CHECK(c->rope_base == 1e6f && c->rope_scale == 0.125f);
+        CHECK(c->rope_base_swa == 1e4f && c->rope_scale_swa == 1.0f);
+        CHECK(m->layers[0].q_norm && m->layers[0].k_norm && m->layers[0].ffn_post_norm);
+        model_free(m);
+    }
+    /* gemma3 without a window: every layer global */
+    p = mk("g3n", "gemma3", "--sliding-window 24 --sliding-window-pattern 1");
+    rc = p ? model_load(p, NULL, &m, err, sizeof err) : -1;
+    CHECKF(rc == 0, "%s", err);
+    if (!rc) {
+        CHECK(!m->layers[0].swa && !m->layers[1].swa);
+        model_free(m);
+    }
+    /* llama: a window makes every layer local; without one, none */
+    p = mk("lswa", "llama", "--sliding-window 16");
+    rc = p ? model_load(p, NULL, &m, err, sizeof err) : -1;
+    CHECKF(rc == 0, "%s", err);
+    if (!rc) {
+        CHECK(m->c.n_swa == 16 && m->layers[0].swa && m->layers[1].swa && !m->c.ffn_gelu);
+        model_free(m);
+    }
+    p = mk("l", "llama", "");
+    rc = p ? model_load(p, NULL, &m, err, sizeof err) : -1;
+    CHECKF(rc == 0, "%s", err);
+    if (!rc) {
+        CHECK(m->c.n_swa == 0 && !m->layers[0].swa && m->c.embd_scale == 0);
+        model_free(m);
+    }
+}
+
+/* The model at path rewritten with one more key (an f32 or a u32). */
+static int with_key(const char *path, const char *out, const char *key, int is_f32, double v) {
+    size_t n;
+    unsigned char *file = slurp(path, &n);
+    gguf *g;
+    char err[512];
+    if (!file || gguf_parse(file, n, &g, err, sizeof err)) { free(file); return -1; }
+    gguf_writer *w;
+    if (gguf_writer_new(&w)) { gguf_free(g); free(file); return -1; }
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (!gguf_str_eq(g->kv[i].key, "general.alignment") && !gguf_str_eq(g->kv[i].key, key))
+            gguf_writer_copy_kv(w, &g->kv[i]);
+    if (is_f32) gguf_writer_set_f32(w, key, (float)v);
+    else gguf_writer_set_u32(w, key, (uint32_t)v);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        char tn[128];
+        snprintf(tn, sizeof tn, "%.*s", (int)t->name.len, t->name.ptr);
+        gguf_writer_add_tensor_fn(w, tn, (int)t->n_dims, t->ne, (int)t->type, copy_tensor,
+                                  (void *)t);
+    }
+    int rc = gguf_writer_write(w, out);
+    gguf_writer_free(w);
+    gguf_free(g);
+    free(file);
+    return rc;
+}
+
+static void test_gemma_refusals(void) {
+    const char *p = mk("g2r", "gemma2", "");
+    char src[512], out[512], err[512];
+    CHECK(p != NULL);
+    if (!p) return;
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(out, sizeof out, "%s/g2bad.gguf", tmpdir);
+    static const struct { const char *key; int f32; double v; const char *want; } c[] = {
+        { "gemma2.attn_logit_softcapping", 1, 0, "bad attention logit soft cap 0" },
+        { "gemma2.final_logit_softcapping", 1, -1, "bad final logit soft cap -1" },
+        { "gemma2.attention.sliding_window", 0, 0,
+          "metadata key gemma2.attention.sliding_window is 0: no position could be attended" },
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        CHECK(with_key(src, out, c[i].key, c[i].f32, c[i].v) == 0);
+        model *m = NULL;
+        int rc = model_load(out, NULL, &m, err, sizeof err);
+        check_refused(rc, err, c[i].want);
+        model_free(m);
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "%s/llmfs-arch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir)) { printf("not ok - mkdtemp %s\n", tmpdir); return 1; }
     TEST("arch: the table finds and names the architectures", test_table);
-    TEST("arch: llama, llama3, qwen2, qwen3 and phi3 load with their features", test_loads);
+    TEST("arch: llama, llama3, qwen2, qwen3, phi3 and gemma2/3 load with their features", test_loads);
+    TEST("arch: gemma2 and gemma3 load with their norms, soft caps, scales and local layers; llama "
+         "with a sliding window has every layer local", test_gemma);
+    TEST("arch: a gemma2 soft cap of 0 or below and a window of 0 are refused in one line",
+         test_gemma_refusals);
     TEST("arch: an unsupported architecture is refused in one line with the list", test_unsupported_arch);
     TEST("arch: a rope_freqs of the wrong size or cut short is refused in one line", test_bad_rope_freqs);
     TEST("arch: a linear RoPE factor divides positions; YaRN and LongRoPE are refused by name",

@@ -1,9 +1,11 @@
 /* Determinism whatever the batch, for every weight type: a sequence's
  * logits are bitwise equal whether it is decoded alone or beside 1, 6 or
  * 15 other sequences, and whether its prompt was prefilled in one piece
- * or in chunks; generation through the engine gives the same tokens
+ * or in chunks, also for models with sliding-window layers whose window
+ * the run passes; generation through the engine gives the same tokens
  * alone and in a crowd. */
 #include "tests/harness.h"
+#include "tests/test_model.h"
 #include "engine/matmul.h"
 #include "engine/engine.h"
 #include "engine/forward.h"
@@ -16,6 +18,7 @@
 #define MAXB 16
 
 static const char *model_rel;
+static const char *mk_args;   /* instead of model_rel: a model llmfs-mkmodel writes */
 
 /* Logits of sequence 0 for STEPS decode steps, with nb - 1 companions.
  * Prompts are prefilled in chunks of `chunk` tokens (all sequences in one
@@ -74,12 +77,14 @@ static float *run(model *m, int nb, int chunk) {
 
 static void logits_bitwise(void) {
     char path[512];
-    model *m;
+    model *m = NULL;
     char err[256];
-    int rc = model_load(model_rel[0] == '/' ? model_rel : shared_path(path, sizeof path, model_rel),
-                        NULL, &m, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
-    if (rc) return;
+    int rc = 0;
+    if (mk_args) m = test_mkmodel("batch", mk_args);
+    else rc = model_load(model_rel[0] == '/' ? model_rel : shared_path(path, sizeof path, model_rel),
+                         NULL, &m, err, sizeof err);
+    CHECKF(rc == 0 && m, "%s", mk_args ? mk_args : err);
+    if (rc || !m) return;
     size_t N = (size_t)STEPS * m->c.vocab * sizeof(float);
     float *solo = run(m, 1, 9);
     static const int sizes[] = { 2, 7, 16 };
@@ -196,6 +201,26 @@ int main(void) {
         unlink(path);
     }
     rmdir(dir);
+    /* windows of 8 and 20 positions: the 9-token prompt and 24 steps pass
+     * them, mid-block (blocks are 16 positions) */
+    static const char *const swa[][2] = {
+        { "gemma2", "--arch gemma2 --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 "
+                    "--vocab 512 --ctx 64 --type f32 --std 0.15 --sliding-window 8" },
+        { "gemma3", "--arch gemma3 --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 "
+                    "--vocab 512 --ctx 64 --type q8_0 --std 0.15 --sliding-window 20 "
+                    "--sliding-window-pattern 2 --rope-scaling 8" },
+        { "llama", "--arch llama --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 "
+                   "--vocab 512 --ctx 64 --type q4_0 --std 0.15 --sliding-window 8" },
+    };
+    for (size_t i = 0; i < sizeof swa / sizeof *swa; i++) {
+        char name[160];
+        mk_args = swa[i][1];
+        model_rel = swa[i][0];
+        snprintf(name, sizeof name, "logits bitwise equal at batch 1, 2, 7, 16 and chunked (%s with "
+                 "a sliding window)", swa[i][0]);
+        TEST(name, logits_bitwise);
+    }
+    mk_args = NULL;
     TEST("engine: same text alone and among 15 others, greedy, sampled, with min_p and a repeat "
          "penalty", engine_crowd);
     TEST_EXIT();

@@ -21,7 +21,7 @@ seed() {   # seed NAME: a directory of seeds for that harness
     case $1 in
     gguf) head -c 8192 "$S/models/stories260K.gguf" > "$d/a"; head -c 4096 "$S/models/llamacpp/tiny-q4_k.gguf" > "$d/b"
           # whole small models of every architecture, so that mutations reach their loading
-          for a in llama3 qwen2 qwen3 phi3; do
+          for a in llama3 qwen2 qwen3 phi3 gemma2 gemma3; do
               "${BIN:-bin}/llmfs-mkmodel" -o "$d/$a" --arch "$a" --dim 32 --hidden 32 --layers 1 \
                   --heads 2 --vocab 300 --ctx 16 --type f32 >/dev/null 2>&1
           done

@@ -1,7 +1,9 @@
 /* Every architecture against llama.cpp itself, live: seeded models of
- * qwen2, qwen3, llama3 (llama with Llama 3 RoPE factors) and phi3 in F32,
- * Q8_0 and Q4_K, made by llmfs-mkmodel with the GPT-2 BPE vocabulary
- * (phi3: Phi-3's own SentencePiece one), run by
+ * qwen2, qwen3, llama3 (llama with Llama 3 RoPE factors), phi3, gemma2 and
+ * gemma3 in F32, Q8_0 and Q4_K, made by llmfs-mkmodel with the GPT-2 BPE
+ * vocabulary (phi3: Phi-3's own SentencePiece one; gemma2 and gemma3:
+ * LLaMA's SentencePiece one, with sliding windows of 16 positions that
+ * their 45-token prompt passes), run by
  * llama.cpp through node-llama-cpp (tests/node/llamacpp_ref.mjs) and by
  * our engine.  Checked: the prompt's tokens, the next-token probabilities
  * llama.cpp exposes, and 64 greedy tokens, with tolerances derived at
@@ -18,8 +20,13 @@
 #define NGEN 64     /* greedy tokens */
 #define NTOP 4      /* steps with llama.cpp's top-K list */
 #define TOPK 8
-#define MAXP 16     /* prompt tokens */
+#define MAXP 64     /* prompt tokens */
 #define PROMPT "Once upon a time"
+/* For the windowed architectures: 40-odd prompt tokens and the 64 greedy
+ * ones run far past their window of 16 positions */
+#define LONG_PROMPT "Once upon a time there was a little girl named Lily who lived in a small " \
+                    "house near the park with her mother, her father and a big red dog"
+#define WINDOW "16"
 
 /* llmfs-mkmodel's --type: every weight type llmfs reads, and llama.cpp's
  * Q4_K_M mixture (with rows of 640, whose fallbacks add Q5_0 and Q8_0) */
@@ -41,6 +48,16 @@ typedef struct {
 static char tmpdir[256];
 static const char *cur;          /* the architecture under test */
 
+/* The windowed architectures: gemma2 and gemma3.  (llama with a window
+ * has no reference here: llama.cpp ignores llama.attention.sliding_window.) */
+static int windowed(const char *arch) {
+    return !strncmp(arch, "gemma", 5);
+}
+
+static const char *prompt_of(const char *arch) {
+    return windowed(arch) ? LONG_PROMPT : PROMPT;
+}
+
 static const char *bin_dir(void) {
     const char *b = getenv("BIN");
     return b && *b ? b : "bin";
@@ -57,15 +74,35 @@ static int have_node(void) {
  * that the layers, not the embedding alone, decide the next token. */
 static int make_model(const char *arch, const char *type, char *path, size_t cap) {
     char cmd[8192], vocab[512];
+    const char *extra = "", *vf = "vocab/ggml-vocab-gpt-2.gguf";
+    if (!strcmp(arch, "qwen3")) extra = "--head-dim 128";
+    if (!strcmp(arch, "phi3")) vf = "vocab/ggml-vocab-phi-3.gguf";
+    /* Gemma's vocabulary is not in ../shared: LLaMA's SentencePiece one is
+     * the nearest (Gemma's is SentencePiece too, without a space prefix) */
+    if (!strcmp(arch, "gemma2")) {
+        vf = "vocab/ggml-vocab-llama-spm.gguf";
+        extra = "--sliding-window " WINDOW;
+    }
+    /* a local layer and a global one (sliding_window_pattern 2, which
+     * llama.cpp reads), RoPE scaled by 8 on the global one as Gemma 3 4B
+     * and up ship, the local one at llama.cpp's default theta 1e4; queries
+     * twice the residual.  Two layers, not Gemma 3's 5 + 1: ggml rounds
+     * each GELU input to half precision, so a last-bit difference in a
+     * gate value can move it by a half's step (2^-11), and those steps add
+     * up over layers: at 6 layers llama.cpp and we differ by 3.4e-4 in log
+     * p, as much as our own run moves when every GELU input is moved by
+     * one ulp (4.8e-4); at 2 layers, 1.4e-5. */
+    if (!strcmp(arch, "gemma3")) {
+        vf = "vocab/ggml-vocab-llama-spm.gguf";
+        extra = "--sliding-window " WINDOW " --sliding-window-pattern 2 --rope-scaling 8 "
+                "--head-dim 128";
+    }
     snprintf(path, cap, "%s/%s-%s.gguf", tmpdir, arch, type);
     snprintf(cmd, sizeof cmd,
              "%s/llmfs-mkmodel -o %s --arch %s --dim 256 --hidden %d --layers 2 --heads 4 "
-             "--kv-heads 2 %s --vocab-file %s --ctx 256 --type %s --seed 7 --std 0.15",
+             "--kv-heads 2 --vocab-file %s --ctx 256 --type %s --seed 7 --std 0.15 %s",
              bin_dir(), path, arch, strcmp(type, "q4_k_m") ? 512 : 640,
-             strcmp(arch, "qwen3") ? "" : "--head-dim 128",
-             shared_path(vocab, sizeof vocab, strcmp(arch, "phi3") ? "vocab/ggml-vocab-gpt-2.gguf"
-                                                                   : "vocab/ggml-vocab-phi-3.gguf"),
-             type);
+             shared_path(vocab, sizeof vocab, vf), type, extra);
     return system(cmd);
 }
 
@@ -73,7 +110,7 @@ static int make_model(const char *arch, const char *type, char *path, size_t cap
 static int run_llamacpp(char paths[][512], int n, ref *refs) {
     char cmd[4096];
     int len = snprintf(cmd, sizeof cmd, "node tests/node/llamacpp_ref.mjs -n %d -t %d -k %d -p '%s'",
-                       NGEN, NTOP, TOPK, PROMPT);
+                       NGEN, NTOP, TOPK, prompt_of(cur));
     for (int i = 0; i < n; i++) len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s", paths[i]);
     FILE *f = popen(cmd, "r");
     if (!f) return -1;
@@ -255,7 +292,7 @@ static void check_arch(void) {
                cur, types[t], r->n);
         /* the same prompt tokens (our pre-tokenizer of the architecture) */
         int ids[MAXP];
-        int np = tokenizer_encode(m->tok, PROMPT, strlen(PROMPT), 1, ids, MAXP);
+        int np = tokenizer_encode(m->tok, prompt_of(cur), strlen(prompt_of(cur)), 1, ids, MAXP);
         int same = np == r->np && !memcmp(ids, r->prompt, (size_t)np * sizeof *ids);
         CHECKF(same, "%s %s: our prompt has %d tokens, llama.cpp's %d", cur, types[t], np, r->np);
         int V = m->c.vocab;
@@ -337,7 +374,7 @@ static void check_arch(void) {
 }
 
 int main(void) {
-    static const char *const archs[] = { "qwen2", "qwen3", "llama3", "phi3" };
+    static const char *const archs[] = { "qwen2", "qwen3", "llama3", "phi3", "gemma2", "gemma3" };
     int node = have_node();
     snprintf(tmpdir, sizeof tmpdir, "%s/llmfs-arch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (node && !mkdtemp(tmpdir)) { printf("not ok - mkdtemp %s\n", tmpdir); return 1; }

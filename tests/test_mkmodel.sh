@@ -100,12 +100,14 @@ else
     not_ok "phi3 q4_k_m has a Q5_K attn_qkv and generates"
 fi
 
-# every architecture, with the GPT-2 BPE vocabulary where it has one
+# every architecture, with the GPT-2 BPE vocabulary where it has one (gemma:
+# LLaMA's SentencePiece one, a window of 8 positions that the run passes)
 vocab=${LLMFS_SHARED:-../shared}/vocab/ggml-vocab-gpt-2.gguf
-for a in llama3 qwen2 qwen3 phi3; do
+for a in llama3 qwen2 qwen3 phi3 gemma2 gemma3; do
     m=$tmp/$a.gguf
     extra=(); [ "$a" = qwen3 ] && extra=(--head-dim 32)
     v=$vocab; [ "$a" = phi3 ] && v=${LLMFS_SHARED:-../shared}/vocab/ggml-vocab-phi-3.gguf
+    case $a in gemma*) v=${LLMFS_SHARED:-../shared}/vocab/ggml-vocab-llama-spm.gguf; extra=(--sliding-window 8);; esac
     if ! err=$("$MK" -o "$m" --arch "$a" --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 \
                "${extra[@]}" --vocab-file "$v" --ctx 64 --type q8_0 --seed 7 2>&1); then
         not_ok "writes a $a model" "$err"
@@ -169,5 +171,10 @@ bad "a missing vocabulary file" -o "$tmp/bad.gguf" --dim 64 --heads 4 --hidden 1
     --ctx 64 --type f32 --vocab-file "$tmp/none.gguf"
 bad "a head size that is odd" "${o[@]}" --dim 64 --heads 4 --head-dim 15 "${shape[@]}" --type f32
 bad "a non-numeric --std" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 --std x
+bad "a sliding window for qwen2" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 --arch qwen2 \
+    --sliding-window 8
+bad "a window pattern for llama" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 \
+    --sliding-window 8 --sliding-window-pattern 2
+bad "a RoPE scaling under 1" "${o[@]}" --dim 64 --heads 4 "${shape[@]}" --type f32 --rope-scaling 0.5
 bad "an unwritable output" -o "$tmp/no/such/dir/m.gguf" --dim 64 --heads 4 "${shape[@]}" --type f32
 exit 0

@@ -5,6 +5,10 @@
 #include "engine/model.h"
 #include "engine/forward.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #define TEST_LOGITS_MAX 128
 
 /* The model at ../shared/REL, or NULL after printing a failed case. */
@@ -17,6 +21,23 @@ static inline model *test_load_model(const char *rel) {
     }
     return m;
 }
+/* Writes a seeded model with $BIN/llmfs-mkmodel (BIN defaults to bin)
+ * into $TMPDIR (or /tmp) as NAME-PID.gguf, then loads it and removes the
+ * file.  args are llmfs-mkmodel's, without -o.  NULL after printing a
+ * failed case. */
+static inline model *test_mkmodel(const char *name, const char *args) {
+    const char *bin = getenv("BIN"), *tmp = getenv("TMPDIR");
+    char path[512], cmd[2048], err[256];
+    snprintf(path, sizeof path, "%s/%s-%d.gguf", tmp && *tmp ? tmp : "/tmp", name, (int)getpid());
+    snprintf(cmd, sizeof cmd, "%s/llmfs-mkmodel -o %s %s", bin && *bin ? bin : "bin", path, args);
+    model *m = NULL;
+    if (system(cmd) != 0) printf("not ok - llmfs-mkmodel %s\n", args);
+    else if (model_load_flags(path, NULL, MODEL_LOAD_MMAP, &m, err, sizeof err))
+        printf("not ok - load %s: %s\n", path, err);
+    unlink(path);   /* the mapping stays valid */
+    return m;
+}
+
 /* Logits for every position of ids (n <= TEST_LOGITS_MAX), row p after
  * ids[0..p]: all in one batch (step = 0) or one token per forward call
  * (step = 1).  NULL on failure.  Caller frees. */

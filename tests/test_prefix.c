@@ -1,5 +1,7 @@
 /* The KV prefix cache: a prompt that shares an earlier prompt's prefix
- * reuses those blocks, and its output is byte-identical to a cold run;
+ * reuses those blocks, and its output is byte-identical to a cold run,
+ * also for models with sliding-window layers (every cached block stays
+ * valid: a window narrows what a query reads, not what a block holds);
  * blocks are reference-counted, kept on an LRU list when unused, and
  * evicted when the budget is needed. */
 #include "tests/harness.h"
@@ -139,5 +141,21 @@ int main(void) {
         TEST(name, table_churn);
     }
     model_free(m);
+    /* windows of 40 positions, far shorter than the 400-token prefix */
+    static const char *const swa[][2] = {
+        { "gemma2", "--arch gemma2 --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 "
+                    "--vocab 512 --ctx 1024 --type q8_0 --std 0.15 --sliding-window 40" },
+        { "gemma3", "--arch gemma3 --dim 64 --hidden 128 --layers 6 --heads 4 --kv-heads 2 "
+                    "--vocab 512 --ctx 1024 --type f32 --std 0.15 --sliding-window 40 "
+                    "--rope-scaling 8" },
+    };
+    kv_policy = "lru";
+    for (size_t i = 0; i < sizeof swa / sizeof *swa; i++) {
+        if (!(m = test_mkmodel(swa[i][0], swa[i][1]))) return 1;
+        snprintf(name, sizeof name, "%s with a sliding window of 40: a shared 400-token prefix is "
+                 "reused; output equals a cold run (greedy, sampled)", swa[i][0]);
+        TEST(name, shared_prefix);
+        model_free(m);
+    }
     TEST_EXIT();
 }

@@ -22,6 +22,16 @@ static void exps(void) {
     }
     CHECKF(wf < 3e-7f, "expf_det relative error %g (2 ulp is 2.4e-7)", wf);
     CHECK(expf_det(-100.0f) == 0.0f && isinf(expf_det(100.0f)) && expf_det(0.0f) == 1.0f);
+    /* tanhf_det against tanh in double, in units of the float result's ulp */
+    double wt = 0;
+    for (float x = -12.0f; x < 12.0f; x += 0.000731f) {
+        double t = tanh((double)x), u = nextafterf((float)fabs(t), 2.0f) - (float)fabs(t);
+        double r = fabs(tanhf_det(x) - t) / (t == 0 ? 1e-45 : u);
+        if (r > wt) wt = r;
+    }
+    CHECKF(wt <= 4, "tanhf_det error %g ulp", wt);
+    CHECK(tanhf_det(0.0f) == 0.0f && tanhf_det(100.0f) == 1.0f && tanhf_det(-100.0f) == -1.0f);
+    CHECK(tanhf_det(1e-30f) == 1e-30f && tanhf_det(-0.25f) == -tanhf_det(0.25f));
 }
 
 /* expf_det8 gives expf_det's bits on every input: a sweep over the whole
@@ -179,7 +189,7 @@ static void utf8(void) {
 }
 
 int main(void) {
-    TEST("exp_det and expf_det are accurate", exps);
+    TEST("exp_det, expf_det and tanhf_det are accurate", exps);
     TEST("expf_det8 gives expf_det's bits", exps8);
     TEST("sampler: greedy limits, seeds, top-k, softmax frequencies, splitmix64", sampling);
     TEST("sampler: a top_p below 1/vocab on a flat distribution keeps one token", top_p_flat);

@@ -1,5 +1,5 @@
 /* llmfs-mkmodel: writes a GGUF model of a LLaMA-family shape (llama,
- * llama3, qwen2, qwen3, phi3) with seeded random weights and a synthetic
+ * llama3, qwen2, qwen3, phi3, gemma2, gemma3) with seeded random weights and a synthetic
  * SentencePiece-style vocabulary, or the vocabulary of a vocabulary-only
  * GGUF, for benchmarks and tests.  The same arguments give the same file,
  * byte for byte, on every machine: the random numbers come from our own
@@ -37,8 +37,10 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: %s -o FILE --dim D --hidden H --layers L --heads NH [--kv-heads NKV]\n"
         "       [--head-dim HD] --vocab V | --vocab-file VOCAB.gguf --ctx C\n"
-        "       --type TYPE [--arch llama|llama3|qwen2|qwen3|phi3] [--seed S]\n"
-        "       [--std S] [--chat-template chatml|llama2|llama3|gemma|phi3|mistral|FILE]\n"
+        "       --type TYPE [--arch llama|llama3|qwen2|qwen3|phi3|gemma2|gemma3]\n"
+        "       [--seed S] [--std S] [--sliding-window N [--sliding-window-pattern P]]\n"
+        "       [--rope-scaling F]\n"
+        "       [--chat-template chatml|llama2|llama3|gemma|phi3|mistral|FILE]\n"
         "Writes a GGUF of the architecture (default llama) with seeded random\n"
         "weights and a synthetic SentencePiece vocabulary of V tokens (V >= 300),\n"
         "or the vocabulary of VOCAB.gguf (its tokenizer.* keys).  Weights are\n"
@@ -47,7 +49,12 @@ static void usage(FILE *f) {
         "TYPE: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q3_k, q4_k, q5_k, q6_k,\n"
         "or q4_k_m (llama.cpp's Q4_K_M mixture: Q4_K, with Q6_K for the output and\n"
         "some attn_v/ffn_down, Q5_K for a fused attn_qkv, and its fallbacks Q5_0,\n"
-        "Q5_1, Q8_0 for rows that are not a multiple of 256).\n", prog);
+        "Q5_1, Q8_0 for rows that are not a multiple of 256).\n"
+        "--sliding-window N: local layers attend to the last N positions (gemma2 and\n"
+        "gemma3: default half the context; llama: every layer, Mistral-style);\n"
+        "--sliding-window-pattern P: of every P layers the last is global (gemma2 and\n"
+        "gemma3; unset, llama.cpp's defaults 2 and 6 apply).\n"
+        "--rope-scaling F: linear RoPE scaling by F (gemma3: its global layers).\n", prog);
 }
 
 /* ---------------------------------------------------------------- PRNG */
@@ -315,19 +322,26 @@ typedef struct {
     int tied;               /* no output.weight: the classifier is token_embd */
     int qkv_bias, qk_norm, rope_freqs;
     int fused;              /* attn_qkv and a gate-and-up ffn_up (Phi-3) */
+    int gemma;              /* Gemma 2 or 3: post-attention and post-FFN norms, soft caps
+                               (2), a sliding window; SentencePiece without a space prefix */
     const char *bpe_pre;    /* pre-tokenizer of a BPE vocabulary (--vocab-file) */
     int add_bos;            /* a BPE vocabulary's prompts start with BOS */
 } arch_spec;
 
 /* Each as its family's small models ship: Qwen2.5 and Qwen3 (biases or
  * Q/K norms, theta 1e6, eps 1e-6, tied), Llama 3.2 (theta 5e5, tied,
- * rope_freqs), Phi-3 mini (fused QKV and gate/up, separate classifier). */
+ * rope_freqs), Phi-3 mini (fused QKV and gate/up, separate classifier),
+ * Gemma 2 (theta 1e4, soft caps 50 and 30, tied) and Gemma 3 (theta 1e6
+ * on global layers, 1e4 on local ones by llama.cpp's default, Q/K norms,
+ * tied), both eps 1e-6. */
 static const arch_spec arch_specs[] = {
-    { "llama",  "llama", 10000.0f,   1e-5f, 0, 0, 0, 0, 0, NULL,     1 },
-    { "llama3", "llama", 500000.0f,  1e-5f, 1, 0, 0, 1, 0, "llama3", 1 },
-    { "qwen2",  "qwen2", 1000000.0f, 1e-6f, 1, 1, 0, 0, 0, "qwen2",  0 },
-    { "qwen3",  "qwen3", 1000000.0f, 1e-6f, 1, 0, 1, 0, 0, "qwen2",  0 },
-    { "phi3",   "phi3",  10000.0f,   1e-5f, 0, 0, 0, 0, 1, NULL,     1 },
+    { "llama",  "llama",  10000.0f,   1e-5f, 0, 0, 0, 0, 0, 0, NULL,     1 },
+    { "llama3", "llama",  500000.0f,  1e-5f, 1, 0, 0, 1, 0, 0, "llama3", 1 },
+    { "qwen2",  "qwen2",  1000000.0f, 1e-6f, 1, 1, 0, 0, 0, 0, "qwen2",  0 },
+    { "qwen3",  "qwen3",  1000000.0f, 1e-6f, 1, 0, 1, 0, 0, 0, "qwen2",  0 },
+    { "phi3",   "phi3",   10000.0f,   1e-5f, 0, 0, 0, 0, 1, 0, NULL,     1 },
+    { "gemma2", "gemma2", 10000.0f,   1e-6f, 1, 0, 0, 0, 0, 2, NULL,     1 },
+    { "gemma3", "gemma3", 1000000.0f, 1e-6f, 1, 0, 1, 0, 0, 3, NULL,     1 },
 };
 
 /* Llama 3.1's RoPE frequency factors (factor 8, low-frequency factor 1,
@@ -367,11 +381,14 @@ static long copy_vocab(gguf_writer *w, const char *path, const arch_spec *as, in
         if (bpe && as->bpe_pre && gguf_str_eq(kv->key, "tokenizer.ggml.pre")) continue;
         if (bpe && gguf_str_eq(kv->key, "tokenizer.ggml.add_bos_token")) continue;
         if (skip_template && gguf_str_eq(kv->key, "tokenizer.chat_template")) continue;
+        if (as->gemma && gguf_str_eq(kv->key, "tokenizer.ggml.add_space_prefix")) continue;
         if (gguf_writer_copy_kv(w, kv)) die("%s: cannot copy key %.*s", path, (int)kv->key.len,
                                             kv->key.ptr);
     }
     if (bpe && as->bpe_pre) gguf_writer_set_str(w, "tokenizer.ggml.pre", as->bpe_pre);
     if (bpe) gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", as->add_bos);
+    if (as->gemma && !bpe)   /* as Gemma's converter writes its SentencePiece vocabulary */
+        gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", 0);
     gguf_free(g);
     return n;
 }
@@ -412,11 +429,13 @@ int main(int argc, char **argv) {
     const char *out = NULL, *tname = NULL, *aname = "llama", *vocab_file = NULL;
     char *tmpl = NULL;
     long dim = 0, hidden = 0, layers = 0, heads = 0, kv_heads = 0, n_vocab = 0, ctx = 0;
-    long head_dim = 0;
+    long head_dim = 0, window = -1, pattern = -1;
+    double rope_scaling = 0;
     float half_width = 0.034641016f;   /* std 0.02 */
     uint64_t seed = 1234;
     enum { O_DIM = 256, O_HIDDEN, O_LAYERS, O_HEADS, O_KV, O_VOCAB, O_CTX, O_TYPE, O_SEED,
-           O_ARCH, O_HEAD_DIM, O_VOCAB_FILE, O_STD, O_CHAT_TEMPLATE };
+           O_ARCH, O_HEAD_DIM, O_VOCAB_FILE, O_STD, O_CHAT_TEMPLATE, O_WINDOW, O_ROPE_SCALING,
+           O_PATTERN };
     static const struct option opts[] = {
         { "output", required_argument, 0, 'o' },
         { "dim", required_argument, 0, O_DIM },
@@ -433,6 +452,9 @@ int main(int argc, char **argv) {
         { "seed", required_argument, 0, O_SEED },
         { "std", required_argument, 0, O_STD },
         { "chat-template", required_argument, 0, O_CHAT_TEMPLATE },
+        { "sliding-window", required_argument, 0, O_WINDOW },
+        { "rope-scaling", required_argument, 0, O_ROPE_SCALING },
+        { "sliding-window-pattern", required_argument, 0, O_PATTERN },
         { "version", no_argument, 0, 'V' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -455,6 +477,9 @@ int main(int argc, char **argv) {
         case O_ARCH: aname = optarg; break;
         case O_STD: half_width = (float)parse_num("--std", optarg, 1e-4, 10) * SQRT3; break;
         case O_CHAT_TEMPLATE: free(tmpl); tmpl = chat_template(optarg); break;
+        case O_WINDOW: window = parse_int("--sliding-window", optarg, 1, 1 << 20); break;
+        case O_PATTERN: pattern = parse_int("--sliding-window-pattern", optarg, 0, 1024); break;
+        case O_ROPE_SCALING: rope_scaling = parse_num("--rope-scaling", optarg, 1, 1024); break;
         case O_SEED: seed = (uint64_t)parse_int("--seed", optarg, 0, LONG_MAX); break;
         case 'V': printf("llmfs-mkmodel %s\n", LLMFS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
@@ -468,7 +493,12 @@ int main(int argc, char **argv) {
     const arch_spec *as = NULL;
     for (size_t i = 0; i < sizeof arch_specs / sizeof *arch_specs; i++)
         if (!strcmp(aname, arch_specs[i].opt)) as = &arch_specs[i];
-    if (!as) die("--arch must be llama, llama3, qwen2, qwen3 or phi3, not '%s'", aname);
+    if (!as)
+        die("--arch must be llama, llama3, qwen2, qwen3, phi3, gemma2 or gemma3, not '%s'", aname);
+    if (window > 0 && !as->gemma && strcmp(as->gguf, "llama"))
+        die("--sliding-window applies to llama, llama3, gemma2 and gemma3, not %s", aname);
+    if (pattern >= 0 && !as->gemma)
+        die("--sliding-window-pattern applies to gemma2 and gemma3, not %s", aname);
     if (!out) die("-o FILE is required");
     if (!dim) die("--dim is required");
     if (!hidden) die("--hidden is required");
@@ -536,6 +566,18 @@ int main(int argc, char **argv) {
     gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)head_dim);
     gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), as->eps);
     gguf_writer_set_f32(w, KEY("rope.freq_base"), as->rope_base);
+    if (rope_scaling) {
+        gguf_writer_set_str(w, KEY("rope.scaling.type"), "linear");
+        gguf_writer_set_f32(w, KEY("rope.scaling.factor"), (float)rope_scaling);
+    }
+    if (as->gemma && window < 0) window = ctx / 2 > 0 ? ctx / 2 : 1;
+    if (window > 0) gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)window);
+    if (pattern >= 0)
+        gguf_writer_set_u32(w, KEY("attention.sliding_window_pattern"), (uint32_t)pattern);
+    if (as->gemma == 2) {
+        gguf_writer_set_f32(w, KEY("attn_logit_softcapping"), 50.0f);
+        gguf_writer_set_f32(w, KEY("final_logit_softcapping"), 30.0f);
+    }
 #undef KEY
 
     vocab v = { 0 };
@@ -558,7 +600,7 @@ int main(int argc, char **argv) {
     free(tmpl);
 
     /* -------------------------------------------------------- tensors */
-    size_t n_t = 4 + 14 * (size_t)layers, ti = 0;
+    size_t n_t = 4 + 16 * (size_t)layers, ti = 0;
     wfill *fills = calloc(n_t, sizeof *fills);
     long maxrow = dim > hidden ? dim : hidden;
     if (q_dim > maxrow) maxrow = q_dim;
@@ -597,7 +639,9 @@ int main(int argc, char **argv) {
             ADD(T("attn_k_norm.weight"), head_dim, 1, TYPE_F32, W_NORM);
         }
         ADD(T("attn_output.weight"), q_dim, dim, type, W_WEIGHT);
+        if (as->gemma) ADD(T("post_attention_norm.weight"), dim, 1, TYPE_F32, W_NORM);
         ADD(T("ffn_norm.weight"), dim, 1, TYPE_F32, W_NORM);
+        if (as->gemma) ADD(T("post_ffw_norm.weight"), dim, 1, TYPE_F32, W_NORM);
         if (as->fused) {
             ADD(T("ffn_down.weight"), hidden, dim, type, W_WEIGHT);
             ADD(T("ffn_up.weight"), dim, 2 * hidden, type, W_WEIGHT);

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Every architecture through the mount: a seeded qwen2, qwen3 and llama3
-# model (GPT-2 BPE vocabulary) and a phi3 one (Phi-3's vocabulary) answers a prompt written to prompts/ with
-# what llmfs-run prints for it, and stats/engine names its architecture.
+# model (GPT-2 BPE vocabulary), a phi3 one (Phi-3's vocabulary) and gemma2
+# and gemma3 ones (LLaMA's SentencePiece vocabulary; a window of 8
+# positions, which the prompt and the 24 tokens pass) answer a prompt
+# written to prompts/ with what llmfs-run prints for it, and stats/engine
+# names the architecture.
 . "$(dirname "$0")/lib.sh"
 VOCAB=$LLMFS_SHARED/vocab/ggml-vocab-gpt-2.gguf
-for a in qwen2 qwen3 llama3 phi3; do
+for a in qwen2 qwen3 llama3 phi3 gemma2 gemma3; do
     m=$T/$a.gguf
     extra=(); [ "$a" = qwen3 ] && extra=(--head-dim 32)
     vocab=$VOCAB; [ "$a" = phi3 ] && vocab=$LLMFS_SHARED/vocab/ggml-vocab-phi-3.gguf
+    case $a in gemma*)
+        vocab=$LLMFS_SHARED/vocab/ggml-vocab-llama-spm.gguf
+        extra=(--sliding-window 8 --sliding-window-pattern 2)
+    esac
     if ! "$BIN/llmfs-mkmodel" -o "$m" --arch "$a" --dim 64 --hidden 128 --layers 2 --heads 4 \
             --kv-heads 2 "${extra[@]}" --vocab-file "$vocab" --ctx 128 --type q8_0 --seed 3 \
             --std 0.15 >/dev/null 2>&1; then
