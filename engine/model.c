@@ -2,7 +2,7 @@
  * architectures in arch.h and llama2.c float32 checkpoints.  Hyperparameters come from the
  * metadata; every tensor's type and shape is checked against them before
  * the forward pass may touch it.  Small GGUF models and llama2.c
- * checkpoints are used in place in the file mapping; GGUF files of 64 MiB
+ * checkpoints are used in place in the file mapping; GGUF files of 16 MiB
  * or more are read into huge pages (faster), unless MODEL_LOAD_MMAP. */
 #include "engine/model.h"
 #include "engine/arch.h"
@@ -536,7 +536,7 @@ int model_load_flags(const char *path, const char *tokenizer_path, int flags, mo
         munmap(map, size);
         m = calloc(1, sizeof *m);
         if (!m) return -ENOMEM;
-        int gflags = !(flags & MODEL_LOAD_MMAP) && size >= ((size_t)64 << 20) ? GGUF_LOAD_COPY : 0;
+        int gflags = !(flags & MODEL_LOAD_MMAP) && size >= ((size_t)16 << 20) ? GGUF_LOAD_COPY : 0;
         rc = gguf_open_flags(path, gflags, &m->g, err, errlen);
         if (rc) { model_free(m); return rc; }
         rc = load_gguf(m, why, sizeof why);

@@ -88,7 +88,7 @@ typedef struct model {
 int model_load(const char *path, const char *tokenizer_path, model **out,
                char *err, size_t errlen);
 /* MODEL_LOAD_MMAP: keep GGUF weights in the file mapping, shared with the
- * page cache.  By default a GGUF of 64 MiB or more is read into huge-page
+ * page cache.  By default a GGUF of 16 MiB or more is read into huge-page
  * memory instead (gguf_open_flags, GGUF_LOAD_COPY): decode reads every
  * weight once per token and gains about 8% from the fewer TLB misses. */
 #define MODEL_LOAD_MMAP 1
