@@ -51,7 +51,18 @@ mount_llmfs() {
 }
 
 umount_llmfs() {
-    fusermount3 -u "$1"
+    # the daemon finishes after the unmount (records being written, its
+    # threads): wait until it has exited, so that a test sees what it left
+    local pid rc
+    pid=$(awk '$1 == "pid" { print $2 }' "$1/stats/engine" 2>/dev/null)
+    fusermount3 -u "$1"; rc=$?
+    [ "$rc" = 0 ] && [ -n "$pid" ] && wait_for 30 eval "! running $pid"
+    return "$rc"
+}
+# running PID: the process exists and has not exited (a zombie has)
+running() {
+    local s
+    s=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${s#Z}" = "$s" ]
 }
 
 # now_ms: monotonic-enough wall clock in milliseconds.
